@@ -1,0 +1,1 @@
+"""Small wrappers over well-kept libraries: bytes in, bytes out, no files, no sockets."""

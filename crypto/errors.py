@@ -1,0 +1,48 @@
+"""The root of every error Commune raises, and the errors of the crypto layer.
+
+``crypto/`` is the lowest layer, so the common root lives here and the layers above
+re-export it::
+
+    CommuneError                 every refusal; has a stable ``code`` and a message
+    ├── CryptoError              a key or signature is unusable
+    │   └── BadPublicKey         a public key is malformed, off-curve or of small order
+    └── KeyfileError             the key file cannot be read, written or decrypted
+        ├── WrongPassphrase      the passphrase does not open the key file
+        └── UnsafeKeyfile        the key file is readable by other users
+
+The other branches (``InvalidEvent``, ``ProtocolViolation``, ``StoreError``,
+``ConfigError``) are in ``protocol/errors.py`` and ``node/errors.py``.
+"""
+
+from __future__ import annotations
+
+
+class CommuneError(Exception):
+    """Every error Commune raises on purpose. ``code`` is short and stable: logs,
+    metrics and sync summaries count refusals by it."""
+
+    code = "error"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class CryptoError(CommuneError):
+    code = "crypto"
+
+
+class BadPublicKey(CryptoError):
+    code = "bad-public-key"
+
+
+class KeyfileError(CommuneError):
+    code = "keyfile"
+
+
+class WrongPassphrase(KeyfileError):
+    code = "wrong-passphrase"
+
+
+class UnsafeKeyfile(KeyfileError):
+    code = "unsafe-keyfile"

@@ -1,0 +1,261 @@
+"""The ``commune`` command: a thin layer over the library (docs/CLI.md).
+
+Commands call ``node.service`` and turn any :class:`CommuneError` into one line on
+stderr and a non-zero exit; no traceback for anything a user can cause.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, NoReturn, TypeVar
+
+import click
+
+from crypto.errors import CommuneError, KeyfileError, WrongPassphrase
+from crypto.identity import NodeKeys
+from node.home import Home, default_home
+from node.importer import build_payloads
+from node.service import Node
+from protocol import hlc
+from protocol.kinds import POSTABLE, KindSpec
+from protocol.projections import state_hash
+
+F = TypeVar("F", bound=Callable[..., Any])
+INSECURE_WARNING = (
+    "WARNING: this node's key is stored without a passphrase; anyone who copies its folder "
+    "has its identity. Use it for demos and tests only."
+)
+
+
+def fail(message: str, code: int = 1) -> NoReturn:
+    click.echo(f"error: {message}", err=True)
+    sys.exit(code)
+
+
+def human_time(ts: int) -> str:
+    moment = datetime.datetime.fromtimestamp(hlc.millis(ts) / 1000, tz=datetime.UTC)
+    return moment.strftime("%Y-%m-%d %H:%M UTC")
+
+
+def passphrase(confirm: bool = False) -> bytes:
+    """From $COMMUNE_PASSPHRASE, else asked for at the prompt."""
+    env = os.environ.get("COMMUNE_PASSPHRASE")
+    if env is not None:
+        return env.encode()
+    text = click.prompt("Passphrase", hide_input=True, confirmation_prompt=confirm, err=True)
+    return str(text).encode()
+
+
+class Context:
+    def __init__(self, home: Path) -> None:
+        self.home = Home(home)
+
+    def node(self) -> Node:
+        self.home.require()
+        return Node.open(self.home)
+
+    def keys(self) -> NodeKeys:
+        if not self.home.key_is_encrypted():
+            return self.home.unlock(None)
+        try:
+            return self.home.unlock(passphrase())
+        except WrongPassphrase as e:
+            raise KeyfileError(e.message) from None
+
+
+pass_ctx = click.make_pass_decorator(Context)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.option(
+    "--home",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="The node folder (default: $COMMUNE_HOME, else ~/.commune).",
+)
+@click.version_option(package_name="commune-sync", prog_name="commune")
+@click.pass_context
+def cli(ctx: click.Context, home: Path | None) -> None:
+    """Commune: signed, event-sourced sync for collectives.
+
+    Each collective runs one node. Members post reports, plans and contacts; nodes sync
+    them with each other; a local web page shows everything.
+    """
+    context = Context(home or default_home())
+    ctx.obj = context
+    try:
+        if context.home.key_path.exists() and not context.home.key_is_encrypted():
+            click.echo(INSECURE_WARNING, err=True)
+    except CommuneError:
+        pass  # the command itself reports a damaged key file
+
+
+@cli.command()
+@click.option("--name", required=True, help="The collective's name, as other nodes will see it.")
+@click.option(
+    "--insecure-no-passphrase",
+    is_flag=True,
+    help="Store the key without a passphrase (demos and tests only).",
+)
+@pass_ctx
+def init(ctx: Context, name: str, insecure_no_passphrase: bool) -> None:
+    """Make this node's keys and print its node card.
+
+    The passphrase is asked for at the prompt, or read from $COMMUNE_PASSPHRASE.
+    """
+    secret = None if insecure_no_passphrase else passphrase(confirm=True)
+    if insecure_no_passphrase:
+        click.echo(INSECURE_WARNING, err=True)
+    identity, _ = ctx.home.init(name.strip(), secret)
+    click.echo(f"Made the keys of {identity.name!r} in {ctx.home.path}.", err=True)
+    click.echo(f"Node id: {identity.node_id.hex()}", err=True)
+    click.echo("Its card, to give to an admin of the network over a channel you trust:", err=True)
+    click.echo(identity.card.to_text())
+
+
+@cli.command()
+@pass_ctx
+def card(ctx: Context) -> None:
+    """Print this node's card."""
+    click.echo(ctx.home.identity().card.to_text())
+
+
+@cli.group()
+def post() -> None:
+    """Append an event to this node's feed."""
+
+
+def _post_command(spec: KindSpec) -> click.Command:
+    def run(ctx: Context, source: str | None, **values: str | None) -> None:
+        given = {k: v for k, v in values.items() if v is not None}
+        if source is not None:
+            if given:
+                fail(f"give either --from or field options, not both ({', '.join(given)})", 2)
+            data = click.open_file(source, "rb").read() if source == "-" else _read(source)
+            payloads = build_payloads(spec, data, source)
+        else:
+            payloads = [spec.build(given)]
+        keys = ctx.keys()
+        with ctx.node() as node:
+            events = node.post(keys, [(spec.name, p) for p in payloads])
+        for event in events:
+            click.echo(event.id.hex())
+        if len(events) > 1:
+            click.echo(f"Posted {len(events)} {spec.name}s.", err=True)
+
+    params: list[click.Parameter] = [
+        click.Option(["--from", "source"], metavar="FILE",
+                     help="Post many, from a CSV file with a header row or JSON lines ('-': stdin).")
+    ]
+    for f in spec.fields:
+        params.append(click.Option([f"--{f.name}"], help=f.help + (" (required)" if f.required else "")))
+    return click.Command(
+        spec.name, callback=click.pass_obj(run), params=params,
+        help=spec.help + f"\n\nFields: {', '.join(spec.field_names())}.",
+    )
+
+
+def _read(path: str) -> bytes:
+    try:
+        return Path(path).read_bytes()
+    except OSError as e:
+        fail(f"cannot read {path}: {e.strerror}")
+
+
+for _spec in POSTABLE.values():
+    post.add_command(_post_command(_spec))
+
+
+def _emit(rows: list[dict[str, Any]], as_json: bool, columns: list[str]) -> None:
+    if as_json:
+        click.echo(json.dumps(rows, ensure_ascii=False, indent=1))
+        return
+    if not rows:
+        click.echo("(none)", err=True)
+        return
+    for row in rows:
+        parts = [human_time(row["ts"]) if c == "ts" else str(row.get(c, "")) for c in columns]
+        click.echo("  ".join(p for p in parts if p))
+
+
+SHOW_COLUMNS = {
+    "reports": ("report", ["ts", "title"]),
+    "plans": ("plan", ["due", "status", "title", "owner"]),
+    "contacts": ("contact", ["name", "phone", "email", "place"]),
+}
+
+
+@cli.command()
+@click.argument("what", type=click.Choice([*SHOW_COLUMNS, "unknown"]))
+@click.option("--json", "as_json", is_flag=True, help="A JSON array for scripts (docs/CLI.md).")
+@pass_ctx
+def show(ctx: Context, what: str, as_json: bool) -> None:
+    """Show the network's reports, plans, contacts, or events of unknown kinds."""
+    with ctx.node() as node:
+        state = node.projections()
+    if what == "unknown":
+        _emit(state.unknown_rows(), as_json, ["ts", "kind", "author", "id"])
+        return
+    kind, columns = SHOW_COLUMNS[what]
+    _emit(state.rows(kind), as_json, columns)
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="A JSON array for scripts (docs/CLI.md).")
+@pass_ctx
+def log(ctx: Context, as_json: bool) -> None:
+    """The raw events, by author and seq."""
+    with ctx.node() as node:
+        rows = [
+            {"id": e.id.hex(), "author": e.author.hex(), "seq": e.seq,
+             "prev": e.prev.hex() if e.prev else None, "kind": e.kind, "ts": e.ts,
+             "network": e.network.hex(), "redacted": e.redacted, "size": len(e.raw)}
+            for e in node.store.events()
+        ]
+    if as_json:
+        click.echo(json.dumps(rows, indent=1))
+        return
+    for r in rows:
+        click.echo(f"{r['author'][:12]} #{r['seq']:<6} {human_time(r['ts'])}  {r['kind']:<10} {r['id']}")
+
+
+@cli.command()
+@pass_ctx
+def verify(ctx: Context) -> None:
+    """Recheck every signature and chain; exit non-zero on a fault."""
+    with ctx.node() as node:
+        faults = node.verify()
+        total = node.store.count()
+        authors = len(node.store.heads())
+    for fault in faults:
+        click.echo(f"FAULT {fault}", err=True)
+    if faults:
+        fail(f"{len(faults)} fault(s) in {total} events; see above")
+    click.echo(f"ok: {total} events of {authors} author(s) checked")
+
+
+@cli.command("state-hash")
+@pass_ctx
+def state_hash_cmd(ctx: Context) -> None:
+    """A digest of all projections: equal on two nodes that hold the same events."""
+    with ctx.node() as node:
+        click.echo(state_hash(node.projections()).hex())
+
+
+def main() -> None:
+    try:
+        cli.main(standalone_mode=False)
+    except click.exceptions.Abort:
+        fail("stopped", 130)
+    except click.ClickException as e:
+        e.show()
+        sys.exit(e.exit_code)
+    except CommuneError as e:
+        fail(e.message)
+    except KeyboardInterrupt:
+        fail("stopped", 130)

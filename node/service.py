@@ -1,0 +1,292 @@
+"""The node's one way in: posting, importing and syncing all store events through here,
+so every event is checked by the same rules whichever way it came.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+from crypto.errors import CommuneError
+from crypto.identity import NodeKeys
+from node.home import Home
+from node.store import Store
+from protocol import chain, encoding, hlc
+from protocol.chain import Head
+from protocol.envelope import NO_NETWORK, Event, create_event
+from protocol.errors import BadSeq, InvalidEvent, WrongNetwork
+from protocol.kinds import Payload
+from protocol.projections import Projections, fold
+from protocol.validate import check_event
+
+#: Batches at least this large are checked on every core (libsodium releases the GIL).
+PARALLEL_FROM = 64
+#: Events held back for a gap before them, at most; a peer cannot fill the disk.
+MAX_HELD = 100_000
+_pool: ThreadPoolExecutor | None = None
+
+
+def _checker_pool() -> ThreadPoolExecutor:
+    global _pool  # noqa: PLW0603 - one pool per process, made on first use
+    if _pool is None:
+        _pool = ThreadPoolExecutor(max_workers=os.cpu_count() or 2, thread_name_prefix="verify")
+    return _pool
+
+
+def _check_one(raw: bytes) -> Event | InvalidEvent:
+    try:
+        return check_event(raw)
+    except InvalidEvent as e:
+        return e
+
+
+def check_many(raws: Sequence[bytes]) -> list[Event | InvalidEvent]:
+    """Check events on their own (decode, author key, body hash, signature), in order."""
+    if len(raws) < PARALLEL_FROM:
+        return [_check_one(r) for r in raws]
+    return list(_checker_pool().map(_check_one, raws, chunksize=256))
+
+
+@dataclass
+class IngestResult:
+    """What happened to each event of a batch, counted."""
+
+    new: int = 0
+    known: int = 0
+    held: int = 0
+    forks: int = 0
+    refused: Counter[str] = field(default_factory=Counter)
+    #: the first refusals, for a clear message: (event id or None, error)
+    errors: list[tuple[bytes | None, CommuneError]] = field(default_factory=list)
+    stored: list[Event] = field(default_factory=list)
+
+    def refuse(self, event_id: bytes | None, error: CommuneError) -> None:
+        self.refused[error.code] += 1
+        if len(self.errors) < 20:
+            self.errors.append((event_id, error))
+
+    @property
+    def refused_total(self) -> int:
+        return sum(self.refused.values())
+
+
+@dataclass(frozen=True, slots=True)
+class Fault:
+    """A stored event that does not check: what ``verify`` reports."""
+
+    event_id: bytes
+    author: bytes
+    seq: int
+    code: str
+    message: str
+
+    def __str__(self) -> str:
+        return (f"event {self.event_id.hex()} (author {self.author.hex()[:16]}…, seq {self.seq}): "
+                f"{self.code}: {self.message}")
+
+
+class Node:
+    def __init__(self, home: Home, store: Store, *, clock: Callable[[], float] = time.time) -> None:
+        self.home = home
+        self.store = store
+        self.clock = clock
+
+    @classmethod
+    def open(cls, home: Home) -> Node:
+        home.require()
+        return cls(home, Store(home.store_path))
+
+    def close(self) -> None:
+        self.store.close()
+
+    def __enter__(self) -> Node:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def now_ms(self) -> int:
+        return int(self.clock() * 1000)
+
+    @property
+    def network(self) -> bytes:
+        value = self.store.get_meta("network")
+        return bytes.fromhex(value) if value else NO_NETWORK
+
+    # --- writing our own feed -------------------------------------------------------
+
+    def post(self, keys: NodeKeys, items: Iterable[tuple[str, Payload]]) -> list[Event]:
+        """Append events to this node's own feed, all in one transaction."""
+        author = keys.node_id
+        made: list[Event] = []
+        with self.store.write():
+            head = self.store.head(author)
+            last = int(self.store.get_meta("hlc") or 0)
+            network = self.network
+            for kind, payload in items:
+                ts = hlc.next_ts(max(last, head.ts if head else 0), self.now_ms())
+                event = create_event(
+                    keys.signing,
+                    network=network,
+                    seq=1 if head is None else head.seq + 1,
+                    prev=None if head is None else head.id,
+                    ts=ts,
+                    kind=kind,
+                    body=encoding.encode(payload),
+                )
+                chain.check_next(head, event)
+                made.append(event)
+                head, last = Head.of(event), ts
+            self.store.add(made)
+            self.store.set_meta("hlc", str(last))
+        return made
+
+    # --- taking in events from elsewhere --------------------------------------------
+
+    def ingest(self, raws: Sequence[bytes]) -> IngestResult:
+        """Check a batch of foreign events and store the valid ones in one transaction.
+
+        An event already stored is counted as known; one that follows a gap is held until
+        the gap is filled; a second event at a taken (author, seq) is kept as fork
+        evidence. Nothing stored before is changed.
+        """
+        result = IngestResult()
+        seen: set[bytes] = set()
+        events: list[Event] = []
+        for raw, checked in zip(raws, check_many(raws), strict=True):
+            if isinstance(checked, InvalidEvent):
+                result.refuse(None, checked)
+            elif checked.id in seen:
+                result.known += 1
+            else:
+                seen.add(checked.id)
+                events.append(checked)
+        events.sort(key=lambda e: (e.author, e.seq))
+        self._placed: dict[tuple[bytes, int], bytes] = {}
+        with self.store.write():
+            network = self.network
+            heads: dict[bytes, Head | None] = {}
+            held_total = self.store.held_count()
+            for event in events:
+                if event.author not in heads:
+                    heads[event.author] = self.store.head(event.author)
+                head = heads[event.author]
+                if event.network not in (NO_NETWORK, network):
+                    result.refuse(event.id, WrongNetwork("the event belongs to another network"))
+                    continue
+                if head is not None and event.seq <= head.seq:
+                    placed = self._placed.get((event.author, event.seq))
+                    if placed is None:
+                        placed = self.store.id_at(event.author, event.seq)
+                    if placed == event.id:
+                        result.known += 1
+                    elif self.store.add_fork(event):
+                        result.forks += 1
+                    else:
+                        result.known += 1
+                    continue
+                if event.seq > (head.seq if head else 0) + 1:
+                    if held_total >= MAX_HELD:
+                        result.refuse(event.id, BadSeq("too many events are waiting for a gap"))
+                    elif self.store.hold(event, "gap"):
+                        held_total += 1
+                        result.held += 1
+                    else:
+                        result.known += 1
+                    continue
+                try:
+                    chain.check_next(head, event)
+                except InvalidEvent as e:
+                    result.refuse(event.id, e)
+                    continue
+                heads[event.author] = self._append_with_released(event, result)
+            self.store.add(result.stored)
+            self._observe(result.stored)
+        return result
+
+    def _append_with_released(self, event: Event, result: IngestResult) -> Head:
+        """Append ``event``, then any held events that now follow on, in order."""
+        head = Head.of(event)
+        result.stored.append(event)
+        self._placed[(event.author, event.seq)] = event.id
+        result.new += 1
+        while True:
+            waiting = self.store.held_at(event.author, head.seq + 1)
+            nxt = None
+            for candidate in waiting:
+                try:
+                    chain.check_next(head, candidate)
+                except InvalidEvent:
+                    continue
+                nxt = candidate
+                break
+            if nxt is None:
+                break
+            self.store.unhold(event.author, nxt.seq)
+            result.stored.append(nxt)
+            self._placed[(nxt.author, nxt.seq)] = nxt.id
+            result.new += 1
+            head = Head.of(nxt)
+        return head
+
+    def _observe(self, events: Sequence[Event]) -> None:
+        if not events:
+            return
+        last = int(self.store.get_meta("hlc") or 0)
+        now = self.now_ms()
+        for event in events:
+            last = hlc.observe(last, event.ts, now)
+        self.store.set_meta("hlc", str(last))
+
+    # --- reading --------------------------------------------------------------------
+
+    def projections(self) -> Projections:
+        return fold(self.store.events())
+
+    def verify(self) -> list[Fault]:
+        """Recheck every stored event: encoding, signature, body hash, id and chain."""
+        faults: list[Fault] = []
+        previous: dict[bytes, Head] = {}
+        batch: list[tuple[bytes, bytes, int, bytes]] = []
+
+        def flush() -> None:
+            checked = check_many([row[3] for row in batch])
+            for (stored_id, author, seq, _), outcome in zip(batch, checked, strict=True):
+                fault = self._verify_one(stored_id, author, seq, outcome, previous.get(author))
+                if fault is not None:
+                    faults.append(fault)
+                    previous[author] = Head(seq, stored_id, 0, NO_NETWORK)
+                elif isinstance(outcome, Event):
+                    previous[author] = Head.of(outcome)
+            batch.clear()
+
+        for row in self.store.rows():
+            batch.append(row)
+            if len(batch) >= 2000:
+                flush()
+        flush()
+        for author, head in self.store.heads().items():
+            last = previous.get(author)
+            if last is None or last.seq != head.seq or last.id != head.id:
+                faults.append(Fault(head.id, author, head.seq, "bad-head",
+                                    "the author's head does not point at its last stored event"))
+        return faults
+
+    @staticmethod
+    def _verify_one(
+        stored_id: bytes, author: bytes, seq: int, outcome: Event | InvalidEvent, head: Head | None
+    ) -> Fault | None:
+        if isinstance(outcome, InvalidEvent):
+            return Fault(stored_id, author, seq, outcome.code, outcome.message)
+        if outcome.id != stored_id or outcome.author != author or outcome.seq != seq:
+            return Fault(stored_id, author, seq, "bad-id",
+                         "the stored bytes are not the event filed under this id")
+        try:
+            chain.check_next(head, outcome)
+        except InvalidEvent as e:
+            return Fault(stored_id, author, seq, e.code, e.message)
+        return None

@@ -1,0 +1,248 @@
+"""The store: the log in SQLite (WAL mode), through sqlite-utils.
+
+Rules it keeps (docs/PROTOCOL.md §7):
+
+- an event and its author's new head are written in one transaction, and so is a whole
+  batch of foreign events: a crash at any instant leaves the log as it was before the
+  transaction or after it, never in between;
+- (author, seq) is unique in ``events``; a second, different event at the same place is
+  fork evidence and goes to ``forks``; nothing is ever deleted from either;
+- ``synchronous=FULL``: an event acknowledged to a user or a peer survives a power cut,
+  so a node can never reuse a seq it already published (that would fork its own feed).
+
+Every sqlite3 error is translated into :class:`StoreError` here; nothing above this
+module sees a sqlite3 type.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import sqlite_utils
+
+from node.errors import StoreCorrupt, StoreError
+from protocol.chain import Head
+from protocol.envelope import Event, decode_event
+
+SCHEMA_VERSION = 1
+BUSY_TIMEOUT_MS = 15_000
+
+
+class Store:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        with self._errors():
+            self.conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+            self.conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            self.conn.execute("PRAGMA journal_mode = WAL")
+            self.conn.execute("PRAGMA synchronous = FULL")
+            # Erased bytes (redaction) are overwritten, not left in free pages.
+            self.conn.execute("PRAGMA secure_delete = ON")
+            self.db = sqlite_utils.Database(self.conn)
+            self._migrate()
+
+    def close(self) -> None:
+        with self._errors():
+            self.conn.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextmanager
+    def _errors(self) -> Iterator[None]:
+        try:
+            yield
+        except sqlite3.DatabaseError as e:
+            text = str(e)
+            if "malformed" in text or "not a database" in text:
+                raise StoreCorrupt(
+                    f"the store {self.path} is damaged ({text}); restore it from a backup "
+                    "or fetch the log again from peers"
+                ) from e
+            if "locked" in text or "busy" in text:
+                raise StoreError(f"the store {self.path} is busy; try again ({text})") from e
+            if "full" in text:
+                raise StoreError(f"the disk holding {self.path} is full; nothing was written") from e
+            raise StoreError(f"the store {self.path}: {text}") from e
+
+    # --- schema ---------------------------------------------------------------------
+
+    def _migrate(self) -> None:
+        version = self.conn.execute("PRAGMA user_version").fetchone()[0]
+        if version > SCHEMA_VERSION:
+            raise StoreError(
+                f"the store {self.path} was written by a newer Commune (schema {version}); "
+                "upgrade this program"
+            )
+        if version == SCHEMA_VERSION:
+            return
+        with self.write():
+            db = self.db
+            db["events"].create(
+                {"id": bytes, "author": bytes, "seq": int, "ts": int, "kind": str, "raw": bytes},
+                not_null={"id", "author", "seq", "ts", "kind", "raw"},
+            )
+            db["events"].create_index(["id"], unique=True)
+            db["events"].create_index(["author", "seq"], unique=True)
+            db["heads"].create(
+                {"author": bytes, "seq": int, "id": bytes, "ts": int, "network": bytes},
+                pk="author",
+                not_null={"seq", "id", "ts", "network"},
+            )
+            db["forks"].create(
+                {"id": bytes, "author": bytes, "seq": int, "raw": bytes},
+                pk="id",
+                not_null={"author", "seq", "raw"},
+            )
+            db["held"].create(
+                {"id": bytes, "author": bytes, "seq": int, "raw": bytes, "reason": str},
+                pk="id",
+                not_null={"author", "seq", "raw", "reason"},
+            )
+            db["held"].create_index(["author", "seq"])
+            db["meta"].create({"key": str, "value": str}, pk="key")
+            self.conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+
+    # --- transactions ---------------------------------------------------------------
+
+    @contextmanager
+    def write(self) -> Iterator[None]:
+        """One write transaction. BEGIN IMMEDIATE takes the write lock at once, so a
+        command and a running server never both read a head and then both append."""
+        with self._errors():
+            self.conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield
+            except BaseException:
+                self.conn.execute("ROLLBACK")
+                raise
+            self.conn.execute("COMMIT")
+
+    # --- reading --------------------------------------------------------------------
+
+    def head(self, author: bytes) -> Head | None:
+        with self._errors():
+            row = self.conn.execute(
+                "SELECT seq, id, ts, network FROM heads WHERE author = ?", (author,)
+            ).fetchone()
+        return None if row is None else Head(*row)
+
+    def heads(self) -> dict[bytes, Head]:
+        with self._errors():
+            rows = self.conn.execute("SELECT author, seq, id, ts, network FROM heads").fetchall()
+        return {row[0]: Head(*row[1:]) for row in rows}
+
+    def id_at(self, author: bytes, seq: int) -> bytes | None:
+        with self._errors():
+            row = self.conn.execute(
+                "SELECT id FROM events WHERE author = ? AND seq = ?", (author, seq)
+            ).fetchone()
+        return None if row is None else bytes(row[0])
+
+    def get(self, event_id: bytes) -> Event | None:
+        with self._errors():
+            row = self.conn.execute("SELECT raw FROM events WHERE id = ?", (event_id,)).fetchone()
+        return None if row is None else decode_event(bytes(row[0]))
+
+    def count(self) -> int:
+        with self._errors():
+            return int(self.conn.execute("SELECT count(*) FROM events").fetchone()[0])
+
+    def rows(self, order: str = "author, seq") -> Iterator[tuple[bytes, bytes, int, bytes]]:
+        """(stored id, author, seq, raw) of every event, streamed, never all in memory."""
+        if order not in ("author, seq", "rowid"):
+            raise ValueError(order)
+        with self._errors():
+            cursor = self.conn.execute(f"SELECT id, author, seq, raw FROM events ORDER BY {order}")  # noqa: S608
+            while batch := cursor.fetchmany(500):
+                for row in batch:
+                    yield bytes(row[0]), bytes(row[1]), row[2], bytes(row[3])
+
+    def events(self, order: str = "author, seq") -> Iterator[Event]:
+        for _, _, _, raw in self.rows(order):
+            yield decode_event(raw)
+
+    def forks(self) -> list[Event]:
+        with self._errors():
+            rows = self.conn.execute("SELECT raw FROM forks ORDER BY author, seq, id").fetchall()
+        return [decode_event(bytes(r[0])) for r in rows]
+
+    def get_meta(self, key: str) -> str | None:
+        with self._errors():
+            row = self.conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return None if row is None else str(row[0])
+
+    # --- writing (inside write()) ---------------------------------------------------
+
+    def set_meta(self, key: str, value: str) -> None:
+        with self._errors():
+            self.conn.execute(
+                "INSERT INTO meta (key, value) VALUES (?, ?) "
+                "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                (key, value),
+            )
+
+    def add(self, events: Sequence[Event]) -> None:
+        """Append events whose chain the caller has checked, moving their authors' heads.
+        Call inside :meth:`write`."""
+        if not events:
+            return
+        heads: dict[bytes, Event] = {}
+        for event in events:
+            heads[event.author] = event
+        with self._errors():
+            self.conn.executemany(
+                "INSERT INTO events (id, author, seq, ts, kind, raw) VALUES (?, ?, ?, ?, ?, ?)",
+                [(e.id, e.author, e.seq, e.ts, e.kind, e.raw) for e in events],
+            )
+            self.conn.executemany(
+                "INSERT INTO heads (author, seq, id, ts, network) VALUES (?, ?, ?, ?, ?) "
+                "ON CONFLICT (author) DO UPDATE SET seq = excluded.seq, id = excluded.id, "
+                "ts = excluded.ts, network = excluded.network WHERE excluded.seq > heads.seq",
+                [(e.author, e.seq, e.id, e.ts, e.network) for e in heads.values()],
+            )
+
+    def add_fork(self, event: Event) -> bool:
+        """Keep a second event at a taken (author, seq) as evidence; False if known."""
+        with self._errors():
+            cursor = self.conn.execute(
+                "INSERT OR IGNORE INTO forks (id, author, seq, raw) VALUES (?, ?, ?, ?)",
+                (event.id, event.author, event.seq, event.raw),
+            )
+        return cursor.rowcount == 1
+
+    def hold(self, event: Event, reason: str) -> bool:
+        """Keep a valid event that cannot be applied yet (a gap before it); False if known."""
+        with self._errors():
+            cursor = self.conn.execute(
+                "INSERT OR IGNORE INTO held (id, author, seq, raw, reason) VALUES (?, ?, ?, ?, ?)",
+                (event.id, event.author, event.seq, event.raw, reason),
+            )
+        return cursor.rowcount == 1
+
+    def held_at(self, author: bytes, seq: int) -> list[Event]:
+        with self._errors():
+            rows = self.conn.execute(
+                "SELECT raw FROM held WHERE author = ? AND seq = ? ORDER BY id", (author, seq)
+            ).fetchall()
+        return [decode_event(bytes(r[0])) for r in rows]
+
+    def unhold(self, author: bytes, up_to_seq: int) -> None:
+        with self._errors():
+            self.conn.execute("DELETE FROM held WHERE author = ? AND seq <= ?", (author, up_to_seq))
+
+    def held_count(self) -> int:
+        with self._errors():
+            return int(self.conn.execute("SELECT count(*) FROM held").fetchone()[0])
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """Run one statement (tests and the doctor); errors come back as StoreError."""
+        with self._errors():
+            return self.conn.execute(sql, params).fetchall()

@@ -1,0 +1,164 @@
+"""Every refusal of the protocol layer, one class per rule, each with a stable code.
+
+::
+
+    CommuneError (crypto/errors.py)
+    ├── InvalidEvent                    an event breaks a rule of docs/PROTOCOL.md
+    │   ├── EncodingError               not canonical msgpack (§2)
+    │   │   ├── Truncated               input ends inside a value
+    │   │   ├── TrailingBytes           bytes after the value
+    │   │   ├── NonMinimalInteger       an integer in a longer form than needed
+    │   │   ├── NonMinimalLength        a length in a longer form than needed
+    │   │   ├── UnsortedKeys            map keys out of order
+    │   │   ├── DuplicateKey            a map key twice
+    │   │   ├── ForbiddenType           float, extension type, or a non-text map key
+    │   │   ├── TooDeep                 nesting deeper than allowed
+    │   │   └── InvalidUtf8             text that is not UTF-8
+    │   ├── EventTooLarge               over 64 KiB (§3.4)
+    │   ├── UnknownVersion              envelope version this code does not know (§3.1)
+    │   ├── BadShape                    wrong number of fields or wrong field type (§3.1)
+    │   ├── BadField                    a field of the right type but a wrong value (§3.2)
+    │   ├── BadAuthor                   the author key is not a valid Ed25519 key (§3.3)
+    │   ├── BadBodyHash                 the body does not match its hash (§3.5)
+    │   ├── BadSignature                the signature does not verify (§3.6)
+    │   ├── BadSeq                      seq does not follow the author's head (§4.1)
+    │   ├── BadPrev                     prev is not the id of the previous event (§4.2)
+    │   ├── BadTimestamp                ts does not rise along the feed (§4.3)
+    │   └── WrongNetwork                the event belongs to another network (§4.4)
+    ├── BadPayload                      a payload a user wrote breaks its kind's schema
+    └── BadCard                         a node card is mistyped, cut short or forged
+
+Refusals of the network layer (``ProtocolViolation``) and of the store (``StoreError``)
+are added by later modules; all share the root, so the CLI prints any of them as one line.
+"""
+
+from __future__ import annotations
+
+from crypto.errors import BadPublicKey, CommuneError, CryptoError, KeyfileError
+
+__all__ = [
+    "BadAuthor",
+    "BadBodyHash",
+    "BadCard",
+    "BadField",
+    "BadPayload",
+    "BadPrev",
+    "BadPublicKey",
+    "BadSeq",
+    "BadShape",
+    "BadSignature",
+    "BadTimestamp",
+    "CommuneError",
+    "CryptoError",
+    "DuplicateKey",
+    "EncodingError",
+    "EventTooLarge",
+    "ForbiddenType",
+    "InvalidEvent",
+    "InvalidUtf8",
+    "KeyfileError",
+    "NonMinimalInteger",
+    "NonMinimalLength",
+    "TooDeep",
+    "TrailingBytes",
+    "Truncated",
+    "UnknownVersion",
+    "UnsortedKeys",
+    "WrongNetwork",
+]
+
+
+class InvalidEvent(CommuneError):
+    code = "invalid-event"
+
+
+class EncodingError(InvalidEvent):
+    code = "bad-encoding"
+
+
+class Truncated(EncodingError):
+    code = "truncated"
+
+
+class TrailingBytes(EncodingError):
+    code = "trailing-bytes"
+
+
+class NonMinimalInteger(EncodingError):
+    code = "non-minimal-int"
+
+
+class NonMinimalLength(EncodingError):
+    code = "non-minimal-length"
+
+
+class UnsortedKeys(EncodingError):
+    code = "unsorted-keys"
+
+
+class DuplicateKey(EncodingError):
+    code = "duplicate-key"
+
+
+class ForbiddenType(EncodingError):
+    code = "forbidden-type"
+
+
+class TooDeep(EncodingError):
+    code = "too-deep"
+
+
+class InvalidUtf8(EncodingError):
+    code = "invalid-utf8"
+
+
+class EventTooLarge(InvalidEvent):
+    code = "too-large"
+
+
+class UnknownVersion(InvalidEvent):
+    code = "unknown-version"
+
+
+class BadShape(InvalidEvent):
+    code = "bad-shape"
+
+
+class BadField(InvalidEvent):
+    code = "bad-field"
+
+
+class BadAuthor(InvalidEvent):
+    code = "bad-author"
+
+
+class BadBodyHash(InvalidEvent):
+    code = "bad-body-hash"
+
+
+class BadSignature(InvalidEvent):
+    code = "bad-signature"
+
+
+class BadSeq(InvalidEvent):
+    code = "bad-seq"
+
+
+class BadPrev(InvalidEvent):
+    code = "bad-prev"
+
+
+class BadTimestamp(InvalidEvent):
+    code = "bad-timestamp"
+
+
+class WrongNetwork(InvalidEvent):
+    code = "wrong-network"
+
+
+class BadPayload(CommuneError):
+    code = "bad-payload"
+
+
+class BadCard(CommuneError):
+    code = "bad-card"

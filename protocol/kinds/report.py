@@ -1,0 +1,13 @@
+"""A report: what a collective did and learned. Sent on to the newspaper."""
+
+from protocol.kinds.base import Field, KindSpec
+
+SPEC = KindSpec(
+    name="report",
+    help="What the collective did and learned.",
+    version=1,
+    fields=(
+        Field("title", "a one-line title", required=True, max_len=200),
+        Field("body", "the text of the report", max_len=20000, multiline=True),
+    ),
+)

@@ -1,0 +1,61 @@
+"""Everything Commune signs or hashes, in one place (docs/PROTOCOL.md §1).
+
+Every signature and every hash starts with its own context string, so a signature or
+hash made for one purpose can never be taken for another. A new purpose gets a new
+string here, and nowhere else.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+from crypto.sign import SigningKey, verify
+
+#: Signature over an event's header (its first eight fields, §3.6).
+EVENT_SIGNATURE = b"commune/v1/event-signature\x00"
+#: An event's id: hash of its header (§3.7).
+EVENT_ID = b"commune/v1/event-id\x00"
+#: Hash of an event's body, which the header carries (§3.5).
+EVENT_BODY = b"commune/v1/event-body\x00"
+#: A node card's self-signature (§6).
+CARD_SIGNATURE = b"commune/v1/card-signature\x00"
+#: A card's or invite's typing checksum (§6).
+CHECKSUM = b"commune/v1/checksum\x00"
+#: The state hash over all projections (§5).
+STATE_HASH = b"commune/v1/state-hash\x00"
+
+
+def _sha256(context: bytes, data: bytes) -> bytes:
+    return hashlib.sha256(context + data).digest()
+
+
+def event_id(header: bytes) -> bytes:
+    return _sha256(EVENT_ID, header)
+
+
+def body_hash(body: bytes) -> bytes:
+    return _sha256(EVENT_BODY, body)
+
+
+def checksum(data: bytes) -> bytes:
+    return _sha256(CHECKSUM, data)[:5]
+
+
+def state_hash(data: bytes) -> bytes:
+    return _sha256(STATE_HASH, data)
+
+
+def sign_event(key: SigningKey, header: bytes) -> bytes:
+    return key.sign(EVENT_SIGNATURE + header)
+
+
+def verify_event(author: bytes, header: bytes, signature: bytes) -> bool:
+    return verify(author, EVENT_SIGNATURE + header, signature)
+
+
+def sign_card(key: SigningKey, card: bytes) -> bytes:
+    return key.sign(CARD_SIGNATURE + card)
+
+
+def verify_card(node_id: bytes, card: bytes, signature: bytes) -> bool:
+    return verify(node_id, CARD_SIGNATURE + card, signature)

@@ -1,0 +1,65 @@
+"""Checks of one event on its own: everything but its place in the author's feed
+(docs/PROTOCOL.md §3). Pure functions; each broken rule raises its own error.
+
+The chain rules, which need the author's previous event, are in ``protocol.chain``.
+Nothing here reads a clock: an event valid on one node is valid on every node.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from crypto.errors import BadPublicKey
+from crypto.sign import check_public_key
+from protocol import encoding, signed
+from protocol.envelope import SEALED, Event, decode_event
+from protocol.errors import BadAuthor, BadBodyHash, BadShape, BadSignature, EncodingError
+
+
+@lru_cache(maxsize=4096)
+def _author_error(author: bytes) -> str | None:
+    try:
+        check_public_key(author)
+    except BadPublicKey as e:
+        return e.message
+    return None
+
+
+def check_author(author: bytes) -> None:
+    """§3.3: the author is a valid Ed25519 key of prime order (small-order keys let a
+    trivial signature verify for any message)."""
+    error = _author_error(author)
+    if error is not None:
+        raise BadAuthor(f"the author key is refused: {error}")
+
+
+def check_body(event: Event) -> None:
+    """§3.5: the body matches the header's hash; a body that is not sealed is a
+    canonical msgpack map (its fields are the kind's business, not validity's)."""
+    if event.body is None:
+        return  # erased or withheld: the header still verifies
+    if signed.body_hash(event.body) != event.body_hash:
+        raise BadBodyHash("the body does not match the body hash the author signed")
+    if event.kind == SEALED:
+        return
+    try:
+        payload = encoding.decode(event.body)
+    except EncodingError as e:
+        raise type(e)(f"in the body: {e.message}") from None
+    if not isinstance(payload, dict):
+        raise BadShape("the body of an event that is not sealed must be a map")
+
+
+def check_signature(event: Event) -> None:
+    """§3.6: the author's Ed25519 signature over the header."""
+    if not signed.verify_event(event.author, event.header, event.signature):
+        raise BadSignature("the signature does not verify against the author's key")
+
+
+def check_event(raw: bytes) -> Event:
+    """Decode one event and check every rule that needs nothing but the event."""
+    event = decode_event(raw)
+    check_author(event.author)
+    check_body(event)
+    check_signature(event)
+    return event

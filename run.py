@@ -1,0 +1,69 @@
+#!/usr/bin/env python3
+"""The project's two jobs, on a machine that has only Python 3.11:
+
+    python3 run.py demo     set up, then run the demo
+    python3 run.py test     set up, then run the whole test suite (what CI runs)
+
+Each makes the project's own virtual environment in .venv and installs what it needs
+there; run again, it only reinstalls when pyproject.toml has changed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+VENV = ROOT / ".venv"
+BIN = VENV / "bin"
+
+
+def sh(*args: str | Path, env: dict[str, str] | None = None) -> None:
+    print("+", " ".join(str(a) for a in args), flush=True)
+    result = subprocess.run([str(a) for a in args], cwd=ROOT, env=env, check=False)
+    if result.returncode:
+        sys.exit(result.returncode)
+
+
+def ensure_venv() -> None:
+    if sys.version_info < (3, 11):
+        sys.exit("Commune needs Python 3.11 or newer: run this with python3.11")
+    if not (BIN / "python").exists():
+        print(f"Making the virtual environment in {VENV}", flush=True)
+        venv.EnvBuilder(with_pip=True, clear=True).create(VENV)
+    digest = hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()[:16]
+    stamp = VENV / f".stamp-{digest}"
+    if not stamp.exists():
+        sh(BIN / "python", "-m", "pip", "install", "--quiet", "--upgrade", "pip")
+        sh(BIN / "python", "-m", "pip", "install", "--quiet", "-e", ".[dev]")
+        for old in VENV.glob(".stamp-*"):
+            old.unlink()
+        stamp.touch()
+
+
+def test(extra: list[str]) -> None:
+    ensure_venv()
+    sh(BIN / "ruff", "check", ".")
+    sh(BIN / "mypy")
+    sh(BIN / "python", "-m", "pytest", "-q", *extra)
+
+
+def demo(extra: list[str]) -> None:
+    ensure_venv()
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    sh(BIN / "python", "-m", "node.demo", *extra, env=env)
+
+
+def main() -> None:
+    jobs = {"test": test, "demo": demo}
+    if len(sys.argv) < 2 or sys.argv[1] not in jobs:
+        sys.exit(f"usage: python3 run.py {{{'|'.join(jobs)}}} [args...]")
+    jobs[sys.argv[1]](sys.argv[2:])
+
+
+if __name__ == "__main__":
+    main()
