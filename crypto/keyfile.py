@@ -52,9 +52,7 @@ def _unb64(text: object, field: str) -> bytes:
 
 
 def _derive(passphrase: bytes, salt: bytes, memory_kib: int, iterations: int, lanes: int) -> bytes:
-    kdf = Argon2id(
-        salt=salt, length=32, iterations=iterations, lanes=lanes, memory_cost=memory_kib
-    )
+    kdf = Argon2id(salt=salt, length=32, iterations=iterations, lanes=lanes, memory_cost=memory_kib)
     return kdf.derive(passphrase)
 
 

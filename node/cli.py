@@ -22,6 +22,7 @@ from node.home import Home, default_home
 from node.importer import build_payloads
 from node.service import Node
 from protocol import hlc
+from protocol.envelope import Event
 from protocol.kinds import POSTABLE, KindSpec
 from protocol.projections import state_hash
 
@@ -37,9 +38,16 @@ def fail(message: str, code: int = 1) -> NoReturn:
     sys.exit(code)
 
 
+def _moment(ts: int) -> datetime.datetime:
+    return datetime.datetime.fromtimestamp(hlc.millis(ts) / 1000, tz=datetime.UTC)
+
+
 def human_time(ts: int) -> str:
-    moment = datetime.datetime.fromtimestamp(hlc.millis(ts) / 1000, tz=datetime.UTC)
-    return moment.strftime("%Y-%m-%d %H:%M UTC")
+    return _moment(ts).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def iso_time(ts: int) -> str:
+    return _moment(ts).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def passphrase(confirm: bool = False) -> bytes:
@@ -149,13 +157,20 @@ def _post_command(spec: KindSpec) -> click.Command:
             click.echo(f"Posted {len(events)} {spec.name}s.", err=True)
 
     params: list[click.Parameter] = [
-        click.Option(["--from", "source"], metavar="FILE",
-                     help="Post many, from a CSV file with a header row or JSON lines ('-': stdin).")
+        click.Option(
+            ["--from", "source"],
+            metavar="FILE",
+            help="Post many, from a CSV file with a header row or JSON lines ('-': stdin).",
+        )
     ]
     for f in spec.fields:
-        params.append(click.Option([f"--{f.name}"], help=f.help + (" (required)" if f.required else "")))
+        params.append(
+            click.Option([f"--{f.name}"], help=f.help + (" (required)" if f.required else ""))
+        )
     return click.Command(
-        spec.name, callback=click.pass_obj(run), params=params,
+        spec.name,
+        callback=click.pass_obj(run),
+        params=params,
         help=spec.help + f"\n\nFields: {', '.join(spec.field_names())}.",
     )
 
@@ -173,6 +188,7 @@ for _spec in POSTABLE.values():
 
 def _emit(rows: list[dict[str, Any]], as_json: bool, columns: list[str]) -> None:
     if as_json:
+        rows = [dict(row, time=iso_time(row["ts"])) for row in rows]
         click.echo(json.dumps(rows, ensure_ascii=False, indent=1))
         return
     if not rows:
@@ -211,17 +227,30 @@ def show(ctx: Context, what: str, as_json: bool) -> None:
 def log(ctx: Context, as_json: bool) -> None:
     """The raw events, by author and seq."""
     with ctx.node() as node:
-        rows = [
-            {"id": e.id.hex(), "author": e.author.hex(), "seq": e.seq,
-             "prev": e.prev.hex() if e.prev else None, "kind": e.kind, "ts": e.ts,
-             "network": e.network.hex(), "redacted": e.redacted, "size": len(e.raw)}
-            for e in node.store.events()
-        ]
+        events = list(node.store.events())
     if as_json:
-        click.echo(json.dumps(rows, indent=1))
+        click.echo(json.dumps([event_row(e) for e in events], indent=1))
         return
-    for r in rows:
-        click.echo(f"{r['author'][:12]} #{r['seq']:<6} {human_time(r['ts'])}  {r['kind']:<10} {r['id']}")
+    for e in events:
+        click.echo(
+            f"{e.author.hex()[:12]} #{e.seq:<6} {human_time(e.ts)}  {e.kind:<10} {e.id.hex()}"
+        )
+
+
+def event_row(e: Event) -> dict[str, Any]:
+    """One event of ``log --json`` (docs/CLI.md)."""
+    return {
+        "id": e.id.hex(),
+        "author": e.author.hex(),
+        "seq": e.seq,
+        "prev": e.prev.hex() if e.prev else None,
+        "kind": e.kind,
+        "ts": e.ts,
+        "time": iso_time(e.ts),
+        "network": e.network.hex(),
+        "redacted": e.redacted,
+        "size": len(e.raw),
+    }
 
 
 @cli.command()

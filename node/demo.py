@@ -16,7 +16,10 @@ from protocol.projections import state_hash
 
 SAMPLE_REPORTS = [
     ("Asamblea de vecinos en Soyapango", "Cuarenta vecinos hablaron del agua y del alquiler."),
-    ("Tenants' meeting in Boyle Heights", "Twelve households agreed to meet the landlord together."),
+    (
+        "Tenants' meeting in Boyle Heights",
+        "Twelve households agreed to meet the landlord together.",
+    ),
     ("मोहल्ला सभा", "हमने पानी और किराये के बारे में बात की।"),
     ("Umhlangano womphakathi eSoweto", "Abantu abangamashumi amabili baxoxe ngamanzi."),
 ]
@@ -34,8 +37,10 @@ def main() -> None:
         print(f"      node id {identity.node_id.hex()}")
         with Node.open(home) as node:
             print("[2/4] Posting reports and plans (English, Spanish, Hindi, Zulu)")
-            items = [("report", POSTABLE["report"].build({"title": t, "body": b}))
-                     for t, b in SAMPLE_REPORTS]
+            items = [
+                ("report", POSTABLE["report"].build({"title": t, "body": b}))
+                for t, b in SAMPLE_REPORTS
+            ]
             items += [("plan", POSTABLE["plan"].build(p)) for p in SAMPLE_PLANS]
             node.post(keys, items)
             state = node.projections()
@@ -43,10 +48,10 @@ def main() -> None:
             for row in state.rows("report"):
                 print(f"      report: {row['title']}")
             for row in state.rows("plan"):
-                print(f"      plan:   {row['title']} ({row['owner']}, due {row['due']}, {row['status']})")
+                who = f"{row['owner']}, due {row['due']}, {row['status']}"
+                print(f"      plan:   {row['title']} ({who})")
             faults = node.verify()
-            print(f"[4/4] verify: {'ok' if not faults else faults}; "
-                  f"state-hash {state_hash(state).hex()[:16]}…")
+            print(f"[4/4] verify: {faults or 'ok'}; state-hash {state_hash(state).hex()[:16]}…")
     sys.exit(1 if faults else 0)
 
 

@@ -71,7 +71,8 @@ class Home:
     def require(self) -> None:
         if not self.identity_path.exists():
             raise NotInitialised(
-                f"there is no node in {self.path}: run `commune --home {self.path} init --name NAME`"
+                f"there is no node in {self.path}: "
+                f"run `commune --home {self.path} init --name NAME`"
             )
 
     def init(self, name: str, passphrase: bytes | None) -> tuple[Identity, NodeKeys]:
@@ -94,7 +95,9 @@ class Home:
             "sealing_key": keys.sealing_public.hex(),
             "card": card.to_text(),
         }
-        write_private(self.identity_path, (json.dumps(doc, indent=1, ensure_ascii=False) + "\n").encode())
+        write_private(
+            self.identity_path, (json.dumps(doc, indent=1, ensure_ascii=False) + "\n").encode()
+        )
         return identity, keys
 
     def identity(self) -> Identity:
@@ -103,8 +106,9 @@ class Home:
             doc = json.loads(self.identity_path.read_text(encoding="utf-8"))
             card = Card.from_text(doc["card"])
         except (OSError, ValueError, KeyError, TypeError, BadCard) as e:
-            raise ConfigError(f"{self.identity_path} is damaged ({e}); restore it from a backup") \
-                from None
+            raise ConfigError(
+                f"{self.identity_path} is damaged ({e}); restore it from a backup"
+            ) from None
         return Identity(card.name, card.node_id, card.sealing_key, card)
 
     def check_key_permissions(self) -> None:
@@ -132,5 +136,7 @@ class Home:
         self.check_key_permissions()
         keys = NodeKeys.from_bytes(keyfile.unlock(self._read_key(), passphrase))
         if keys.node_id != self.identity().node_id:
-            raise KeyfileError(f"{self.key_path} does not belong to the node in {self.identity_path}")
+            raise KeyfileError(
+                f"{self.key_path} does not belong to the node in {self.identity_path}"
+            )
         return keys

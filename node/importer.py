@@ -66,7 +66,9 @@ def read_rows(data: bytes, name: str) -> list[tuple[int, dict[str, str | None]]]
             start = reader.line_num + 1
             for row in reader:
                 if None in row:
-                    raise BadImportFile(f"{name} line {start}: more cells than the header has columns")
+                    raise BadImportFile(
+                        f"{name} line {start}: more cells than the header has columns"
+                    )
                 rows.append((start, {k: (v or None) for k, v in row.items()}))
                 start = reader.line_num + 1
         except csv.Error as e:

@@ -85,8 +85,10 @@ class Fault:
     message: str
 
     def __str__(self) -> str:
-        return (f"event {self.event_id.hex()} (author {self.author.hex()[:16]}…, seq {self.seq}): "
-                f"{self.code}: {self.message}")
+        return (
+            f"event {self.event_id.hex()} (author {self.author.hex()[:16]}…, seq {self.seq}): "
+            f"{self.code}: {self.message}"
+        )
 
 
 class Node:
@@ -157,7 +159,7 @@ class Node:
         result = IngestResult()
         seen: set[bytes] = set()
         events: list[Event] = []
-        for raw, checked in zip(raws, check_many(raws), strict=True):
+        for checked in check_many(raws):
             if isinstance(checked, InvalidEvent):
                 result.refuse(None, checked)
             elif checked.id in seen:
@@ -166,72 +168,13 @@ class Node:
                 seen.add(checked.id)
                 events.append(checked)
         events.sort(key=lambda e: (e.author, e.seq))
-        self._placed: dict[tuple[bytes, int], bytes] = {}
         with self.store.write():
-            network = self.network
-            heads: dict[bytes, Head | None] = {}
-            held_total = self.store.held_count()
+            batch = _Batch(self.store, self.network, result)
             for event in events:
-                if event.author not in heads:
-                    heads[event.author] = self.store.head(event.author)
-                head = heads[event.author]
-                if event.network not in (NO_NETWORK, network):
-                    result.refuse(event.id, WrongNetwork("the event belongs to another network"))
-                    continue
-                if head is not None and event.seq <= head.seq:
-                    placed = self._placed.get((event.author, event.seq))
-                    if placed is None:
-                        placed = self.store.id_at(event.author, event.seq)
-                    if placed == event.id:
-                        result.known += 1
-                    elif self.store.add_fork(event):
-                        result.forks += 1
-                    else:
-                        result.known += 1
-                    continue
-                if event.seq > (head.seq if head else 0) + 1:
-                    if held_total >= MAX_HELD:
-                        result.refuse(event.id, BadSeq("too many events are waiting for a gap"))
-                    elif self.store.hold(event, "gap"):
-                        held_total += 1
-                        result.held += 1
-                    else:
-                        result.known += 1
-                    continue
-                try:
-                    chain.check_next(head, event)
-                except InvalidEvent as e:
-                    result.refuse(event.id, e)
-                    continue
-                heads[event.author] = self._append_with_released(event, result)
+                batch.place(event)
             self.store.add(result.stored)
             self._observe(result.stored)
         return result
-
-    def _append_with_released(self, event: Event, result: IngestResult) -> Head:
-        """Append ``event``, then any held events that now follow on, in order."""
-        head = Head.of(event)
-        result.stored.append(event)
-        self._placed[(event.author, event.seq)] = event.id
-        result.new += 1
-        while True:
-            waiting = self.store.held_at(event.author, head.seq + 1)
-            nxt = None
-            for candidate in waiting:
-                try:
-                    chain.check_next(head, candidate)
-                except InvalidEvent:
-                    continue
-                nxt = candidate
-                break
-            if nxt is None:
-                break
-            self.store.unhold(event.author, nxt.seq)
-            result.stored.append(nxt)
-            self._placed[(nxt.author, nxt.seq)] = nxt.id
-            result.new += 1
-            head = Head.of(nxt)
-        return head
 
     def _observe(self, events: Sequence[Event]) -> None:
         if not events:
@@ -272,8 +215,15 @@ class Node:
         for author, head in self.store.heads().items():
             last = previous.get(author)
             if last is None or last.seq != head.seq or last.id != head.id:
-                faults.append(Fault(head.id, author, head.seq, "bad-head",
-                                    "the author's head does not point at its last stored event"))
+                faults.append(
+                    Fault(
+                        head.id,
+                        author,
+                        head.seq,
+                        "bad-head",
+                        "the author's head does not point at its last stored event",
+                    )
+                )
         return faults
 
     @staticmethod
@@ -283,10 +233,86 @@ class Node:
         if isinstance(outcome, InvalidEvent):
             return Fault(stored_id, author, seq, outcome.code, outcome.message)
         if outcome.id != stored_id or outcome.author != author or outcome.seq != seq:
-            return Fault(stored_id, author, seq, "bad-id",
-                         "the stored bytes are not the event filed under this id")
+            return Fault(
+                stored_id,
+                author,
+                seq,
+                "bad-id",
+                "the stored bytes are not the event filed under this id",
+            )
         try:
             chain.check_next(head, outcome)
         except InvalidEvent as e:
             return Fault(stored_id, author, seq, e.code, e.message)
         return None
+
+
+class _Batch:
+    """Places the events of one ingest batch, in (author, seq) order, inside its
+    transaction: appends, holds for a gap, counts duplicates, keeps fork evidence."""
+
+    def __init__(self, store: Store, network: bytes, result: IngestResult) -> None:
+        self.store = store
+        self.network = network
+        self.result = result
+        self.heads: dict[bytes, Head | None] = {}
+        self.placed: dict[tuple[bytes, int], bytes] = {}
+        self.held_total = store.held_count()
+
+    def head(self, author: bytes) -> Head | None:
+        if author not in self.heads:
+            self.heads[author] = self.store.head(author)
+        return self.heads[author]
+
+    def place(self, event: Event) -> None:
+        result = self.result
+        head = self.head(event.author)
+        if event.network not in (NO_NETWORK, self.network):
+            result.refuse(event.id, WrongNetwork("the event belongs to another network"))
+        elif head is not None and event.seq <= head.seq:
+            self._place_behind_head(event)
+        elif event.seq > (head.seq if head else 0) + 1:
+            self._hold(event)
+        else:
+            try:
+                chain.check_next(head, event)
+            except InvalidEvent as e:
+                result.refuse(event.id, e)
+                return
+            self._append(event)
+
+    def _place_behind_head(self, event: Event) -> None:
+        placed = self.placed.get((event.author, event.seq))
+        if placed is None:
+            placed = self.store.id_at(event.author, event.seq)
+        if placed == event.id or not self.store.add_fork(event):
+            self.result.known += 1
+        else:
+            self.result.forks += 1
+
+    def _hold(self, event: Event) -> None:
+        if self.held_total >= MAX_HELD:
+            self.result.refuse(event.id, BadSeq("too many events are waiting for a gap"))
+        elif self.store.hold(event, "gap"):
+            self.held_total += 1
+            self.result.held += 1
+        else:
+            self.result.known += 1
+
+    def _append(self, event: Event) -> None:
+        """Append ``event``, then any held events that now follow on, in order."""
+        nxt: Event | None = event
+        while nxt is not None:
+            self.result.stored.append(nxt)
+            self.result.new += 1
+            self.placed[(nxt.author, nxt.seq)] = nxt.id
+            head = self.heads[nxt.author] = Head.of(nxt)
+            nxt = None
+            for candidate in self.store.held_at(event.author, head.seq + 1):
+                try:
+                    chain.check_next(head, candidate)
+                except InvalidEvent:
+                    continue
+                self.store.unhold(event.author, candidate.seq)
+                nxt = candidate
+                break

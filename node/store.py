@@ -69,7 +69,9 @@ class Store:
             if "locked" in text or "busy" in text:
                 raise StoreError(f"the store {self.path} is busy; try again ({text})") from e
             if "full" in text:
-                raise StoreError(f"the disk holding {self.path} is full; nothing was written") from e
+                raise StoreError(
+                    f"the disk holding {self.path} is full; nothing was written"
+                ) from e
             raise StoreError(f"the store {self.path}: {text}") from e
 
     # --- schema ---------------------------------------------------------------------
@@ -85,29 +87,29 @@ class Store:
             return
         with self.write():
             db = self.db
-            db["events"].create(
+            db.table("events").create(
                 {"id": bytes, "author": bytes, "seq": int, "ts": int, "kind": str, "raw": bytes},
                 not_null={"id", "author", "seq", "ts", "kind", "raw"},
             )
-            db["events"].create_index(["id"], unique=True)
-            db["events"].create_index(["author", "seq"], unique=True)
-            db["heads"].create(
+            db.table("events").create_index(["id"], unique=True)
+            db.table("events").create_index(["author", "seq"], unique=True)
+            db.table("heads").create(
                 {"author": bytes, "seq": int, "id": bytes, "ts": int, "network": bytes},
                 pk="author",
                 not_null={"seq", "id", "ts", "network"},
             )
-            db["forks"].create(
+            db.table("forks").create(
                 {"id": bytes, "author": bytes, "seq": int, "raw": bytes},
                 pk="id",
                 not_null={"author", "seq", "raw"},
             )
-            db["held"].create(
+            db.table("held").create(
                 {"id": bytes, "author": bytes, "seq": int, "raw": bytes, "reason": str},
                 pk="id",
                 not_null={"author", "seq", "raw", "reason"},
             )
-            db["held"].create_index(["author", "seq"])
-            db["meta"].create({"key": str, "value": str}, pk="key")
+            db.table("held").create_index(["author", "seq"])
+            db.table("meta").create({"key": str, "value": str}, pk="key")
             self.conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
     # --- transactions ---------------------------------------------------------------
@@ -160,7 +162,9 @@ class Store:
         if order not in ("author, seq", "rowid"):
             raise ValueError(order)
         with self._errors():
-            cursor = self.conn.execute(f"SELECT id, author, seq, raw FROM events ORDER BY {order}")  # noqa: S608
+            cursor = self.conn.execute(
+                f"SELECT id, author, seq, raw FROM events ORDER BY {order}"  # noqa: S608
+            )
             while batch := cursor.fetchmany(500):
                 for row in batch:
                     yield bytes(row[0]), bytes(row[1]), row[2], bytes(row[3])

@@ -38,8 +38,13 @@ class Card:
     def sign(self, key: SigningKey) -> Card:
         if key.public != self.node_id:
             raise BadCard("a card must be signed by the node it names")
-        return Card(self.name, self.node_id, self.sealing_key, self.addresses,
-                    signed.sign_card(key, self._signed_part()))
+        return Card(
+            self.name,
+            self.node_id,
+            self.sealing_key,
+            self.addresses,
+            signed.sign_card(key, self._signed_part()),
+        )
 
     def to_text(self) -> str:
         return armor(PREFIX, encoding.encode([self._signed_part(), self.signature]))
@@ -53,8 +58,9 @@ class Card:
             inner = encoding.decode(inner_raw)
             version, name, node_id, sealing_key, addresses = inner
         except (EncodingError, ValueError, TypeError):
-            raise BadCard("the node card is damaged: its contents are not in Commune's form") \
-                from None
+            raise BadCard(
+                "the node card is damaged: its contents are not in Commune's form"
+            ) from None
         if version != _VERSION:
             raise BadCard(f"the node card is of version {version}, which this code does not read")
         card = cls(name, node_id, sealing_key, tuple(addresses), signature)

@@ -28,8 +28,18 @@ SEALED = "sealed"
 _KIND = re.compile(r"[a-z][a-z0-9._-]{0,63}\Z", re.ASCII)
 _MAX_SEQ = 2**63 - 1
 _MAX_TS = 2**64 - 1
-_FIELDS = ("version", "network", "author", "seq", "prev", "ts", "kind", "body_hash",
-           "signature", "body")
+_FIELDS = (
+    "version",
+    "network",
+    "author",
+    "seq",
+    "prev",
+    "ts",
+    "kind",
+    "body_hash",
+    "signature",
+    "body",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,7 +153,17 @@ def strip_body(event: Event) -> Event:
     if event.body is None:
         return event
     raw = encoding.encode(
-        [VERSION, event.network, event.author, event.seq, event.prev, event.ts, event.kind,
-         event.body_hash, event.signature, None]
+        [
+            VERSION,
+            event.network,
+            event.author,
+            event.seq,
+            event.prev,
+            event.ts,
+            event.kind,
+            event.body_hash,
+            event.signature,
+            None,
+        ]
     )
     return decode_event(raw)

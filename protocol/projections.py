@@ -27,8 +27,12 @@ class Item:
     fields: tuple[tuple[str, str], ...]
 
     def as_dict(self) -> dict[str, Any]:
-        return {"id": self.id.hex(), "author": self.author.hex(), "ts": self.ts,
-                **dict(self.fields)}
+        return {
+            "id": self.id.hex(),
+            "author": self.author.hex(),
+            "ts": self.ts,
+            **dict(self.fields),
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,8 +46,13 @@ class UnknownEvent:
     ts: int
 
     def as_dict(self) -> dict[str, Any]:
-        return {"id": self.id.hex(), "kind": self.kind, "author": self.author.hex(),
-                "seq": self.seq, "ts": self.ts}
+        return {
+            "id": self.id.hex(),
+            "kind": self.kind,
+            "author": self.author.hex(),
+            "seq": self.seq,
+            "ts": self.ts,
+        }
 
 
 @dataclass
@@ -102,10 +111,13 @@ def fold(events: Iterable[Event]) -> Projections:
 def state_hash(state: Projections) -> bytes:
     """§5.4: SHA-256 over the canonical encoding of every projection, sorted by id."""
     doc = {
-        kind: [[i.id, i.author, i.ts, [list(f) for f in i.fields]]
-               for _, i in sorted(items.items())]
+        kind: [
+            [i.id, i.author, i.ts, [list(f) for f in i.fields]] for _, i in sorted(items.items())
+        ]
         for kind, items in state.items.items()
     }
-    doc["unknown"] = [[u.id, u.kind, u.author, u.seq, u.ts] for _, u in sorted(state.unknown.items())]
-    doc["unreadable"] = sorted(state.unreadable)
+    doc["unknown"] = [
+        [u.id, u.kind, u.author, u.seq, u.ts] for _, u in sorted(state.unknown.items())
+    ]
+    doc["unreadable"] = [[event_id] for event_id in sorted(state.unreadable)]
     return signed.state_hash(encoding.encode(doc))

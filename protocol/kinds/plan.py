@@ -34,7 +34,12 @@ SPEC = KindSpec(
         Field("description", "details", max_len=20000, multiline=True),
         Field("owner", "who is responsible", max_len=200),
         Field("due", "due date, YYYY-MM-DD", max_len=10, check=_check_date),
-        Field("status", "one of: " + ", ".join(STATUSES), max_len=10, default="open",
-              check=_check_status),
+        Field(
+            "status",
+            "one of: " + ", ".join(STATUSES),
+            max_len=10,
+            default="open",
+            check=_check_status,
+        ),
     ),
 )
