@@ -14,6 +14,8 @@ import binascii
 from protocol import signed
 from protocol.errors import BadCard
 
+_ALPHABET = set("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567")
+
 
 def armor(prefix: str, data: bytes) -> str:
     text = base64.b32encode(data + signed.checksum(prefix.encode() + data)).decode("ascii")
@@ -26,10 +28,16 @@ def dearmor(prefix: str, text: str, what: str) -> bytes:
     if not sep or head.lower() != prefix:
         raise BadCard(f"this is not a {what}: it should start with '{prefix}:'")
     body = body.upper()
+    stray = set(body) - _ALPHABET
+    if stray:
+        raise BadCard(
+            f"the {what} is mistyped: it has characters base32 does not use "
+            f"({''.join(sorted(stray))[:10]!r})"
+        )
     try:
         raw = base64.b32decode(body + "=" * (-len(body) % 8))
     except (binascii.Error, ValueError):
-        raise BadCard(f"the {what} is mistyped: it has characters base32 does not use") from None
+        raise BadCard(f"the {what} is mistyped or cut short (its length is wrong)") from None
     data, check = raw[:-5], raw[-5:]
     if len(raw) < 6 or signed.checksum(prefix.encode() + data) != check:
         raise BadCard(f"the {what} is mistyped or cut short (its checksum does not match)")

@@ -1,0 +1,107 @@
+"""Builders shared by the tests: real keys, real events, real node folders."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from crypto.identity import NodeKeys
+from crypto.sign import SigningKey
+from protocol import encoding, signed
+from protocol.envelope import NO_NETWORK, VERSION, Event, create_event
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def fixed_key(n: int) -> SigningKey:
+    return SigningKey(bytes([n]) * 32)
+
+
+def payload(title: str = "t", body: str = "b") -> bytes:
+    return encoding.encode({"v": 1, "title": title, "body": body})
+
+
+def feed(
+    key: SigningKey,
+    count: int,
+    *,
+    network: bytes = NO_NETWORK,
+    kind: str = "report",
+    start_ts: int = 1_000 << 16,
+    title: str = "report",
+) -> list[Event]:
+    """A valid feed of ``count`` events by ``key``."""
+    events: list[Event] = []
+    for i in range(count):
+        prev = events[-1] if events else None
+        events.append(
+            create_event(
+                key,
+                network=network,
+                seq=i + 1,
+                prev=prev.id if prev else None,
+                ts=start_ts + i,
+                kind=kind,
+                body=payload(f"{title} {i + 1}"),
+            )
+        )
+    return events
+
+
+def forge(
+    key: SigningKey | None,
+    *,
+    version: Any = VERSION,
+    network: Any = NO_NETWORK,
+    author: Any = None,
+    seq: Any = 1,
+    prev: Any = None,
+    ts: Any = 1 << 16,
+    kind: Any = "report",
+    body: Any = None,
+    body_hash: Any = None,
+    signature: Any = None,
+    extra: Sequence[Any] = (),
+) -> bytes:
+    """Raw bytes of an event with any field set as given; signed by ``key`` when the
+    signature is not given."""
+    if body is None:
+        body = payload()
+    if author is None:
+        assert key is not None
+        author = key.public
+    if body_hash is None:
+        body_hash = signed.body_hash(body) if isinstance(body, bytes) else bytes(32)
+    header = [version, network, author, seq, prev, ts, kind, body_hash]
+    if signature is None:
+        assert key is not None
+        signature = signed.sign_event(key, encoding.encode(header))
+    return encoding.encode([*header, signature, body, *extra])
+
+
+
+def commune(
+    home: Path, *args: str, input: str | None = None, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run the real ``commune`` command in a separate process."""
+    full_env = dict(os.environ)
+    full_env.pop("COMMUNE_PASSPHRASE", None)
+    full_env.update(env or {})
+    return subprocess.run(
+        [sys.executable, "-m", "node", "--home", str(home), *args],
+        capture_output=True,
+        text=True,
+        input=input,
+        env=full_env,
+        cwd=ROOT,
+        timeout=120,
+        check=False,
+    )
+
+
+def node_keys() -> NodeKeys:
+    return NodeKeys.generate()

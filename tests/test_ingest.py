@@ -1,0 +1,171 @@
+"""The one ingest path and the store (docs/PROTOCOL.md §4, §7), on real SQLite files."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from crypto.identity import NodeKeys
+from node import service
+from node.errors import StoreCorrupt, StoreError
+from node.home import Home
+from node.service import Node
+from node.store import Store
+from protocol.envelope import NO_NETWORK
+from protocol.kinds import POSTABLE
+from tests.helpers import feed, fixed_key, forge, payload
+
+SV = fixed_key(21)
+IN = fixed_key(22)
+
+
+def report(title: str) -> tuple[str, dict[str, object]]:
+    return ("report", POSTABLE["report"].build({"title": title, "body": "…"}))
+
+
+def test_post_builds_a_chain(node_and_keys: tuple[Node, NodeKeys]) -> None:
+    node, keys = node_and_keys
+    first = node.post(keys, [report("uno")])
+    more = node.post(keys, [report("dos"), report("tres")])
+    events = list(node.store.events())
+    assert [e.seq for e in events] == [1, 2, 3]
+    assert events[1].prev == first[0].id and events[2].prev == more[0].id
+    assert events[0].ts < events[1].ts < events[2].ts
+    assert node.store.head(keys.node_id).id == more[-1].id  # type: ignore[union-attr]
+    assert node.verify() == []
+
+
+def test_post_keeps_timestamps_rising_when_the_clock_goes_back(home: Home) -> None:
+    _, keys = home.init("Los Angeles", None)
+    times = iter([2_000_000.0, 1_000_000.0, 1_000_000.0])
+    with Node(home, Store(home.store_path), clock=lambda: next(times)) as node:
+        a = node.post(keys, [report("a")])[0]
+        b = node.post(keys, [report("b")])[0]
+        c = node.post(keys, [report("c")])[0]
+    assert a.ts < b.ts < c.ts
+
+
+def test_ingest_new_then_known(node: Node) -> None:
+    events = feed(SV, 5)
+    result = node.ingest([e.raw for e in events])
+    assert (result.new, result.known, result.held, result.refused_total) == (5, 0, 0, 0)
+    again = node.ingest([e.raw for e in events] * 2)
+    assert (again.new, again.known) == (0, 10)
+    assert node.store.count() == 5
+
+
+def test_out_of_order_events_are_held_until_the_gap_is_filled(node: Node) -> None:
+    events = feed(SV, 6)
+    late = node.ingest([e.raw for e in events[3:]])
+    assert (late.new, late.held) == (0, 3)
+    assert node.store.count() == 0
+    assert node.ingest([events[3].raw]).known == 1  # already held: not held twice
+    filled = node.ingest([e.raw for e in events[:3]])
+    assert filled.new == 6
+    assert [e.seq for e in node.store.events()] == [1, 2, 3, 4, 5, 6]
+    assert node.store.held_count() == 0
+    assert node.verify() == []
+
+
+def test_shuffled_batches_from_several_authors_converge(node: Node) -> None:
+    events = feed(SV, 40) + feed(IN, 40)
+    order = list(reversed(events))
+    for i in range(0, len(order), 7):
+        node.ingest([e.raw for e in order[i : i + 7]])
+    assert node.store.count() == 80
+    assert node.store.held_count() == 0
+    assert node.verify() == []
+
+
+def test_a_fork_is_kept_as_evidence_and_changes_nothing(node: Node) -> None:
+    events = feed(SV, 3)
+    node.ingest([e.raw for e in events])
+    other = forge(SV, seq=2, prev=events[0].id, ts=events[0].ts + 5, body=payload("other"))
+    result = node.ingest([other])
+    assert result.forks == 1
+    assert [e.id for e in node.store.events()] == [e.id for e in events]
+    assert [f.seq for f in node.store.forks()] == [2]
+    assert node.ingest([other]).known == 1  # evidence is not counted twice
+
+
+def test_refused_events_leave_the_store_as_it_was(node: Node) -> None:
+    good = feed(SV, 2)
+    node.ingest([good[0].raw])
+    bad_prev = forge(SV, seq=2, prev=bytes(32), ts=good[0].ts + 1)
+    forged = forge(IN, author=SV.public, seq=2, prev=good[0].id, ts=good[0].ts + 1)
+    result = node.ingest([bad_prev, forged, b"\x00garbage"])
+    assert result.refused == {"bad-prev": 1, "bad-signature": 1, "trailing-bytes": 1}
+    assert result.new == 0
+    assert [e.id for e in node.store.events()] == [good[0].id]
+
+
+def test_events_of_another_network_are_refused(node: Node) -> None:
+    other = feed(SV, 1, network=bytes(range(32)))
+    result = node.ingest([other[0].raw])
+    assert result.refused == {"wrong-network": 1}
+    assert node.store.count() == 0
+
+
+def test_large_batches_are_checked_on_every_core_with_the_same_result(node: Node) -> None:
+    events = feed(SV, service.PARALLEL_FROM * 3)
+    tampered = bytearray(events[100].raw)
+    tampered[-3] ^= 1
+    raws = [e.raw for e in events]
+    raws[100] = bytes(tampered)
+    result = node.ingest(raws)
+    assert result.refused == {"bad-body-hash": 1}
+    assert result.new == 100  # the rest wait for the refused seq 101
+    assert result.held == len(events) - 101
+
+
+def test_held_events_are_bounded(node: Node, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(service, "MAX_HELD", 3)
+    events = feed(SV, 10)
+    result = node.ingest([e.raw for e in events[1:]])
+    assert result.held == 3
+    assert result.refused == {"bad-seq": 6}
+
+
+def test_a_batch_is_one_transaction(node: Node) -> None:
+    """A failure while storing the batch leaves none of it (real SQLite, real trigger)."""
+    node.store.execute(
+        "CREATE TRIGGER fail_at_4 BEFORE INSERT ON events WHEN NEW.seq = 4 "
+        "BEGIN SELECT RAISE(ABORT, 'disk trouble'); END"
+    )
+    with pytest.raises(StoreError, match="disk trouble"):
+        node.ingest([e.raw for e in feed(SV, 6)])
+    assert node.store.count() == 0
+    assert node.store.heads() == {}
+
+
+def test_author_seq_is_unique_in_the_store(node: Node) -> None:
+    events = feed(SV, 1)
+    node.ingest([events[0].raw])
+    twin = forge(SV, body=payload("twin"))
+    with pytest.raises(StoreError), node.store.write():
+        node.store.add([service.check_event(twin)])
+    assert node.store.count() == 1
+
+
+def test_a_damaged_store_is_reported_not_crashed_on(tmp_path: Path) -> None:
+    path = tmp_path / "store.sqlite"
+    path.write_bytes(b"this is not a database at all" * 100)
+    with pytest.raises(StoreCorrupt, match="restore it from a backup"):
+        Store(path)
+
+
+def test_a_store_from_a_newer_version_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "store.sqlite"
+    Store(path).close()
+    conn = sqlite3.connect(path)
+    conn.execute("PRAGMA user_version = 99")
+    conn.close()
+    with pytest.raises(StoreError, match="newer Commune"):
+        Store(path)
+
+
+def test_events_written_before_a_network_are_accepted(node: Node) -> None:
+    assert node.network == NO_NETWORK
+    assert node.ingest([e.raw for e in feed(SV, 2)]).new == 2
