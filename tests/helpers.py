@@ -83,7 +83,6 @@ def forge(
     return encoding.encode([*header, signature, body, *extra])
 
 
-
 def commune(
     home: Path, *args: str, input: str | None = None, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:

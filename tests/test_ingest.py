@@ -31,7 +31,8 @@ def test_post_builds_a_chain(node_and_keys: tuple[Node, NodeKeys]) -> None:
     more = node.post(keys, [report("dos"), report("tres")])
     events = list(node.store.events())
     assert [e.seq for e in events] == [1, 2, 3]
-    assert events[1].prev == first[0].id and events[2].prev == more[0].id
+    assert events[1].prev == first[0].id
+    assert events[2].prev == more[0].id
     assert events[0].ts < events[1].ts < events[2].ts
     assert node.store.head(keys.node_id).id == more[-1].id  # type: ignore[union-attr]
     assert node.verify() == []

@@ -20,7 +20,8 @@ SECRET = bytes(range(65))
 def test_round_trip_under_a_passphrase() -> None:
     data = keyfile.lock(SECRET, b"correct horse")
     assert keyfile.is_encrypted(data)
-    assert SECRET not in data and SECRET.hex().encode() not in data
+    assert SECRET not in data
+    assert SECRET.hex().encode() not in data
     assert keyfile.unlock(data, b"correct horse") == SECRET
 
 
@@ -88,4 +89,5 @@ def test_node_keys_serialise() -> None:
     again = NodeKeys.from_bytes(keys.to_bytes())
     assert again.node_id == keys.node_id
     assert again.sealing_public == keys.sealing_public
-    assert "secret" in repr(keys) and keys.to_bytes().hex() not in repr(keys)
+    assert "secret" in repr(keys)
+    assert keys.to_bytes().hex() not in repr(keys)

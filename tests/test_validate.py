@@ -224,6 +224,6 @@ def test_any_single_byte_change_is_refused_or_changes_the_id(data: st.DataObject
     try:
         changed = check_event(bytes(mutated))
     except InvalidEvent as e:
-        assert e.code
+        assert e.code  # noqa: PT017 - any refusal is a right answer here
         return
     assert changed.id != event.id
