@@ -41,4 +41,7 @@ def dearmor(prefix: str, text: str, what: str) -> bytes:
     data, check = raw[:-5], raw[-5:]
     if len(raw) < 6 or signed.checksum(prefix.encode() + data) != check:
         raise BadCard(f"the {what} is mistyped or cut short (its checksum does not match)")
+    if armor(prefix, data).partition(":")[2] != body.lower():
+        # The last character carries unused bits: a typo there decodes to the same bytes.
+        raise BadCard(f"the {what} is mistyped (its last character is wrong)")
     return data

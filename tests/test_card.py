@@ -31,8 +31,9 @@ def test_whitespace_and_case_from_chat_programs_are_ignored() -> None:
     assert Card.from_text("  " + wrapped + "\n") == card
 
 
-def test_every_single_typo_is_caught() -> None:
-    card, _ = make_card()
+@pytest.mark.parametrize("name", ["El Salvador", "LA", "Bay Area / India", "Soweto collective"])
+def test_every_single_typo_is_caught(name: str) -> None:
+    card, _ = make_card(name)
     text = card.to_text()
     prefix = len("commune-card:")
     for position in range(prefix, len(text)):
