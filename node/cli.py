@@ -6,77 +6,30 @@ stderr and a non-zero exit; no traceback for anything a user can cause.
 
 from __future__ import annotations
 
-import datetime
 import json
-import os
 import sys
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any, NoReturn, TypeVar
+from typing import Any
 
 import click
 
-from crypto.errors import CommuneError, KeyfileError, WrongPassphrase
-from crypto.identity import NodeKeys
-from node.home import Home, default_home
+from crypto.errors import CommuneError
+from node.cli_common import (
+    INSECURE_WARNING,
+    Context,
+    fail,
+    human_time,
+    iso_time,
+    pass_ctx,
+    passphrase,
+)
+from node.cli_network import NETWORK_COMMANDS
+from node.home import default_home
 from node.importer import build_payloads
 from node.service import Node
-from protocol import hlc
 from protocol.envelope import Event
-from protocol.kinds import POSTABLE, KindSpec
-from protocol.projections import state_hash
-
-F = TypeVar("F", bound=Callable[..., Any])
-INSECURE_WARNING = (
-    "WARNING: this node's key is stored without a passphrase; anyone who copies its folder "
-    "has its identity. Use it for demos and tests only."
-)
-
-
-def fail(message: str, code: int = 1) -> NoReturn:
-    click.echo(f"error: {message}", err=True)
-    sys.exit(code)
-
-
-def _moment(ts: int) -> datetime.datetime:
-    return datetime.datetime.fromtimestamp(hlc.millis(ts) / 1000, tz=datetime.UTC)
-
-
-def human_time(ts: int) -> str:
-    return _moment(ts).strftime("%Y-%m-%d %H:%M UTC")
-
-
-def iso_time(ts: int) -> str:
-    return _moment(ts).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def passphrase(confirm: bool = False) -> bytes:
-    """From $COMMUNE_PASSPHRASE, else asked for at the prompt."""
-    env = os.environ.get("COMMUNE_PASSPHRASE")
-    if env is not None:
-        return env.encode()
-    text = click.prompt("Passphrase", hide_input=True, confirmation_prompt=confirm, err=True)
-    return str(text).encode()
-
-
-class Context:
-    def __init__(self, home: Path) -> None:
-        self.home = Home(home)
-
-    def node(self) -> Node:
-        self.home.require()
-        return Node.open(self.home)
-
-    def keys(self) -> NodeKeys:
-        if not self.home.key_is_encrypted():
-            return self.home.unlock(None)
-        try:
-            return self.home.unlock(passphrase())
-        except WrongPassphrase as e:
-            raise KeyfileError(e.message) from None
-
-
-pass_ctx = click.make_pass_decorator(Context)
+from protocol.kinds import EDITS, POSTABLE, KindSpec
+from protocol.kinds.edits import DELETE, RETRACT, UPDATE
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -139,18 +92,33 @@ def post() -> None:
 
 
 def _post_command(spec: KindSpec) -> click.Command:
-    def run(ctx: Context, source: str | None, **values: str | None) -> None:
-        given = {k: v for k, v in values.items() if v is not None}
+    edits = {e.action: e for e in EDITS.values() if e.target == spec.name}
+
+    def run(ctx: Context, source: str | None, **options: str | None) -> None:
+        changes = {a: options.pop(a) for a in (UPDATE, RETRACT, DELETE) if a in options}
+        given = {k: v for k, v in options.items() if v is not None}
+        chosen = [a for a, target in changes.items() if target is not None]
+        if len(chosen) + (source is not None) > 1:
+            fail("give only one of --from, --edit, --retract, --delete", 2)
+        items: list[tuple[str, dict[str, Any]]]
         if source is not None:
             if given:
                 fail(f"give either --from or field options, not both ({', '.join(given)})", 2)
             data = click.open_file(source, "rb").read() if source == "-" else _read(source)
-            payloads = build_payloads(spec, data, source)
+            items = [(spec.name, p) for p in build_payloads(spec, data, source)]
+        elif chosen:
+            action = chosen[0]
+            if action != UPDATE and given:
+                fail(f"--{action} takes no field options ({', '.join(given)})", 2)
+            fields = spec.build_update(given) if action == UPDATE else {}
+            with ctx.node() as node:
+                target = resolve_item(node, spec.name, str(changes[action]))
+            items = [(edits[action].name, {"v": 1, "of": target, **fields})]
         else:
-            payloads = [spec.build(given)]
+            items = [(spec.name, spec.build(given))]
         keys = ctx.keys()
         with ctx.node() as node:
-            events = node.post(keys, [(spec.name, p) for p in payloads])
+            events = node.post(keys, items)
         for event in events:
             click.echo(event.id.hex())
         if len(events) > 1:
@@ -163,6 +131,16 @@ def _post_command(spec: KindSpec) -> click.Command:
             help="Post many, from a CSV file with a header row or JSON lines ('-': stdin).",
         )
     ]
+    flags = {UPDATE: "--edit", RETRACT: "--retract", DELETE: "--delete"}
+    for action in edits:
+        params.append(
+            click.Option(
+                [flags[action], action],
+                metavar="ID",
+                help=f"{action.capitalize()} the {spec.name} with this id (or a unique prefix)"
+                + (": give the fields to change." if action == UPDATE else "."),
+            )
+        )
     for f in spec.fields:
         params.append(
             click.Option([f"--{f.name}"], help=f.help + (" (required)" if f.required else ""))
@@ -173,6 +151,23 @@ def _post_command(spec: KindSpec) -> click.Command:
         params=params,
         help=spec.help + f"\n\nFields: {', '.join(spec.field_names())}.",
     )
+
+
+def resolve_item(node: Node, kind: str, text: str) -> bytes:
+    """An item's id from its hex id or a unique prefix of at least 6 digits."""
+    wanted = text.strip().lower()
+    if len(wanted) < 6 or any(c not in "0123456789abcdef" for c in wanted):
+        fail(f"{text!r} is not an id: give the id shown by `commune show {kind}s` (6+ digits)")
+    matches = [
+        bytes(row[0])
+        for row in node.store.execute(
+            "SELECT id FROM items WHERE kind = ? AND hex(id) LIKE ?", (kind, wanted.upper() + "%")
+        )
+    ]
+    if len(matches) != 1:
+        problem = "no" if not matches else "more than one"
+        fail(f"{problem} {kind} has an id starting with {wanted}")
+    return matches[0]
 
 
 def _read(path: str) -> bytes:
@@ -207,18 +202,27 @@ SHOW_COLUMNS = {
 
 
 @cli.command()
-@click.argument("what", type=click.Choice([*SHOW_COLUMNS, "unknown"]))
+@click.argument("what", type=click.Choice([*SHOW_COLUMNS, "members", "unknown"]))
 @click.option("--json", "as_json", is_flag=True, help="A JSON array for scripts (docs/CLI.md).")
 @pass_ctx
 def show(ctx: Context, what: str, as_json: bool) -> None:
-    """Show the network's reports, plans, contacts, or events of unknown kinds."""
+    """Show the network's reports, plans, contacts, members, or events of unknown kinds."""
     with ctx.node() as node:
-        state = node.projections()
-    if what == "unknown":
-        _emit(state.unknown_rows(), as_json, ["ts", "kind", "author", "id"])
-        return
-    kind, columns = SHOW_COLUMNS[what]
-    _emit(state.rows(kind), as_json, columns)
+        if what == "members":
+            rows = node.projector.members()
+            if as_json:
+                click.echo(json.dumps(rows, ensure_ascii=False, indent=1))
+                return
+            for m in rows:
+                role = "admin" if m["roles"] else "member"
+                state = m["state"] if m["state"] == "admitted" else f"{m['state'].upper()}"
+                click.echo(f"{m['name']:<24} {role:<7} {state:<9} {m['node_id']}")
+            return
+        if what == "unknown":
+            _emit(node.projector.unknown(), as_json, ["ts", "kind", "reason", "author", "id"])
+            return
+        kind, columns = SHOW_COLUMNS[what]
+        _emit(node.projector.rows(kind), as_json, columns)
 
 
 @cli.command()
@@ -273,7 +277,24 @@ def verify(ctx: Context) -> None:
 def state_hash_cmd(ctx: Context) -> None:
     """A digest of all projections: equal on two nodes that hold the same events."""
     with ctx.node() as node:
-        click.echo(state_hash(node.projections()).hex())
+        click.echo(node.projector.state_hash().hex())
+
+
+@cli.command()
+@pass_ctx
+def rebuild(ctx: Context) -> None:
+    """Drop the projections and rebuild them from the log."""
+    with ctx.node() as node:
+        before = node.projector.state_hash()
+        node.rebuild()
+        after = node.projector.state_hash()
+    click.echo(f"Rebuilt the projections from the log; state-hash {after.hex()}")
+    if before != after:
+        click.echo(f"(it was {before.hex()} before the rebuild)", err=True)
+
+
+for _command in NETWORK_COMMANDS:
+    cli.add_command(_command)
 
 
 def main() -> None:

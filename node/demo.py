@@ -12,7 +12,6 @@ from pathlib import Path
 from node.home import Home
 from node.service import Node
 from protocol.kinds import POSTABLE
-from protocol.projections import state_hash
 
 SAMPLE_REPORTS = [
     ("Asamblea de vecinos en Soyapango", "Cuarenta vecinos hablaron del agua y del alquiler."),
@@ -43,15 +42,15 @@ def main() -> None:
             ]
             items += [("plan", POSTABLE["plan"].build(p)) for p in SAMPLE_PLANS]
             node.post(keys, items)
-            state = node.projections()
             print("[3/4] What the node shows:")
-            for row in state.rows("report"):
+            for row in node.projector.rows("report"):
                 print(f"      report: {row['title']}")
-            for row in state.rows("plan"):
+            for row in node.projector.rows("plan"):
                 who = f"{row['owner']}, due {row['due']}, {row['status']}"
                 print(f"      plan:   {row['title']} ({who})")
             faults = node.verify()
-            print(f"[4/4] verify: {faults or 'ok'}; state-hash {state_hash(state).hex()[:16]}…")
+            digest = node.projector.state_hash().hex()[:16]
+            print(f"[4/4] verify: {faults or 'ok'}; state-hash {digest}…")
     sys.exit(1 if faults else 0)
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import stat
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,17 +30,22 @@ def default_home() -> Path:
     return Path(env) if env else Path.home() / ".commune"
 
 
-def write_private(path: Path, data: bytes) -> None:
+def write_private(path: Path, data: bytes | Iterable[bytes]) -> None:
     """Write a file readable by its owner only, atomically: a crash leaves the old file
-    or the new one, never half of one."""
+    or the new one, never half of one. ``data`` may come in pieces (streamed)."""
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.unlink(missing_ok=True)
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
-        os.write(fd, data)
+        with os.fdopen(fd, "wb", closefd=False) as out:
+            for piece in [data] if isinstance(data, bytes) else data:
+                out.write(piece)
         os.fsync(fd)
-    finally:
+    except BaseException:
         os.close(fd)
+        tmp.unlink(missing_ok=True)
+        raise
+    os.close(fd)
     tmp.replace(path)
     dir_fd = os.open(path.parent, os.O_RDONLY)
     try:

@@ -14,20 +14,29 @@ from dataclasses import dataclass, field
 from crypto.errors import CommuneError
 from crypto.identity import NodeKeys
 from node.home import Home
+from node.projector import Projector, shrank
 from node.store import Store
 from protocol import chain, encoding, hlc
 from protocol.chain import Head
 from protocol.envelope import NO_NETWORK, Event, create_event
 from protocol.errors import BadSeq, InvalidEvent, WrongNetwork
 from protocol.kinds import Payload
-from protocol.projections import Projections, fold
+from protocol.kinds import member as member_kinds
+from protocol.membership import Membership
 from protocol.validate import check_event
 
 #: Batches at least this large are checked on every core (libsodium releases the GIL).
 PARALLEL_FROM = 64
-#: Events held back for a gap before them, at most; a peer cannot fill the disk.
+#: Events held back (for a gap, or an admission not seen yet), at most; a peer cannot
+#: fill the disk with them.
 MAX_HELD = 100_000
 _pool: ThreadPoolExecutor | None = None
+
+
+class AfterCutoff(InvalidEvent):
+    """§5.5: the author was revoked, or forked, before this seq."""
+
+    code = "after-cutoff"
 
 
 def _checker_pool() -> ThreadPoolExecutor:
@@ -73,6 +82,14 @@ class IngestResult:
     def refused_total(self) -> int:
         return sum(self.refused.values())
 
+    def summary(self) -> str:
+        parts = [f"{self.new} new", f"{self.known} already known", f"{self.held} held"]
+        if self.forks:
+            parts.append(f"{self.forks} fork evidence")
+        refused = ", ".join(f"{n} {code}" for code, n in sorted(self.refused.items()))
+        parts.append(f"{self.refused_total} refused" + (f" ({refused})" if refused else ""))
+        return ", ".join(parts)
+
 
 @dataclass(frozen=True, slots=True)
 class Fault:
@@ -96,6 +113,8 @@ class Node:
         self.home = home
         self.store = store
         self.clock = clock
+        self.node_id = home.identity().node_id
+        self.projector = Projector(store, self.node_id)
 
     @classmethod
     def open(cls, home: Home) -> Node:
@@ -119,10 +138,20 @@ class Node:
         value = self.store.get_meta("network")
         return bytes.fromhex(value) if value else NO_NETWORK
 
+    def membership(self) -> Membership | None:
+        return self.projector.membership()
+
     # --- writing our own feed -------------------------------------------------------
 
-    def post(self, keys: NodeKeys, items: Iterable[tuple[str, Payload]]) -> list[Event]:
-        """Append events to this node's own feed, all in one transaction."""
+    def post(
+        self,
+        keys: NodeKeys,
+        items: Iterable[tuple[str, Payload]],
+        *,
+        after: Callable[[list[Event]], None] | None = None,
+    ) -> list[Event]:
+        """Append events to this node's own feed, all in one transaction. ``after`` runs
+        inside the transaction (to record what the events change, atomically)."""
         author = keys.node_id
         made: list[Event] = []
         with self.store.write():
@@ -145,16 +174,36 @@ class Node:
                 head, last = Head.of(event), ts
             self.store.add(made)
             self.store.set_meta("hlc", str(last))
+            if after is not None:
+                after(made)
+            self._absorb(IngestResult(), [], own=made)
         return made
+
+    def _absorb(self, result: IngestResult, events: list[Event], own: Sequence[Event] = ()) -> None:
+        """Inside a write transaction: place foreign ``events`` (after this node's own
+        ``own`` events were added), release what a new admission unblocks, then bring
+        the membership and the projections up to date."""
+        before = self.projector.membership()
+        batch = _Batch(self, result)
+        batch.membership_changed = before is None or any(
+            e.kind in member_kinds.KINDS for e in own
+        )
+        batch.run(events)
+        after = self.projector.membership()
+        if shrank(before, after):
+            self.projector.rebuild()
+        else:
+            self.projector.apply([*own, *result.stored])
 
     # --- taking in events from elsewhere --------------------------------------------
 
     def ingest(self, raws: Sequence[bytes]) -> IngestResult:
         """Check a batch of foreign events and store the valid ones in one transaction.
 
-        An event already stored is counted as known; one that follows a gap is held until
-        the gap is filled; a second event at a taken (author, seq) is kept as fork
-        evidence. Nothing stored before is changed.
+        An event already stored is counted as known; one that follows a gap, or whose
+        author's admission has not arrived, is held until it can be placed; a second
+        event at a taken (author, seq) is kept as fork evidence. Nothing stored before
+        is changed.
         """
         result = IngestResult()
         seen: set[bytes] = set()
@@ -167,12 +216,8 @@ class Node:
             else:
                 seen.add(checked.id)
                 events.append(checked)
-        events.sort(key=lambda e: (e.author, e.seq))
         with self.store.write():
-            batch = _Batch(self.store, self.network, result)
-            for event in events:
-                batch.place(event)
-            self.store.add(result.stored)
+            self._absorb(result, events)
             self._observe(result.stored)
         return result
 
@@ -185,10 +230,11 @@ class Node:
             last = hlc.observe(last, event.ts, now)
         self.store.set_meta("hlc", str(last))
 
-    # --- reading --------------------------------------------------------------------
+    # --- reading and checking -------------------------------------------------------
 
-    def projections(self) -> Projections:
-        return fold(self.store.events())
+    def rebuild(self) -> None:
+        with self.store.write():
+            self.projector.rebuild()
 
     def verify(self) -> list[Fault]:
         """Recheck every stored event: encoding, signature, body hash, id and chain."""
@@ -199,7 +245,7 @@ class Node:
         def flush() -> None:
             checked = check_many([row[3] for row in batch])
             for (stored_id, author, seq, _), outcome in zip(batch, checked, strict=True):
-                fault = self._verify_one(stored_id, author, seq, outcome, previous.get(author))
+                fault = _verify_one(stored_id, author, seq, outcome, previous.get(author))
                 if fault is not None:
                     faults.append(fault)
                     previous[author] = Head(seq, stored_id, 0, NO_NETWORK)
@@ -226,38 +272,67 @@ class Node:
                 )
         return faults
 
-    @staticmethod
-    def _verify_one(
-        stored_id: bytes, author: bytes, seq: int, outcome: Event | InvalidEvent, head: Head | None
-    ) -> Fault | None:
-        if isinstance(outcome, InvalidEvent):
-            return Fault(stored_id, author, seq, outcome.code, outcome.message)
-        if outcome.id != stored_id or outcome.author != author or outcome.seq != seq:
-            return Fault(
-                stored_id,
-                author,
-                seq,
-                "bad-id",
-                "the stored bytes are not the event filed under this id",
-            )
-        try:
-            chain.check_next(head, outcome)
-        except InvalidEvent as e:
-            return Fault(stored_id, author, seq, e.code, e.message)
-        return None
+
+def _verify_one(
+    stored_id: bytes, author: bytes, seq: int, outcome: Event | InvalidEvent, head: Head | None
+) -> Fault | None:
+    if isinstance(outcome, InvalidEvent):
+        return Fault(stored_id, author, seq, outcome.code, outcome.message)
+    if outcome.id != stored_id or outcome.author != author or outcome.seq != seq:
+        return Fault(
+            stored_id,
+            author,
+            seq,
+            "bad-id",
+            "the stored bytes are not the event filed under this id",
+        )
+    try:
+        chain.check_next(head, outcome)
+    except InvalidEvent as e:
+        return Fault(stored_id, author, seq, e.code, e.message)
+    return None
 
 
 class _Batch:
-    """Places the events of one ingest batch, in (author, seq) order, inside its
-    transaction: appends, holds for a gap, counts duplicates, keeps fork evidence."""
+    """Places the events of one ingest batch inside its transaction: appends, holds
+    (for a gap, or an admission not yet seen), counts duplicates, keeps fork evidence;
+    and when the batch admits someone, places their held events too."""
 
-    def __init__(self, store: Store, network: bytes, result: IngestResult) -> None:
-        self.store = store
-        self.network = network
+    def __init__(self, node: Node, result: IngestResult) -> None:
+        self.store = node.store
+        self.projector = node.projector
+        self.network = node.network
         self.result = result
         self.heads: dict[bytes, Head | None] = {}
         self.placed: dict[tuple[bytes, int], bytes] = {}
-        self.held_total = store.held_count()
+        self.unsaved: list[Event] = []
+        self.held_total = self.store.held_count()
+        self.membership_changed = False
+
+    def run(self, events: list[Event]) -> None:
+        pending = events
+        while True:
+            pending.sort(key=lambda e: (e.author, e.seq))
+            for event in pending:
+                self.place(event)
+            self.store.add(self.unsaved)
+            self.unsaved.clear()
+            if not self.membership_changed:
+                return
+            pending = self._release_admitted()
+
+    def _release_admitted(self) -> list[Event]:
+        """Membership changed: recompute it and take back the held events of anyone it
+        now admits, to place them again."""
+        self.membership_changed = False
+        before = self.projector.membership()
+        after = self.projector.refresh()
+        if after is None:
+            return []
+        admitted = [n for n in after.members if before is None or n not in before.members]
+        released = self.store.take_held(admitted)
+        self.held_total -= len(released)
+        return released
 
     def head(self, author: bytes) -> Head | None:
         if author not in self.heads:
@@ -266,13 +341,27 @@ class _Batch:
 
     def place(self, event: Event) -> None:
         result = self.result
-        head = self.head(event.author)
         if event.network not in (NO_NETWORK, self.network):
             result.refuse(event.id, WrongNetwork("the event belongs to another network"))
-        elif head is not None and event.seq <= head.seq:
+            return
+        head = self.head(event.author)
+        if head is not None and event.seq <= head.seq:
             self._place_behind_head(event)
-        elif event.seq > (head.seq if head else 0) + 1:
-            self._hold(event)
+            return
+        membership = self.projector.membership()
+        member = membership.get(event.author) if membership else None
+        if member is None:
+            self._hold(event, "not-member")
+            return
+        if not member.counts(event.seq):
+            why = "forked" if member.forked_at is not None else "revoked"
+            limit = member.cutoff if member.cutoff is not None else (member.forked_at or 1) - 1
+            result.refuse(
+                event.id, AfterCutoff(f"the author was {why}: only its seqs up to {limit} count")
+            )
+            return
+        if event.seq > (head.seq if head else 0) + 1:
+            self._hold(event, "gap")
         else:
             try:
                 chain.check_next(head, event)
@@ -289,11 +378,12 @@ class _Batch:
             self.result.known += 1
         else:
             self.result.forks += 1
+            self.membership_changed = True  # §5.5 rule 4: a fork is a cutoff
 
-    def _hold(self, event: Event) -> None:
+    def _hold(self, event: Event, reason: str) -> None:
         if self.held_total >= MAX_HELD:
-            self.result.refuse(event.id, BadSeq("too many events are waiting for a gap"))
-        elif self.store.hold(event, "gap"):
+            self.result.refuse(event.id, BadSeq("too many events are waiting to be placed"))
+        elif self.store.hold(event, reason):
             self.held_total += 1
             self.result.held += 1
         else:
@@ -304,7 +394,10 @@ class _Batch:
         nxt: Event | None = event
         while nxt is not None:
             self.result.stored.append(nxt)
+            self.unsaved.append(nxt)
             self.result.new += 1
+            if nxt.kind in member_kinds.KINDS:
+                self.membership_changed = True
             self.placed[(nxt.author, nxt.seq)] = nxt.id
             head = self.heads[nxt.author] = Head.of(nxt)
             nxt = None
@@ -314,5 +407,6 @@ class _Batch:
                 except InvalidEvent:
                     continue
                 self.store.unhold(event.author, candidate.seq)
+                self.held_total -= 1
                 nxt = candidate
                 break

@@ -25,6 +25,7 @@ from typing import Any
 import sqlite_utils
 
 from node.errors import StoreCorrupt, StoreError
+from protocol.card import Card
 from protocol.chain import Head
 from protocol.envelope import Event, decode_event
 
@@ -33,7 +34,8 @@ BUSY_TIMEOUT_MS = 15_000
 
 
 class Store:
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path | str) -> None:
+        """Open (or make) the store at ``path``; ":memory:" keeps it in memory (tests)."""
         self.path = path
         with self._errors():
             self.conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
@@ -93,6 +95,7 @@ class Store:
             )
             db.table("events").create_index(["id"], unique=True)
             db.table("events").create_index(["author", "seq"], unique=True)
+            db.table("events").create_index(["kind"])
             db.table("heads").create(
                 {"author": bytes, "seq": int, "id": bytes, "ts": int, "network": bytes},
                 pk="author",
@@ -109,6 +112,26 @@ class Store:
                 not_null={"author", "seq", "raw", "reason"},
             )
             db.table("held").create_index(["author", "seq"])
+            # Projections (node/projector.py): rebuildable from the log at any time.
+            db.table("items").create(
+                {
+                    "kind": str,
+                    "id": bytes,
+                    "author": bytes,
+                    "ts": int,
+                    "visible": int,
+                    "state": bytes,
+                },
+                pk=("kind", "id"),
+                not_null={"ts", "visible", "state"},
+            )
+            db.table("items").create_index(["kind", "visible", "ts"])
+            db.table("unreadable").create({"id": bytes, "kind": str}, pk="id")
+            db.table("peers").create(
+                {"node_id": bytes, "name": str, "card": str, "url": str},
+                pk="node_id",
+                not_null={"name", "card"},
+            )
             db.table("meta").create({"key": str, "value": str}, pk="key")
             self.conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
@@ -242,11 +265,60 @@ class Store:
         with self._errors():
             self.conn.execute("DELETE FROM held WHERE author = ? AND seq <= ?", (author, up_to_seq))
 
+    def take_held(self, authors: Sequence[bytes]) -> list[Event]:
+        """Remove and return every held event of these authors (to place them again)."""
+        taken: list[Event] = []
+        with self._errors():
+            for author in authors:
+                rows = self.conn.execute(
+                    "SELECT raw FROM held WHERE author = ? ORDER BY seq", (author,)
+                ).fetchall()
+                self.conn.execute("DELETE FROM held WHERE author = ?", (author,))
+                taken.extend(decode_event(bytes(r[0])) for r in rows)
+        return taken
+
+    def events_of_kinds(self, kinds: Sequence[str]) -> list[Event]:
+        marks = ", ".join("?" * len(kinds))
+        with self._errors():
+            rows = self.conn.execute(
+                f"SELECT raw FROM events WHERE kind IN ({marks})",  # noqa: S608
+                tuple(kinds),
+            ).fetchall()
+        return [decode_event(bytes(r[0])) for r in rows]
+
+    def fork_seqs(self) -> dict[bytes, int]:
+        """For each author with fork evidence, the lowest forked seq."""
+        with self._errors():
+            rows = self.conn.execute(
+                "SELECT author, min(seq) FROM forks GROUP BY author"
+            ).fetchall()
+        return {bytes(r[0]): int(r[1]) for r in rows}
+
     def held_count(self) -> int:
         with self._errors():
             return int(self.conn.execute("SELECT count(*) FROM held").fetchone()[0])
 
+    def add_peer(self, card: Card, url: str | None = None) -> None:
+        """Remember a node to sync with (its card pins its TLS certificate)."""
+        with self._errors():
+            self.conn.execute(
+                "INSERT INTO peers (node_id, name, card, url) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (node_id) DO UPDATE SET name = excluded.name, card = excluded.card, "
+                "url = coalesce(excluded.url, peers.url)",
+                (
+                    card.node_id,
+                    card.name,
+                    card.to_text(),
+                    url or (card.addresses[0] if card.addresses else None),
+                ),
+            )
+
     def execute(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-        """Run one statement (tests and the doctor); errors come back as StoreError."""
+        """Run one statement; errors come back as StoreError."""
         with self._errors():
             return self.conn.execute(sql, params).fetchall()
+
+    def execute_many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        if rows:
+            with self._errors():
+                self.conn.executemany(sql, rows)

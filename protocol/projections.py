@@ -1,93 +1,106 @@
-"""Projections: the network's state as a pure fold over its events (docs/PROTOCOL.md §5).
+"""Projections: reports, plans and contacts as pure merges of events (docs/PROTOCOL.md §5).
 
-Two nodes holding the same set of valid events have the same projections, whatever
-order the events arrived in, and so the same :func:`state_hash`.
+Every item (a report, a plan, a contact) is a small state that events *merge* into:
+
+- the creating event sets the item's author and time and its fields;
+- ``plan.update`` and ``contact.update`` set some fields. Each field is a
+  last-writer-wins register: the value with the highest ``(ts, author)`` clock wins;
+- ``report.retract`` adds its author to the item's retractions; the report is hidden
+  when its own author is among them (checked when read, so the order does not matter);
+- ``contact.delete`` deletes the contact for good.
+
+Merging is commutative, associative and idempotent, so any delivery order of the same
+events gives the same items, and so the same :class:`StateHasher` digest.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass, field
+import hashlib
+from dataclasses import dataclass
 from typing import Any
 
 from protocol import encoding, signed
 from protocol.envelope import SEALED, Event
 from protocol.errors import EncodingError
-from protocol.kinds import POSTABLE, Payload
+from protocol.kinds import EDITS, KNOWN, POSTABLE, Payload
+from protocol.kinds.edits import DELETE, RETRACT, UPDATE, target_of
+
+#: (value, ts, author) of one field
+Register = tuple[str, int, bytes]
 
 
 @dataclass(frozen=True, slots=True)
-class Item:
-    """One report, plan or contact, as its latest valid events make it."""
-
-    id: bytes
+class ItemState:
     kind: str
-    author: bytes
-    ts: int
-    fields: tuple[tuple[str, str], ...]
+    id: bytes
+    author: bytes | None = None
+    ts: int = 0
+    #: field name -> (value, ts, author), sorted by name
+    fields: tuple[tuple[str, Register], ...] = ()
+    retracted_by: tuple[bytes, ...] = ()
+    deleted: bool = False
 
-    def as_dict(self) -> dict[str, Any]:
+    @property
+    def visible(self) -> bool:
+        """Created, not retracted by its author, not deleted."""
+        return self.author is not None and self.author not in self.retracted_by and not self.deleted
+
+    def values(self) -> dict[str, str]:
+        spec = POSTABLE[self.kind]
+        current = dict(self.fields)
+        return {f.name: current[f.name][0] if f.name in current else "" for f in spec.fields}
+
+    def as_row(self) -> dict[str, Any]:
         return {
             "id": self.id.hex(),
-            "author": self.author.hex(),
+            "author": self.author.hex() if self.author else None,
             "ts": self.ts,
-            **dict(self.fields),
+            **self.values(),
         }
+
+    def encode(self) -> bytes:
+        return encoding.encode(
+            [
+                self.kind,
+                self.id,
+                self.author,
+                self.ts,
+                [[name, list(register)] for name, register in self.fields],
+                list(self.retracted_by),
+                self.deleted,
+            ]
+        )
+
+    @classmethod
+    def decode(cls, data: bytes) -> ItemState:
+        kind, item_id, author, ts, fields, retracted_by, deleted = encoding.decode(data)
+        return cls(
+            kind,
+            item_id,
+            author,
+            ts,
+            tuple((name, (r[0], r[1], r[2])) for name, r in fields),
+            tuple(retracted_by),
+            deleted,
+        )
 
 
 @dataclass(frozen=True, slots=True)
-class UnknownEvent:
-    """An event of a kind this version does not know: kept, relayed, listed."""
+class Change:
+    """What one event does to one item."""
 
-    id: bytes
     kind: str
+    item_id: bytes
     author: bytes
-    seq: int
     ts: int
+    create: bool = False
+    fields: tuple[tuple[str, str], ...] = ()
+    retract: bool = False
+    delete: bool = False
 
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "id": self.id.hex(),
-            "kind": self.kind,
-            "author": self.author.hex(),
-            "seq": self.seq,
-            "ts": self.ts,
-        }
-
-
-@dataclass
-class Projections:
-    items: dict[str, dict[bytes, Item]] = field(
-        default_factory=lambda: {name: {} for name in POSTABLE}
-    )
-    unknown: dict[bytes, UnknownEvent] = field(default_factory=dict)
-    #: events of a known kind whose payload this version cannot read
-    unreadable: set[bytes] = field(default_factory=set)
-
-    def apply(self, event: Event) -> None:
-        spec = POSTABLE.get(event.kind)
-        if spec is None:
-            if event.kind != SEALED:
-                self.unknown[event.id] = UnknownEvent(
-                    event.id, event.kind, event.author, event.seq, event.ts
-                )
-            return
-        payload = read_payload(event)
-        current = None if payload is None else spec.read(payload)
-        if current is None:
-            self.unreadable.add(event.id)
-            return
-        values = tuple((f.name, current.get(f.name, "")) for f in spec.fields)
-        self.items[spec.name][event.id] = Item(event.id, spec.name, event.author, event.ts, values)
-
-    def rows(self, kind: str) -> list[dict[str, Any]]:
-        """The items of one kind, oldest first (by timestamp, then author)."""
-        items = sorted(self.items[kind].values(), key=lambda i: (i.ts, i.author, i.id))
-        return [item.as_dict() for item in items]
-
-    def unknown_rows(self) -> list[dict[str, Any]]:
-        events = sorted(self.unknown.values(), key=lambda u: (u.ts, u.author, u.id))
-        return [u.as_dict() for u in events]
+    @property
+    def key(self) -> tuple[str, bytes]:
+        return (self.kind, self.item_id)
 
 
 def read_payload(event: Event) -> Payload | None:
@@ -101,23 +114,83 @@ def read_payload(event: Event) -> Payload | None:
     return payload if isinstance(payload, dict) else None
 
 
-def fold(events: Iterable[Event]) -> Projections:
-    state = Projections()
-    for event in events:
-        state.apply(event)
-    return state
+def change_of(event: Event, payload: Payload | None = None) -> Change | None:
+    """The change ``event`` makes to an item, or None (not an item event, or a payload
+    this version cannot read)."""
+    payload = read_payload(event) if payload is None else payload
+    if payload is None:
+        return None
+    spec = POSTABLE.get(event.kind)
+    if spec is not None:
+        current = spec.read(payload)
+        if current is None:
+            return None
+        fields = tuple((f.name, current.get(f.name, "")) for f in spec.fields)
+        return Change(spec.name, event.id, event.author, event.ts, create=True, fields=fields)
+    edit = EDITS.get(event.kind)
+    target = target_of(payload)
+    if edit is None or target is None or payload.get("v") != 1:
+        return None
+    if edit.action == UPDATE:
+        changed = POSTABLE[edit.target].read_update(payload)
+        return Change(
+            edit.target, target, event.author, event.ts, fields=tuple(sorted(changed.items()))
+        )
+    return Change(
+        edit.target,
+        target,
+        event.author,
+        event.ts,
+        retract=edit.action == RETRACT,
+        delete=edit.action == DELETE,
+    )
 
 
-def state_hash(state: Projections) -> bytes:
-    """§5.4: SHA-256 over the canonical encoding of every projection, sorted by id."""
-    doc = {
-        kind: [
-            [i.id, i.author, i.ts, [list(f) for f in i.fields]] for _, i in sorted(items.items())
-        ]
-        for kind, items in state.items.items()
-    }
-    doc["unknown"] = [
-        [u.id, u.kind, u.author, u.seq, u.ts] for _, u in sorted(state.unknown.items())
-    ]
-    doc["unreadable"] = [[event_id] for event_id in sorted(state.unreadable)]
-    return signed.state_hash(encoding.encode(doc))
+def merge(state: ItemState | None, change: Change) -> ItemState:
+    """The item after ``change``; the same whatever order changes come in."""
+    if state is None:
+        state = ItemState(change.kind, change.item_id)
+    author, ts = state.author, state.ts
+    if change.create:
+        author, ts = change.author, change.ts
+    registers = dict(state.fields)
+    for name, value in change.fields:
+        current = registers.get(name)
+        if current is None or (change.ts, change.author) > (current[1], current[2]):
+            registers[name] = (value, change.ts, change.author)
+    retracted = state.retracted_by
+    if change.retract and change.author not in retracted:
+        retracted = tuple(sorted((*retracted, change.author)))
+    return ItemState(
+        state.kind,
+        state.id,
+        author,
+        ts,
+        tuple(sorted(registers.items())),
+        retracted,
+        state.deleted or change.delete,
+    )
+
+
+def is_unknown(event: Event) -> bool:
+    """§5.4: a kind this version does not know."""
+    return event.kind not in KNOWN
+
+
+class StateHasher:
+    """§5.6: the state hash, fed in a fixed order: the membership, then every item in
+    (kind, id) order, then the ids of counted events of unknown kinds and of sealed
+    events in id order. Each piece is a canonical msgpack value, so the concatenation
+    is unambiguous."""
+
+    def __init__(self) -> None:
+        self._hash = hashlib.sha256(signed.STATE_HASH)
+
+    def add(self, value: Any) -> None:
+        self._hash.update(encoding.encode(value))
+
+    def add_item(self, encoded_state: bytes) -> None:
+        self._hash.update(encoded_state)
+
+    def digest(self) -> bytes:
+        return self._hash.digest()

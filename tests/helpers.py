@@ -104,3 +104,18 @@ def commune(
 
 def node_keys() -> NodeKeys:
     return NodeKeys.generate()
+
+
+def found_network(node: Any, keys: NodeKeys, *members: SigningKey, name: str = "Red") -> bytes:
+    """Found a network on ``node`` and admit ``members``; the network id."""
+    from node import network
+    from protocol.kinds import member
+
+    genesis = network.found(node, keys, name)
+    actions = [
+        (member.ADMIT, member.action_payload(member.Admit(m.public, f"member {i}", bytes(32), False)))
+        for i, m in enumerate(members)
+    ]
+    if actions:
+        node.post(keys, actions)
+    return bytes(genesis.id)

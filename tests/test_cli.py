@@ -168,10 +168,10 @@ def test_verify_names_an_event_tampered_in_the_sqlite_file(tmp_path: Path, part:
     raw = conn.execute("SELECT raw FROM events WHERE seq = 4").fetchone()[0]
     conn.close()
     event = decode_event(raw)
-    target = event.signature if part == "signature" else b"body-marker-3"
     data = bytearray(store.read_bytes())
-    assert data.count(target) == 1
-    data[data.index(target) + 7] ^= 0x01
+    assert data.count(raw) == 1  # the stored event, byte for byte
+    inside = event.signature if part == "signature" else b"body-marker-3"
+    data[data.index(raw) + raw.index(inside) + 7] ^= 0x01
     store.write_bytes(bytes(data))
     result = commune(home, "verify")
     assert result.returncode != 0

@@ -15,10 +15,18 @@ from node.service import Node
 from node.store import Store
 from protocol.envelope import NO_NETWORK
 from protocol.kinds import POSTABLE
-from tests.helpers import feed, fixed_key, forge, payload
+from tests.helpers import feed, fixed_key, forge, found_network, payload
 
 SV = fixed_key(21)
 IN = fixed_key(22)
+
+
+@pytest.fixture
+def node(node_and_keys: tuple[Node, NodeKeys]) -> Node:
+    """A node that founded a network and admitted SV and IN."""
+    node, keys = node_and_keys
+    found_network(node, keys, SV, IN)
+    return node
 
 
 def report(title: str) -> tuple[str, dict[str, object]]:
@@ -31,6 +39,7 @@ def test_post_builds_a_chain(node_and_keys: tuple[Node, NodeKeys]) -> None:
     more = node.post(keys, [report("dos"), report("tres")])
     events = list(node.store.events())
     assert [e.seq for e in events] == [1, 2, 3]
+    assert {e.network for e in events} == {NO_NETWORK}
     assert events[1].prev == first[0].id
     assert events[2].prev == more[0].id
     assert events[0].ts < events[1].ts < events[2].ts
@@ -54,18 +63,18 @@ def test_ingest_new_then_known(node: Node) -> None:
     assert (result.new, result.known, result.held, result.refused_total) == (5, 0, 0, 0)
     again = node.ingest([e.raw for e in events] * 2)
     assert (again.new, again.known) == (0, 10)
-    assert node.store.count() == 5
+    assert node.store.count() == 3 + 5
 
 
 def test_out_of_order_events_are_held_until_the_gap_is_filled(node: Node) -> None:
     events = feed(SV, 6)
     late = node.ingest([e.raw for e in events[3:]])
     assert (late.new, late.held) == (0, 3)
-    assert node.store.count() == 0
+    assert node.store.count() == 3  # the founder's genesis and admissions
     assert node.ingest([events[3].raw]).known == 1  # already held: not held twice
     filled = node.ingest([e.raw for e in events[:3]])
     assert filled.new == 6
-    assert [e.seq for e in node.store.events()] == [1, 2, 3, 4, 5, 6]
+    assert [e.seq for e in node.store.events() if e.author == SV.public] == [1, 2, 3, 4, 5, 6]
     assert node.store.held_count() == 0
     assert node.verify() == []
 
@@ -75,7 +84,7 @@ def test_shuffled_batches_from_several_authors_converge(node: Node) -> None:
     order = list(reversed(events))
     for i in range(0, len(order), 7):
         node.ingest([e.raw for e in order[i : i + 7]])
-    assert node.store.count() == 80
+    assert node.store.count() == 83
     assert node.store.held_count() == 0
     assert node.verify() == []
 
@@ -86,7 +95,7 @@ def test_a_fork_is_kept_as_evidence_and_changes_nothing(node: Node) -> None:
     other = forge(SV, seq=2, prev=events[0].id, ts=events[0].ts + 5, body=payload("other"))
     result = node.ingest([other])
     assert result.forks == 1
-    assert [e.id for e in node.store.events()] == [e.id for e in events]
+    assert [e.id for e in node.store.events() if e.author == SV.public] == [e.id for e in events]
     assert [f.seq for f in node.store.forks()] == [2]
     assert node.ingest([other]).known == 1  # evidence is not counted twice
 
@@ -99,14 +108,14 @@ def test_refused_events_leave_the_store_as_it_was(node: Node) -> None:
     result = node.ingest([bad_prev, forged, b"\x00garbage"])
     assert result.refused == {"bad-prev": 1, "bad-signature": 1, "trailing-bytes": 1}
     assert result.new == 0
-    assert [e.id for e in node.store.events()] == [good[0].id]
+    assert [e.id for e in node.store.events() if e.author == SV.public] == [good[0].id]
 
 
 def test_events_of_another_network_are_refused(node: Node) -> None:
     other = feed(SV, 1, network=bytes(range(32)))
     result = node.ingest([other[0].raw])
     assert result.refused == {"wrong-network": 1}
-    assert node.store.count() == 0
+    assert node.store.count() == 3
 
 
 def test_large_batches_are_checked_on_every_core_with_the_same_result(node: Node) -> None:
@@ -135,10 +144,11 @@ def test_a_batch_is_one_transaction(node: Node) -> None:
         "CREATE TRIGGER fail_at_4 BEFORE INSERT ON events WHEN NEW.seq = 4 "
         "BEGIN SELECT RAISE(ABORT, 'disk trouble'); END"
     )
+    before = node.store.heads()
     with pytest.raises(StoreError, match="disk trouble"):
         node.ingest([e.raw for e in feed(SV, 6)])
-    assert node.store.count() == 0
-    assert node.store.heads() == {}
+    assert node.store.count() == 3
+    assert node.store.heads() == before
 
 
 def test_author_seq_is_unique_in_the_store(node: Node) -> None:
@@ -147,7 +157,7 @@ def test_author_seq_is_unique_in_the_store(node: Node) -> None:
     twin = forge(SV, body=payload("twin"))
     with pytest.raises(StoreError), node.store.write():
         node.store.add([service.check_event(twin)])
-    assert node.store.count() == 1
+    assert node.store.id_at(SV.public, 1) == events[0].id
 
 
 def test_a_damaged_store_is_reported_not_crashed_on(tmp_path: Path) -> None:
@@ -167,6 +177,13 @@ def test_a_store_from_a_newer_version_is_refused(tmp_path: Path) -> None:
         Store(path)
 
 
-def test_events_written_before_a_network_are_accepted(node: Node) -> None:
+def test_foreign_events_wait_until_their_author_is_admitted(
+    node_and_keys: tuple[Node, NodeKeys],
+) -> None:
+    node, keys = node_and_keys
     assert node.network == NO_NETWORK
-    assert node.ingest([e.raw for e in feed(SV, 2)]).new == 2
+    events = feed(SV, 2)  # written before SV joined any network
+    assert node.ingest([e.raw for e in events]).held == 2
+    found_network(node, keys, SV)  # the admission releases them
+    assert [e.id for e in node.store.events() if e.author == SV.public] == [e.id for e in events]
+    assert node.store.held_count() == 0

@@ -83,6 +83,29 @@ class KindSpec:
                 payload[f.name] = text
         return payload
 
+    def build_update(self, values: Mapping[str, str | None]) -> Payload:
+        """The fields a user changes on an existing item: only those given."""
+        known = set(self.field_names())
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise BadPayload(
+                f"{self.name} has no field {unknown[0]!r} (its fields: {', '.join(sorted(known))})"
+            )
+        changed = {f.name: f.clean(values[f.name] or "") for f in self.fields if f.name in values}
+        if not changed:
+            raise BadPayload(f"nothing to change: give at least one of {', '.join(sorted(known))}")
+        return changed
+
+    def read_update(self, payload: Payload) -> dict[str, str]:
+        """The fields of an update payload that this kind has and that are well formed;
+        the rest is ignored (a newer version may change fields this one does not know)."""
+        changed = {}
+        for f in self.fields:
+            value = payload.get(f.name)
+            if isinstance(value, str) and len(value) <= f.max_len and (value or not f.required):
+                changed[f.name] = value
+        return changed
+
     def read(self, payload: Payload) -> Payload | None:
         """A stored payload as the current version, or None when it cannot be read
         (a newer version than this code, or fields of the wrong type)."""

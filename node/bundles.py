@@ -1,0 +1,144 @@
+"""`export` and `import`: sneakernet bundles (docs/PROTOCOL.md §9) in files.
+
+Import checks every event exactly as sync does (it goes through ``Node.ingest``), after
+two checks that make a damaged bundle change nothing: the trailer checksum (truncation,
+alteration) and every event's own validity (signature, encoding).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+from node.home import write_private
+from node.service import IngestResult, Node, check_many
+from protocol import encoding
+from protocol.bundle import BadBundle, BundleHeader, BundleReader, Item, write
+from protocol.errors import InvalidEvent
+from protocol.frontier import Frontier
+
+CHUNK = 2000
+READ_SIZE = 1 << 20
+
+
+def own_frontier(node: Node) -> Frontier:
+    """What this node holds that counts: per author, the last counted seq and its id."""
+    heads: dict[bytes, tuple[int, bytes]] = {}
+    for author, head in node.store.heads().items():
+        seq = head.seq
+        while seq > 0 and not node.projector.counts(author, seq):
+            seq -= 1  # a revoked author's events above its cutoff are not offered
+        if seq == head.seq:
+            heads[author] = (seq, head.id)
+        elif seq > 0:
+            event_id = node.store.id_at(author, seq)
+            if event_id is not None:
+                heads[author] = (seq, event_id)
+    return Frontier(heads)
+
+
+def known_frontier(node: Node, peer: bytes) -> Frontier:
+    """The last frontier this node learnt of ``peer`` (from its bundle, or a sync)."""
+    value = node.store.get_meta(f"frontier:{peer.hex()}")
+    return (
+        Frontier() if value is None else Frontier.from_value(encoding.decode(bytes.fromhex(value)))
+    )
+
+
+def remember_frontier(node: Node, peer: bytes, frontier: Frontier) -> None:
+    with node.store.write():
+        node.store.set_meta(f"frontier:{peer.hex()}", encoding.encode(frontier.to_value()).hex())
+
+
+def export_bundle(node: Node, path: Path, lacking: Frontier | None = None) -> BundleHeader:
+    """Write the counted events ``lacking`` does not have (all, when None) to ``path``."""
+    genesis = node.projector.genesis()
+    if genesis is None:
+        raise BadBundle("this node belongs to no network yet: there is nothing to export")
+    lacking = lacking or Frontier()
+    wanted = [
+        rowid
+        for rowid, author, seq in node.store.execute(
+            "SELECT rowid, author, seq FROM events ORDER BY rowid"
+        )
+        if lacking.lacks(bytes(author), seq) and node.projector.counts(bytes(author), seq)
+    ]
+    forks = [f.raw for f in node.store.forks()]
+    header = BundleHeader(
+        node.network, genesis.raw, node.node_id, own_frontier(node), len(wanted), len(forks)
+    )
+
+    def events() -> Iterator[bytes]:
+        for start in range(0, len(wanted), CHUNK):
+            chunk = wanted[start : start + CHUNK]
+            marks = ", ".join("?" * len(chunk))
+            rows = node.store.execute(
+                f"SELECT raw FROM events WHERE rowid IN ({marks}) ORDER BY rowid",  # noqa: S608
+                chunk,
+            )
+            for (raw,) in rows:
+                yield bytes(raw)
+
+    try:
+        write_private(path, write(header, events(), forks))
+    except OSError as e:
+        raise BadBundle(f"cannot write {path}: {e.strerror}") from None
+    return header
+
+
+def _items(path: Path) -> Iterator[Item]:
+    reader = BundleReader()
+    try:
+        with path.open("rb") as f:
+            while chunk := f.read(READ_SIZE):
+                yield from reader.feed(chunk)
+    except OSError as e:
+        raise BadBundle(f"cannot read {path}: {e.strerror}") from None
+    reader.finish()
+
+
+def _event_chunks(path: Path) -> Iterator[list[bytes]]:
+    chunk: list[bytes] = []
+    for item in _items(path):
+        if item.kind in ("event", "fork"):
+            chunk.append(item.data)
+            if len(chunk) >= CHUNK:
+                yield chunk
+                chunk = []
+    if chunk:
+        yield chunk
+
+
+def import_bundle(node: Node, path: Path) -> tuple[BundleHeader, IngestResult]:
+    # 1. The whole file is intact (its checksum) and is for this network.
+    header: BundleHeader | None = None
+    for item in _items(path):
+        if item.header is not None:
+            header = item.header
+    assert header is not None  # _items raised otherwise
+    if node.network != header.network:
+        if node.projector.genesis() is None:
+            raise BadBundle("this node belongs to no network yet: join it first (`commune join`)")
+        raise BadBundle("this bundle is from another network; nothing was imported")
+    # 2. Every event is valid on its own; one bad event refuses the whole bundle.
+    position = 0
+    for chunk in _event_chunks(path):
+        for outcome in check_many(chunk):
+            position += 1
+            if isinstance(outcome, InvalidEvent):
+                raise BadBundle(
+                    f"event {position} of the bundle is refused ({outcome.code}: "
+                    f"{outcome.message}); nothing was imported"
+                )
+    # 3. Through the one ingest path, in chunks.
+    total = IngestResult()
+    for chunk in _event_chunks(path):
+        result = node.ingest(chunk)
+        total.new += result.new
+        total.known += result.known
+        total.held += result.held
+        total.forks += result.forks
+        total.refused.update(result.refused)
+        total.errors.extend(result.errors[: max(0, 20 - len(total.errors))])
+    remember_frontier(node, header.exporter, header.frontier)
+    return header, total

@@ -1,0 +1,68 @@
+"""What every command shares: the node folder, the passphrase, errors, times."""
+
+from __future__ import annotations
+
+import datetime
+import os
+import sys
+from pathlib import Path
+from typing import NoReturn
+
+import click
+
+from crypto.errors import KeyfileError, WrongPassphrase
+from crypto.identity import NodeKeys
+from node.home import Home
+from node.service import Node
+from protocol import hlc
+
+INSECURE_WARNING = (
+    "WARNING: this node's key is stored without a passphrase; anyone who copies its folder "
+    "has its identity. Use it for demos and tests only."
+)
+
+
+def fail(message: str, code: int = 1) -> NoReturn:
+    click.echo(f"error: {message}", err=True)
+    sys.exit(code)
+
+
+def _moment(ts: int) -> datetime.datetime:
+    return datetime.datetime.fromtimestamp(hlc.millis(ts) / 1000, tz=datetime.UTC)
+
+
+def human_time(ts: int) -> str:
+    return _moment(ts).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def iso_time(ts: int) -> str:
+    return _moment(ts).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def passphrase(confirm: bool = False) -> bytes:
+    """From $COMMUNE_PASSPHRASE, else asked for at the prompt."""
+    env = os.environ.get("COMMUNE_PASSPHRASE")
+    if env is not None:
+        return env.encode()
+    text = click.prompt("Passphrase", hide_input=True, confirmation_prompt=confirm, err=True)
+    return str(text).encode()
+
+
+class Context:
+    def __init__(self, home: Path) -> None:
+        self.home = Home(home)
+
+    def node(self) -> Node:
+        self.home.require()
+        return Node.open(self.home)
+
+    def keys(self) -> NodeKeys:
+        if not self.home.key_is_encrypted():
+            return self.home.unlock(None)
+        try:
+            return self.home.unlock(passphrase())
+        except WrongPassphrase as e:
+            raise KeyfileError(e.message) from None
+
+
+pass_ctx = click.make_pass_decorator(Context)

@@ -1,0 +1,136 @@
+"""Commands about the network: found, admit, join, revoke, role, export, import."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from node import bundles, network
+from node.cli_common import Context, fail, pass_ctx
+from node.service import IngestResult
+
+
+def _report(result: IngestResult) -> None:
+    click.echo(result.summary())
+    for event_id, error in result.errors[:10]:
+        where = f"event {event_id.hex()[:16]}…" if event_id else "an event"
+        click.echo(f"  refused {where}: {error.code}: {error.message}", err=True)
+
+
+@click.command()
+@click.argument("network_name")
+@pass_ctx
+def found(ctx: Context, network_name: str) -> None:
+    """Create a network with this node as its first admin."""
+    keys = ctx.keys()
+    with ctx.node() as node:
+        event = network.found(node, keys, network_name)
+    click.echo(f"Founded the network {network_name!r}; its id is {event.id.hex()}.")
+    click.echo("Admit other collectives with `commune admit CARD`.", err=True)
+
+
+@click.command()
+@click.argument("card")
+@click.option("--admin", is_flag=True, help="Make the new node an admin too.")
+@pass_ctx
+def admit(ctx: Context, card: str, admin: bool) -> None:
+    """Admit the node whose card is CARD (admins only), and print its invite."""
+    keys = ctx.keys()
+    with ctx.node() as node:
+        event, invite = network.admit(node, keys, card, admin)
+    who = invite.admitter  # this node's card; the invitee's name is in the admit event
+    if event is None:
+        click.echo("That node is a member already; here is its invite again:", err=True)
+    else:
+        click.echo(
+            f"Admitted it{' as an admin' if admin else ''}. Give it this invite "
+            "over a channel you trust:",
+            err=True,
+        )
+    click.echo(invite.to_text())
+    if not who.addresses:
+        click.echo(
+            "(This node's card has no address yet; the new node will need one to "
+            "reach it: see `commune peer add`.)",
+            err=True,
+        )
+
+
+@click.command()
+@click.argument("invite")
+@pass_ctx
+def join(ctx: Context, invite: str) -> None:
+    """Join the network an invite names."""
+    with ctx.node() as node:
+        parsed, result = network.join(node, invite)
+    if result is None:
+        click.echo(f"This node is in the network {parsed.network_name!r} already.")
+        return
+    click.echo(
+        f"Joined the network {parsed.network_name!r}. First peer: "
+        f"{parsed.admitter.name} ({parsed.admitter.node_id.hex()[:12]}…)."
+    )
+
+
+@click.command()
+@click.argument("node_id")
+@pass_ctx
+def revoke(ctx: Context, node_id: str) -> None:
+    """Revoke a node (admins only): its later events stop counting everywhere."""
+    keys = ctx.keys()
+    with ctx.node() as node:
+        _, target, cutoff = network.revoke(node, keys, node_id)
+    click.echo(
+        f"Revoked {target.name} ({target.node_id.hex()[:12]}…): its events after seq "
+        f"{cutoff} no longer count, on every node."
+    )
+
+
+@click.command()
+@click.argument("node_id")
+@click.argument("role", type=click.Choice(["admin", "member"]))
+@pass_ctx
+def role(ctx: Context, node_id: str, role: str) -> None:
+    """Make a member an admin, or an admin a plain member (admins only)."""
+    keys = ctx.keys()
+    with ctx.node() as node:
+        _, target = network.set_role(node, keys, node_id, role == "admin")
+    click.echo(f"{target.name} is now {'an admin' if role == 'admin' else 'a member'}.")
+
+
+@click.command("export")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--for",
+    "for_node",
+    metavar="NODE_ID",
+    help="Only what that node lacks, as far as this node knows (from its last bundle).",
+)
+@pass_ctx
+def export_cmd(ctx: Context, file: Path, for_node: str | None) -> None:
+    """Write a sneakernet bundle of events to FILE."""
+    with ctx.node() as node:
+        lacking = None
+        if for_node is not None:
+            membership = node.membership()
+            if membership is None:
+                fail("this node belongs to no network yet")
+            target = network.resolve(membership, for_node)
+            lacking = bundles.known_frontier(node, target.node_id)
+        header = bundles.export_bundle(node, file, lacking)
+    click.echo(f"Wrote {header.events} events and {header.forks} fork evidence to {file}.")
+
+
+@click.command("import")
+@click.argument("file", type=click.Path(dir_okay=False, exists=True, path_type=Path))
+@pass_ctx
+def import_cmd(ctx: Context, file: Path) -> None:
+    """Take in a sneakernet bundle, checked exactly as network sync checks events."""
+    with ctx.node() as node:
+        header, result = bundles.import_bundle(node, file)
+    click.echo(f"Bundle from {header.exporter.hex()[:12]}… with {header.events} events:")
+    _report(result)
+
+
+NETWORK_COMMANDS = [found, admit, join, revoke, role, export_cmd, import_cmd]

@@ -1,0 +1,151 @@
+"""Founding a network, admitting, joining, revoking, and changing roles: each writes the
+membership events of docs/PROTOCOL.md §5.5 through ``Node.post``."""
+
+from __future__ import annotations
+
+from crypto.errors import CommuneError
+from crypto.identity import NodeKeys
+from node.service import IngestResult, Node
+from protocol.card import Card
+from protocol.envelope import NO_NETWORK, Event
+from protocol.errors import BadCard
+from protocol.invite import Invite, check_genesis
+from protocol.kinds import member
+from protocol.membership import Member, Membership
+
+
+class NotAdmin(CommuneError):
+    code = "not-admin"
+
+
+class MembershipError(CommuneError):
+    code = "membership"
+
+
+def _require_network(node: Node) -> Membership:
+    membership = node.membership()
+    if membership is None:
+        raise MembershipError(
+            "this node belongs to no network yet: found one with `commune found NAME`, "
+            "or join one with `commune join INVITE`"
+        )
+    return membership
+
+
+def _require_admin(node: Node, what: str) -> Membership:
+    membership = _require_network(node)
+    me = membership.get(node.node_id)
+    if me is None or not me.is_admin:
+        names = ", ".join(sorted(m.name for m in membership.admins())) or "none"
+        raise NotAdmin(f"only an admin can {what}; this network's admins: {names}")
+    return membership
+
+
+def resolve(membership: Membership, text: str) -> Member:
+    """A member by node id (or a unique prefix of at least 6 hex digits) or by name."""
+    wanted = text.strip().lower()
+    by_id = [
+        m for n, m in membership.members.items() if len(wanted) >= 6 and n.hex().startswith(wanted)
+    ]
+    by_name = [m for m in membership.members.values() if m.name.lower() == wanted]
+    found = by_id or by_name
+    if len(found) == 1:
+        return found[0]
+    if not found:
+        raise MembershipError(f"no member of this network has the id or name {text!r}")
+    choices = ", ".join(f"{m.name} ({m.node_id.hex()[:12]})" for m in found)
+    raise MembershipError(f"{text!r} matches several members: {choices}; give more of the id")
+
+
+def found(node: Node, keys: NodeKeys, name: str) -> Event:
+    """§5.5: write the genesis; the network id is its id; this node is the first admin."""
+    name = name.strip()
+    if not 0 < len(name) <= member.MAX_NAME:
+        raise MembershipError(f"a network's name has 1 to {member.MAX_NAME} characters")
+    if node.network != NO_NETWORK:
+        raise MembershipError("this node already belongs to a network; a node belongs to one only")
+    identity = node.home.identity()
+    payload = member.genesis_payload(member.Genesis(name, identity.name, identity.sealing_key))
+
+    def record(events: list[Event]) -> None:
+        node.store.set_meta("network", events[0].id.hex())
+        node.store.set_meta("genesis", events[0].raw.hex())
+
+    return node.post(keys, [(member.GENESIS, payload)], after=record)[0]
+
+
+def invite_for(node: Node, node_id: bytes) -> Invite:
+    genesis = node.projector.genesis()
+    if genesis is None:
+        raise MembershipError("this node belongs to no network")
+    return Invite(genesis, node_id, node.home.identity().card)
+
+
+def admit(node: Node, keys: NodeKeys, card_text: str, admin: bool) -> tuple[Event | None, Invite]:
+    """Admit the node a card names; the event is None when it was admitted already (the
+    invite is printed again, nothing is written)."""
+    card = Card.from_text(card_text)
+    membership = _require_admin(node, "admit a node")
+    existing = membership.get(card.node_id)
+    if existing is not None:
+        if existing.state != "admitted":
+            raise MembershipError(
+                f"{existing.name} was {existing.state}; that key can never come back. "
+                "Its collective must make a new node (`commune init`) and send its new card"
+            )
+        return None, invite_for(node, card.node_id)
+    action = member.Admit(card.node_id, card.name, card.sealing_key, admin)
+    event = node.post(keys, [(member.ADMIT, member.action_payload(action))])[0]
+    return event, invite_for(node, card.node_id)
+
+
+def join(node: Node, invite_text: str) -> tuple[Invite, IngestResult | None]:
+    """Store what the invite says to trust: the network's genesis and the first peer."""
+    invite = Invite.from_text(invite_text)
+    if invite.invitee != node.node_id:
+        raise BadCard(
+            f"this invite was made for node {invite.invitee.hex()[:12]}…, not for this node "
+            f"({node.node_id.hex()[:12]}…): send this node's card (`commune card`) to an admin"
+        )
+    check_genesis(invite.genesis)
+    if node.network == invite.network_id:
+        return invite, None  # joined already: nothing to do
+    if node.network != NO_NETWORK:
+        raise MembershipError("this node already belongs to another network")
+    with node.store.write():
+        node.store.set_meta("network", invite.network_id.hex())
+        node.store.set_meta("genesis", invite.genesis.raw.hex())
+        node.store.add_peer(invite.admitter)
+    node.projector.refresh()
+    return invite, node.ingest([invite.genesis.raw])
+
+
+def revoke(node: Node, keys: NodeKeys, who: str) -> tuple[Event, Member, int]:
+    """§5.5: revoke a member; its events above the last seq this node has seen of it
+    (the cutoff) stop counting everywhere."""
+    membership = _require_admin(node, "revoke a node")
+    target = resolve(membership, who)
+    if target.node_id == node.node_id:
+        raise MembershipError("a node cannot revoke itself; ask another admin")
+    if target.state == "revoked":
+        raise MembershipError(f"{target.name} is revoked already (cutoff {target.cutoff})")
+    head = node.store.head(target.node_id)
+    action = member.Revoke(target.node_id, head.seq if head else 0)
+    event = node.post(keys, [(member.REVOKE, member.action_payload(action))])[0]
+    return event, target, action.cutoff
+
+
+def set_role(node: Node, keys: NodeKeys, who: str, admin: bool) -> tuple[Event, Member]:
+    """§5.5: promote a member to admin, or demote an admin."""
+    membership = _require_admin(node, "change roles")
+    target = resolve(membership, who)
+    if target.state != "admitted":
+        raise MembershipError(f"{target.name} is {target.state}; its role cannot change")
+    if target.is_admin == admin:
+        raise MembershipError(f"{target.name} is {'an admin' if admin else 'not an admin'} already")
+    if not admin and [m.node_id for m in membership.admins()] == [target.node_id]:
+        raise MembershipError(f"{target.name} is the last admin; promote another member first")
+    head = node.store.head(target.node_id)
+    action = member.Role(target.node_id, admin, head.seq if head else 0)
+    event = node.post(keys, [(member.ROLE, member.action_payload(action))])[0]
+    return event, target

@@ -1,0 +1,227 @@
+"""Projections kept in SQLite (tables ``items`` and ``unreadable``), the membership,
+and the state hash. Everything here can be dropped and rebuilt from the log.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from node.store import Store
+from protocol import membership as membership_rules
+from protocol.envelope import SEALED, Event, decode_event
+from protocol.errors import BadPayload
+from protocol.kinds import EDITS, KNOWN, POSTABLE
+from protocol.kinds import member as member_kinds
+from protocol.membership import ActionEvent, Membership
+from protocol.projections import ItemState, StateHasher, change_of, merge, read_payload
+
+REBUILD_BATCH = 2000
+
+
+def genesis_of(store: Store) -> Event | None:
+    raw = store.get_meta("genesis")
+    return None if raw is None else decode_event(bytes.fromhex(raw))
+
+
+def compute_membership(store: Store) -> Membership | None:
+    """The network's membership from the genesis and the admin actions in the log
+    (protocol/membership.py); None while this node belongs to no network."""
+    genesis = genesis_of(store)
+    if genesis is None:
+        return None
+    payload = read_payload(genesis)
+    if payload is None:
+        return None
+    info = member_kinds.parse_genesis(payload)
+    actions = []
+    for event in store.events_of_kinds(member_kinds.ACTIONS):
+        body = read_payload(event)
+        if body is None:
+            continue
+        try:
+            action = member_kinds.parse_action(event.kind, body)
+        except BadPayload:
+            continue  # a malformed action changes nothing (validity is the envelope's)
+        actions.append(ActionEvent(event.id, event.author, event.seq, event.ts, action))
+    return membership_rules.fold(genesis, info, actions, store.fork_seqs())
+
+
+def limits(membership: Membership | None) -> dict[bytes, float]:
+    """For each member, the highest seq that counts (inf when unlimited)."""
+    if membership is None:
+        return {}
+    result: dict[bytes, float] = {}
+    for node_id, m in membership.members.items():
+        limit = float("inf")
+        if m.cutoff is not None:
+            limit = m.cutoff
+        if m.forked_at is not None:
+            limit = min(limit, m.forked_at - 1)
+        result[node_id] = limit
+    return result
+
+
+def shrank(before: Membership | None, after: Membership | None) -> bool:
+    """Whether some events that counted under ``before`` no longer count."""
+    old, new = limits(before), limits(after)
+    return any(new.get(node, -1.0) < limit for node, limit in old.items())
+
+
+class Projector:
+    def __init__(self, store: Store, own_id: bytes) -> None:
+        self.store = store
+        self.own_id = own_id
+        self._membership: Membership | None = None
+        self._fresh = False
+
+    # --- membership -----------------------------------------------------------------
+
+    def genesis(self) -> Event | None:
+        return genesis_of(self.store)
+
+    def membership(self) -> Membership | None:
+        if not self._fresh:
+            self._membership = compute_membership(self.store)
+            self._fresh = True
+        return self._membership
+
+    def refresh(self) -> Membership | None:
+        self._fresh = False
+        return self.membership()
+
+    def counts(self, author: bytes, seq: int) -> bool:
+        """Whether an event counts in the projections (docs/PROTOCOL.md §5.5).
+
+        Until this node learns of its own admission (right after `join`, before the
+        first sync), its own events count here so its members see their own work.
+        """
+        membership = self.membership()
+        if membership is None or (author == self.own_id and author not in membership.members):
+            return author == self.own_id
+        return membership.counts(author, seq)
+
+    # --- items ----------------------------------------------------------------------
+
+    def apply(self, events: Iterable[Event]) -> None:
+        """Merge counted events into the items; call inside a store transaction."""
+        states: dict[tuple[str, bytes], ItemState | None] = {}
+        unreadable: list[tuple[bytes, str]] = []
+        for event in events:
+            if not self.counts(event.author, event.seq):
+                continue
+            if event.kind not in POSTABLE and event.kind not in EDITS:
+                continue
+            change = change_of(event)
+            if change is None:
+                unreadable.append((event.id, event.kind))
+                continue
+            if change.key not in states:
+                states[change.key] = self._load(change.key)
+            states[change.key] = merge(states[change.key], change)
+        rows = [
+            (s.kind, s.id, s.author, s.ts, int(s.visible), s.encode())
+            for s in states.values()
+            if s is not None
+        ]
+        self.store.execute_many(
+            "INSERT INTO items (kind, id, author, ts, visible, state) VALUES (?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT (kind, id) DO UPDATE SET author = excluded.author, ts = excluded.ts, "
+            "visible = excluded.visible, state = excluded.state",
+            rows,
+        )
+        self.store.execute_many(
+            "INSERT OR IGNORE INTO unreadable (id, kind) VALUES (?, ?)", unreadable
+        )
+
+    def _load(self, key: tuple[str, bytes]) -> ItemState | None:
+        rows = self.store.execute("SELECT state FROM items WHERE kind = ? AND id = ?", key)
+        return ItemState.decode(bytes(rows[0][0])) if rows else None
+
+    def rebuild(self) -> None:
+        """Drop the projections and fold the whole log again; inside a transaction."""
+        self.refresh()
+        self.store.execute("DELETE FROM items")
+        self.store.execute("DELETE FROM unreadable")
+        batch: list[Event] = []
+        for event in self.store.events():
+            batch.append(event)
+            if len(batch) >= REBUILD_BATCH:
+                self.apply(batch)
+                batch.clear()
+        self.apply(batch)
+
+    # --- reading --------------------------------------------------------------------
+
+    def rows(self, kind: str) -> list[dict[str, Any]]:
+        """The visible items of one kind, oldest first."""
+        rows = self.store.execute(
+            "SELECT state FROM items WHERE kind = ? AND visible = 1 ORDER BY ts, author, id",
+            (kind,),
+        )
+        return [ItemState.decode(bytes(r[0])).as_row() for r in rows]
+
+    def counted_events_of_kinds(self, kinds: Sequence[str], negate: bool = False) -> list[Event]:
+        marks = ", ".join("?" * len(kinds))
+        where = f"kind {'NOT ' if negate else ''}IN ({marks})"
+        rows = self.store.execute(
+            f"SELECT raw FROM events WHERE {where} ORDER BY id",  # noqa: S608
+            tuple(kinds),
+        )
+        events = (decode_event(bytes(r[0])) for r in rows)
+        return [e for e in events if self.counts(e.author, e.seq)]
+
+    def unknown(self) -> list[dict[str, Any]]:
+        """Counted events of kinds this version does not know, or whose payload it cannot
+        read (a newer payload version): kept and relayed, never dropped."""
+        events = self.counted_events_of_kinds(sorted(KNOWN), negate=True)
+        unreadable = {bytes(r[0]) for r in self.store.execute("SELECT id FROM unreadable")}
+        for event_id in unreadable:
+            event = self.store.get(event_id)
+            if event is not None and self.counts(event.author, event.seq):
+                events.append(event)
+        events.sort(key=lambda e: (e.ts, e.author, e.id))
+        return [
+            {
+                "id": e.id.hex(),
+                "kind": e.kind,
+                "author": e.author.hex(),
+                "seq": e.seq,
+                "ts": e.ts,
+                "reason": "unreadable payload" if e.id in unreadable else "unknown kind",
+            }
+            for e in events
+        ]
+
+    def members(self) -> list[dict[str, Any]]:
+        membership = self.membership()
+        if membership is None:
+            return []
+        rows = []
+        for m in sorted(membership.members.values(), key=lambda m: (m.name, m.node_id)):
+            rows.append(
+                {
+                    "node_id": m.node_id.hex(),
+                    "name": m.name,
+                    "roles": ["admin"] if m.is_admin else [],
+                    "state": m.state,
+                    "cutoff": m.cutoff,
+                    "forked_at": m.forked_at,
+                    "founder": m.node_id == membership.founder,
+                    "sealing_key": m.sealing_key.hex(),
+                }
+            )
+        return rows
+
+    def state_hash(self) -> bytes:
+        """§5.6: depends only on the set of counted events."""
+        hasher = StateHasher()
+        membership = self.membership()
+        hasher.add(None if membership is None else membership.as_list())
+        for (state,) in self.store.execute("SELECT state FROM items ORDER BY kind, id"):
+            hasher.add_item(bytes(state))
+        unknown = self.counted_events_of_kinds(sorted(KNOWN), negate=True)
+        hasher.add([e.id for e in unknown])
+        sealed = self.counted_events_of_kinds([SEALED])
+        hasher.add([e.id for e in sealed])
+        return hasher.digest()

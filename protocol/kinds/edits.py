@@ -1,0 +1,53 @@
+"""Changes to existing items (docs/PROTOCOL.md §5.3). Each names its item by id in ``of``.
+
+=================  =============================================================
+kind               effect
+=================  =============================================================
+``report.retract`` the report is withdrawn; counts only when written by the
+                   report's own author
+``plan.update``    the given fields of the plan change (any member)
+``contact.update`` the given fields of the contact change
+``contact.delete`` the contact is deleted, for good
+=================  =============================================================
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from protocol.errors import BadPayload
+
+RETRACT = "retract"
+UPDATE = "update"
+DELETE = "delete"
+
+
+@dataclass(frozen=True, slots=True)
+class EditKind:
+    name: str
+    target: str
+    action: str
+
+
+EDITS: dict[str, EditKind] = {
+    e.name: e
+    for e in (
+        EditKind("report.retract", "report", RETRACT),
+        EditKind("plan.update", "plan", UPDATE),
+        EditKind("contact.update", "contact", UPDATE),
+        EditKind("contact.delete", "contact", DELETE),
+    )
+}
+
+
+def edit_kind(target: str, action: str) -> EditKind:
+    for edit in EDITS.values():
+        if edit.target == target and edit.action == action:
+            return edit
+    raise BadPayload(f"a {target} cannot be {action}d")
+
+
+def target_of(payload: dict[str, Any]) -> bytes | None:
+    of = payload.get("of")
+    return of if isinstance(of, bytes) and len(of) == 32 else None

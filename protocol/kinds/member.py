@@ -1,0 +1,173 @@
+"""Membership kinds (docs/PROTOCOL.md §5.5): the genesis and the admins' actions.
+
+=================  =========================================================
+kind               payload (besides ``v``)
+=================  =========================================================
+``network``        ``name``: the network's name; ``founder_name`` and
+                   ``sealing_key``: the founder's. Written by the founder with
+                   the zero network id; the network id is this event's id.
+``member.admit``   ``node`` (32 bytes), ``name``, ``sealing_key`` (32 bytes),
+                   ``admin`` (bool)
+``member.revoke``  ``node``, ``cutoff``: the last seq of that node that
+                   counts (0: none of its events)
+``member.role``    ``node``, ``admin`` (bool), ``seq``: promote: admin
+                   actions of ``node`` count from ``seq + 1``; demote: they
+                   count up to ``seq``
+``node.address``   ``addresses``: where this node can be reached (list of text)
+=================  =========================================================
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from crypto.errors import BadPublicKey
+from crypto.sign import check_public_key
+from protocol.errors import BadPayload
+
+GENESIS = "network"
+ADMIT = "member.admit"
+REVOKE = "member.revoke"
+ROLE = "member.role"
+ADDRESS = "node.address"
+ACTIONS = (ADMIT, REVOKE, ROLE)
+KINDS = (GENESIS, *ACTIONS, ADDRESS)
+
+MAX_NAME = 100
+MAX_ADDRESSES = 8
+MAX_ADDRESS_LEN = 200
+
+
+@dataclass(frozen=True, slots=True)
+class Admit:
+    node: bytes
+    name: str
+    sealing_key: bytes
+    admin: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Revoke:
+    node: bytes
+    cutoff: int
+
+
+@dataclass(frozen=True, slots=True)
+class Role:
+    node: bytes
+    admin: bool
+    seq: int
+
+
+Action = Admit | Revoke | Role
+
+
+def _key(payload: dict[str, Any], field: str) -> bytes:
+    value = payload.get(field)
+    if not isinstance(value, bytes) or len(value) != 32:
+        raise BadPayload(f"{field!r} must be 32 bytes")
+    return value
+
+
+def _node(payload: dict[str, Any]) -> bytes:
+    node = _key(payload, "node")
+    try:
+        check_public_key(node)
+    except BadPublicKey as e:
+        raise BadPayload(f"'node' is not a usable node id: {e.message}") from None
+    return node
+
+
+def _name(payload: dict[str, Any]) -> str:
+    name = payload.get("name")
+    if not isinstance(name, str) or not 0 < len(name) <= MAX_NAME:
+        raise BadPayload(f"'name' must be text of 1 to {MAX_NAME} characters")
+    return name
+
+
+def _flag(payload: dict[str, Any], field: str) -> bool:
+    value = payload.get(field)
+    if not isinstance(value, bool):
+        raise BadPayload(f"{field!r} must be true or false")
+    return value
+
+
+def _seq(payload: dict[str, Any], field: str) -> int:
+    value = payload.get(field)
+    if type(value) is not int or not 0 <= value < 2**63:
+        raise BadPayload(f"{field!r} must be a seq (0 or more)")
+    return value
+
+
+def _version(payload: dict[str, Any]) -> None:
+    if payload.get("v") != 1:
+        raise BadPayload("payload version must be 1")
+
+
+@dataclass(frozen=True, slots=True)
+class Genesis:
+    name: str
+    founder_name: str
+    sealing_key: bytes
+
+
+def parse_genesis(payload: dict[str, Any]) -> Genesis:
+    _version(payload)
+    founder = payload.get("founder_name")
+    if not isinstance(founder, str) or not 0 < len(founder) <= MAX_NAME:
+        raise BadPayload(f"'founder_name' must be text of 1 to {MAX_NAME} characters")
+    return Genesis(_name(payload), founder, _key(payload, "sealing_key"))
+
+
+def parse_action(kind: str, payload: dict[str, Any]) -> Action:
+    """An admin action from its payload; :class:`BadPayload` when it is malformed."""
+    _version(payload)
+    if kind == ADMIT:
+        return Admit(
+            _node(payload), _name(payload), _key(payload, "sealing_key"), _flag(payload, "admin")
+        )
+    if kind == REVOKE:
+        return Revoke(_node(payload), _seq(payload, "cutoff"))
+    if kind == ROLE:
+        return Role(_node(payload), _flag(payload, "admin"), _seq(payload, "seq"))
+    raise BadPayload(f"{kind!r} is not an admin action")
+
+
+def parse_addresses(payload: dict[str, Any]) -> tuple[str, ...]:
+    _version(payload)
+    addresses = payload.get("addresses")
+    if (
+        not isinstance(addresses, list)
+        or len(addresses) > MAX_ADDRESSES
+        or not all(isinstance(a, str) and 0 < len(a) <= MAX_ADDRESS_LEN for a in addresses)
+    ):
+        raise BadPayload(f"'addresses' must be a list of at most {MAX_ADDRESSES} texts")
+    return tuple(addresses)
+
+
+def genesis_payload(genesis: Genesis) -> dict[str, Any]:
+    return {
+        "v": 1,
+        "name": genesis.name,
+        "founder_name": genesis.founder_name,
+        "sealing_key": genesis.sealing_key,
+    }
+
+
+def action_payload(action: Action) -> dict[str, Any]:
+    if isinstance(action, Admit):
+        return {
+            "v": 1,
+            "node": action.node,
+            "name": action.name,
+            "sealing_key": action.sealing_key,
+            "admin": action.admin,
+        }
+    if isinstance(action, Revoke):
+        return {"v": 1, "node": action.node, "cutoff": action.cutoff}
+    return {"v": 1, "node": action.node, "admin": action.admin, "seq": action.seq}
+
+
+def action_kind(action: Action) -> str:
+    return ADMIT if isinstance(action, Admit) else REVOKE if isinstance(action, Revoke) else ROLE
