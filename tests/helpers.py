@@ -10,9 +10,11 @@ from pathlib import Path
 from typing import Any
 
 from crypto.identity import NodeKeys
+from node import network
 from crypto.sign import SigningKey
 from protocol import encoding, signed
 from protocol.envelope import NO_NETWORK, VERSION, Event, create_event
+from protocol.kinds import member
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -108,12 +110,9 @@ def node_keys() -> NodeKeys:
 
 def found_network(node: Any, keys: NodeKeys, *members: SigningKey, name: str = "Red") -> bytes:
     """Found a network on ``node`` and admit ``members``; the network id."""
-    from node import network
-    from protocol.kinds import member
-
     genesis = network.found(node, keys, name)
     actions = [
-        (member.ADMIT, member.action_payload(member.Admit(m.public, f"member {i}", bytes(32), False)))
+        (member.ADMIT, member.action_payload(member.Admit(m.public, f"m{i}", bytes(32), False)))
         for i, m in enumerate(members)
     ]
     if actions:
