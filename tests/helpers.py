@@ -10,8 +10,8 @@ from pathlib import Path
 from typing import Any
 
 from crypto.identity import NodeKeys
-from node import network
 from crypto.sign import SigningKey
+from node import network
 from protocol import encoding, signed
 from protocol.envelope import NO_NETWORK, VERSION, Event, create_event
 from protocol.kinds import member
