@@ -47,6 +47,35 @@ def compute_membership(store: Store) -> Membership | None:
     return membership_rules.fold(genesis, info, actions, store.fork_seqs())
 
 
+def admitted_closure(store: Store) -> set[bytes] | None:
+    """§5.5: the authors whose events enter the log: the founder, and anyone named by an
+    admit action of an author already in the set, whether or not that action counts.
+
+    Adding events can only grow this set, so every node that has the same events has the
+    same log; what *counts* is decided over that log by the membership fold."""
+    genesis = genesis_of(store)
+    if genesis is None:
+        return None
+    edges: dict[bytes, set[bytes]] = {}
+    for event in store.events_of_kinds([member_kinds.ADMIT]):
+        body = read_payload(event)
+        if body is None:
+            continue
+        try:
+            action = member_kinds.parse_action(event.kind, body)
+        except BadPayload:
+            continue
+        edges.setdefault(event.author, set()).add(action.node)
+    reached = {genesis.author}
+    frontier = [genesis.author]
+    while frontier:
+        for target in edges.get(frontier.pop(), ()):
+            if target not in reached:
+                reached.add(target)
+                frontier.append(target)
+    return reached
+
+
 def limits(membership: Membership | None) -> dict[bytes, float]:
     """For each member, the highest seq that counts (inf when unlimited)."""
     if membership is None:
@@ -68,11 +97,22 @@ def shrank(before: Membership | None, after: Membership | None) -> bool:
     return any(new.get(node, -1.0) < limit for node, limit in old.items())
 
 
+def grew(before: Membership | None, after: Membership | None) -> dict[bytes, tuple[float, float]]:
+    """For each author with more events counting under ``after``: (old limit, new limit)."""
+    old, new = limits(before), limits(after)
+    return {
+        node: (old.get(node, 0.0), limit)
+        for node, limit in new.items()
+        if limit > old.get(node, 0.0)
+    }
+
+
 class Projector:
     def __init__(self, store: Store, own_id: bytes) -> None:
         self.store = store
         self.own_id = own_id
         self._membership: Membership | None = None
+        self._closure: set[bytes] | None = None
         self._fresh = False
 
     # --- membership -----------------------------------------------------------------
@@ -83,23 +123,40 @@ class Projector:
     def membership(self) -> Membership | None:
         if not self._fresh:
             self._membership = compute_membership(self.store)
+            self._closure = admitted_closure(self.store)
             self._fresh = True
         return self._membership
+
+    def log_authors(self) -> set[bytes]:
+        self.membership()
+        return set(self._closure or ())
+
+    def in_log(self, author: bytes) -> bool:
+        """Whether this author's events enter the log (see :func:`admitted_closure`);
+        before this node belongs to a network, only its own do."""
+        self.membership()
+        return author == self.own_id if self._closure is None else author in self._closure
 
     def refresh(self) -> Membership | None:
         self._fresh = False
         return self.membership()
 
     def counts(self, author: bytes, seq: int) -> bool:
-        """Whether an event counts in the projections (docs/PROTOCOL.md §5.5).
-
-        Until this node learns of its own admission (right after `join`, before the
-        first sync), its own events count here so its members see their own work.
-        """
+        """Whether an event counts (docs/PROTOCOL.md §5.5). Before this node belongs to a
+        network, its own events count, so a collective can start working at once."""
         membership = self.membership()
-        if membership is None or (author == self.own_id and author not in membership.members):
+        if membership is None:
             return author == self.own_id
         return membership.counts(author, seq)
+
+    def apply_grown(self, before: Membership | None, after: Membership | None) -> None:
+        """Apply the stored events that count now and did not under ``before``."""
+        for author, (low, high) in grew(before, after).items():
+            rows = self.store.execute(
+                "SELECT raw FROM events WHERE author = ? AND seq > ? AND seq <= ?",
+                (author, low, min(high, 2**63 - 1)),
+            )
+            self.apply([decode_event(bytes(r[0])) for r in rows])
 
     # --- items ----------------------------------------------------------------------
 
@@ -222,6 +279,8 @@ class Projector:
             hasher.add_item(bytes(state))
         unknown = self.counted_events_of_kinds(sorted(KNOWN), negate=True)
         hasher.add([e.id for e in unknown])
+        unreadable = self.store.execute("SELECT id FROM unreadable ORDER BY id")
+        hasher.add([bytes(r[0]) for r in unreadable])
         sealed = self.counted_events_of_kinds([SEALED])
         hasher.add([e.id for e in sealed])
         return hasher.digest()

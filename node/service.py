@@ -33,12 +33,6 @@ MAX_HELD = 100_000
 _pool: ThreadPoolExecutor | None = None
 
 
-class AfterCutoff(InvalidEvent):
-    """§5.5: the author was revoked, or forked, before this seq."""
-
-    code = "after-cutoff"
-
-
 def _checker_pool() -> ThreadPoolExecutor:
     global _pool  # noqa: PLW0603 - one pool per process, made on first use
     if _pool is None:
@@ -68,6 +62,9 @@ class IngestResult:
     known: int = 0
     held: int = 0
     forks: int = 0
+    #: new events kept in the log that do not count: their author was revoked or
+    #: forked before them, or its admission does not count (§5.5)
+    uncounted: int = 0
     refused: Counter[str] = field(default_factory=Counter)
     #: the first refusals, for a clear message: (event id or None, error)
     errors: list[tuple[bytes | None, CommuneError]] = field(default_factory=list)
@@ -86,6 +83,10 @@ class IngestResult:
         parts = [f"{self.new} new", f"{self.known} already known", f"{self.held} held"]
         if self.forks:
             parts.append(f"{self.forks} fork evidence")
+        if self.uncounted:
+            parts.append(
+                f"{self.uncounted} not counted (after their author's cutoff; kept as evidence)"
+            )
         refused = ", ".join(f"{n} {code}" for code, n in sorted(self.refused.items()))
         parts.append(f"{self.refused_total} refused" + (f" ({refused})" if refused else ""))
         return ", ".join(parts)
@@ -185,15 +186,17 @@ class Node:
         the membership and the projections up to date."""
         before = self.projector.membership()
         batch = _Batch(self, result)
-        batch.membership_changed = before is None or any(
-            e.kind in member_kinds.KINDS for e in own
-        )
+        batch.membership_changed = before is None or any(e.kind in member_kinds.KINDS for e in own)
         batch.run(events)
         after = self.projector.membership()
         if shrank(before, after):
             self.projector.rebuild()
         else:
             self.projector.apply([*own, *result.stored])
+            self.projector.apply_grown(before, after)
+        result.uncounted = sum(
+            1 for e in result.stored if not self.projector.counts(e.author, e.seq)
+        )
 
     # --- taking in events from elsewhere --------------------------------------------
 
@@ -307,31 +310,35 @@ class _Batch:
         self.placed: dict[tuple[bytes, int], bytes] = {}
         self.unsaved: list[Event] = []
         self.held_total = self.store.held_count()
+        #: events this batch held that are still held
+        self.held_here: set[bytes] = set()
         self.membership_changed = False
 
     def run(self, events: list[Event]) -> None:
         pending = events
         while True:
-            pending.sort(key=lambda e: (e.author, e.seq))
+            # Feeds that hold admissions first, so the events they admit need not wait.
+            admitting = {e.author for e in pending if e.kind in member_kinds.KINDS}
+            pending.sort(key=lambda e: (e.author not in admitting, e.author, e.seq))
             for event in pending:
                 self.place(event)
             self.store.add(self.unsaved)
             self.unsaved.clear()
             if not self.membership_changed:
-                return
+                break
             pending = self._release_admitted()
+        self.result.held = len(self.held_here)
 
     def _release_admitted(self) -> list[Event]:
-        """Membership changed: recompute it and take back the held events of anyone it
-        now admits, to place them again."""
+        """Membership changed: recompute it and take back the held events of anyone now
+        admitted to the log, to place them again."""
         self.membership_changed = False
-        before = self.projector.membership()
-        after = self.projector.refresh()
-        if after is None:
-            return []
-        admitted = [n for n in after.members if before is None or n not in before.members]
+        before = self.projector.log_authors()
+        self.projector.refresh()
+        admitted = [n for n in self.projector.log_authors() if n not in before]
         released = self.store.take_held(admitted)
         self.held_total -= len(released)
+        self.held_here.difference_update(e.id for e in released)
         return released
 
     def head(self, author: bytes) -> Head | None:
@@ -348,17 +355,8 @@ class _Batch:
         if head is not None and event.seq <= head.seq:
             self._place_behind_head(event)
             return
-        membership = self.projector.membership()
-        member = membership.get(event.author) if membership else None
-        if member is None:
-            self._hold(event, "not-member")
-            return
-        if not member.counts(event.seq):
-            why = "forked" if member.forked_at is not None else "revoked"
-            limit = member.cutoff if member.cutoff is not None else (member.forked_at or 1) - 1
-            result.refuse(
-                event.id, AfterCutoff(f"the author was {why}: only its seqs up to {limit} count")
-            )
+        if not self.projector.in_log(event.author):
+            self._hold(event, "not-admitted")
             return
         if event.seq > (head.seq if head else 0) + 1:
             self._hold(event, "gap")
@@ -385,7 +383,7 @@ class _Batch:
             self.result.refuse(event.id, BadSeq("too many events are waiting to be placed"))
         elif self.store.hold(event, reason):
             self.held_total += 1
-            self.result.held += 1
+            self.held_here.add(event.id)
         else:
             self.result.known += 1
 
@@ -401,12 +399,20 @@ class _Batch:
             self.placed[(nxt.author, nxt.seq)] = nxt.id
             head = self.heads[nxt.author] = Head.of(nxt)
             nxt = None
-            for candidate in self.store.held_at(event.author, head.seq + 1):
+            waiting = self.store.held_at(event.author, head.seq + 1)
+            for candidate in waiting:
                 try:
                     chain.check_next(head, candidate)
                 except InvalidEvent:
                     continue
-                self.store.unhold(event.author, candidate.seq)
-                self.held_total -= 1
                 nxt = candidate
                 break
+            if nxt is not None:
+                # Two different events waited for the same seq: the other is a fork.
+                for other in waiting:
+                    if other.id != nxt.id and self.store.add_fork(other):
+                        self.result.forks += 1
+                        self.membership_changed = True
+                self.store.unhold(event.author, nxt.seq)
+                self.held_total -= len(waiting)
+                self.held_here.difference_update(e.id for e in waiting)

@@ -187,3 +187,16 @@ def test_foreign_events_wait_until_their_author_is_admitted(
     found_network(node, keys, SV)  # the admission releases them
     assert [e.id for e in node.store.events() if e.author == SV.public] == [e.id for e in events]
     assert node.store.held_count() == 0
+
+
+def test_two_held_events_at_one_seq_are_a_fork_once_the_gap_fills(node: Node) -> None:
+    events = feed(SV, 3)
+    other = forge(SV, seq=2, prev=events[0].id, ts=events[0].ts + 5, body=payload("other"))
+    result = node.ingest([events[1].raw, other])  # both wait for seq 1
+    assert result.held == 2
+    result = node.ingest([events[0].raw])
+    assert result.forks == 1
+    assert node.store.held_count() == 0
+    member = node.membership().get(SV.public)  # type: ignore[union-attr]
+    assert member is not None
+    assert member.forked_at == 2
