@@ -456,43 +456,6 @@ def _invalid(events: dict[str, Event]) -> list[dict[str, Any]]:
         "§2: kind is a fixstr holding bytes that are not UTF-8",
         _forge(a, replace={6: b"\xa6repor\xff"}),
     )
-    # §2 inside the body (§3.5): body hash and signature are right, the body is not canonical
-    add(
-        "body-unsorted-keys",
-        "unsorted-keys",
-        "§3.5/§2: body map with key 'v' before 'title'",
-        _forge(a, body=b"\x82\xa1v\x01\xa5title\xa1x"),
-    )
-    add(
-        "body-duplicate-key",
-        "duplicate-key",
-        "§3.5/§2: body map with the key 'title' twice",
-        _forge(a, body=b"\x83\xa5title\xa1x\xa5title\xa1y\xa1v\x01"),
-    )
-    add(
-        "body-non-text-key",
-        "forbidden-type",
-        "§3.5/§2: body map with an integer key",
-        _forge(a, body=b"\x82\x01\xa1x\xa1v\x01"),
-    )
-    add(
-        "body-float",
-        "forbidden-type",
-        "§3.5/§2: body map whose 'v' is the float64 1.0",
-        _forge(a, body=b"\x82\xa5title\xa1x\xa1v\xcb" + struct.pack(">d", 1.0)),
-    )
-    add(
-        "body-ext",
-        "forbidden-type",
-        "§3.5/§2: body map holding an extension type (fixext1)",
-        _forge(a, body=b"\x82\xa5title\xd4\x01\x00\xa1v\x01"),
-    )
-    add(
-        "body-too-deep",
-        "too-deep",
-        "§3.5/§2: body nesting 9 levels (a map, then 8 arrays)",
-        _forge(a, body=b"\x82\xa4tree" + b"\x91" * 8 + b"\x01\xa1v\x01"),
-    )
     # §3.4
     big = _sized(
         MAX_EVENT_SIZE + 1,
@@ -553,12 +516,6 @@ def _invalid(events: dict[str, Event]) -> list[dict[str, Any]]:
         "bad-shape",
         "§3.2: body is an integer",
         _forge(a, body=12, body_hash=bytes(32)),
-    )
-    add(
-        "shape-body-not-map",
-        "bad-shape",
-        "§3.5: the body of a non-sealed event is an array, not a map",
-        _forge(a, body=encoding.encode([1, 2])),
     )
     add("field-seq-0", "bad-field", "§3.2: seq 0", _forge(a, seq=0))
     add("field-seq-2^63", "bad-field", "§3.2: seq 2^63", _forge(a, seq=2**63, prev=a1.id))
@@ -670,6 +627,67 @@ def _invalid(events: dict[str, Event]) -> list[dict[str, Any]]:
             "size": len(raw),
             "wire": raw.hex(),
         }
+        for name, code, description, raw in items
+    ]
+
+
+# --- valid events whose bodies no reader can use (§3.5, §5.4) -------------------------
+
+
+def _unreadable(events: dict[str, Event]) -> list[dict[str, Any]]:
+    """Valid events (the body matches its hash and the signature verifies) whose body is
+    not one canonical map. Validity cannot depend on the body, which a relay may erase;
+    readers treat such an event as unreadable. ``code`` is what decoding the body gives."""
+    a = KEYS["A"]
+    items: list[tuple[str, str, str, bytes]] = []
+
+    def add(name: str, code: str, description: str, raw: bytes) -> None:
+        items.append((name, code, description, raw))
+
+    add(
+        "body-unsorted-keys",
+        "unsorted-keys",
+        "§3.5/§2: body map with key 'v' before 'title'",
+        _forge(a, body=b"\x82\xa1v\x01\xa5title\xa1x"),
+    )
+    add(
+        "body-duplicate-key",
+        "duplicate-key",
+        "§3.5/§2: body map with the key 'title' twice",
+        _forge(a, body=b"\x83\xa5title\xa1x\xa5title\xa1y\xa1v\x01"),
+    )
+    add(
+        "body-non-text-key",
+        "forbidden-type",
+        "§3.5/§2: body map with an integer key",
+        _forge(a, body=b"\x82\x01\xa1x\xa1v\x01"),
+    )
+    add(
+        "body-float",
+        "forbidden-type",
+        "§3.5/§2: body map whose 'v' is the float64 1.0",
+        _forge(a, body=b"\x82\xa5title\xa1x\xa1v\xcb" + struct.pack(">d", 1.0)),
+    )
+    add(
+        "body-ext",
+        "forbidden-type",
+        "§3.5/§2: body map holding an extension type (fixext1)",
+        _forge(a, body=b"\x82\xa5title\xd4\x01\x00\xa1v\x01"),
+    )
+    add(
+        "body-too-deep",
+        "too-deep",
+        "§3.5/§2: body nesting 9 levels (a map, then 8 arrays)",
+        _forge(a, body=b"\x82\xa4tree" + b"\x91" * 8 + b"\x01\xa1v\x01"),
+    )
+    add(
+        "shape-body-not-map",
+        "not-a-map",
+        "§3.5: the body of a non-sealed event is an array, not a map",
+        _forge(a, body=encoding.encode([1, 2])),
+    )
+    return [
+        {"name": name, "code": code, "description": description, "wire": raw.hex()}
         for name, code, description, raw in items
     ]
 
@@ -848,6 +866,7 @@ def build() -> dict[str, Any]:
         "fork": _fork(events),
         "chain_invalid": _chain_cases(events),
         "invalid": _invalid(events),
+        "unreadable_bodies": _unreadable(events),
         "card": card,
         "invalid_cards": invalid_cards,
     }
