@@ -22,19 +22,10 @@ READ_SIZE = 1 << 20
 
 
 def own_frontier(node: Node) -> Frontier:
-    """What this node holds that counts: per author, the last counted seq and its id."""
-    heads: dict[bytes, tuple[int, bytes]] = {}
-    for author, head in node.store.heads().items():
-        seq = head.seq
-        while seq > 0 and not node.projector.counts(author, seq):
-            seq -= 1  # a revoked author's events above its cutoff are not offered
-        if seq == head.seq:
-            heads[author] = (seq, head.id)
-        elif seq > 0:
-            event_id = node.store.id_at(author, seq)
-            if event_id is not None:
-                heads[author] = (seq, event_id)
-    return Frontier(heads)
+    """What this node's log holds: per author, the last seq and its id. The whole log
+    travels, events past a cutoff too (they are evidence; every node decides the same
+    way that they do not count, §5.5)."""
+    return Frontier({author: (head.seq, head.id) for author, head in node.store.heads().items()})
 
 
 def known_frontier(node: Node, peer: bytes) -> Frontier:
@@ -51,7 +42,8 @@ def remember_frontier(node: Node, peer: bytes, frontier: Frontier) -> None:
 
 
 def export_bundle(node: Node, path: Path, lacking: Frontier | None = None) -> BundleHeader:
-    """Write the counted events ``lacking`` does not have (all, when None) to ``path``."""
+    """Write the events of the log ``lacking`` does not have (all, when None), and all
+    fork evidence, to ``path``."""
     genesis = node.projector.genesis()
     if genesis is None:
         raise BadBundle("this node belongs to no network yet: there is nothing to export")
@@ -61,7 +53,7 @@ def export_bundle(node: Node, path: Path, lacking: Frontier | None = None) -> Bu
         for rowid, author, seq in node.store.execute(
             "SELECT rowid, author, seq FROM events ORDER BY rowid"
         )
-        if lacking.lacks(bytes(author), seq) and node.projector.counts(bytes(author), seq)
+        if lacking.lacks(bytes(author), seq)
     ]
     forks = [f.raw for f in node.store.forks()]
     header = BundleHeader(
@@ -136,9 +128,12 @@ def import_bundle(node: Node, path: Path) -> tuple[BundleHeader, IngestResult]:
         result = node.ingest(chunk)
         total.new += result.new
         total.known += result.known
-        total.held += result.held
         total.forks += result.forks
+        total.uncounted += result.uncounted
+        total.held_ids |= result.held_ids
         total.refused.update(result.refused)
         total.errors.extend(result.errors[: max(0, 20 - len(total.errors))])
+    # A later chunk may have released what an earlier one held.
+    total.held = node.store.still_held(total.held_ids)
     remember_frontier(node, header.exporter, header.frontier)
     return header, total

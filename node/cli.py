@@ -22,6 +22,7 @@ from node.cli_common import (
     iso_time,
     pass_ctx,
     passphrase,
+    suspect,
 )
 from node.cli_network import NETWORK_COMMANDS
 from node.home import default_home
@@ -183,7 +184,7 @@ for _spec in POSTABLE.values():
 
 def _emit(rows: list[dict[str, Any]], as_json: bool, columns: list[str]) -> None:
     if as_json:
-        rows = [dict(row, time=iso_time(row["ts"])) for row in rows]
+        rows = [dict(row, time=iso_time(row["ts"]), suspect=suspect(row["ts"])) for row in rows]
         click.echo(json.dumps(rows, ensure_ascii=False, indent=1))
         return
     if not rows:
@@ -201,6 +202,21 @@ SHOW_COLUMNS = {
 }
 
 
+def _note_pending_admission(node: Node) -> None:
+    """A node that joined counts nothing of its own until its admission (an event in
+    its admitter's feed) reaches it; say so rather than look empty (docs/CLI.md)."""
+    membership = node.membership()
+    if membership is None or membership.get(node.node_id) is not None:
+        return
+    head = node.store.head(node.node_id)
+    if head is not None:
+        click.echo(
+            f"note: this node's {head.seq} own events will show once its admission reaches "
+            "it: sync with, or import a bundle from, the node that admitted it.",
+            err=True,
+        )
+
+
 @cli.command()
 @click.argument("what", type=click.Choice([*SHOW_COLUMNS, "members", "unknown"]))
 @click.option("--json", "as_json", is_flag=True, help="A JSON array for scripts (docs/CLI.md).")
@@ -208,6 +224,7 @@ SHOW_COLUMNS = {
 def show(ctx: Context, what: str, as_json: bool) -> None:
     """Show the network's reports, plans, contacts, members, or events of unknown kinds."""
     with ctx.node() as node:
+        _note_pending_admission(node)
         if what == "members":
             rows = node.projector.members()
             if as_json:
@@ -215,8 +232,11 @@ def show(ctx: Context, what: str, as_json: bool) -> None:
                 return
             for m in rows:
                 role = "admin" if m["roles"] else "member"
-                state = m["state"] if m["state"] == "admitted" else f"{m['state'].upper()}"
-                click.echo(f"{m['name']:<24} {role:<7} {state:<9} {m['node_id']}")
+                state = {
+                    "revoked": f"REVOKED after seq {m['cutoff']}",
+                    "forked": f"FORKED at seq {m['forked_at']}",
+                }.get(m["state"], m["state"])
+                click.echo(f"{m['name']:<24} {role:<7} {state:<22} {m['node_id']}")
             return
         if what == "unknown":
             _emit(node.projector.unknown(), as_json, ["ts", "kind", "reason", "author", "id"])
@@ -251,6 +271,7 @@ def event_row(e: Event) -> dict[str, Any]:
         "kind": e.kind,
         "ts": e.ts,
         "time": iso_time(e.ts),
+        "suspect": suspect(e.ts),
         "network": e.network.hex(),
         "redacted": e.redacted,
         "size": len(e.raw),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime
 import os
 import sys
+import time
 from pathlib import Path
 from typing import NoReturn
 
@@ -31,8 +32,15 @@ def _moment(ts: int) -> datetime.datetime:
     return datetime.datetime.fromtimestamp(hlc.millis(ts) / 1000, tz=datetime.UTC)
 
 
+def suspect(ts: int) -> bool:
+    """A timestamp far ahead of this machine's clock (docs/PROTOCOL.md §3.2): shown as
+    such, never refused."""
+    return hlc.is_suspect(ts, int(time.time() * 1000))
+
+
 def human_time(ts: int) -> str:
-    return _moment(ts).strftime("%Y-%m-%d %H:%M UTC")
+    text = _moment(ts).strftime("%Y-%m-%d %H:%M UTC")
+    return f"{text} (suspect: in the future)" if suspect(ts) else text
 
 
 def iso_time(ts: int) -> str:

@@ -69,6 +69,8 @@ class IngestResult:
     #: the first refusals, for a clear message: (event id or None, error)
     errors: list[tuple[bytes | None, CommuneError]] = field(default_factory=list)
     stored: list[Event] = field(default_factory=list)
+    #: ids of the events of this batch that are still held
+    held_ids: set[bytes] = field(default_factory=set)
 
     def refuse(self, event_id: bytes | None, error: CommuneError) -> None:
         self.refused[error.code] += 1
@@ -328,6 +330,7 @@ class _Batch:
                 break
             pending = self._release_admitted()
         self.result.held = len(self.held_here)
+        self.result.held_ids = self.held_here
 
     def _release_admitted(self) -> list[Event]:
         """Membership changed: recompute it and take back the held events of anyone now
@@ -400,19 +403,27 @@ class _Batch:
             head = self.heads[nxt.author] = Head.of(nxt)
             nxt = None
             waiting = self.store.held_at(event.author, head.seq + 1)
+            if not waiting:
+                break
+            refusals: list[tuple[Event, InvalidEvent]] = []
             for candidate in waiting:
                 try:
                     chain.check_next(head, candidate)
-                except InvalidEvent:
+                except InvalidEvent as e:
+                    refusals.append((candidate, e))
                     continue
-                nxt = candidate
-                break
-            if nxt is not None:
+                if nxt is None:
+                    nxt = candidate
+            if nxt is None:
+                # None of them can follow the head: they never will. Refuse them.
+                for candidate, error in refusals:
+                    self.result.refuse(candidate.id, error)
+            else:
                 # Two different events waited for the same seq: the other is a fork.
                 for other in waiting:
                     if other.id != nxt.id and self.store.add_fork(other):
                         self.result.forks += 1
                         self.membership_changed = True
-                self.store.unhold(event.author, nxt.seq)
-                self.held_total -= len(waiting)
-                self.held_here.difference_update(e.id for e in waiting)
+            self.store.unhold(event.author, head.seq + 1)
+            self.held_total -= len(waiting)
+            self.held_here.difference_update(e.id for e in waiting)

@@ -17,7 +17,7 @@ module sees a sqlite3 type.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -297,6 +297,15 @@ class Store:
     def held_count(self) -> int:
         with self._errors():
             return int(self.conn.execute("SELECT count(*) FROM held").fetchone()[0])
+
+    def still_held(self, ids: Iterable[bytes]) -> int:
+        """How many of ``ids`` are held right now."""
+        with self._errors():
+            return sum(
+                1
+                for event_id in ids
+                if self.conn.execute("SELECT 1 FROM held WHERE id = ?", (event_id,)).fetchone()
+            )
 
     def add_peer(self, card: Card, url: str | None = None) -> None:
         """Remember a node to sync with (its card pins its TLS certificate)."""

@@ -13,6 +13,7 @@ from node.errors import StoreCorrupt, StoreError
 from node.home import Home
 from node.service import Node
 from node.store import Store
+from protocol import encoding
 from protocol.envelope import NO_NETWORK
 from protocol.kinds import POSTABLE
 from tests.helpers import feed, fixed_key, forge, found_network, payload
@@ -200,3 +201,27 @@ def test_two_held_events_at_one_seq_are_a_fork_once_the_gap_fills(node: Node) ->
     member = node.membership().get(SV.public)  # type: ignore[union-attr]
     assert member is not None
     assert member.forked_at == 2
+
+
+def test_a_held_event_that_cannot_follow_its_head_is_refused_not_kept(node: Node) -> None:
+    events = feed(SV, 2)
+    wrong_prev = forge(SV, seq=3, prev=events[0].id, ts=events[1].ts + 1)
+    backwards = forge(SV, seq=3, prev=events[1].id, ts=events[1].ts - 5, body=payload("b"))
+    assert node.ingest([wrong_prev, backwards]).held == 2  # a gap: seq 1 and 2 missing
+    result = node.ingest([e.raw for e in events])
+    assert result.new == 2
+    assert result.refused == {"bad-prev": 1, "bad-timestamp": 1}
+    assert result.held == 0
+    assert node.store.held_count() == 0
+    assert node.store.head(SV.public).seq == 2  # type: ignore[union-attr]
+
+
+def test_an_unreadable_body_is_stored_counted_and_listed(node: Node) -> None:
+    raw = forge(SV, body=encoding.encode(["not", "a", "map"]))
+    before = node.projector.state_hash()
+    assert node.ingest([raw]).new == 1
+    assert [u["reason"] for u in node.projector.unknown()] == ["unreadable payload"]
+    assert node.projector.rows("report") == []
+    assert node.projector.state_hash() != before
+    node.rebuild()
+    assert [u["reason"] for u in node.projector.unknown()] == ["unreadable payload"]

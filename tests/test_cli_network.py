@@ -1,0 +1,304 @@
+"""Membership and sneakernet through the real command line, each command a separate
+process on real node folders (docs/CLI.md; scenarios 1, 2, 4, 6, 8 and 10)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from node.home import Home
+from node.service import Node
+from protocol import encoding
+from protocol.bundle import BundleHeader, write
+from protocol.frontier import Frontier
+from tests.helpers import commune, fixed_key, forge
+
+
+def ok(home: Path, *args: str) -> str:
+    result = commune(home, *args)
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def refused(home: Path, *args: str) -> str:
+    result = commune(home, *args)
+    assert result.returncode != 0, result.stdout
+    assert "Traceback" not in result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1, result.stderr
+    return errors[0]
+
+
+def js(home: Path, *args: str) -> Any:
+    return json.loads(ok(home, *args, "--json"))
+
+
+def node_id(home: Path) -> str:
+    return Home(home).identity().node_id.hex()
+
+
+def make(tmp_path: Path, name: str, label: str) -> Path:
+    home = tmp_path / label
+    ok(home, "init", "--name", name, "--insecure-no-passphrase")
+    return home
+
+
+def admit(admin: Path, newcomer: Path, *extra: str) -> None:
+    card = ok(newcomer, "card").strip()
+    invite = ok(admin, "admit", card, *extra).strip()
+    assert invite.startswith("commune-invite:")
+    assert "Joined the network" in ok(newcomer, "join", invite)
+
+
+def carry(source: Path, target: Path, tmp_path: Path, *extra: str) -> str:
+    """Export from ``source`` and import into ``target``; the import's summary."""
+    bundle = tmp_path / f"{source.name}-to-{target.name}.commune"
+    ok(source, "export", str(bundle), *extra)
+    return ok(target, "import", str(bundle))
+
+
+def snapshot(home: Path) -> dict[str, Any]:
+    """Everything a user can see of a node's state."""
+    return {
+        "members": js(home, "show", "members"),
+        "reports": js(home, "show", "reports"),
+        "plans": js(home, "show", "plans"),
+        "contacts": js(home, "show", "contacts"),
+        "unknown": js(home, "show", "unknown"),
+        "state": ok(home, "state-hash").strip(),
+    }
+
+
+@pytest.fixture
+def la_sv(tmp_path: Path) -> tuple[Path, Path]:
+    """LA founds the network "Red" and admits SV (card, invite, join)."""
+    la = make(tmp_path, "Los Angeles", "la")
+    sv = make(tmp_path, "San Salvador", "sv")
+    assert "Founded the network 'Red'" in ok(la, "found", "Red")
+    admit(la, sv)
+    return la, sv
+
+
+def test_done_when_two_nodes_converge_by_sneakernet(
+    tmp_path: Path, la_sv: tuple[Path, Path]
+) -> None:
+    la, sv = la_sv
+    ok(la, "post", "report", "--title", "Asamblea", "--body", "Cuarenta vecinos.")
+    plan = ok(
+        la, "post", "plan", "--title", "Carta al dueño", "--owner", "Ana", "--due", "2026-12-01"
+    ).strip()
+    ok(la, "post", "contact", "--name", "Thandiwe", "--phone", "+27 11 555 0100")
+    ok(sv, "post", "report", "--title", "Reunión de inquilinos", "--body", "Doce familias.")
+    ok(sv, "post", "plan", "--title", "Mural", "--status", "doing")
+    ok(sv, "post", "contact", "--name", "Priya", "--email", "priya@example.org")
+
+    summary = carry(sv, la, tmp_path)
+    assert "3 new, 1 already known" in summary  # SV's three posts; the genesis LA wrote
+    ok(la, "post", "plan", "--edit", plan, "--status", "done")
+    summary = carry(la, sv, tmp_path)
+    assert "0 refused" in summary
+
+    la_state, sv_state = snapshot(la), snapshot(sv)
+    assert la_state == sv_state
+    assert {m["name"] for m in la_state["members"]} == {"Los Angeles", "San Salvador"}
+    assert {p["title"]: p["status"] for p in la_state["plans"]} == {
+        "Carta al dueño": "done",
+        "Mural": "doing",
+    }
+    assert len(la_state["reports"]) == 2
+    assert len(la_state["contacts"]) == 2
+    assert ok(la, "verify").startswith("ok:")
+    assert ok(sv, "verify").startswith("ok:")
+    # Nothing new: a second exchange changes nothing and reports it all as known.
+    again = carry(la, sv, tmp_path)
+    assert again.splitlines()[1].startswith("0 new")
+    assert snapshot(sv) == sv_state
+
+
+def test_export_for_a_node_holds_only_what_it_lacks(
+    tmp_path: Path, la_sv: tuple[Path, Path]
+) -> None:
+    la, sv = la_sv
+    carry(sv, la, tmp_path)  # LA now knows SV's frontier
+    ok(la, "post", "report", "--title", "Nuevo", "--body", "Solo esto.")
+    out = ok(la, "export", str(tmp_path / "delta.commune"), "--for", "San Salvador")
+    assert out.startswith("Wrote ")
+    full = ok(la, "export", str(tmp_path / "full.commune"))
+    lacking = int(out.split()[1])
+    assert 0 < lacking < int(full.split()[1])
+    assert "0 refused" in ok(sv, "import", str(tmp_path / "delta.commune"))
+    assert ok(sv, "state-hash") == ok(la, "state-hash")
+
+
+def test_rebuild_gives_the_same_state_hash(tmp_path: Path, la_sv: tuple[Path, Path]) -> None:
+    la, sv = la_sv
+    ok(sv, "post", "report", "--title", "Uno", "--body", "…")
+    carry(sv, la, tmp_path)
+    before = snapshot(la)
+    ok(la, "rebuild")
+    assert snapshot(la) == before
+
+
+def test_revocation_cutoff_through_the_cli(tmp_path: Path, la_sv: tuple[Path, Path]) -> None:
+    la, sv = la_sv
+    for title in ("uno", "dos"):
+        ok(sv, "post", "report", "--title", title, "--body", "…")
+    carry(sv, la, tmp_path)
+    sv_id = node_id(sv)
+    seen = max(e["seq"] for e in js(la, "log") if e["author"] == sv_id)
+    assert f"after seq {seen} no longer count" in ok(la, "revoke", "San Salvador")
+    ok(sv, "post", "report", "--title", "tres (after the cutoff)", "--body", "…")
+    summary = carry(sv, la, tmp_path)
+    assert "1 new" in summary
+    assert "1 not counted" in summary
+    titles = {r["title"] for r in js(la, "show", "reports")}
+    assert titles == {"uno", "dos"}
+    member = next(m for m in js(la, "show", "members") if m["node_id"] == sv_id)
+    assert (member["state"], member["cutoff"]) == ("revoked", seen)
+    # the event after the cutoff is kept in the log, as evidence, and relayed
+    assert max(e["seq"] for e in js(la, "log") if e["author"] == sv_id) == seen + 1
+    # SV learns it was revoked and reaches the same state; its own later post no
+    # longer counts there either
+    carry(la, sv, tmp_path)
+    assert snapshot(sv) == snapshot(la)
+    assert "tres (after the cutoff)" not in {r["title"] for r in js(sv, "show", "reports")}
+    assert "only an admin" in refused(sv, "revoke", "Los Angeles")
+    assert "revoked" in refused(la, "admit", ok(sv, "card").strip())
+
+
+def test_events_are_held_until_their_authors_admission_arrives(
+    tmp_path: Path, la_sv: tuple[Path, Path]
+) -> None:
+    la, sv = la_sv
+    india = make(tmp_path, "Mumbai", "in")
+    admit(la, india)
+    ok(sv, "post", "report", "--title", "Desde San Salvador", "--body", "…")
+    # India has the genesis (from its invite) but not LA's admission of SV yet
+    summary = carry(sv, india, tmp_path)
+    assert "0 new" in summary.splitlines()[1]
+    held = int(summary.splitlines()[1].split(", ")[2].split()[0])
+    assert held >= 1
+    assert js(india, "show", "reports") == []
+    carry(la, india, tmp_path)  # the admission arrives: the held events are placed
+    assert [r["title"] for r in js(india, "show", "reports")] == ["Desde San Salvador"]
+    carry(india, la, tmp_path)
+    assert ok(india, "state-hash") == ok(la, "state-hash")
+
+
+def test_a_fork_travels_in_bundles_and_marks_its_author(
+    tmp_path: Path, la_sv: tuple[Path, Path]
+) -> None:
+    la, sv = la_sv
+    ok(sv, "post", "report", "--title", "antes", "--body", "…")
+    # SV's folder restored from a backup on a second machine: both copies write seq n+1
+    twin = tmp_path / "sv-twin"
+    shutil.copytree(sv, twin)
+    ok(sv, "post", "report", "--title", "una", "--body", "…")
+    ok(twin, "post", "report", "--title", "otra", "--body", "…")
+    carry(sv, la, tmp_path)
+    summary = carry(twin, la, tmp_path)
+    assert "1 fork evidence" in summary
+    sv_id = node_id(sv)
+    member = next(m for m in js(la, "show", "members") if m["node_id"] == sv_id)
+    fork_seq = max(e["seq"] for e in js(la, "log") if e["author"] == sv_id)
+    assert (member["state"], member["forked_at"]) == ("forked", fork_seq)
+    assert "una" not in {r["title"] for r in js(la, "show", "reports")}  # cut at f - 1
+    assert "antes" in {r["title"] for r in js(la, "show", "reports")}
+    # the evidence travels: a third node learns of the fork from LA alone
+    india = make(tmp_path, "Mumbai", "in")
+    admit(la, india)
+    assert "1 fork evidence" in carry(la, india, tmp_path)
+    assert snapshot(india) == snapshot(la)
+    assert f"FORKED at seq {fork_seq}" in ok(la, "show", "members")
+
+
+def test_an_unknown_kind_is_stored_listed_counted_and_relayed(
+    tmp_path: Path, la_sv: tuple[Path, Path]
+) -> None:
+    la, sv = la_sv
+    keys = Home(sv).unlock(None)
+    with Node.open(Home(sv)) as node:
+        poll = node.post(keys, [("poll", {"v": 1, "question": "¿Sábado o domingo?"})])[0]
+    assert [u["kind"] for u in js(sv, "show", "unknown")] == []  # not counted before admission
+    before = ok(la, "state-hash")
+    carry(sv, la, tmp_path)
+    unknown = js(la, "show", "unknown")
+    assert [(u["id"], u["kind"], u["reason"]) for u in unknown] == [
+        (poll.id.hex(), "poll", "unknown kind")
+    ]
+    assert ok(la, "state-hash") != before
+    india = make(tmp_path, "Mumbai", "in")
+    admit(la, india)
+    carry(la, india, tmp_path)  # relayed by a node that cannot read it
+    assert [u["id"] for u in js(india, "show", "unknown")] == [poll.id.hex()]
+    carry(la, sv, tmp_path)
+    assert ok(india, "state-hash") == ok(la, "state-hash") == ok(sv, "state-hash")
+
+
+def _unchanged(home: Path) -> tuple[str, str]:
+    return ok(home, "state-hash"), ok(home, "log", "--json")
+
+
+def test_a_damaged_bundle_is_refused_and_changes_nothing(
+    tmp_path: Path, la_sv: tuple[Path, Path]
+) -> None:
+    la, sv = la_sv
+    ok(la, "post", "report", "--title", "Uno", "--body", "…")
+    bundle = tmp_path / "la.commune"
+    ok(la, "export", str(bundle))
+    data = bundle.read_bytes()
+    before = _unchanged(sv)
+
+    truncated = tmp_path / "truncated.commune"
+    truncated.write_bytes(data[: len(data) - 7])
+    assert "bundle" in refused(sv, "import", str(truncated))
+    altered = tmp_path / "altered.commune"
+    flipped = bytearray(data)
+    flipped[len(data) // 2] ^= 0x01
+    altered.write_bytes(bytes(flipped))
+    assert "bundle" in refused(sv, "import", str(altered))
+    empty = tmp_path / "empty.commune"
+    empty.write_bytes(b"")
+    assert "bundle" in refused(sv, "import", str(empty))
+    assert _unchanged(sv) == before
+
+    # A bundle whose checksum is right but which holds one forged event: refused whole.
+    with Node.open(Home(la)) as node:
+        genesis = node.projector.genesis()
+        assert genesis is not None
+        good = [e.raw for e in node.store.events()][-1]
+        header = BundleHeader(node.network, genesis.raw, node.node_id, Frontier(), 2, 0)
+    stranger = fixed_key(77)
+    forged = bytearray(forge(stranger, body=encoding.encode({"v": 1, "title": "x"})))
+    forged[-3] ^= 0x01  # the body no longer matches its hash
+    crafted = tmp_path / "crafted.commune"
+    crafted.write_bytes(b"".join(write(header, iter([good, bytes(forged)]), [])))
+    error = refused(sv, "import", str(crafted))
+    assert "event 2 of the bundle is refused" in error
+    assert "nothing was imported" in error
+    assert _unchanged(sv) == before
+
+    other = make(tmp_path, "Elsewhere", "other")
+    ok(other, "found", "Otra red")
+    other_bundle = tmp_path / "other.commune"
+    ok(other, "export", str(other_bundle))
+    assert "another network" in refused(sv, "import", str(other_bundle))
+    assert _unchanged(sv) == before
+
+
+def test_a_new_node_is_told_its_posts_wait_for_its_admission(
+    tmp_path: Path, la_sv: tuple[Path, Path]
+) -> None:
+    la, sv = la_sv
+    ok(sv, "post", "report", "--title", "Primero", "--body", "…")
+    result = commune(sv, "show", "reports")
+    assert result.returncode == 0
+    assert "1 own events will show once its admission reaches it" in result.stderr
+    carry(la, sv, tmp_path)
+    result = commune(sv, "show", "reports")
+    assert "admission" not in result.stderr
+    assert "Primero" in result.stdout
