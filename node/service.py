@@ -210,10 +210,14 @@ class Node:
         event at a taken (author, seq) is kept as fork evidence. Nothing stored before
         is changed.
         """
+        return self.ingest_checked(check_many(raws))
+
+    def ingest_checked(self, outcomes: Sequence[Event | InvalidEvent]) -> IngestResult:
+        """:meth:`ingest` after :func:`check_many` (which sync runs in a thread)."""
         result = IngestResult()
         seen: set[bytes] = set()
         events: list[Event] = []
-        for checked in check_many(raws):
+        for checked in outcomes:
             if isinstance(checked, InvalidEvent):
                 result.refuse(None, checked)
             elif checked.id in seen:

@@ -14,6 +14,7 @@ from crypto.sign import SigningKey, check_public_key
 from protocol import encoding, signed
 from protocol.armor import armor, dearmor
 from protocol.errors import BadCard, EncodingError
+from protocol.kinds.base import control_char, is_int
 
 PREFIX = "commune-card"
 _VERSION = 1
@@ -38,6 +39,7 @@ class Card:
     def sign(self, key: SigningKey) -> Card:
         if key.public != self.node_id:
             raise BadCard("a card must be signed by the node it names")
+        self._check_contents()  # a node never hands out a card that others would refuse
         return Card(
             self.name,
             self.node_id,
@@ -51,18 +53,29 @@ class Card:
 
     @classmethod
     def from_text(cls, text: str) -> Card:
+        """The card ``text`` holds; :class:`BadCard` says what is wrong with it, whatever
+        its bytes decode to."""
         data = dearmor(PREFIX, text, "node card")
+        damaged = "the node card is damaged: its contents are not in Commune's form"
         try:
             outer = encoding.decode(data)
+            if not (isinstance(outer, list) and len(outer) == 2):
+                raise BadCard(f"{damaged} (not a signed part and a signature)")
             inner_raw, signature = outer
+            if not isinstance(inner_raw, bytes) or not isinstance(signature, bytes):
+                raise BadCard(f"{damaged} (its signed part and signature must be bytes)")
             inner = encoding.decode(inner_raw)
-            version, name, node_id, sealing_key, addresses = inner
-        except (EncodingError, ValueError, TypeError):
-            raise BadCard(
-                "the node card is damaged: its contents are not in Commune's form"
-            ) from None
+        except EncodingError as e:
+            raise BadCard(f"{damaged} ({e.message})") from None
+        if not (isinstance(inner, list) and len(inner) == 5):
+            raise BadCard(f"{damaged} (its signed part is not a list of five elements)")
+        version, name, node_id, sealing_key, addresses = inner
+        if not is_int(version):
+            raise BadCard(f"the node card's version must be an integer, not {_kind(version)}")
         if version != _VERSION:
             raise BadCard(f"the node card is of version {version}, which this code does not read")
+        if not isinstance(addresses, list):
+            raise BadCard(f"the card's addresses must be a list, not {_kind(addresses)}")
         card = cls(name, node_id, sealing_key, tuple(addresses), signature)
         card.check()
         if not signed.verify_card(node_id, inner_raw, signature):
@@ -70,18 +83,47 @@ class Card:
         return card
 
     def check(self) -> None:
-        if not isinstance(self.name, str) or not 0 < len(self.name) <= MAX_NAME:
+        """:class:`BadCard` naming the first field that is of the wrong type or value."""
+        self._check_contents()
+        if not isinstance(self.signature, bytes) or len(self.signature) != 64:
+            raise BadCard("the card's signature must be 64 bytes")
+
+    def _check_contents(self) -> None:
+        """Everything but the signature."""
+        if not isinstance(self.name, str):
+            raise BadCard(f"a node's name must be text, not {_kind(self.name)}")
+        if not 0 < len(self.name) <= MAX_NAME:
             raise BadCard(f"a node's name has 1 to {MAX_NAME} characters")
+        problem = control_char(self.name)
+        if problem is not None:
+            raise BadCard(f"the node's name {problem}")
         for key, what in ((self.node_id, "node id"), (self.sealing_key, "sealing key")):
             if not isinstance(key, bytes) or len(key) != 32:
-                raise BadCard(f"the card's {what} must be 32 bytes")
+                raise BadCard(f"the card's {what} must be 32 bytes, not {_kind(key)}")
         try:
             check_public_key(self.node_id)
         except BadPublicKey as e:
             raise BadCard(f"the card's node id is refused: {e.message}") from None
-        if len(self.addresses) > MAX_ADDRESSES or not all(
-            isinstance(a, str) and 0 < len(a) <= MAX_ADDRESS_LEN for a in self.addresses
-        ):
-            raise BadCard(f"a card has at most {MAX_ADDRESSES} addresses of text")
-        if not isinstance(self.signature, bytes) or len(self.signature) != 64:
-            raise BadCard("the card's signature must be 64 bytes")
+        if not isinstance(self.addresses, tuple | list):
+            raise BadCard(f"the card's addresses must be a list, not {_kind(self.addresses)}")
+        if len(self.addresses) > MAX_ADDRESSES:
+            raise BadCard(f"a card has at most {MAX_ADDRESSES} addresses")
+        for address in self.addresses:
+            if not isinstance(address, str) or not 0 < len(address) <= MAX_ADDRESS_LEN:
+                raise BadCard(
+                    f"each of the card's addresses is text of 1 to {MAX_ADDRESS_LEN} "
+                    f"characters, not {_kind(address)}"
+                )
+            problem = control_char(address)
+            if problem is not None:
+                raise BadCard(f"the card's address {address[:40]!r} {problem}")
+
+
+def _kind(value: object) -> str:
+    """How a wrong value is named in a message: its type and size, never its whole
+    contents (which could be long, or hold anything)."""
+    if isinstance(value, str | bytes | list | tuple | dict):
+        return (
+            f"{'text' if isinstance(value, str) else type(value).__name__} of length {len(value)}"
+        )
+    return "nothing" if value is None else type(value).__name__

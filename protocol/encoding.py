@@ -19,6 +19,7 @@ from protocol.errors import (
     DuplicateKey,
     EncodingError,
     ForbiddenType,
+    IntegerOutOfRange,
     InvalidUtf8,
     NonMinimalInteger,
     NonMinimalLength,
@@ -31,11 +32,18 @@ from protocol.errors import (
 #: Deepest nesting of arrays and maps allowed anywhere (the envelope is depth 1, a
 #: payload with one level of sub-maps depth 2).
 MAX_DEPTH = 8
+#: the integers msgpack can hold (docs/PROTOCOL.md §2)
+MIN_INT = -(2**63)
+MAX_INT = 2**64 - 1
 
 
 def encode(value: Any) -> bytes:
-    """The canonical encoding of ``value`` (dict keys are sorted here)."""
-    return msgpack.packb(_sorted(value, 0), use_bin_type=True)  # type: ignore[no-any-return]
+    """The canonical encoding of ``value`` (dict keys are sorted here), or the
+    :class:`EncodingError` that names what cannot be encoded."""
+    try:
+        return msgpack.packb(_sorted(value, 0), use_bin_type=True)  # type: ignore[no-any-return]
+    except (OverflowError, UnicodeEncodeError):
+        raise _unencodable(value, 0) or EncodingError("the value cannot be encoded") from None
 
 
 def _sorted(value: Any, depth: int) -> Any:
@@ -54,6 +62,39 @@ def _sorted(value: Any, depth: int) -> Any:
     if value is None or isinstance(value, bool | int | str | bytes):
         return value
     raise ForbiddenType(f"a {type(value).__name__} cannot be encoded")
+
+
+def _unencodable(value: Any, depth: int) -> EncodingError | None:
+    """Why msgpack could not pack ``value``: an integer out of range or text with a lone
+    surrogate (the slow path, run only after packing failed)."""
+    if depth > MAX_DEPTH:
+        return None
+    if isinstance(value, str):
+        try:
+            value.encode()
+        except UnicodeEncodeError as e:
+            return InvalidUtf8(
+                f"the text {value[:40]!r} is not valid Unicode: "
+                f"it holds the lone surrogate U+{ord(value[e.start]):04X}"
+            )
+        return None
+    if isinstance(value, int) and not isinstance(value, bool):
+        if MIN_INT <= value <= MAX_INT:
+            return None
+        bits = value.bit_length()
+        shown = f"the integer {value}" if bits < 128 else f"a {bits}-bit integer"
+        return IntegerOutOfRange(f"{shown} is outside the range -2^63 to 2^64-1")
+    if isinstance(value, dict):
+        items: list[Any] = [*value, *value.values()]
+    elif isinstance(value, list | tuple):
+        items = list(value)
+    else:
+        return None
+    for item in items:
+        error = _unencodable(item, depth + 1)
+        if error is not None:
+            return error
+    return None
 
 
 def _pairs(pairs: list[tuple[Any, Any]]) -> dict[str, Any]:

@@ -13,7 +13,8 @@
     │   │   ├── DuplicateKey            a map key twice
     │   │   ├── ForbiddenType           float, extension type, or a non-text map key
     │   │   ├── TooDeep                 nesting deeper than allowed
-    │   │   └── InvalidUtf8             text that is not UTF-8
+    │   │   ├── InvalidUtf8             text that is not UTF-8
+    │   │   └── IntegerOutOfRange       an integer outside -2^63 .. 2^64-1 (encoding only)
     │   ├── EventTooLarge               over 64 KiB (§3.4)
     │   ├── UnknownVersion              envelope version this code does not know (§3.1)
     │   ├── BadShape                    wrong number of fields or wrong field type (§3.1)
@@ -54,6 +55,7 @@ __all__ = [
     "EncodingError",
     "EventTooLarge",
     "ForbiddenType",
+    "IntegerOutOfRange",
     "InvalidEvent",
     "InvalidUtf8",
     "KeyfileError",
@@ -110,6 +112,13 @@ class TooDeep(EncodingError):
 
 class InvalidUtf8(EncodingError):
     code = "invalid-utf8"
+
+
+class IntegerOutOfRange(EncodingError):
+    """Only :func:`protocol.encoding.encode` raises it: msgpack has no form for such an
+    integer, so no input can carry one."""
+
+    code = "int-out-of-range"
 
 
 class EventTooLarge(InvalidEvent):

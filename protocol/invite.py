@@ -16,6 +16,7 @@ from protocol.card import Card
 from protocol.envelope import NO_NETWORK, Event
 from protocol.errors import BadCard, BadPayload, EncodingError, InvalidEvent
 from protocol.kinds import member
+from protocol.kinds.base import is_int
 from protocol.projections import read_payload
 from protocol.validate import check_event
 
@@ -46,14 +47,22 @@ class Invite:
     @classmethod
     def from_text(cls, text: str) -> Invite:
         data = dearmor(PREFIX, text, "invite")
+        damaged = "the invite is damaged: its contents are not in Commune's form"
         try:
-            version, genesis_raw, invitee, card_text = encoding.decode(data)
-        except (EncodingError, ValueError, TypeError):
-            raise BadCard("the invite is damaged: its contents are not in Commune's form") from None
+            value = encoding.decode(data)
+        except EncodingError as e:
+            raise BadCard(f"{damaged} ({e.message})") from None
+        if not (isinstance(value, list) and len(value) == 4):
+            raise BadCard(f"{damaged} (not a list of four elements)")
+        version, genesis_raw, invitee, card_text = value
+        if not is_int(version):
+            raise BadCard(f"{damaged} (its version is not an integer)")
         if version != _VERSION:
             raise BadCard(f"the invite is of version {version}, which this code does not read")
-        if not isinstance(genesis_raw, bytes) or not isinstance(card_text, str):
-            raise BadCard("the invite is damaged: its contents are not in Commune's form")
+        if not isinstance(genesis_raw, bytes):
+            raise BadCard(f"{damaged} (its genesis event is not bytes)")
+        if not isinstance(card_text, str):
+            raise BadCard(f"{damaged} (the admitter's card is not text)")
         if not isinstance(invitee, bytes) or len(invitee) != 32:
             raise BadCard("the invite is damaged: it does not name a node")
         try:

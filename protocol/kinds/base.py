@@ -6,19 +6,45 @@ from __future__ import annotations
 import unicodedata
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeGuard
 
 from protocol.errors import BadPayload
 
 Payload = dict[str, Any]
 Upcaster = Callable[[Payload], Payload]
 
+#: the bidirectional embeddings, overrides and isolates (U+202A-U+202E, U+2066-U+2069):
+#: they make text show in another order than it is stored in, so a name or an address
+#: could read as something it is not
+BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
 
-def _no_controls(text: str) -> str | None:
+
+def control_char(text: str, allowed: str = "") -> str | None:
+    """What is wrong with ``text`` if it holds a control character, else None.
+
+    Refused: the C0 and C1 controls (Unicode category Cc: escape sequences, NUL, line
+    breaks) except those in ``allowed``, the line and paragraph separators (Zl, Zp),
+    and :data:`BIDI_CONTROLS`. Other format characters (Cf) are kept: the zero-width
+    joiners are part of how many scripts and emoji are written."""
     for ch in text:
-        if unicodedata.category(ch) == "Cc" and ch not in "\n\t":
-            return f"contains a control character (U+{ord(ch):04X})"
+        if ch in allowed:
+            continue
+        if unicodedata.category(ch) in ("Cc", "Zl", "Zp") or ch in BIDI_CONTROLS:
+            name = unicodedata.name(ch, "")
+            return f"contains a control character (U+{ord(ch):04X}{' ' + name if name else ''})"
     return None
+
+
+def is_int(value: object) -> TypeGuard[int]:
+    """An integer and not a bool: in Python ``True == 1``, but a payload's ``true`` is
+    not an integer (docs/PROTOCOL.md §2)."""
+    return type(value) is int
+
+
+def has_version(payload: Mapping[str, Any], version: int) -> bool:
+    """The payload's ``v`` is the integer ``version`` (not ``true`` for 1)."""
+    v = payload.get("v")
+    return is_int(v) and v == version
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,12 +69,19 @@ class Field:
         if not self.multiline and ("\n" in text or "\r" in text):
             problem: str | None = "must be a single line"
         else:
-            problem = _no_controls(text)
+            problem = control_char(text, allowed="\n\t")
         if problem is None and text and self.check is not None:
             problem = self.check(text)
         if problem is not None:
             raise BadPayload(f"{self.name!r} {problem}")
         return text
+
+    def readable(self, text: str) -> bool:
+        """Whether a stored value is one this field can hold: reading a payload from the
+        log never raises; a value :meth:`clean` would refuse is malformed."""
+        if len(text) > self.max_len or (self.required and not text):
+            return False
+        return not text or self.check is None or self.check(text) is None
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,7 +92,8 @@ class KindSpec:
     help: str
     version: int
     fields: tuple[Field, ...]
-    #: upcasters[n] turns a version-n payload into version n+1
+    #: upcasters[n] turns a version-n payload into version n+1 (:meth:`read` sets its
+    #: ``v``); one that raises on a malformed payload leaves the payload unreadable
     upcasters: Mapping[int, Upcaster] = field(default_factory=dict)
     #: posted sealed to its author alone unless recipients are given (issue 5)
     private: bool = False
@@ -102,7 +136,7 @@ class KindSpec:
         changed = {}
         for f in self.fields:
             value = payload.get(f.name)
-            if isinstance(value, str) and len(value) <= f.max_len and (value or not f.required):
+            if isinstance(value, str) and f.readable(value):
                 changed[f.name] = value
         return changed
 
@@ -116,12 +150,16 @@ class KindSpec:
             upcast = self.upcasters.get(version)
             if upcast is None:
                 return None
-            payload = upcast(payload)
+            try:
+                payload = upcast(payload)
+            except (KeyError, TypeError, ValueError, AttributeError):
+                return None  # a malformed old payload: unreadable, like any other
+            if not isinstance(payload, dict):
+                return None
             version += 1
+            payload = {**payload, "v": version}
         for f in self.fields:
             value = payload.get(f.name, "")
-            if not isinstance(value, str) or len(value) > f.max_len:
-                return None
-            if f.required and not value:
+            if not isinstance(value, str) or not f.readable(value):
                 return None
         return payload

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from protocol.errors import BadPayload
+from protocol.kinds.base import has_version
 
 RETRACT = "retract"
 UPDATE = "update"
@@ -49,5 +50,10 @@ def edit_kind(target: str, action: str) -> EditKind:
 
 
 def target_of(payload: dict[str, Any]) -> bytes | None:
+    """The id of the item an edit payload names, or None when this version cannot read
+    the payload: its ``v`` is not the integer 1 (``true`` is not 1), or ``of`` is not
+    a 32-byte id."""
+    if not has_version(payload, 1):
+        return None
     of = payload.get("of")
     return of if isinstance(of, bytes) and len(of) == 32 else None

@@ -25,6 +25,7 @@ from typing import Any
 from crypto.errors import BadPublicKey
 from crypto.sign import check_public_key
 from protocol.errors import BadPayload
+from protocol.kinds.base import control_char, has_version, is_int
 
 GENESIS = "network"
 ADMIT = "member.admit"
@@ -79,10 +80,13 @@ def _node(payload: dict[str, Any]) -> bytes:
     return node
 
 
-def _name(payload: dict[str, Any]) -> str:
-    name = payload.get("name")
+def _name(payload: dict[str, Any], field: str = "name") -> str:
+    name = payload.get(field)
     if not isinstance(name, str) or not 0 < len(name) <= MAX_NAME:
-        raise BadPayload(f"'name' must be text of 1 to {MAX_NAME} characters")
+        raise BadPayload(f"{field!r} must be text of 1 to {MAX_NAME} characters")
+    problem = control_char(name)
+    if problem is not None:
+        raise BadPayload(f"{field!r} {problem}")
     return name
 
 
@@ -95,13 +99,13 @@ def _flag(payload: dict[str, Any], field: str) -> bool:
 
 def _seq(payload: dict[str, Any], field: str) -> int:
     value = payload.get(field)
-    if type(value) is not int or not 0 <= value < 2**63:
+    if not is_int(value) or not 0 <= value < 2**63:
         raise BadPayload(f"{field!r} must be a seq (0 or more)")
     return value
 
 
 def _version(payload: dict[str, Any]) -> None:
-    if payload.get("v") != 1:
+    if not has_version(payload, 1):
         raise BadPayload("payload version must be 1")
 
 
@@ -114,9 +118,7 @@ class Genesis:
 
 def parse_genesis(payload: dict[str, Any]) -> Genesis:
     _version(payload)
-    founder = payload.get("founder_name")
-    if not isinstance(founder, str) or not 0 < len(founder) <= MAX_NAME:
-        raise BadPayload(f"'founder_name' must be text of 1 to {MAX_NAME} characters")
+    founder = _name(payload, "founder_name")
     return Genesis(_name(payload), founder, _key(payload, "sealing_key"))
 
 
@@ -143,30 +145,44 @@ def parse_addresses(payload: dict[str, Any]) -> tuple[str, ...]:
         or not all(isinstance(a, str) and 0 < len(a) <= MAX_ADDRESS_LEN for a in addresses)
     ):
         raise BadPayload(f"'addresses' must be a list of at most {MAX_ADDRESSES} texts")
+    for address in addresses:
+        problem = control_char(address)
+        if problem is not None:
+            raise BadPayload(f"the address {address[:40]!r} {problem}")
     return tuple(addresses)
 
 
 def genesis_payload(genesis: Genesis) -> dict[str, Any]:
-    return {
+    """The genesis payload; :class:`BadPayload` when :func:`parse_genesis` would refuse
+    it, so a node never writes a founding event it cannot read back."""
+    payload = {
         "v": 1,
         "name": genesis.name,
         "founder_name": genesis.founder_name,
         "sealing_key": genesis.sealing_key,
     }
+    parse_genesis(payload)
+    return payload
 
 
 def action_payload(action: Action) -> dict[str, Any]:
+    """The payload of an admin action; :class:`BadPayload` when :func:`parse_action`
+    would refuse it."""
+    payload: dict[str, Any]
     if isinstance(action, Admit):
-        return {
+        payload = {
             "v": 1,
             "node": action.node,
             "name": action.name,
             "sealing_key": action.sealing_key,
             "admin": action.admin,
         }
-    if isinstance(action, Revoke):
-        return {"v": 1, "node": action.node, "cutoff": action.cutoff}
-    return {"v": 1, "node": action.node, "admin": action.admin, "seq": action.seq}
+    elif isinstance(action, Revoke):
+        payload = {"v": 1, "node": action.node, "cutoff": action.cutoff}
+    else:
+        payload = {"v": 1, "node": action.node, "admin": action.admin, "seq": action.seq}
+    parse_action(action_kind(action), payload)
+    return payload
 
 
 def action_kind(action: Action) -> str:

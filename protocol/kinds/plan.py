@@ -3,19 +3,22 @@
 from __future__ import annotations
 
 import datetime
+import re
 
 from protocol.kinds.base import Field, KindSpec
 
 STATUSES = ("open", "doing", "done", "dropped")
+_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 
 def _check_date(text: str) -> str | None:
+    """YYYY-MM-DD, ASCII digits, a day that exists (2026-02-30 is refused)."""
+    if _DATE.fullmatch(text) is None:
+        return f"must be a date like 2026-12-31, not {text[:40]!r}"
     try:
         datetime.date.fromisoformat(text)
     except ValueError:
-        return f"must be a date like 2026-12-31, not {text[:40]!r}"
-    if len(text) != 10:
-        return f"must be a date like 2026-12-31, not {text[:40]!r}"
+        return f"must be a date that exists, like 2026-12-31, not {text!r}"
     return None
 
 
