@@ -115,8 +115,11 @@ def join(node: Node, invite_text: str) -> tuple[Invite, IngestResult | None]:
     with node.store.write():
         node.store.set_meta("network", invite.network_id.hex())
         node.store.set_meta("genesis", invite.genesis.raw.hex())
+        # Before its own admission arrives, the node's feed no longer counts here (it
+        # would not on any other node): the projections follow (§5.5).
+        node.store.set_meta("feed_unconfirmed", "1")
         node.store.add_peer(invite.admitter)
-    node.projector.refresh()
+        node.projector.rebuild()
     return invite, node.ingest([invite.genesis.raw])
 
 

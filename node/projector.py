@@ -33,7 +33,10 @@ def compute_membership(store: Store) -> Membership | None:
     payload = read_payload(genesis)
     if payload is None:
         return None
-    info = member_kinds.parse_genesis(payload)
+    try:
+        info = member_kinds.parse_genesis(payload)
+    except BadPayload:
+        return None  # join and found refuse such a genesis; a store that has one is damaged
     actions = []
     for event in store.events_of_kinds(member_kinds.ACTIONS):
         body = read_payload(event)

@@ -314,6 +314,7 @@ class _Batch:
         self.result = result
         self.heads: dict[bytes, Head | None] = {}
         self.placed: dict[tuple[bytes, int], bytes] = {}
+        self.placed_heads: dict[tuple[bytes, int], Head] = {}
         self.unsaved: list[Event] = []
         self.held_total = self.store.held_count()
         #: events this batch held that are still held
@@ -379,11 +380,35 @@ class _Batch:
         placed = self.placed.get((event.author, event.seq))
         if placed is None:
             placed = self.store.id_at(event.author, event.seq)
-        if placed == event.id or not self.store.add_fork(event):
+        if placed == event.id:
             self.result.known += 1
-        else:
+            return
+        # Evidence of a fork only if it could have followed the same predecessor: the
+        # same §4 check as for the next event, so the outcome does not depend on
+        # whether this event or the stored one arrived first (§4.5).
+        try:
+            chain.check_next(self._head_at(event.author, event.seq - 1), event)
+        except InvalidEvent as e:
+            self.result.refuse(event.id, e)
+            return
+        if self.store.add_fork(event):
             self.result.forks += 1
-            self.membership_changed = True  # §5.5 rule 4: a fork is a cutoff
+            self.membership_changed = True  # §5.5: a fork is a cutoff
+        else:
+            self.result.known += 1
+
+    def _head_at(self, author: bytes, seq: int) -> Head | None:
+        """The author's feed as it stood at ``seq`` (None before seq 1)."""
+        if seq < 1:
+            return None
+        head = self.placed_heads.get((author, seq))
+        if head is not None:
+            return head
+        event_id = self.store.id_at(author, seq)
+        event = self.store.get(event_id) if event_id is not None else None
+        if event is None:
+            raise BadSeq(f"the log has no event at seq {seq} of this author")  # never: a gap
+        return Head.of(event)
 
     def _hold(self, event: Event, reason: str) -> None:
         if self.held_total >= MAX_HELD:
@@ -405,6 +430,7 @@ class _Batch:
                 self.membership_changed = True
             self.placed[(nxt.author, nxt.seq)] = nxt.id
             head = self.heads[nxt.author] = Head.of(nxt)
+            self.placed_heads[(nxt.author, nxt.seq)] = head
             nxt = None
             waiting = self.store.held_at(event.author, head.seq + 1)
             if not waiting:
@@ -418,14 +444,18 @@ class _Batch:
                     continue
                 if nxt is None:
                     nxt = candidate
-            if nxt is None:
-                # None of them can follow the head: they never will. Refuse them.
-                for candidate, error in refusals:
-                    self.result.refuse(candidate.id, error)
-            else:
-                # Two different events waited for the same seq: the other is a fork.
+            # Those that cannot follow the head never will: refused. Of those that can,
+            # the first (by id) is appended and any other is fork evidence.
+            for candidate, error in refusals:
+                self.result.refuse(candidate.id, error)
+            if nxt is not None:
+                refused = {c.id for c, _ in refusals}
                 for other in waiting:
-                    if other.id != nxt.id and self.store.add_fork(other):
+                    if (
+                        other.id != nxt.id
+                        and other.id not in refused
+                        and self.store.add_fork(other)
+                    ):
                         self.result.forks += 1
                         self.membership_changed = True
             self.store.unhold(event.author, head.seq + 1)

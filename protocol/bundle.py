@@ -21,13 +21,14 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from protocol import encoding
+from protocol import encoding, signed
 from protocol.envelope import MAX_EVENT_SIZE
 from protocol.errors import BadShape, CommuneError, EncodingError
 from protocol.frontier import Frontier
+from protocol.kinds.base import has_version
 
 MAGIC = b"COMMUNE-BUNDLE\x00\x01"
-BUNDLE_CONTEXT = b"commune/v1/bundle\x00"
+BUNDLE_CONTEXT = signed.BUNDLE
 MAX_HEADER = 2 * 1024 * 1024
 MAX_COUNT = 50_000_000
 
@@ -69,7 +70,7 @@ class BundleHeader:
             doc = encoding.decode(data)
         except EncodingError as e:
             raise BadBundle(f"the bundle's header is damaged ({e.message})") from None
-        if not isinstance(doc, dict) or doc.get("v") != 1:
+        if not isinstance(doc, dict) or not has_version(doc, 1):
             raise BadBundle("the bundle is of a version this code does not read")
         try:
             header = cls(

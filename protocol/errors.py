@@ -59,6 +59,7 @@ __all__ = [
     "InvalidEvent",
     "InvalidUtf8",
     "KeyfileError",
+    "MissingBody",
     "NonMinimalInteger",
     "NonMinimalLength",
     "TooDeep",
@@ -143,6 +144,10 @@ class BadAuthor(InvalidEvent):
 
 class BadBodyHash(InvalidEvent):
     code = "bad-body-hash"
+
+
+class MissingBody(InvalidEvent):
+    code = "missing-body"
 
 
 class BadSignature(InvalidEvent):

@@ -23,6 +23,7 @@ from protocol import encoding, signed
 from protocol.envelope import SEALED, Event
 from protocol.errors import EncodingError
 from protocol.kinds import EDITS, KNOWN, POSTABLE, Payload
+from protocol.kinds.base import has_version
 from protocol.kinds.edits import DELETE, RETRACT, UPDATE, target_of
 
 #: (value, ts, author) of one field
@@ -129,7 +130,7 @@ def change_of(event: Event, payload: Payload | None = None) -> Change | None:
         return Change(spec.name, event.id, event.author, event.ts, create=True, fields=fields)
     edit = EDITS.get(event.kind)
     target = target_of(payload)
-    if edit is None or target is None or payload.get("v") != 1:
+    if edit is None or target is None or not has_version(payload, 1):
         return None
     if edit.action == UPDATE:
         changed = POSTABLE[edit.target].read_update(payload)

@@ -23,6 +23,8 @@ CARD_SIGNATURE = b"commune/v1/card-signature\x00"
 CHECKSUM = b"commune/v1/checksum\x00"
 #: The state hash over all projections (§5).
 STATE_HASH = b"commune/v1/state-hash\x00"
+#: the checksum of a sneakernet bundle (§9)
+BUNDLE = b"commune/v1/bundle\x00"
 
 
 def _sha256(context: bytes, data: bytes) -> bytes:

@@ -13,7 +13,8 @@ from crypto.errors import BadPublicKey
 from crypto.sign import check_public_key
 from protocol import signed
 from protocol.envelope import Event, decode_event
-from protocol.errors import BadAuthor, BadBodyHash, BadSignature
+from protocol.errors import BadAuthor, BadBodyHash, BadSignature, MissingBody
+from protocol.kinds import member
 
 
 @lru_cache(maxsize=4096)
@@ -36,8 +37,14 @@ def check_author(author: bytes) -> None:
 def check_body(event: Event) -> None:
     """§3.5: a body that is present matches the header's hash. What the body holds (a
     canonical map, for a public kind) is the reader's business, not validity's: a relay
-    may erase the body, and an event must be valid with or without it (§5.4)."""
-    if event.body is not None and signed.body_hash(event.body) != event.body_hash:
+    may erase the body, and an event must be valid with or without it (§5.4). Except
+    for the membership kinds, which decide who is in the log: without its body such an
+    event would decide differently, so it never travels without it."""
+    if event.body is None:
+        if event.kind in member.KINDS:
+            raise MissingBody(f"a {event.kind} event always carries its body")
+        return
+    if signed.body_hash(event.body) != event.body_hash:
         raise BadBodyHash("the body does not match the body hash the author signed")
 
 

@@ -302,3 +302,22 @@ def test_a_new_node_is_told_its_posts_wait_for_its_admission(
     result = commune(sv, "show", "reports")
     assert "admission" not in result.stderr
     assert "Primero" in result.stdout
+
+
+def test_posts_made_before_joining_stop_showing_until_the_admission_arrives(
+    tmp_path: Path,
+) -> None:
+    la = make(tmp_path, "Los Angeles", "la")
+    sv = make(tmp_path, "San Salvador", "sv")
+    ok(sv, "post", "report", "--title", "Antes de unirnos", "--body", "…")
+    assert len(js(sv, "show", "reports")) == 1  # in no network, a node counts its own
+    ok(la, "found", "Red")
+    admit(la, sv)
+    assert js(sv, "show", "reports") == []
+    before = ok(sv, "state-hash")
+    ok(sv, "rebuild")
+    assert ok(sv, "state-hash") == before
+    carry(la, sv, tmp_path)
+    carry(sv, la, tmp_path)
+    assert [r["title"] for r in js(la, "show", "reports")] == ["Antes de unirnos"]
+    assert ok(sv, "state-hash") == ok(la, "state-hash")

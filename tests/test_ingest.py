@@ -225,3 +225,35 @@ def test_an_unreadable_body_is_stored_counted_and_listed(node: Node) -> None:
     assert node.projector.state_hash() != before
     node.rebuild()
     assert [u["reason"] for u in node.projector.unknown()] == ["unreadable payload"]
+
+
+def test_whether_a_conflicting_event_is_fork_evidence_does_not_depend_on_order(
+    node: Node, tmp_path: Path
+) -> None:
+    # A second node in the same network, from a copy of the first's store.
+    events = feed(SV, 2)
+    stray = forge(SV, seq=2, prev=bytes(32), ts=events[0].ts + 9, body=payload("stray"))
+    twin = tmp_path / "twin.sqlite"
+    node.store.execute("VACUUM INTO ?", (str(twin),))
+    other = Node(node.home, Store(twin))
+    try:
+        first = node.ingest([e.raw for e in events])
+        late = node.ingest([stray])  # behind the head: checked against seq 1, refused
+        assert (first.new, late.forks, late.refused) == (2, 0, {"bad-prev": 1})
+        early = other.ingest([events[0].raw, stray])  # next after seq 1: refused the same way
+        assert early.refused == {"bad-prev": 1}
+        other.ingest([events[1].raw])
+        assert other.projector.state_hash() == node.projector.state_hash()
+        assert node.store.forks() == other.store.forks() == []
+    finally:
+        other.close()
+
+
+def test_a_membership_event_without_its_body_is_refused(node: Node) -> None:
+    revoke = forge(
+        SV, kind="member.revoke", body=encoding.encode({"cutoff": 0, "node": IN.public, "v": 1})
+    )
+    fields = encoding.decode(revoke)
+    stripped = encoding.encode([*fields[:9], None])
+    assert node.ingest([stripped]).refused == {"missing-body": 1}
+    assert node.ingest([revoke]).refused_total == 0

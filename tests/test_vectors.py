@@ -98,6 +98,7 @@ def test_the_vectors_cover_what_the_spec_asks() -> None:
         "bad-field",
         "bad-author",
         "bad-body-hash",
+        "missing-body",
         "bad-signature",
     ):
         assert code in codes, code

@@ -395,6 +395,12 @@ def _mixed_order_forgery() -> bytes:
     raise AssertionError("no step gave a challenge divisible by 8")
 
 
+def _strip(raw: bytes) -> bytes:
+    """The same event with its body erased (the header and signature unchanged)."""
+    fields = encoding.decode(raw)
+    return encoding.encode([*fields[:9], None])
+
+
 def _invalid(events: dict[str, Event]) -> list[dict[str, Any]]:
     a = KEYS["A"]
     a1 = events["a1"]
@@ -573,6 +579,18 @@ def _invalid(events: dict[str, Event]) -> list[dict[str, Any]]:
         "bad-body-hash",
         "§3.5: the body was changed after signing",
         _forge(a, body=_payload(title="changed"), body_hash=signed.body_hash(_payload(title="x"))),
+    )
+    add(
+        "missing-body-membership",
+        "missing-body",
+        "§3.5: a member.revoke event whose body was erased (membership events always carry it)",
+        _strip(
+            _forge(
+                a,
+                kind="member.revoke",
+                body=encoding.encode({"cutoff": 0, "node": KEYS["B"].public, "v": 1}),
+            )
+        ),
     )
     # §3.6
     sig = bytearray(a1.signature)

@@ -1,0 +1,205 @@
+"""Sync messages (docs/PROTOCOL.md §10), sans-I/O: what two members say to each other.
+
+A sync round, started by one node (the client) against another (the server):
+
+1. ``pull``: the client sends its *hello* (network, frontier, fork evidence ids). The
+   server answers with its own hello, then a stream of the events the client lacks,
+   oldest first in the server's log order (which places every admission before the
+   events that depend on it), then the fork evidence the client lacks, then *end*.
+2. ``push``, only when the server's hello shows it lacks something: the client streams
+   what the server lacks the same way, and the server answers with a summary.
+
+Every message is a frame: one msgpack ``bin`` in its shortest form (as in bundles,
+§9) holding one type byte and a body. Everything here is bounded: a peer controls the
+bytes, so every size has a limit and breaking one is a :class:`SyncError`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from protocol import encoding
+from protocol.envelope import MAX_EVENT_SIZE
+from protocol.errors import BadShape, CommuneError, EncodingError
+from protocol.frontier import MAX_AUTHORS, Frontier
+
+VERSION = 1
+HELLO = b"H"
+EVENT = b"E"
+FORK = b"F"
+END = b"Z"
+#: A hello names at most MAX_AUTHORS authors (about 75 bytes each) and MAX_FORK_IDS forks.
+MAX_FORK_IDS = 4096
+MAX_HELLO = 64 + MAX_AUTHORS * 80 + MAX_FORK_IDS * 40
+MAX_END = 1024
+#: The receiver commits every batch on its own: at most this many events, or bytes.
+BATCH_EVENTS = 256
+BATCH_BYTES = 2 * 1024 * 1024
+
+
+class SyncError(CommuneError):
+    """The peer broke the sync protocol; it is disconnected and backed off."""
+
+    code = "sync-protocol"
+
+
+@dataclass(frozen=True, slots=True)
+class Hello:
+    network: bytes
+    frontier: Frontier
+    forks: frozenset[bytes] = frozenset()
+
+    def encode(self) -> bytes:
+        return encoding.encode(
+            {
+                "v": VERSION,
+                "network": self.network,
+                "frontier": self.frontier.to_value(),
+                "forks": sorted(self.forks)[:MAX_FORK_IDS],
+            }
+        )
+
+    @classmethod
+    def decode(cls, data: bytes) -> Hello:
+        try:
+            doc = encoding.decode(data)
+        except EncodingError as e:
+            raise SyncError(f"the peer's hello is not canonical ({e.message})") from None
+        if not isinstance(doc, dict) or type(doc.get("v")) is not int:
+            raise SyncError("the peer's hello is not a map with a version")
+        if doc["v"] != VERSION:
+            raise SyncError(f"the peer speaks sync version {doc['v']}; this node speaks {VERSION}")
+        network, forks = doc.get("network"), doc.get("forks")
+        if not isinstance(network, bytes) or len(network) != 32:
+            raise SyncError("the peer's hello has no network id")
+        if (
+            not isinstance(forks, list)
+            or len(forks) > MAX_FORK_IDS
+            or not all(isinstance(f, bytes) and len(f) == 32 for f in forks)
+        ):
+            raise SyncError(
+                f"the peer's hello lists more than {MAX_FORK_IDS} fork ids, or bad ones"
+            )
+        try:
+            frontier = Frontier.from_value(doc.get("frontier"))
+        except BadShape as e:
+            raise SyncError(f"the peer's frontier is refused: {e.message}") from None
+        return cls(network, frontier, frozenset(forks))
+
+
+@dataclass(frozen=True, slots=True)
+class End:
+    events: int
+    forks: int
+
+    def encode(self) -> bytes:
+        return encoding.encode({"events": self.events, "forks": self.forks})
+
+    @classmethod
+    def decode(cls, data: bytes) -> End:
+        try:
+            doc = encoding.decode(data)
+        except EncodingError as e:
+            raise SyncError(f"the peer's end of stream is not canonical ({e.message})") from None
+        if not isinstance(doc, dict) or not all(
+            type(doc.get(k)) is int and doc[k] >= 0 for k in ("events", "forks")
+        ):
+            raise SyncError("the peer's end of stream is malformed")
+        return cls(doc["events"], doc["forks"])
+
+
+def frame(kind: bytes, body: bytes) -> bytes:
+    return encoding.encode(kind + body)
+
+
+_LIMITS = {HELLO: MAX_HELLO, EVENT: MAX_EVENT_SIZE, FORK: MAX_EVENT_SIZE, END: MAX_END}
+
+
+@dataclass
+class FrameReader:
+    """Feed bytes in any pieces; get back (type, body) pairs. Refuses an unknown type,
+    a frame over its type's limit, or a length not in its shortest form, before the
+    frame's body is buffered."""
+
+    buffer: bytearray = field(default_factory=bytearray)
+
+    def feed(self, data: bytes) -> list[tuple[bytes, bytes]]:
+        self.buffer += data
+        out: list[tuple[bytes, bytes]] = []
+        while (parsed := self._next()) is not None:
+            out.append(parsed)
+        return out
+
+    def _next(self) -> tuple[bytes, bytes] | None:
+        buf = self.buffer
+        if not buf:
+            return None
+        sizes = {0xC4: 1, 0xC5: 2, 0xC6: 4}
+        if buf[0] not in sizes:
+            raise SyncError(f"a frame starts with byte 0x{buf[0]:02x}, not a bin header")
+        size = sizes[buf[0]]
+        if len(buf) < 2 + size:
+            return None
+        length = int.from_bytes(buf[1 : 1 + size], "big")
+        kind = bytes(buf[1 + size : 2 + size])
+        if kind not in _LIMITS:
+            raise SyncError(f"a frame of unknown type {kind!r}")
+        if length - 1 > _LIMITS[kind]:
+            raise SyncError(
+                f"a {kind.decode()} frame of {length - 1} bytes; at most {_LIMITS[kind]}"
+            )
+        if len(buf) < 1 + size + length:
+            return None
+        raw = bytes(buf[: 1 + size + length])
+        if encoding.encode(raw[1 + size :]) != raw:
+            raise SyncError("a frame's length is not in its shortest form")
+        del buf[: 1 + size + length]
+        return kind, raw[2 + size :]
+
+    def finish(self) -> None:
+        if self.buffer:
+            raise SyncError("the stream ended inside a frame")
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """What to send a peer, from this node's heads and the peer's hello."""
+
+    #: authors whose events the peer lacks, with the first seq it lacks
+    start: Mapping[bytes, int]
+    #: (author, seq) where the peer holds another event than ours: ours is evidence
+    diverged: Sequence[tuple[bytes, int]]
+
+    @property
+    def empty(self) -> bool:
+        return not self.start and not self.diverged
+
+
+def plan(
+    ours: Mapping[bytes, tuple[int, bytes]],
+    theirs: Frontier,
+    our_id_at: Any,
+) -> Plan:
+    """``ours``: this node's heads; ``our_id_at(author, seq)`` gives our event id at a
+    seq (or None). The peer lacks seqs above its head; where its head differs from our
+    event at that seq, the feeds diverged (a fork) and ours goes as evidence."""
+    start: dict[bytes, int] = {}
+    diverged: list[tuple[bytes, int]] = []
+    for author, (seq, head_id) in ours.items():
+        their_seq = theirs.seq(author)
+        if seq > their_seq:
+            start[author] = their_seq + 1
+        if their_seq > 0:
+            their_head = theirs.heads[author][1]
+            if their_seq <= seq:
+                mine = head_id if their_seq == seq else our_id_at(author, their_seq)
+                if mine is not None and mine != their_head:
+                    diverged.append((author, their_seq))
+    return Plan(start, diverged)
+
+
+def missing_forks(ours: Iterable[tuple[bytes, bytes]], theirs: frozenset[bytes]) -> list[bytes]:
+    """Of our fork evidence (id, raw), the raws the peer does not list."""
+    return [raw for fork_id, raw in ours if fork_id not in theirs]
