@@ -65,7 +65,9 @@ def found(node: Node, keys: NodeKeys, name: str) -> Event:
     if node.network != NO_NETWORK:
         raise MembershipError("this node already belongs to a network; a node belongs to one only")
     identity = node.home.identity()
-    payload = member.genesis_payload(member.Genesis(name, identity.name, identity.sealing_key))
+    payload = member.genesis_payload(
+        member.Genesis(name, identity.name, identity.sealing_key, identity.card.tls)
+    )
 
     def record(events: list[Event]) -> None:
         node.store.set_meta("network", events[0].id.hex())
@@ -94,7 +96,7 @@ def admit(node: Node, keys: NodeKeys, card_text: str, admin: bool) -> tuple[Even
                 "Its collective must make a new node (`commune init`) and send its new card"
             )
         return None, invite_for(node, card.node_id)
-    action = member.Admit(card.node_id, card.name, card.sealing_key, admin)
+    action = member.Admit(card.node_id, card.name, card.sealing_key, admin, card.tls)
     event = node.post(keys, [(member.ADMIT, member.action_payload(action))])[0]
     return event, invite_for(node, card.node_id)
 

@@ -7,10 +7,11 @@ all signed by the identity key, so a card proves possession of the key it names.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from crypto.errors import BadPublicKey
 from crypto.sign import SigningKey, check_public_key
+from crypto.tls import certificate_signature
 from protocol import encoding, signed
 from protocol.armor import armor, dearmor
 from protocol.errors import BadCard, EncodingError
@@ -30,23 +31,21 @@ class Card:
     sealing_key: bytes
     addresses: tuple[str, ...] = ()
     signature: bytes = b""
+    #: the signature of the node's TLS certificate, from which any node rebuilds it
+    #: (crypto/tls.py, docs/PROTOCOL.md §10.1)
+    tls: bytes = b""
 
     def _signed_part(self) -> bytes:
         return encoding.encode(
-            [_VERSION, self.name, self.node_id, self.sealing_key, list(self.addresses)]
+            [_VERSION, self.name, self.node_id, self.sealing_key, self.tls, list(self.addresses)]
         )
 
     def sign(self, key: SigningKey) -> Card:
         if key.public != self.node_id:
             raise BadCard("a card must be signed by the node it names")
-        self._check_contents()  # a node never hands out a card that others would refuse
-        return Card(
-            self.name,
-            self.node_id,
-            self.sealing_key,
-            self.addresses,
-            signed.sign_card(key, self._signed_part()),
-        )
+        card = self if self.tls else replace(self, tls=certificate_signature(key))
+        card._check_contents()  # a node never hands out a card that others would refuse
+        return replace(card, signature=signed.sign_card(key, card._signed_part()))
 
     def to_text(self) -> str:
         return armor(PREFIX, encoding.encode([self._signed_part(), self.signature]))
@@ -67,16 +66,16 @@ class Card:
             inner = encoding.decode(inner_raw)
         except EncodingError as e:
             raise BadCard(f"{damaged} ({e.message})") from None
-        if not (isinstance(inner, list) and len(inner) == 5):
-            raise BadCard(f"{damaged} (its signed part is not a list of five elements)")
-        version, name, node_id, sealing_key, addresses = inner
+        if not (isinstance(inner, list) and len(inner) == 6):
+            raise BadCard(f"{damaged} (its signed part is not a list of six elements)")
+        version, name, node_id, sealing_key, tls, addresses = inner
         if not is_int(version):
             raise BadCard(f"the node card's version must be an integer, not {_kind(version)}")
         if version != _VERSION:
             raise BadCard(f"the node card is of version {version}, which this code does not read")
         if not isinstance(addresses, list):
             raise BadCard(f"the card's addresses must be a list, not {_kind(addresses)}")
-        card = cls(name, node_id, sealing_key, tuple(addresses), signature)
+        card = cls(name, node_id, sealing_key, tuple(addresses), signature, tls)
         card.check()
         if not signed.verify_card(node_id, inner_raw, signature):
             raise BadCard("the node card's signature does not verify: it was altered")
@@ -117,6 +116,11 @@ class Card:
             problem = control_char(address)
             if problem is not None:
                 raise BadCard(f"the card's address {address[:40]!r} {problem}")
+
+        if not isinstance(self.tls, bytes) or len(self.tls) != 64:
+            raise BadCard(
+                f"the card's certificate signature must be 64 bytes, not {_kind(self.tls)}"
+            )
 
 
 def _kind(value: object) -> str:

@@ -46,6 +46,8 @@ class Member:
     cutoff: int | None = None
     #: two different events at this seq: it and everything after do not count
     forked_at: int | None = None
+    #: the signature of its TLS certificate (docs/PROTOCOL.md §10.1)
+    tls: bytes = bytes(64)
 
     def counts(self, seq: int) -> bool:
         return (self.cutoff is None or seq <= self.cutoff) and (
@@ -83,6 +85,7 @@ class Member:
             [list(r) for r in self.admin_ranges],
             self.cutoff,
             self.forked_at,
+            self.tls,
         ]
 
 
@@ -145,6 +148,7 @@ def _apply(members: dict[bytes, Member], event: ActionEvent, forks: Mapping[byte
             ((1, None),) if action.admin else (),
             None,
             forks.get(action.node),
+            action.tls,
         )
         return True
     if target is None:
@@ -187,6 +191,7 @@ def fold(
             ((genesis.seq, None),),
             None,
             forks.get(genesis.author),
+            info.tls,
         )
         members = {genesis.author: founder}
         counted: dict[bytes, list[ActionEvent]] = {}

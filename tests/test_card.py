@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from crypto.identity import NodeKeys
+from crypto.tls import certificate_signature
 from protocol import encoding, signed
 from protocol.armor import armor
 from protocol.card import PREFIX, Card
@@ -101,6 +102,7 @@ def fields(**changed: Any) -> list[Any]:
         "name": "El Salvador",
         "node_id": KEYS.node_id,
         "sealing_key": KEYS.sealing_public,
+        "tls": certificate_signature(KEYS.signing),
         "addresses": ["https://sv.example:8443"],
     }
     base.update(changed)
@@ -123,9 +125,9 @@ def test_a_crafted_valid_card_reads() -> None:
         (["text", bytes(64)], "must be bytes"),
         ([b"\x95\x01", 5], "must be bytes"),
         ([b"\xcc\x01", bytes(64)], "too long"),  # a non-canonical signed part
-        ([encoding.encode({"a": 1, "b": 2, "c": 3, "d": 4, "e": 5}), bytes(64)], "five"),
-        ([encoding.encode("abcde"), bytes(64)], "five"),
-        ([encoding.encode([1, "n", b"", b""]), bytes(64)], "five"),
+        ([encoding.encode({"a": 1, "b": 2, "c": 3, "d": 4, "e": 5, "f": 6}), bytes(64)], "six"),
+        ([encoding.encode("abcdef"), bytes(64)], "six"),
+        ([encoding.encode([1, "n", b"", b"", b""]), bytes(64)], "six"),
         (b"\xc0", "not a signed part"),
     ],
 )
@@ -155,6 +157,8 @@ def test_a_card_of_the_wrong_shape_is_refused(outer: Any, message: str) -> None:
         ({"node_id": bytes(32)}, "node id is refused"),  # a small-order point
         ({"sealing_key": "k" * 32}, "sealing key must be 32 bytes"),
         ({"sealing_key": True}, "sealing key must be 32 bytes, not bool"),
+        ({"tls": bytes(63)}, "certificate signature must be 64 bytes"),
+        ({"tls": "s" * 64}, "certificate signature must be 64 bytes, not text"),
         ({"addresses": "https://sv.example:8443"}, "addresses must be a list, not text"),
         ({"addresses": {"home": "https://sv.example"}}, "addresses must be a list, not dict"),
         ({"addresses": 7}, "addresses must be a list, not int"),
@@ -255,6 +259,7 @@ def genesis_event(**changed: Any) -> Event:
         "name": "Red",
         "founder_name": "Los Angeles",
         "sealing_key": KEYS.sealing_public,
+        "tls": bytes(64),
         **changed,
     }
     return create_event(

@@ -41,12 +41,21 @@ def genesis_payload(**changed: Any) -> dict[str, Any]:
         "name": "Red",
         "founder_name": "Los Angeles",
         "sealing_key": KEYS.sealing_public,
+        "tls": bytes(64),
         **changed,
     }
 
 
 def admit_payload(**changed: Any) -> dict[str, Any]:
-    return {"v": 1, "node": NODE, "name": "SV", "sealing_key": bytes(32), "admin": False, **changed}
+    return {
+        "v": 1,
+        "node": NODE,
+        "name": "SV",
+        "sealing_key": bytes(32),
+        "admin": False,
+        "tls": bytes(64),
+        **changed,
+    }
 
 
 def test_member_payloads_of_version_true_are_refused() -> None:

@@ -3,11 +3,13 @@
 =================  =========================================================
 kind               payload (besides ``v``)
 =================  =========================================================
-``network``        ``name``: the network's name; ``founder_name`` and
-                   ``sealing_key``: the founder's. Written by the founder with
-                   the zero network id; the network id is this event's id.
+``network``        ``name``: the network's name; ``founder_name``,
+                   ``sealing_key`` and ``tls`` (64 bytes): the founder's.
+                   Written by the founder with the zero network id; the
+                   network id is this event's id.
 ``member.admit``   ``node`` (32 bytes), ``name``, ``sealing_key`` (32 bytes),
-                   ``admin`` (bool)
+                   ``admin`` (bool), ``tls`` (64 bytes: the signature of the
+                   node's TLS certificate, from its card)
 ``member.revoke``  ``node``, ``cutoff``: the last seq of that node that
                    counts (0: none of its events)
 ``member.role``    ``node``, ``admin`` (bool), ``seq``: promote: admin
@@ -46,6 +48,8 @@ class Admit:
     name: str
     sealing_key: bytes
     admin: bool
+    #: the signature of the node's TLS certificate (from its card)
+    tls: bytes = bytes(64)
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,10 +68,10 @@ class Role:
 Action = Admit | Revoke | Role
 
 
-def _key(payload: dict[str, Any], field: str) -> bytes:
+def _key(payload: dict[str, Any], field: str, size: int = 32) -> bytes:
     value = payload.get(field)
-    if not isinstance(value, bytes) or len(value) != 32:
-        raise BadPayload(f"{field!r} must be 32 bytes")
+    if not isinstance(value, bytes) or len(value) != size:
+        raise BadPayload(f"{field!r} must be {size} bytes")
     return value
 
 
@@ -114,12 +118,13 @@ class Genesis:
     name: str
     founder_name: str
     sealing_key: bytes
+    tls: bytes = bytes(64)
 
 
 def parse_genesis(payload: dict[str, Any]) -> Genesis:
     _version(payload)
     founder = _name(payload, "founder_name")
-    return Genesis(_name(payload), founder, _key(payload, "sealing_key"))
+    return Genesis(_name(payload), founder, _key(payload, "sealing_key"), _key(payload, "tls", 64))
 
 
 def parse_action(kind: str, payload: dict[str, Any]) -> Action:
@@ -127,7 +132,11 @@ def parse_action(kind: str, payload: dict[str, Any]) -> Action:
     _version(payload)
     if kind == ADMIT:
         return Admit(
-            _node(payload), _name(payload), _key(payload, "sealing_key"), _flag(payload, "admin")
+            _node(payload),
+            _name(payload),
+            _key(payload, "sealing_key"),
+            _flag(payload, "admin"),
+            _key(payload, "tls", 64),
         )
     if kind == REVOKE:
         return Revoke(_node(payload), _seq(payload, "cutoff"))
@@ -160,6 +169,7 @@ def genesis_payload(genesis: Genesis) -> dict[str, Any]:
         "name": genesis.name,
         "founder_name": genesis.founder_name,
         "sealing_key": genesis.sealing_key,
+        "tls": genesis.tls,
     }
     parse_genesis(payload)
     return payload
@@ -176,6 +186,7 @@ def action_payload(action: Action) -> dict[str, Any]:
             "name": action.name,
             "sealing_key": action.sealing_key,
             "admin": action.admin,
+            "tls": action.tls,
         }
     elif isinstance(action, Revoke):
         payload = {"v": 1, "node": action.node, "cutoff": action.cutoff}

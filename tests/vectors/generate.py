@@ -793,7 +793,7 @@ def _card() -> tuple[dict[str, Any], list[dict[str, Any]]]:
         ("https://bayarea.example:8443", "http://commune7xq.example.onion:8443"),
     ).sign(keys.signing)
     signed_part = encoding.encode(
-        [1, card.name, card.node_id, card.sealing_key, list(card.addresses)]
+        [1, card.name, card.node_id, card.sealing_key, card.tls, list(card.addresses)]
     )
     data = encoding.encode([signed_part, card.signature])
     text = card.to_text()
@@ -807,6 +807,7 @@ def _card() -> tuple[dict[str, Any], list[dict[str, Any]]]:
         "name": card.name,
         "node_id": card.node_id.hex(),
         "sealing_key": card.sealing_key.hex(),
+        "tls": card.tls.hex(),
         "addresses": list(card.addresses),
         "signed_part": signed_part.hex(),
         "signing_input": (signed.CARD_SIGNATURE + signed_part).hex(),
