@@ -25,6 +25,7 @@ from node.cli_common import (
     suspect,
 )
 from node.cli_network import NETWORK_COMMANDS
+from node.cli_sync import SYNC_COMMANDS, confirm_feed
 from node.home import default_home
 from node.importer import build_payloads
 from node.service import Node
@@ -119,6 +120,7 @@ def _post_command(spec: KindSpec) -> click.Command:
             items = [(spec.name, spec.build(given))]
         keys = ctx.keys()
         with ctx.node() as node:
+            confirm_feed(node, keys)
             events = node.post(keys, items)
         for event in events:
             click.echo(event.id.hex())
@@ -314,7 +316,7 @@ def rebuild(ctx: Context) -> None:
         click.echo(f"(it was {before.hex()} before the rebuild)", err=True)
 
 
-for _command in NETWORK_COMMANDS:
+for _command in [*NETWORK_COMMANDS, *SYNC_COMMANDS]:
     cli.add_command(_command)
 
 

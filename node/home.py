@@ -21,6 +21,7 @@ from crypto import keyfile
 from crypto.errors import KeyfileError, UnsafeKeyfile
 from crypto.identity import NodeKeys
 from node.errors import ConfigError, NotInitialised
+from node.store import Store
 from protocol.card import Card
 from protocol.errors import BadCard
 
@@ -104,6 +105,12 @@ class Home:
         write_private(
             self.identity_path, (json.dumps(doc, indent=1, ensure_ascii=False) + "\n").encode()
         )
+        # The store is born with the key: a store made later, or one whose file is not
+        # this one, may lack part of this node's own feed (node/service.py).
+        with Store(self.store_path) as store, store.write():
+            stat = os.stat(self.store_path)
+            store.set_meta("made_by_init", "1")
+            store.set_meta("store_file", f"{stat.st_dev}:{stat.st_ino}")
         return identity, keys
 
     def identity(self) -> Identity:

@@ -8,10 +8,11 @@ from crypto.identity import NodeKeys
 from node.service import IngestResult, Node
 from protocol.card import Card
 from protocol.envelope import NO_NETWORK, Event
-from protocol.errors import BadCard
+from protocol.errors import BadCard, BadPayload
 from protocol.invite import Invite, check_genesis
 from protocol.kinds import member
 from protocol.membership import Member, Membership
+from protocol.projections import read_payload
 
 
 class NotAdmin(CommuneError):
@@ -119,7 +120,7 @@ def join(node: Node, invite_text: str) -> tuple[Invite, IngestResult | None]:
         node.store.set_meta("genesis", invite.genesis.raw.hex())
         # Before its own admission arrives, the node's feed no longer counts here (it
         # would not on any other node): the projections follow (§5.5).
-        node.store.set_meta("feed_unconfirmed", "1")
+        node.store.set_meta("feed_unconfirmed", "join")
         node.store.add_peer(invite.admitter)
         node.projector.rebuild()
     return invite, node.ingest([invite.genesis.raw])
@@ -154,3 +155,21 @@ def set_role(node: Node, keys: NodeKeys, who: str, admin: bool) -> tuple[Event, 
     action = member.Role(target.node_id, admin, head.seq if head else 0)
     event = node.post(keys, [(member.ROLE, member.action_payload(action))])[0]
     return event, target
+
+
+def publish_addresses(node: Node, keys: NodeKeys, urls: list[str]) -> bool:
+    """Write a ``node.address`` event when ``urls`` differ from the last one this node
+    published (§5.5): members learn where to reach each other through the log."""
+    _require_network(node)
+    last: tuple[str, ...] | None = None
+    for event in node.store.events_of_kinds([member.ADDRESS]):
+        if event.author == node.node_id:
+            payload = read_payload(event)
+            try:
+                last = member.parse_addresses(payload) if payload is not None else last
+            except BadPayload:
+                continue
+    if last == tuple(urls):
+        return False
+    node.post(keys, [(member.ADDRESS, {"v": 1, "addresses": list(urls)})])
+    return True

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 from crypto.errors import CommuneError
 from crypto.identity import NodeKeys
+from node.errors import FeedBehind
 from node.home import Home
 from node.projector import Projector, shrank
 from node.store import Store
@@ -122,7 +123,27 @@ class Node:
     @classmethod
     def open(cls, home: Home) -> Node:
         home.require()
-        return cls(home, Store(home.store_path))
+        existed = home.store_path.exists()
+        node = cls(home, Store(home.store_path))
+        node._check_store_origin(existed)
+        return node
+
+    def _check_store_origin(self, existed: bool) -> None:
+        """A store that is not the one ``init`` made next to this key (made later, or
+        copied or restored from elsewhere) may hold less of this node's own feed than its
+        peers do: mark the feed unconfirmed, so nothing is written before a peer has
+        been asked (docs/PROTOCOL.md §10.5)."""
+        stat = os.stat(self.home.store_path)
+        here = f"{stat.st_dev}:{stat.st_ino}"
+        recorded = self.store.get_meta("store_file")
+        if recorded == here:
+            return
+        with self.store.write():
+            if recorded is not None:
+                self.store.set_meta("feed_unconfirmed", "copied")
+            elif not existed and self.store.get_meta("made_by_init") is None:
+                self.store.set_meta("feed_unconfirmed", "new-store")
+            self.store.set_meta("store_file", here)
 
     def close(self) -> None:
         self.store.close()
@@ -159,6 +180,14 @@ class Node:
         made: list[Event] = []
         with self.store.write():
             head = self.store.head(author)
+            held_by_peers = int(self.store.get_meta("own_seq_at_peers") or 0)
+            if held_by_peers > (head.seq if head else 0):
+                raise FeedBehind(
+                    f"a peer holds this node's own events up to seq {held_by_peers}, but this "
+                    f"store has them only up to seq {head.seq if head else 0} (a restored or "
+                    "older copy?). Writing now would fork this node's feed; run `commune sync` "
+                    "to fetch them first"
+                )
             last = int(self.store.get_meta("hlc") or 0)
             network = self.network
             for kind, payload in items:

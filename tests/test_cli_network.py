@@ -15,6 +15,7 @@ from node.service import Node
 from protocol import encoding
 from protocol.bundle import BundleHeader, write
 from protocol.frontier import Frontier
+from protocol.kinds import POSTABLE
 from tests.helpers import commune, fixed_key, forge
 
 
@@ -198,7 +199,12 @@ def test_a_fork_travels_in_bundles_and_marks_its_author(
     twin = tmp_path / "sv-twin"
     shutil.copytree(sv, twin)
     ok(sv, "post", "report", "--title", "una", "--body", "…")
-    ok(twin, "post", "report", "--title", "otra", "--body", "…")
+    # The command line refuses to write from a copied folder before asking a peer...
+    assert "copied or restored" in refused(twin, "post", "report", "--title", "otra")
+    # ...so the twin writes the way a buggy or malicious copy would, under the CLI.
+    with Node.open(Home(twin)) as node:
+        spec = POSTABLE["report"]
+        node.post(Home(twin).unlock(None), [("report", spec.build({"title": "otra"}))])
     carry(sv, la, tmp_path)
     summary = carry(twin, la, tmp_path)
     assert "1 fork evidence" in summary

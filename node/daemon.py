@@ -1,0 +1,228 @@
+"""``serve``: the sync server, the periodic scheduler and the live channel, together.
+
+- The **scheduler** syncs with every known peer each ``interval`` seconds (with jitter,
+  so nodes do not all call at once), at most ``parallel`` at a time, and backs off
+  exponentially from a peer that fails (up to an hour).
+- The **watcher** notices when the log grows (a post from the command line, or events
+  from a peer) and at once tells the peers that keep a live channel to this node, and
+  syncs with the peers this node calls: so a new event crosses a line of nodes in about
+  a second per hop, and every member relays everyone's events.
+- The **live** channels: this node keeps a WebSocket open to each peer it calls; when
+  that peer's log grows it says so, and this node pulls at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import time
+from dataclasses import dataclass, field
+
+import aiohttp
+
+from crypto.identity import NodeKeys
+from node import peers as peer_list
+from node import sync
+from node.service import Node
+
+log = logging.getLogger("commune.serve")
+
+DEFAULT_PORT = 8470
+DEFAULT_INTERVAL = 60.0
+JITTER = 0.2
+MAX_BACKOFF = 3600.0
+WATCH_EVERY = 0.2
+REFRESH_PEERS_EVERY = 5.0
+
+
+@dataclass
+class PeerState:
+    url: str
+    wake: asyncio.Event = field(default_factory=asyncio.Event)
+    failures: int = 0
+    last: sync.Stats | None = None
+    last_error: str = ""
+    tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+
+class Daemon:
+    def __init__(
+        self,
+        node: Node,
+        keys: NodeKeys,
+        *,
+        host: str = "0.0.0.0",  # noqa: S104 - peers must reach it; mutual TLS pins members
+        port: int = DEFAULT_PORT,
+        interval: float = DEFAULT_INTERVAL,
+        parallel: int = 4,
+    ) -> None:
+        self.node = node
+        self.sync = sync.Sync(node, keys)
+        self.server = sync.Server(self.sync)
+        self.host, self.port = host, port
+        self.interval = interval
+        self.limit = asyncio.Semaphore(parallel)
+        self.peers: dict[str, PeerState] = {}
+        self._tasks: list[asyncio.Task[None]] = []
+        self._session: aiohttp.ClientSession | None = None
+        self._trust: frozenset[bytes] = frozenset()
+        self._listening: tuple[object, object] | None = None
+        self._refresh_wake = asyncio.Event()
+        self.rounds = 0
+
+    async def start(self) -> None:
+        runner, listener = await sync.start_server(self.server, self.host, self.port)
+        self._listening = (runner, listener)
+        if self.port == 0:
+            sockets = listener.sockets
+            self.port = sockets[0].getsockname()[1]
+        self._tasks.append(asyncio.create_task(self._watch(), name="watch"))
+        self._tasks.append(asyncio.create_task(self._refresh(), name="peers"))
+
+    @property
+    def url(self) -> str:
+        host = "127.0.0.1" if self.host in ("0.0.0.0", "") else self.host  # noqa: S104
+        return f"https://{host}:{self.port}"
+
+    async def stop(self) -> None:
+        tasks = [*self._tasks, *(t for p in self.peers.values() for t in p.tasks)]
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        for ws in list(self.server.live):
+            await ws.close()
+        if self._session is not None:
+            await self._session.close()
+        if self._listening is not None:
+            runner, listener = self._listening
+            await sync.stop_server(runner, listener)  # type: ignore[arg-type]
+
+    def session(self) -> aiohttp.ClientSession:
+        """One client session, made again when the membership (the pinned list) changes."""
+        trust = frozenset(peer_list.trusted_ids(self.node))
+        if self._session is None or trust != self._trust:
+            if self._session is not None:
+                old = self._session
+                asyncio.get_running_loop().create_task(old.close())
+            self._session = sync.client_session(self.sync)
+            self._trust = trust
+        return self._session
+
+    def poke(self) -> None:
+        """Sync with every peer now (the log grew)."""
+        for state in self.peers.values():
+            state.wake.set()
+
+    # --- the parts ---------------------------------------------------------------
+
+    async def _watch(self) -> None:
+        mark = None
+        while True:
+            rows = self.node.store.execute(
+                "SELECT (SELECT max(rowid) FROM events), (SELECT count(*) FROM forks)"
+            )
+            now = tuple(rows[0])
+            if mark is not None and now != mark:
+                await self.server.tell_live()
+                self.poke()
+            mark = now
+            await asyncio.sleep(WATCH_EVERY)
+
+    async def _refresh(self) -> None:
+        while True:
+            for peer in peer_list.known_peers(self.node):
+                if peer.url == self.url or peer.url in self.peers:
+                    continue
+                state = PeerState(peer.url)
+                state.wake.set()  # a first round at once
+                state.tasks.append(asyncio.create_task(self._peer_loop(state), name=peer.url))
+                state.tasks.append(asyncio.create_task(self._live_loop(state), name=peer.url))
+                self.peers[peer.url] = state
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(REFRESH_PEERS_EVERY):
+                    await self._refresh_wake.wait()
+            self._refresh_wake.clear()
+
+    def refresh_peers(self) -> None:
+        """Look at the known peers again now (one was added)."""
+        self._refresh_wake.set()
+
+    def _delay(self, state: PeerState) -> float:
+        base: float = self.interval * 2.0 ** min(state.failures, 16)
+        spread: float = random.uniform(1 - JITTER, 1 + JITTER)  # noqa: S311
+        return min(MAX_BACKOFF, base) * spread
+
+    async def _peer_loop(self, state: PeerState) -> None:
+        while True:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self._delay(state)):
+                    await state.wake.wait()
+            state.wake.clear()
+            async with self.limit:
+                await self.round(state)
+
+    async def round(self, state: PeerState) -> None:
+        try:
+            stats = await sync.sync_with(self.sync, self.session(), state.url)
+        except Exception as e:
+            state.failures += 1
+            state.last_error = getattr(e, "message", str(e))
+            log.warning(
+                "sync with %s failed (%d in a row): %s", state.url, state.failures, state.last_error
+            )
+            return
+        state.failures = 0
+        state.last, state.last_error = stats, ""
+        self.rounds += 1
+        if stats.received or stats.sent:
+            log.info("synced with %s: %s", state.url, stats.summary())
+
+    async def _live_loop(self, state: PeerState) -> None:
+        failures = 0
+        while True:
+            try:
+                async with self.session().ws_connect(
+                    state.url + sync.PREFIX + "/live", heartbeat=30.0, max_msg_size=1024
+                ) as ws:
+                    failures = 0
+                    async for _ in ws:
+                        state.wake.set()  # the peer's log grew: pull now
+            except (aiohttp.ClientError, ConnectionError, OSError, TimeoutError):
+                failures += 1
+            await asyncio.sleep(
+                min(MAX_BACKOFF, 2.0 * 2 ** min(failures, 12)) * random.uniform(0.8, 1.2)  # noqa: S311
+            )
+
+
+async def sync_once(
+    node: Node, keys: NodeKeys, urls: list[str] | None = None, *, progress: bool = False
+) -> list[tuple[str, sync.Stats | None, str]]:
+    """One round with each peer (or the given URLs): (url, stats or None, error)."""
+    service = sync.Sync(node, keys)
+    if progress:
+        service.on_progress = _print_progress
+    targets = urls if urls is not None else [p.url for p in peer_list.known_peers(node)]
+    out: list[tuple[str, sync.Stats | None, str]] = []
+    async with sync.client_session(service) as session:
+        for url in targets:
+            try:
+                stats = await sync.sync_with(service, session, url)
+            except Exception as e:
+                out.append((url, None, getattr(e, "message", str(e))))
+            else:
+                out.append((url, stats, ""))
+    return out
+
+
+_last_print = [0.0]
+
+
+def _print_progress(peer: str, received: int) -> None:
+    now = time.monotonic()
+    if now - _last_print[0] >= 1.0:
+        _last_print[0] = now
+        print(f"  {peer}: {received} events received so far…", flush=True)

@@ -1,0 +1,525 @@
+"""Sync over HTTPS with mutual TLS 1.3 (docs/PROTOCOL.md §10): the server's routes and
+the client's round, on top of the sans-I/O messages in ``protocol.sync``.
+
+The store is used from the event loop's thread only; signature checks run in a thread
+pool (``check_many``), so a large batch does not stall other peers.
+
+Routes (all under :data:`PREFIX`, all needing a pinned member certificate):
+
+- ``POST /sync``: body: the client's hello. Answer: the server's hello, then what the
+  client lacks, then an end frame, streamed.
+- ``POST /push``: body: frames of what the server lacks, then an end frame. Answer: a
+  JSON summary of what the server did with them.
+- ``GET /live``: a WebSocket on which the server says ``grew`` when its log grows, so
+  the client pulls at once rather than at its next period.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import ssl
+import time
+from collections import Counter
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+
+from crypto import tls
+from crypto.errors import CommuneError
+from crypto.identity import NodeKeys
+from node import transport
+from node.peers import trusted_certificates, trusted_ids
+from node.service import IngestResult, Node, check_many
+from protocol import sync as proto
+from protocol.errors import InvalidEvent
+from protocol.frontier import Frontier
+
+log = logging.getLogger("commune.sync")
+
+PREFIX = "/commune/v1"
+#: Bytes read from the network at once.
+CHUNK = 64 * 1024
+#: A peer must send something at least this often while a request is open.
+READ_TIMEOUT = 30.0
+#: No request, pull or push, may last longer than this.
+REQUEST_TIME = 600.0
+CONNECT_TIMEOUT = 15.0
+HANDSHAKE_TIMEOUT = 10.0
+#: A peer that broke a rule is refused for this long (doubling each time, up to an hour).
+PENALTY = 30.0
+MAX_PENALTY = 3600.0
+
+
+PEER = web.RequestKey("peer", bytes)
+
+
+class PeerRefused(CommuneError):
+    """The peer broke the protocol or refused us; it is backed off."""
+
+    code = "peer-refused"
+
+
+@dataclass
+class Stats:
+    """One sync round with one peer, for ``sync``'s summary and the scheduler's log."""
+
+    peer: str = ""
+    node_id: bytes | None = None
+    sent: int = 0
+    received: int = 0
+    known: int = 0
+    held: int = 0
+    forks: int = 0
+    refused: Counter[str] = field(default_factory=Counter)
+    bytes_sent: int = 0
+    bytes_received: int = 0
+    seconds: float = 0.0
+
+    def add(self, result: IngestResult) -> None:
+        self.received += result.new
+        self.known += result.known
+        self.held += result.held
+        self.forks += result.forks
+        self.refused.update(result.refused)
+
+    def summary(self) -> str:
+        refused = sum(self.refused.values())
+        detail = ", ".join(f"{n} {code}" for code, n in sorted(self.refused.items()))
+        return (
+            f"{self.sent} sent, {self.received} received, {self.held} held, "
+            f"{refused} refused{f' ({detail})' if detail else ''}, "
+            f"{_size(self.bytes_sent)} out, {_size(self.bytes_received)} in, "
+            f"{self.seconds:.1f} s"
+        )
+
+
+def _size(n: int) -> str:
+    for unit in ("B", "KiB", "MiB"):
+        if n < 1024 or unit == "MiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n //= 1024
+    return f"{n} GiB"  # pragma: no cover
+
+
+# --- what both sides do ---------------------------------------------------------
+
+
+class Sync:
+    """This node's side of sync: hellos, what to send, taking in what comes."""
+
+    def __init__(self, node: Node, keys: NodeKeys) -> None:
+        self.node = node
+        self.keys = keys
+        self._contexts: dict[str, tuple[tuple[bytes, ...], ssl.SSLContext]] = {}
+        #: called after the log grew from a peer (the scheduler relays it on)
+        self.on_grew: Callable[[], None] | None = None
+        #: progress callback for large transfers: (peer, events received so far)
+        self.on_progress: Callable[[str, int], None] | None = None
+
+    # trust: rebuilt when the membership changes; new connections use the new list
+    def context(self, server: bool) -> ssl.SSLContext:
+        members = tuple(sorted(trusted_ids(self.node)))
+        kind = "server" if server else "client"
+        cached = self._contexts.get(kind)
+        if cached is not None and cached[0] == members:
+            return cached[1]
+        certs = trusted_certificates(self.node)
+        ctx = (transport.server_context if server else transport.client_context)(
+            self.keys.signing, certs
+        )
+        if server:
+            ctx.sni_callback = self._sni
+        self._contexts[kind] = (members, ctx)
+        return ctx
+
+    def _sni(self, sslobj: ssl.SSLObject, _name: str | None, _ctx: ssl.SSLContext) -> None:
+        # Called for every new connection: give it a context pinned to today's members.
+        fresh = self.context(server=True)
+        if sslobj.context is not fresh:
+            sslobj.context = fresh
+
+    def hello(self) -> proto.Hello:
+        heads = self.node.store.heads()
+        frontier = Frontier({a: (h.seq, h.id) for a, h in heads.items()})
+        forks = frozenset(f.id for f in self.node.store.forks())
+        return proto.Hello(self.node.network, frontier, forks)
+
+    def outgoing(self, theirs: proto.Hello) -> Iterator[bytes]:
+        """Frames of what the peer lacks, read from the store in chunks (memory stays
+        bounded whatever the log's size), then the end frame."""
+        store = self.node.store
+        heads = {a: (h.seq, h.id) for a, h in store.heads().items()}
+        plan = proto.plan(heads, theirs.frontier, store.id_at)
+        events = 0
+        if plan.start:
+            firsts = [
+                store.execute("SELECT rowid FROM events WHERE author = ? AND seq = ?", (a, s))
+                for a, s in plan.start.items()
+            ]
+            last = min(int(r[0][0]) for r in firsts if r) - 1
+            while True:
+                rows = store.execute(
+                    "SELECT rowid, author, seq, raw FROM events WHERE rowid > ? "
+                    "ORDER BY rowid LIMIT 512",
+                    (last,),
+                )
+                if not rows:
+                    break
+                for rowid, author, seq, raw in rows:
+                    last = rowid
+                    start = plan.start.get(bytes(author))
+                    if start is not None and seq >= start:
+                        events += 1
+                        yield proto.frame(proto.EVENT, bytes(raw))
+        forks = [(f.id, f.raw) for f in store.forks()]
+        for author, seq in plan.diverged:
+            event_id = store.id_at(author, seq)
+            if event_id is not None:
+                event = store.get(event_id)
+                if event is not None:
+                    forks.append((event.id, event.raw))
+        sent_forks = proto.missing_forks(forks, theirs.forks)
+        for raw in sent_forks:
+            yield proto.frame(proto.FORK, raw)
+        yield proto.frame(proto.END, proto.End(events, len(sent_forks)).encode())
+
+    def lacks_anything(self, theirs: proto.Hello) -> bool:
+        store = self.node.store
+        heads = {a: (h.seq, h.id) for a, h in store.heads().items()}
+        if not proto.plan(heads, theirs.frontier, store.id_at).empty:
+            return True
+        return bool(proto.missing_forks([(f.id, f.raw) for f in store.forks()], theirs.forks))
+
+    async def take_in(
+        self, frames: AsyncIterator[tuple[bytes, bytes]], stats: Stats, peer: str
+    ) -> proto.End:
+        """Ingest event and fork frames in batches, each checked and committed on its
+        own, until the end frame. An event invalid on its own breaks the protocol: it and
+        what follows are dropped, what came before it stays."""
+        batch: list[bytes] = []
+        size = 0
+        counted = [0, 0]
+
+        async def flush() -> None:
+            nonlocal size
+            if not batch:
+                return
+            outcomes = await asyncio.to_thread(check_many, list(batch))
+            bad = next((i for i, o in enumerate(outcomes) if isinstance(o, InvalidEvent)), None)
+            # What came before a bad event stays; the bad event and the rest do not.
+            result = self.node.ingest_checked(outcomes if bad is None else outcomes[:bad])
+            stats.add(result)
+            if bad is not None:
+                error = outcomes[bad]
+                assert isinstance(error, InvalidEvent)
+                raise proto.SyncError(
+                    f"the peer sent an invalid event ({error.code}: {error.message})"
+                )
+            batch.clear()
+            size = 0
+            if (result.new or result.forks) and self.on_grew is not None:
+                self.on_grew()
+            if self.on_progress is not None:
+                self.on_progress(peer, stats.received)
+
+        async for kind, body in frames:
+            if kind in (proto.EVENT, proto.FORK):
+                counted[kind == proto.FORK] += 1
+                batch.append(body)
+                size += len(body)
+                if len(batch) >= proto.BATCH_EVENTS or size >= proto.BATCH_BYTES:
+                    await flush()
+            elif kind == proto.END:
+                await flush()
+                end = proto.End.decode(body)
+                if [end.events, end.forks] != counted:
+                    raise proto.SyncError("the peer's end frame does not match what it sent")
+                return end
+            else:
+                raise proto.SyncError(f"a {kind!r} frame in the middle of a stream")
+        await flush()  # keep what arrived before the stream broke
+        raise proto.SyncError("the stream ended before its end frame")
+
+
+async def _frames(
+    read: Callable[[], Any], stats: Stats, *, timeout: float = READ_TIMEOUT
+) -> AsyncIterator[tuple[bytes, bytes]]:
+    reader = proto.FrameReader()
+    while True:
+        try:
+            chunk = await asyncio.wait_for(read(), timeout)
+        except TimeoutError:
+            raise proto.SyncError(f"the peer sent nothing for {timeout:.0f} s") from None
+        if not chunk:
+            reader.finish()
+            return
+        stats.bytes_received += len(chunk)
+        for item in reader.feed(chunk):
+            yield item
+
+
+def _pack(frames: Iterator[bytes], stats: Stats) -> Iterator[bytes]:
+    """Group frames into writes of about CHUNK bytes."""
+    pending: list[bytes] = []
+    size = 0
+    for data in frames:
+        pending.append(data)
+        size += len(data)
+        if data[:1] and size >= CHUNK:
+            out = b"".join(pending)
+            stats.bytes_sent += len(out)
+            stats.sent += sum(1 for p in pending if _is_event(p))
+            yield out
+            pending, size = [], 0
+    if pending:
+        out = b"".join(pending)
+        stats.bytes_sent += len(out)
+        stats.sent += sum(1 for p in pending if _is_event(p))
+        yield out
+
+
+def _is_event(data: bytes) -> bool:
+    size = {0xC4: 1, 0xC5: 2, 0xC6: 4}.get(data[0], 0)
+    return data[1 + size : 2 + size] in (proto.EVENT, proto.FORK)
+
+
+# --- the server -------------------------------------------------------------------
+
+
+class Server:
+    """The sync routes, for ``serve``."""
+
+    def __init__(self, sync: Sync) -> None:
+        self.sync = sync
+        self.live: set[web.WebSocketResponse] = set()
+        self.penalties: dict[bytes, tuple[float, float]] = {}
+
+    def app(self) -> web.Application:
+        app = web.Application(client_max_size=proto.MAX_HELLO + 64, middlewares=[self._guard])
+        app.router.add_post(f"{PREFIX}/sync", self.handle_sync)
+        app.router.add_post(f"{PREFIX}/push", self.handle_push)
+        app.router.add_get(f"{PREFIX}/live", self.handle_live)
+        return app
+
+    def peer_of(self, request: web.Request) -> bytes:
+        sslobj = request.transport.get_extra_info("ssl_object") if request.transport else None
+        if sslobj is None:
+            raise web.HTTPForbidden(text="mutual TLS only")
+        peer = tls.node_id_of(sslobj.getpeercert(binary_form=True))
+        # Pinned at the handshake; checked again, as the membership may have changed since.
+        if peer not in trusted_ids(self.sync.node):
+            raise web.HTTPForbidden(text="not a member of this network")
+        return peer
+
+    @web.middleware
+    async def _guard(self, request: web.Request, handler: Any) -> web.StreamResponse:
+        peer = self.peer_of(request)
+        until, _ = self.penalties.get(peer, (0.0, 0.0))
+        if time.monotonic() < until:
+            raise web.HTTPTooManyRequests(text="this node is backing off from you")
+        request[PEER] = peer
+        try:
+            async with asyncio.timeout(REQUEST_TIME):
+                response: web.StreamResponse = await handler(request)
+                return response
+        except (proto.SyncError, CommuneError) as e:
+            self._penalise(peer)
+            log.warning("peer %s… broke the protocol: %s", peer.hex()[:12], e.message)
+            raise web.HTTPBadRequest(text=e.message) from None
+        except TimeoutError:
+            self._penalise(peer)
+            raise web.HTTPRequestTimeout(text="the request took too long") from None
+
+    def _penalise(self, peer: bytes) -> None:
+        _, last = self.penalties.get(peer, (0.0, 0.0))
+        span = min(MAX_PENALTY, max(PENALTY, last * 2))
+        self.penalties[peer] = (time.monotonic() + span, span)
+
+    async def _read_hello(self, request: web.Request) -> proto.Hello:
+        stats = Stats()
+        async for kind, body in _frames(request.content.readany, stats):
+            if kind != proto.HELLO:
+                raise proto.SyncError("a sync request starts with a hello")
+            hello = proto.Hello.decode(body)
+            if hello.network != self.sync.node.network:
+                raise proto.SyncError("the peer's hello is for another network")
+            return hello
+        raise proto.SyncError("the sync request has no hello")
+
+    async def handle_sync(self, request: web.Request) -> web.StreamResponse:
+        theirs = await self._read_hello(request)
+        response = web.StreamResponse(headers={"Content-Type": "application/x-commune-sync"})
+        await response.prepare(request)
+        stats = Stats()
+        mine = proto.frame(proto.HELLO, self.sync.hello().encode())
+        await response.write(mine)
+        for data in _pack(self.sync.outgoing(theirs), stats):
+            await response.write(data)
+        await response.write_eof()
+        return response
+
+    async def handle_push(self, request: web.Request) -> web.Response:
+        peer = request[PEER]
+        stats = Stats(peer=peer.hex()[:12], node_id=peer)
+        await self.sync.take_in(_frames(request.content.readany, stats), stats, stats.peer)
+        body = {
+            "received": stats.received,
+            "known": stats.known,
+            "held": stats.held,
+            "forks": stats.forks,
+            "refused": dict(stats.refused),
+        }
+        return web.json_response(body)
+
+    async def handle_live(self, request: web.Request) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse(heartbeat=30.0, max_msg_size=1024)
+        await ws.prepare(request)
+        self.live.add(ws)
+        try:
+            async for _ in ws:
+                pass  # the client says nothing; anything it says is ignored
+        finally:
+            self.live.discard(ws)
+        return ws
+
+    async def tell_live(self) -> None:
+        for ws in list(self.live):
+            try:
+                await ws.send_str("grew")
+            except (ConnectionError, RuntimeError):
+                self.live.discard(ws)
+
+
+async def start_server(
+    server: Server, host: str, port: int
+) -> tuple[web.AppRunner, asyncio.Server]:
+    """Listen on host:port with mutual TLS; returns what ``stop_server`` needs."""
+    runner = web.AppRunner(server.app(), access_log=None, keepalive_timeout=30.0)
+    await runner.setup()
+    loop = asyncio.get_running_loop()
+    listener = await loop.create_server(
+        runner.server,  # type: ignore[arg-type]
+        host,
+        port,
+        ssl=server.sync.context(server=True),
+        ssl_handshake_timeout=HANDSHAKE_TIMEOUT,
+        reuse_address=True,
+    )
+    return runner, listener
+
+
+async def stop_server(runner: web.AppRunner, listener: asyncio.Server) -> None:
+    listener.close()
+    await runner.shutdown()
+    await runner.cleanup()
+
+
+# --- the client -------------------------------------------------------------------
+
+
+def client_session(sync: Sync) -> aiohttp.ClientSession:
+    timeout = aiohttp.ClientTimeout(
+        total=None, connect=CONNECT_TIMEOUT, sock_connect=CONNECT_TIMEOUT, sock_read=READ_TIMEOUT
+    )
+    connector = aiohttp.TCPConnector(ssl=sync.context(server=False), limit_per_host=2)
+    return aiohttp.ClientSession(connector=connector, timeout=timeout, auto_decompress=False)
+
+
+def _peer_id(response: aiohttp.ClientResponse) -> bytes:
+    # The connection is released as soon as a short body has been read, so take the
+    # transport from the response's protocol, which it keeps (aiohttp has no public way
+    # to the peer's certificate of a response).
+    conn = response.connection
+    protocol = conn.protocol if conn is not None else getattr(response, "_protocol", None)
+    transport = getattr(protocol, "transport", None)
+    sslobj = transport.get_extra_info("ssl_object") if transport is not None else None
+    if sslobj is None:
+        raise PeerRefused("the connection is not mutual TLS")
+    return tls.node_id_of(sslobj.getpeercert(binary_form=True))
+
+
+async def sync_with(sync: Sync, session: aiohttp.ClientSession, url: str) -> Stats:
+    """One round with the node at ``url``: pull what we lack, then push what it lacks."""
+    started = time.monotonic()
+    stats = Stats(peer=url)
+    base = url.rstrip("/") + PREFIX
+    hello = proto.frame(proto.HELLO, sync.hello().encode())
+    stats.bytes_sent += len(hello)
+    try:
+        async with asyncio.timeout(REQUEST_TIME):
+            theirs = await _pull(sync, session, base, hello, stats)
+            if sync.lacks_anything(theirs):
+                await _push(sync, session, base, theirs, stats)
+    except aiohttp.ClientResponseError as e:
+        raise PeerRefused(f"{url} answered {e.status} {e.message}") from None
+    except (aiohttp.ClientError, ConnectionError, ssl.SSLError) as e:
+        raise PeerRefused(f"cannot sync with {url}: {e.__class__.__name__}: {e}") from None
+    except TimeoutError:
+        raise PeerRefused(f"{url} took longer than {REQUEST_TIME:.0f} s") from None
+    stats.seconds = time.monotonic() - started
+    return stats
+
+
+async def _pull(
+    sync: Sync, session: aiohttp.ClientSession, base: str, hello: bytes, stats: Stats
+) -> proto.Hello:
+    async with session.post(f"{base}/sync", data=hello) as response:
+        if response.status != 200:
+            text = (await response.content.read(300)).decode("utf-8", "replace")
+            raise PeerRefused(f"{stats.peer} refused the sync: {response.status} {text}")
+        stats.node_id = _peer_id(response)
+        if stats.node_id not in trusted_ids(sync.node):
+            raise PeerRefused(f"{stats.peer} is not a member of this network")
+        frames = _frames(response.content.readany, stats)
+        first = await anext(frames, None)
+        if first is None or first[0] != proto.HELLO:
+            raise proto.SyncError("the peer's answer does not start with its hello")
+        theirs = proto.Hello.decode(first[1])
+        if theirs.network != sync.node.network:
+            raise proto.SyncError("the peer is in another network")
+        _note_own_feed(sync.node, theirs)
+        await sync.take_in(frames, stats, stats.peer)
+        _confirm_own_feed(sync.node, theirs)
+        return theirs
+
+
+async def _push(
+    sync: Sync, session: aiohttp.ClientSession, base: str, theirs: proto.Hello, stats: Stats
+) -> None:
+    async def body() -> AsyncIterator[bytes]:
+        for data in _pack(sync.outgoing(theirs), stats):
+            yield data
+            await asyncio.sleep(0)  # let other peers run between chunks
+
+    async with session.post(f"{base}/push", data=body()) as response:
+        if response.status != 200:
+            text = (await response.content.read(300)).decode("utf-8", "replace")
+            raise PeerRefused(f"{stats.peer} refused what we sent: {response.status} {text}")
+        summary = json.loads(await response.content.read(4096))
+        if not isinstance(summary, dict):
+            raise proto.SyncError("the peer's push summary is not a map")
+
+
+def _note_own_feed(node: Node, theirs: proto.Hello) -> None:
+    """Remember the highest seq of this node's own feed a peer holds (never fork it)."""
+    seq = theirs.frontier.seq(node.node_id)
+    seen = int(node.store.get_meta("own_seq_at_peers") or 0)
+    if seq > seen:
+        with node.store.write():
+            node.store.set_meta("own_seq_at_peers", str(seq))
+
+
+def _confirm_own_feed(node: Node, theirs: proto.Hello) -> None:
+    """After a complete pull, this node holds at least what the peer has of its feed:
+    the check a joined or restored node owes before it writes is done."""
+    head = node.store.head(node.node_id)
+    if node.store.get_meta("feed_unconfirmed") and theirs.frontier.seq(node.node_id) <= (
+        head.seq if head else 0
+    ):
+        with node.store.write():
+            node.store.set_meta("feed_unconfirmed", "")

@@ -1,0 +1,101 @@
+"""Real nodes on 127.0.0.1 for the sync tests: real folders, real SQLite files, real
+mutual TLS, each node's sync server on its own port (chosen by the system)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from crypto.identity import NodeKeys
+from node import network
+from node import peers as peer_list
+from node.daemon import Daemon
+from node.home import Home
+from node.service import Node
+from protocol.kinds import POSTABLE
+
+
+@dataclass
+class Member:
+    name: str
+    home: Home
+    node: Node
+    keys: NodeKeys
+    daemon: Daemon | None = None
+    extra: dict[str, object] = field(default_factory=dict)
+
+    @property
+    def url(self) -> str:
+        assert self.daemon is not None
+        return self.daemon.url
+
+    def post(self, title: str, kind: str = "report") -> bytes:
+        spec = POSTABLE[kind]
+        fields = {"title": title, "body": "…"} if kind == "report" else {"title": title}
+        return self.node.post(self.keys, [(kind, spec.build(fields))])[0].id
+
+    def titles(self) -> set[str]:
+        return {r["title"] for r in self.node.projector.rows("report")}
+
+    def state(self) -> bytes:
+        return self.node.projector.state_hash()
+
+    async def start(self, interval: float = 3600.0) -> Daemon:
+        self.daemon = Daemon(self.node, self.keys, host="127.0.0.1", port=0, interval=interval)
+        await self.daemon.start()
+        return self.daemon
+
+    async def stop(self) -> None:
+        if self.daemon is not None:
+            await self.daemon.stop()
+            self.daemon = None
+
+
+def new_member(tmp_path: Path, name: str) -> Member:
+    home = Home(tmp_path / name.lower().replace(" ", "-"))
+    _, keys = home.init(name, None)
+    return Member(name, home, Node.open(home), keys)
+
+
+def make_network(tmp_path: Path, names: list[str]) -> list[Member]:
+    """The first founds "Red" and admits the others (card, invite, join); then every
+    node takes the founder's log (as from a bundle), so all know every admission."""
+    members = [new_member(tmp_path, name) for name in names]
+    founder = members[0]
+    network.found(founder.node, founder.keys, "Red")
+    for m in members[1:]:
+        _, invite = network.admit(
+            founder.node, founder.keys, m.home.identity().card.to_text(), False
+        )
+        network.join(m.node, invite.to_text())
+    log = [e.raw for e in founder.node.store.events()]
+    for m in members[1:]:
+        m.node.ingest(log)
+    return members
+
+
+def link(a: Member, b: Member) -> None:
+    """``a`` calls ``b`` (both ways of data flow go over a's calls and b's live pokes)."""
+    peer_list.add_manual(a.node, b.url)
+    if a.daemon is not None:
+        a.daemon.refresh_peers()
+
+
+async def until(
+    condition: Callable[[], bool], timeout: float = 20.0, what: str = "the condition"
+) -> float:
+    """Wait for ``condition`` (checked every 20 ms); the seconds it took."""
+    started = time.monotonic()
+    while not condition():
+        if time.monotonic() - started > timeout:
+            raise AssertionError(f"{what} did not happen within {timeout} s")
+        await asyncio.sleep(0.02)
+    return time.monotonic() - started
+
+
+def close_all(members: list[Member]) -> None:
+    for m in members:
+        m.node.close()
