@@ -28,6 +28,7 @@ from node.cli_network import NETWORK_COMMANDS
 from node.cli_sync import SYNC_COMMANDS, confirm_feed
 from node.home import default_home
 from node.importer import build_payloads
+from node.peers import known_peers
 from node.service import Node
 from protocol.envelope import Event
 from protocol.kinds import EDITS, POSTABLE, KindSpec
@@ -220,7 +221,7 @@ def _note_pending_admission(node: Node) -> None:
 
 
 @cli.command()
-@click.argument("what", type=click.Choice([*SHOW_COLUMNS, "members", "unknown"]))
+@click.argument("what", type=click.Choice([*SHOW_COLUMNS, "members", "peers", "unknown"]))
 @click.option("--json", "as_json", is_flag=True, help="A JSON array for scripts (docs/CLI.md).")
 @pass_ctx
 def show(ctx: Context, what: str, as_json: bool) -> None:
@@ -239,6 +240,21 @@ def show(ctx: Context, what: str, as_json: bool) -> None:
                     "forked": f"FORKED at seq {m['forked_at']}",
                 }.get(m["state"], m["state"])
                 click.echo(f"{m['name']:<24} {role:<7} {state:<22} {m['node_id']}")
+            return
+        if what == "peers":
+            rows = [
+                {
+                    "id": p.node_id.hex() if p.node_id else None,
+                    "url": p.url,
+                    "name": p.name,
+                    "source": p.source,
+                }
+                for p in known_peers(node)
+            ]
+            if as_json:
+                click.echo(json.dumps(rows, ensure_ascii=False, indent=1))
+            for row in [] if as_json else rows:
+                click.echo(f"{row['url']:<40} {row['name'] or '?':<24} {row['source']}")
             return
         if what == "unknown":
             _emit(node.projector.unknown(), as_json, ["ts", "kind", "reason", "author", "id"])

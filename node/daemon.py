@@ -129,6 +129,7 @@ class Daemon:
             if mark is not None and now != mark:
                 await self.server.tell_live()
                 self.poke()
+                self.refresh_peers()  # the log may name new members' addresses
             mark = now
             await asyncio.sleep(WATCH_EVERY)
 

@@ -4,6 +4,9 @@ mutual TLS, each node's sync server on its own port (chosen by the system)."""
 from __future__ import annotations
 
 import asyncio
+import socket
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -16,6 +19,7 @@ from node.daemon import Daemon
 from node.home import Home
 from node.service import Node
 from protocol.kinds import POSTABLE
+from tests.helpers import ROOT
 
 
 @dataclass
@@ -99,3 +103,53 @@ async def until(
 def close_all(members: list[Member]) -> None:
     for m in members:
         m.node.close()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+async def commune_async(home: Path, *args: str) -> tuple[int, str, str]:
+    """The real ``commune`` command, without blocking the event loop (nodes served by
+    this test process must answer it)."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "node",
+        "--home",
+        str(home),
+        *args,
+        cwd=ROOT,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(proc.communicate(), 120)
+    return proc.returncode or 0, out.decode(), err.decode()
+
+
+def serve_process(home: Path, port: int) -> subprocess.Popen[str]:
+    """``commune serve`` in its own process, once it listens."""
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "node",
+            "--home",
+            str(home),
+            "serve",
+            "--listen",
+            f"127.0.0.1:{port}",
+            "--interval",
+            "3600",
+        ],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    assert proc.stdout is not None
+    line = proc.stdout.readline()
+    assert line.startswith("Serving on"), line
+    return proc
