@@ -330,10 +330,12 @@ class Server:
         except (proto.SyncError, CommuneError) as e:
             self._penalise(peer)
             log.warning("peer %s… broke the protocol: %s", peer.hex()[:12], e.message)
-            raise web.HTTPBadRequest(text=e.message) from None
+            refusal: web.HTTPException = web.HTTPBadRequest(text=e.message)
         except TimeoutError:
             self._penalise(peer)
-            raise web.HTTPRequestTimeout(text="the request took too long") from None
+            refusal = web.HTTPRequestTimeout(text="the request took too long")
+        refusal.force_close()  # disconnected, not only answered
+        raise refusal
 
     def _penalise(self, peer: bytes) -> None:
         _, last = self.penalties.get(peer, (0.0, 0.0))
@@ -455,6 +457,8 @@ async def sync_with(sync: Sync, session: aiohttp.ClientSession, url: str) -> Sta
             theirs = await _pull(sync, session, base, hello, stats)
             if sync.lacks_anything(theirs):
                 await _push(sync, session, base, theirs, stats)
+    except proto.SyncError as e:
+        raise PeerRefused(f"{url} broke the sync protocol: {e.message}") from None
     except aiohttp.ClientResponseError as e:
         raise PeerRefused(f"{url} answered {e.status} {e.message}") from None
     except (aiohttp.ClientError, ConnectionError, ssl.SSLError) as e:

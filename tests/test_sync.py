@@ -159,12 +159,12 @@ async def test_a_member_sending_a_forged_or_oversized_event_is_cut_off(tmp_path:
         close_all(members)
 
 
-async def test_a_transfer_cut_by_a_killed_peer_keeps_what_came_and_resumes(
-    tmp_path: Path,
-) -> None:
+async def cut_transfers(tmp_path: Path, kills: int, blocks: int) -> None:
+    """The sender is killed (SIGKILL) ``kills`` times in the middle of its stream; each
+    time the receiver keeps what it had committed, and the next round goes on from there."""
     la, sv = members = make_network(tmp_path, ["Los Angeles", "San Salvador"])
     spec = POSTABLE["report"]
-    for block in range(6):
+    for block in range(blocks):
         la.node.post(
             la.keys,
             [
@@ -179,17 +179,24 @@ async def test_a_transfer_cut_by_a_killed_peer_keeps_what_came_and_resumes(
     service = sync.Sync(sv.node, sv.keys)
     server = serve_process(la.home.path, port)
     try:
-        async with sync.client_session(service) as session:
-            transfer = asyncio.create_task(sync.sync_with(service, session, url))
-            await until(lambda: sv.node.store.count() > 1000, timeout=60, what="a first batch")
-            server.kill()  # SIGKILL in the middle of the stream
-            server.wait()
-            with pytest.raises(sync.PeerRefused):
-                await transfer
-        kept = sv.node.store.count()
-        assert 1000 < kept < total
-        assert sv.node.verify() == []
-        server = serve_process(la.home.path, port)
+        kept = 0
+        for _ in range(kills):
+            async with sync.client_session(service) as session:
+                transfer = asyncio.create_task(sync.sync_with(service, session, url))
+                before = kept
+                await until(
+                    lambda before=before: sv.node.store.count() > before + 500,  # type: ignore[misc]
+                    timeout=60,
+                    what="a batch",
+                )
+                server.kill()  # in the middle of the stream
+                server.wait()
+                with pytest.raises(sync.PeerRefused):
+                    await transfer
+            kept = sv.node.store.count()
+            assert before < kept < total
+            assert sv.node.verify() == []
+            server = serve_process(la.home.path, port)
         async with sync.client_session(service) as session:
             stats = await sync.sync_with(service, session, url)
         assert sv.node.store.count() == total
@@ -199,6 +206,17 @@ async def test_a_transfer_cut_by_a_killed_peer_keeps_what_came_and_resumes(
         server.kill()
         server.wait()
         close_all(members)
+
+
+async def test_a_transfer_cut_by_a_killed_peer_keeps_what_came_and_resumes(
+    tmp_path: Path,
+) -> None:
+    await cut_transfers(tmp_path, kills=1, blocks=6)
+
+
+@pytest.mark.long
+async def test_a_transfer_cut_many_times_completes(tmp_path: Path) -> None:
+    await cut_transfers(tmp_path, kills=8, blocks=25)
 
 
 async def test_a_node_restored_from_an_old_copy_gets_its_feed_back_and_does_not_fork(
