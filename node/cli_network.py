@@ -133,4 +133,20 @@ def import_cmd(ctx: Context, file: Path) -> None:
     _report(result)
 
 
-NETWORK_COMMANDS = [found, admit, join, revoke, role, export_cmd, import_cmd]
+@click.command("redact")
+@click.argument("event_id")
+@pass_ctx
+def redact_cmd(ctx: Context, event_id: str) -> None:
+    """Erase an event's contents on every node (its author or an admin)."""
+    keys = ctx.keys()
+    with ctx.node() as node:
+        event = network.redact(node, keys, event_id)
+    click.echo(event.id.hex())
+    click.echo(
+        "Erased here. Every node that receives this redaction erases the event's contents "
+        "too and stops passing them on; its envelope stays, so the log still checks.",
+        err=True,
+    )
+
+
+NETWORK_COMMANDS = [found, admit, join, revoke, role, export_cmd, import_cmd, redact_cmd]

@@ -7,10 +7,11 @@ from crypto.errors import CommuneError
 from crypto.identity import NodeKeys
 from node.service import IngestResult, Node
 from protocol.card import Card
-from protocol.envelope import NO_NETWORK, Event
+from protocol.envelope import NO_NETWORK, Event, decode_event
 from protocol.errors import BadCard, BadPayload
 from protocol.invite import Invite, check_genesis
 from protocol.kinds import member
+from protocol.kinds import redact as redact_kind
 from protocol.membership import Member, Membership
 from protocol.projections import read_payload
 
@@ -173,3 +174,34 @@ def publish_addresses(node: Node, keys: NodeKeys, urls: list[str]) -> bool:
         return False
     node.post(keys, [(member.ADDRESS, {"v": 1, "addresses": list(urls)})])
     return True
+
+
+def find_event(node: Node, text: str) -> Event:
+    """A stored event by its id or a unique prefix of at least 6 hex digits."""
+    wanted = text.strip().lower()
+    if len(wanted) < 6 or any(c not in "0123456789abcdef" for c in wanted):
+        raise MembershipError(f"{text!r} is not an event id: give the id (6+ hex digits)")
+    rows = node.store.execute(
+        "SELECT raw FROM events WHERE hex(id) LIKE ? LIMIT 2", (wanted.upper() + "%",)
+    )
+    if len(rows) != 1:
+        raise MembershipError(
+            f"{'no' if not rows else 'more than one'} event has an id starting with {wanted}"
+        )
+    return decode_event(bytes(rows[0][0]))
+
+
+def redact(node: Node, keys: NodeKeys, text: str) -> Event:
+    """§12: erase an event's body everywhere; its author or an admin."""
+    membership = _require_network(node)
+    target = find_event(node, text)
+    if not redact_kind.may_redact(target.kind):
+        raise MembershipError(
+            f"a {target.kind} event decides who is in the network; it cannot be redacted"
+        )
+    me = membership.get(node.node_id)
+    if target.author != node.node_id and (me is None or not me.is_admin):
+        raise NotAdmin("only the event's author or an admin can redact it")
+    if target.id in node.projector.redacted():
+        raise MembershipError("that event is redacted already")
+    return node.post(keys, [(redact_kind.KIND, redact_kind.payload(target.id))])[0]

@@ -11,7 +11,7 @@ from node.store import Store
 from protocol import membership as membership_rules
 from protocol.envelope import SEALED, Event, decode_event
 from protocol.errors import BadPayload
-from protocol.kinds import EDITS, KNOWN, POSTABLE
+from protocol.kinds import EDITS, KNOWN, POSTABLE, redact
 from protocol.kinds import member as member_kinds
 from protocol.membership import ActionEvent, Membership
 from protocol.projections import ItemState, StateHasher, change_of, merge, read_payload
@@ -161,14 +161,37 @@ class Projector:
             )
             self.apply([decode_event(bytes(r[0])) for r in rows])
 
+    def redacted(self) -> set[bytes]:
+        """The ids of the events whose bodies the log erases (docs/PROTOCOL.md §12): named
+        by a counted redaction whose author is the target's author or an admin at the
+        redaction's seq; never an event of a membership kind."""
+        membership = self.membership()
+        targets: set[bytes] = set()
+        for event in self.store.events_of_kinds([redact.KIND]):
+            if not self.counts(event.author, event.seq):
+                continue
+            target_id = redact.target(read_payload(event))
+            if target_id is None or target_id in targets:
+                continue
+            target = self.store.get(target_id)
+            if target is None or not redact.may_redact(target.kind):
+                continue  # not here yet (it is erased when it comes), or not erasable
+            redactor = membership.get(event.author) if membership is not None else None
+            if target.author == event.author or (
+                redactor is not None and redactor.is_admin_at(event.seq)
+            ):
+                targets.add(target_id)
+        return targets
+
     # --- items ----------------------------------------------------------------------
 
     def apply(self, events: Iterable[Event]) -> None:
         """Merge counted events into the items; call inside a store transaction."""
         states: dict[tuple[str, bytes], ItemState | None] = {}
         unreadable: list[tuple[bytes, str]] = []
+        erased = self.redacted()
         for event in events:
-            if not self.counts(event.author, event.seq):
+            if not self.counts(event.author, event.seq) or event.id in erased:
                 continue
             if event.kind not in POSTABLE and event.kind not in EDITS:
                 continue
@@ -286,4 +309,5 @@ class Projector:
         hasher.add([bytes(r[0]) for r in unreadable])
         sealed = self.counted_events_of_kinds([SEALED])
         hasher.add([e.id for e in sealed])
+        hasher.add(sorted(self.redacted()))
         return hasher.digest()

@@ -72,6 +72,8 @@ class IngestResult:
     stored: list[Event] = field(default_factory=list)
     #: ids of the events of this batch that are still held
     held_ids: set[bytes] = field(default_factory=set)
+    #: stored events whose bodies a redaction erased in this batch
+    erased: int = 0
 
     def refuse(self, event_id: bytes | None, error: CommuneError) -> None:
         self.refused[error.code] += 1
@@ -208,7 +210,10 @@ class Node:
             self.store.set_meta("hlc", str(last))
             if after is not None:
                 after(made)
-            self._absorb(IngestResult(), [], own=made)
+            absorbed = IngestResult()
+            self._absorb(absorbed, [], own=made)
+        if absorbed.erased:
+            self.store.checkpoint()
         return made
 
     def _absorb(self, result: IngestResult, events: list[Event], own: Sequence[Event] = ()) -> None:
@@ -220,7 +225,7 @@ class Node:
         batch.membership_changed = before is None or any(e.kind in member_kinds.KINDS for e in own)
         batch.run(events)
         after = self.projector.membership()
-        if shrank(before, after):
+        if shrank(before, after) or batch.restored:
             self.projector.rebuild()
         else:
             self.projector.apply([*own, *result.stored])
@@ -228,6 +233,11 @@ class Node:
         result.uncounted = sum(
             1 for e in result.stored if not self.projector.counts(e.author, e.seq)
         )
+        # Redactions (§12): erase the bodies they name, then read the log again without
+        # them (rare; a rebuild is the simple way to drop every trace from the items).
+        result.erased = self.store.erase_bodies(self.projector.redacted())
+        if result.erased:
+            self.projector.rebuild()
 
     # --- taking in events from elsewhere --------------------------------------------
 
@@ -257,6 +267,8 @@ class Node:
         with self.store.write():
             self._absorb(result, events)
             self._observe(result.stored)
+        if result.erased:
+            self.store.checkpoint()
         return result
 
     def _observe(self, events: Sequence[Event]) -> None:
@@ -349,6 +361,13 @@ class _Batch:
         #: events this batch held that are still held
         self.held_here: set[bytes] = set()
         self.membership_changed = False
+        self.restored = 0
+        self._redacted_ids: set[bytes] | None = None
+
+    def _redacted(self) -> set[bytes]:
+        if self._redacted_ids is None:
+            self._redacted_ids = self.projector.redacted()
+        return self._redacted_ids
 
     def run(self, events: list[Event]) -> None:
         pending = events
@@ -411,6 +430,8 @@ class _Batch:
             placed = self.store.id_at(event.author, event.seq)
         if placed == event.id:
             self.result.known += 1
+            if event.body is not None and event.id not in self._redacted():
+                self.restored += self.store.restore_body(event)  # a relay had left it out
             return
         # Evidence of a fork only if it could have followed the same predecessor: the
         # same §4 check as for the next event, so the outcome does not depend on

@@ -27,7 +27,7 @@ import sqlite_utils
 from node.errors import StoreCorrupt, StoreError
 from protocol.card import Card
 from protocol.chain import Head
-from protocol.envelope import Event, decode_event
+from protocol.envelope import Event, decode_event, strip_body
 
 SCHEMA_VERSION = 1
 BUSY_TIMEOUT_MS = 15_000
@@ -235,6 +235,46 @@ class Store:
                 "ts = excluded.ts, network = excluded.network WHERE excluded.seq > heads.seq",
                 [(e.author, e.seq, e.id, e.ts, e.network) for e in heads.values()],
             )
+
+    def erase_bodies(self, ids: Iterable[bytes]) -> int:
+        """Erase the bodies of these events wherever they are kept (log, fork evidence),
+        keeping their envelopes: how a redaction takes effect (docs/PROTOCOL.md §12). The
+        store deletes securely, so the bytes are overwritten. Call inside :meth:`write`;
+        the number of events whose body was erased here."""
+        erased = 0
+        with self._errors():
+            for event_id in ids:
+                for table in ("events", "forks"):
+                    row = self.conn.execute(
+                        f"SELECT raw FROM {table} WHERE id = ?",  # noqa: S608 - fixed names
+                        (event_id,),
+                    ).fetchone()
+                    if row is None:
+                        continue
+                    event = decode_event(bytes(row[0]))
+                    if event.body is not None:
+                        self.conn.execute(
+                            f"UPDATE {table} SET raw = ? WHERE id = ?",  # noqa: S608
+                            (strip_body(event).raw, event_id),
+                        )
+                        erased += 1
+        return erased
+
+    def restore_body(self, event: Event) -> bool:
+        """A full copy of a stored event whose body a relay had left out: keep the body
+        (same id, so the same signed header). Call inside :meth:`write`."""
+        with self._errors():
+            row = self.conn.execute("SELECT raw FROM events WHERE id = ?", (event.id,)).fetchone()
+            if row is None or event.body is None or decode_event(bytes(row[0])).body is not None:
+                return False
+            self.conn.execute("UPDATE events SET raw = ? WHERE id = ?", (event.raw, event.id))
+        return True
+
+    def checkpoint(self) -> None:
+        """Move the write-ahead log into the database file and empty it, so erased bytes
+        do not linger in the WAL file. Outside a transaction."""
+        with self._errors():
+            self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
     def add_fork(self, event: Event) -> bool:
         """Keep a second event at a taken (author, seq) as evidence; False if known."""
