@@ -24,6 +24,7 @@ from node.cli_common import (
     passphrase,
     suspect,
 )
+from node.cli_keys import KEY_COMMANDS
 from node.cli_network import NETWORK_COMMANDS
 from node.cli_sync import SYNC_COMMANDS, confirm_feed
 from node.home import default_home
@@ -332,7 +333,7 @@ def rebuild(ctx: Context) -> None:
         click.echo(f"(it was {before.hex()} before the rebuild)", err=True)
 
 
-for _command in [*NETWORK_COMMANDS, *SYNC_COMMANDS]:
+for _command in [*NETWORK_COMMANDS, *SYNC_COMMANDS, *KEY_COMMANDS]:
     cli.add_command(_command)
 
 

@@ -55,6 +55,17 @@ def write_private(path: Path, data: bytes | Iterable[bytes]) -> None:
         os.close(dir_fd)
 
 
+def identity_document(card: Card) -> bytes:
+    """The bytes of ``node.json`` for the node whose card this is."""
+    doc = {
+        "name": card.name,
+        "node_id": card.node_id.hex(),
+        "sealing_key": card.sealing_key.hex(),
+        "card": card.to_text(),
+    }
+    return (json.dumps(doc, indent=1, ensure_ascii=False) + "\n").encode()
+
+
 @dataclass(frozen=True, slots=True)
 class Identity:
     """What anyone may know about this node."""
@@ -96,15 +107,7 @@ class Home:
         os.chmod(self.path, 0o700)
         write_private(self.key_path, keyfile.lock(keys.to_bytes(), passphrase))
         identity = Identity(name, keys.node_id, keys.sealing_public, card)
-        doc = {
-            "name": name,
-            "node_id": keys.node_id.hex(),
-            "sealing_key": keys.sealing_public.hex(),
-            "card": card.to_text(),
-        }
-        write_private(
-            self.identity_path, (json.dumps(doc, indent=1, ensure_ascii=False) + "\n").encode()
-        )
+        write_private(self.identity_path, identity_document(card))
         # The store is born with the key: a store made later, or one whose file is not
         # this one, may lack part of this node's own feed (node/service.py).
         with Store(self.store_path) as store, store.write():
@@ -136,6 +139,11 @@ class Home:
         self.require()
         return keyfile.is_encrypted(self._read_key())
 
+    def read_key_file(self) -> bytes:
+        """The key file's bytes as they are (encrypted under the passphrase, if any)."""
+        self.require()
+        return self._read_key()
+
     def _read_key(self) -> bytes:
         try:
             return self.key_path.read_bytes()
@@ -153,3 +161,22 @@ class Home:
                 f"{self.key_path} does not belong to the node in {self.identity_path}"
             )
         return keys
+
+    def change_passphrase(self, current: bytes | None, new: bytes) -> NodeKeys:
+        """Put this node's keys under ``new``. A wrong ``current`` changes nothing (it
+        raises :class:`WrongPassphrase`); it is None for a key stored without one."""
+        keys = self.unlock(current)
+        self.relock(keys, new)
+        return keys
+
+    def relock(self, keys: NodeKeys, new: bytes) -> None:
+        """Rewrite the key file with ``keys`` (opened already) under ``new``: atomically,
+        and only once the new file is known to open to the same keys."""
+        if not new:
+            raise KeyfileError("the new passphrase is empty; the key file was left as it was")
+        if keys.node_id != self.identity().node_id:
+            raise KeyfileError(f"these keys are not those of the node in {self.path}")
+        data = keyfile.lock(keys.to_bytes(), new)
+        if keyfile.unlock(data, new) != keys.to_bytes():  # never lock anyone out
+            raise KeyfileError("the new key file did not open again; the old one was kept")
+        write_private(self.key_path, data)

@@ -1,0 +1,343 @@
+"""Backing a node up and bringing it back on a new machine (scenario 9: a lost node).
+
+A backup is one JSON file holding what a fresh machine needs and cannot get from peers:
+
+- the key file exactly as it is on disk, so still locked by the passphrase
+  (crypto/keyfile.py); a key stored without a passphrase is backed up only on request;
+- the node's public identity (``node.json``: name, node id, sealing key, signed card);
+- how to find its network again: the network id, the founding (genesis) event, the
+  peers table (node id, name, card, URL) and the addresses given with ``peer add``;
+- how far its own feed went when the backup was made (for the user's information).
+
+Nothing else: the log, and this node's own feed in it, come back from the peers, and
+its contacts with them (they are sealed to its key). Everything but the key file is
+public within the network; the key file opens only with the passphrase.
+
+::
+
+    {"type": "commune-node-backup", "version": 1, "written": "...Z",
+     "node": {...node.json...}, "key_file": "<the key file's text>", "key_encrypted": true,
+     "network": "<hex>" | null, "genesis": "<hex>" | null,
+     "peers": [{"node_id", "name", "card", "url"}], "peer_urls": [...], "own_seq": 12,
+     "sha256": "<hex>"}
+
+``sha256`` is the SHA-256 of every other field, as JSON with sorted keys and no spaces,
+so a damaged file (one byte changed, truncated) is refused before anything is written.
+
+A restore fills a folder that holds no node: it writes the key file, ``node.json``, and
+a new store that knows the network, its genesis and the peers, marked
+``feed_unconfirmed = "restored"``, so the node writes nothing before a peer has told it
+how far its own feed goes (docs/PROTOCOL.md §10.5): it never forks its own feed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime
+import hashlib
+import json
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from crypto import keyfile
+from crypto.errors import CommuneError
+from crypto.identity import NodeKeys
+from node import peers as peer_list
+from node.errors import ConfigError, StoreError
+from node.home import Home, identity_document, write_private
+from node.service import Node
+from node.store import Store
+from protocol.card import Card
+from protocol.envelope import Event
+from protocol.invite import check_genesis
+from protocol.kinds import member
+from protocol.projections import read_payload
+from protocol.validate import check_event
+
+TYPE = "commune-node-backup"
+VERSION = 1
+CHECKSUM = "sha256"
+#: Far more than any real backup (a key, a card, a few hundred peers).
+MAX_SIZE = 16 * 1024 * 1024
+#: Where a restore builds the node before moving it into place.
+STAGING = ".restoring"
+
+
+class BadBackup(CommuneError):
+    code = "bad-backup"
+
+
+@dataclass(frozen=True, slots=True)
+class PeerRow:
+    card: Card
+    url: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Backup:
+    key_file: bytes
+    card: Card
+    network: bytes | None
+    genesis: Event | None
+    peers: tuple[PeerRow, ...]
+    peer_urls: tuple[str, ...]
+    own_seq: int
+    written: str
+
+    @property
+    def key_encrypted(self) -> bool:
+        return keyfile.is_encrypted(self.key_file)
+
+    @property
+    def network_name(self) -> str | None:
+        if self.genesis is None:
+            return None
+        payload = read_payload(self.genesis)
+        return member.parse_genesis(payload).name if payload is not None else None
+
+    def content(self) -> dict[str, Any]:
+        """Every field but the checksum."""
+        return {
+            "type": TYPE,
+            "version": VERSION,
+            "written": self.written,
+            "node": json.loads(identity_document(self.card)),
+            "key_file": self.key_file.decode("utf-8"),
+            "key_encrypted": self.key_encrypted,
+            "network": self.network.hex() if self.network is not None else None,
+            "genesis": self.genesis.raw.hex() if self.genesis is not None else None,
+            "peers": [
+                {
+                    "node_id": p.card.node_id.hex(),
+                    "name": p.card.name,
+                    "card": p.card.to_text(),
+                    "url": p.url,
+                }
+                for p in self.peers
+            ],
+            "peer_urls": list(self.peer_urls),
+            "own_seq": self.own_seq,
+        }
+
+    def to_bytes(self) -> bytes:
+        content = self.content()
+        doc = dict(content, **{CHECKSUM: checksum(content)})
+        return (json.dumps(doc, indent=1, sort_keys=True, ensure_ascii=False) + "\n").encode()
+
+    def open(self, passphrase: bytes | None) -> NodeKeys:
+        """The node's keys; :class:`WrongPassphrase` when the passphrase does not open
+        them, :class:`BadBackup` when they are not the keys of the node in the backup."""
+        keys = NodeKeys.from_bytes(keyfile.unlock(self.key_file, passphrase))
+        if keys.node_id != self.card.node_id or keys.sealing_public != self.card.sealing_key:
+            raise BadBackup("the key in this backup is not the key of the node it names")
+        return keys
+
+
+def checksum(content: dict[str, Any]) -> str:
+    canonical = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+# --- taking a backup -------------------------------------------------------------------
+
+
+def take(home: Home, *, now: datetime.datetime | None = None) -> Backup:
+    """What a fresh machine needs to bring this node back, read from its folder."""
+    card = home.identity().card
+    key_file = home.read_key_file()
+    keyfile.is_encrypted(key_file)  # a damaged key file is refused here, not at restore
+    network = genesis = None
+    peers: list[PeerRow] = []
+    urls: list[str] = []
+    own_seq = 0
+    if home.store_path.exists():
+        with Store(home.store_path) as store:
+            network_hex = store.get_meta("network")
+            genesis_hex = store.get_meta("genesis")
+            network = bytes.fromhex(network_hex) if network_hex else None
+            genesis = _genesis(genesis_hex, network, "this node's store") if genesis_hex else None
+            for _, _, card_text, url in store.execute(
+                "SELECT node_id, name, card, url FROM peers ORDER BY node_id"
+            ):
+                peers.append(PeerRow(Card.from_text(card_text), url))
+            manual = store.get_meta(peer_list.MANUAL)
+            urls = [str(u) for u in json.loads(manual)] if manual else []
+            head = store.head(card.node_id)
+            own_seq = head.seq if head else 0
+    moment = now or datetime.datetime.now(tz=datetime.UTC)
+    written = moment.isoformat(timespec="seconds").replace("+00:00", "Z")
+    return Backup(key_file, card, network, genesis, tuple(peers), tuple(urls), own_seq, written)
+
+
+def write(backup: Backup, path: Path) -> None:
+    """Write the backup to ``path``, atomically, readable by its owner only."""
+    try:
+        write_private(path, backup.to_bytes())
+    except OSError as e:
+        raise ConfigError(f"cannot write the backup to {path}: {e.strerror}") from None
+
+
+# --- reading one -----------------------------------------------------------------------
+
+
+def read(path: Path) -> Backup:
+    """The backup in ``path``, checked whole; :class:`BadBackup` says what is wrong."""
+    try:
+        with path.open("rb") as f:
+            data = f.read(MAX_SIZE + 1)
+    except OSError as e:
+        raise BadBackup(f"cannot read the backup {path}: {e.strerror}") from None
+    if len(data) > MAX_SIZE:
+        raise BadBackup(f"{path} is too large to be a Commune backup")
+    return parse(data, str(path))
+
+
+def parse(data: bytes, source: str = "the backup") -> Backup:
+    damaged = f"{source} is damaged (truncated or altered)"
+    try:
+        doc = json.loads(data)
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise BadBackup(
+            f"{source} is not a Commune backup, or it is damaged (truncated or altered): it "
+            "is not valid JSON; nothing was written"
+        ) from None
+    if not isinstance(doc, dict) or not (CHECKSUM in doc or "type" in doc):
+        raise BadBackup(f"{source} is not a Commune backup")
+    given = doc.pop(CHECKSUM, None)
+    if not isinstance(given, str) or given != checksum(doc):
+        raise BadBackup(f"{damaged}: its checksum does not match; nothing was written")
+    if doc.get("type") != TYPE:
+        raise BadBackup(f"{source} is not a Commune node backup (type {doc.get('type')!r})")
+    version = doc.get("version")
+    if version != VERSION:
+        raise BadBackup(
+            f"{source} is a backup of version {version!r}; this program reads version "
+            f"{VERSION}: use the Commune that wrote it, or a newer one"
+        )
+    try:
+        return _backup(doc, source)
+    except (KeyError, TypeError, ValueError, AttributeError) as e:
+        raise BadBackup(f"{source} is not a valid backup ({type(e).__name__}: {e})") from None
+    except BadBackup:
+        raise
+    except CommuneError as e:  # a bad card, event, key file or address
+        raise BadBackup(f"{source} is not a valid backup: {e.message}") from None
+
+
+def _backup(doc: dict[str, Any], source: str) -> Backup:
+    node = doc["node"]
+    card = Card.from_text(node["card"])
+    expected = json.loads(identity_document(card))
+    if {k: node.get(k) for k in expected} != expected:
+        raise BadBackup(f"{source}: the node's name or keys differ from its signed card")
+    key_file = str(doc["key_file"]).encode("utf-8")
+    keyfile.is_encrypted(key_file)
+    network = bytes.fromhex(doc["network"]) if doc["network"] is not None else None
+    genesis = _genesis(doc["genesis"], network, source) if doc["genesis"] is not None else None
+    if (network is None) != (genesis is None):
+        raise BadBackup(f"{source}: it names a network without its founding event")
+    peers = []
+    for row in doc["peers"]:
+        peer_card = Card.from_text(row["card"])
+        if peer_card.node_id.hex() != row["node_id"]:
+            raise BadBackup(f"{source}: a peer's node id differs from its card")
+        url = row["url"]
+        peers.append(PeerRow(peer_card, None if url is None else str(url)))
+    urls = tuple(peer_list.check_url(str(u)) for u in doc["peer_urls"])
+    own_seq = doc["own_seq"]
+    if not isinstance(own_seq, int) or own_seq < 0:
+        raise BadBackup(f"{source}: own_seq is not a count")
+    return Backup(
+        key_file, card, network, genesis, tuple(peers), urls, own_seq, str(doc["written"])
+    )
+
+
+def _genesis(raw_hex: str, network: bytes | None, source: str) -> Event:
+    event = check_event(bytes.fromhex(raw_hex))
+    check_genesis(event)
+    if event.id != network:
+        raise BadBackup(f"{source}: the network id is not the id of its founding event")
+    return event
+
+
+# --- restoring -------------------------------------------------------------------------
+
+
+def check_free(home: Home) -> None:
+    """Refuse a folder that holds a node, or anything of one."""
+    for path in (home.key_path, home.identity_path, home.store_path):
+        if path.exists():
+            raise ConfigError(
+                f"{home.path} already holds a node ({path.name} is there); a restore "
+                "never overwrites one: restore into a new folder with "
+                "`commune --home NEW_FOLDER restore FILE`"
+            )
+
+
+def restore(home: Home, backup: Backup, passphrase: bytes | None) -> NodeKeys:
+    """Bring the node of ``backup`` back into ``home``, which must hold no node.
+
+    The passphrase is checked before anything is written. The node is built in a
+    staging folder inside ``home`` and moved into place file by file (store, identity,
+    key last), so the key is never there without the rest; a restore that fails
+    leaves the folder as it found it."""
+    check_free(home)
+    keys = backup.open(passphrase)
+    staging = Home(home.path / STAGING)
+    created = not home.path.exists()
+    done = False
+    try:
+        home.path.mkdir(mode=0o700, parents=True, exist_ok=True)
+        os.chmod(home.path, 0o700)
+        shutil.rmtree(staging.path, ignore_errors=True)
+        staging.path.mkdir(mode=0o700)
+        write_private(staging.key_path, backup.key_file)
+        write_private(staging.identity_path, identity_document(backup.card))
+        _build_store(staging, backup)
+        check_free(home)  # nothing appeared meanwhile
+        for name in (home.store_path.name, home.identity_path.name, home.key_path.name):
+            os.replace(staging.path / name, home.path / name)
+        dir_fd = os.open(home.path, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+        done = True
+    except OSError as e:
+        raise ConfigError(f"cannot restore into {home.path}: {e.strerror}") from None
+    finally:
+        shutil.rmtree(staging.path, ignore_errors=True)
+        if created and not done:
+            with contextlib.suppress(OSError):
+                home.path.rmdir()
+    return keys
+
+
+def _build_store(staging: Home, backup: Backup) -> None:
+    with Node(staging, Store(staging.store_path)) as node:
+        store = node.store
+        stat = os.stat(staging.store_path)
+        with store.write():
+            # The file keeps its inode when moved into place: Node.open sees the store
+            # it expects and leaves the "restored" mark alone (node/service.py).
+            store.set_meta("store_file", f"{stat.st_dev}:{stat.st_ino}")
+            store.set_meta("feed_unconfirmed", "restored")
+            if backup.network is not None and backup.genesis is not None:
+                store.set_meta("network", backup.network.hex())
+                store.set_meta("genesis", backup.genesis.raw.hex())
+            for peer in backup.peers:
+                store.add_peer(peer.card, peer.url)
+            if backup.peer_urls:
+                store.set_meta(peer_list.MANUAL, json.dumps(list(backup.peer_urls)))
+            node.projector.rebuild()
+        if backup.genesis is not None:
+            result = node.ingest([backup.genesis.raw])
+            if result.refused_total:
+                raise BadBackup(f"the network's founding event was refused: {result.summary()}")
+        # One file, no write-ahead log beside it, so that moving it moves all of it.
+        rows = store.execute("PRAGMA journal_mode = DELETE")
+        if not rows or str(rows[0][0]).lower() != "delete":
+            raise StoreError("the restored store could not be made into a single file")

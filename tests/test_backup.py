@@ -1,0 +1,266 @@
+"""Key safety through the real command line: passwd, backup and restore (scenarios 7
+and 9: a seized disk, a lost node), each command a separate process on real folders."""
+
+from __future__ import annotations
+
+import base64
+import json
+import sqlite3
+import stat
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from crypto.errors import WrongPassphrase
+from node import backup
+from node.home import Home
+from tests.helpers import commune
+from tests.net import free_port, serve_process
+
+OLD = "una frase vieja y larga"
+NEW = "ein neuer langer Satz"
+
+
+def ok(home: Path, *args: str, **kw: Any) -> str:
+    result = commune(home, *args, **kw)
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr
+    return result.stdout
+
+
+def refused(home: Path, *args: str, **kw: Any) -> str:
+    """A command that must fail: one clear `error:` line, no traceback."""
+    result = commune(home, *args, **kw)
+    assert result.returncode != 0, result.stdout
+    assert "Traceback" not in result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1, result.stderr
+    return errors[0]
+
+
+def secret(phrase: str, new: str | None = None) -> dict[str, str]:
+    env = {"COMMUNE_PASSPHRASE": phrase}
+    if new is not None:
+        env["COMMUNE_NEW_PASSPHRASE"] = new
+    return env
+
+
+def meta(home: Path) -> dict[str, str]:
+    with sqlite3.connect(home / "store.sqlite") as db:
+        return dict(db.execute("SELECT key, value FROM meta").fetchall())
+
+
+def peer_rows(home: Path) -> list[tuple[Any, ...]]:
+    with sqlite3.connect(home / "store.sqlite") as db:
+        return db.execute("SELECT node_id, name, card, url FROM peers ORDER BY node_id").fetchall()
+
+
+def mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+def test_passwd_changes_the_passphrase_and_a_wrong_one_changes_nothing(tmp_path: Path) -> None:
+    home = tmp_path / "sv"
+    ok(home, "init", "--name", "El Salvador", env=secret(OLD))
+    key = home / "node.key"
+    before = key.read_bytes()
+
+    error = refused(home, "passwd", env=secret("not it", NEW))
+    assert "current passphrase does not open" in error
+    assert "nothing was changed" in error
+    assert refused(home, "passwd", env=secret(OLD, "")).endswith(
+        "the new passphrase is empty; the key file was left as it was"
+    )
+    assert key.read_bytes() == before
+
+    ok(home, "passwd", env=secret(OLD, NEW))
+    assert key.read_bytes() != before
+    assert mode(key) == 0o600
+    with pytest.raises(WrongPassphrase):
+        Home(home).unlock(OLD.encode())
+    assert Home(home).unlock(NEW.encode()).node_id == Home(home).identity().node_id
+    assert "passphrase does not open" in refused(home, "found", "Red", env=secret(OLD))
+    ok(home, "found", "Red", env=secret(NEW))
+
+    # At the prompt: the current one, then the new one twice.
+    ok(home, "passwd", input=f"{NEW}\nthird one\nthird one\n")
+    Home(home).unlock(b"third one")
+
+
+def test_passwd_gives_an_insecure_node_a_passphrase(tmp_path: Path) -> None:
+    home = tmp_path / "za"
+    ok(home, "init", "--name", "South Africa", "--insecure-no-passphrase")
+    assert "without a passphrase" in commune(home, "card").stderr
+    out = commune(home, "passwd", env={"COMMUNE_NEW_PASSPHRASE": NEW})
+    assert out.returncode == 0, out.stderr
+    assert "stored in the clear" in out.stderr
+    assert Home(home).key_is_encrypted()
+    assert "without a passphrase" not in commune(home, "card").stderr
+    Home(home).unlock(NEW.encode())
+
+
+def test_backup_of_a_node_without_passphrase_needs_insecure(tmp_path: Path) -> None:
+    home = tmp_path / "in"
+    ok(home, "init", "--name", "India", "--insecure-no-passphrase")
+    file = tmp_path / "in.backup"
+    error = refused(home, "backup", str(file))
+    assert "no passphrase" in error
+    assert "commune passwd" in error
+    assert "--insecure" in error
+    assert not file.exists()
+
+    ok(home, "backup", str(file), "--insecure")
+    assert mode(file) == 0o600
+    target = tmp_path / "in-again"
+    target.mkdir()  # an empty folder is fine
+    out = commune(target, "restore", str(file))
+    assert out.returncode == 0, out.stderr
+    assert "without a passphrase" in out.stderr
+    assert "no network" in out.stderr
+    assert Home(target).identity() == Home(home).identity()
+    assert meta(target)["feed_unconfirmed"] == "restored"
+    assert sorted(p.name for p in target.iterdir()) == ["node.json", "node.key", "store.sqlite"]
+
+
+def test_a_damaged_backup_is_refused_and_writes_nothing(tmp_path: Path) -> None:
+    home = tmp_path / "la"
+    ok(home, "init", "--name", "Los Angeles", "--insecure-no-passphrase")
+    ok(home, "found", "Red")
+    file = tmp_path / "la.backup"
+    ok(home, "backup", str(file), "--insecure")
+    data = file.read_bytes()
+    backup.parse(data)
+
+    # Every single byte changed, everywhere in the file, is caught.
+    for at in range(len(data)):
+        damaged = data[:at] + bytes([data[at] ^ 0x01]) + data[at + 1 :]
+        with pytest.raises(backup.BadBackup):
+            backup.parse(damaged)
+
+    target = tmp_path / "la-again"
+    middle = len(data) // 2
+    flipped = tmp_path / "flipped.backup"
+    flipped.write_bytes(data[:middle] + bytes([data[middle] ^ 0x01]) + data[middle + 1 :])
+    truncated = tmp_path / "truncated.backup"
+    truncated.write_bytes(data[: len(data) - 40])
+    for bad in (flipped, truncated):
+        error = refused(target, "restore", str(bad))
+        assert "is damaged" in error, error
+        assert "nothing was written" in error
+        assert not target.exists()
+    assert "not a Commune backup" in refused(target, "restore", str(home / "node.json"))
+    assert not target.exists()
+
+
+def test_restore_refuses_a_folder_that_holds_a_node(tmp_path: Path) -> None:
+    la = tmp_path / "la"
+    za = tmp_path / "za"
+    ok(la, "init", "--name", "Los Angeles", "--insecure-no-passphrase")
+    ok(za, "init", "--name", "South Africa", "--insecure-no-passphrase")
+    file = tmp_path / "la.backup"
+    ok(la, "backup", str(file), "--insecure")
+    before = {p.name: p.read_bytes() for p in za.iterdir() if p.name.startswith("node.")}
+    error = refused(za, "restore", str(file))
+    assert str(za) in error
+    assert "already holds a node" in error
+    assert {p.name: p.read_bytes() for p in za.iterdir() if p.name.startswith("node.")} == before
+    assert Home(za).identity().name == "South Africa"
+
+
+def _variants(secret_bytes: bytes) -> list[bytes]:
+    return [
+        secret_bytes,
+        secret_bytes.hex().encode(),
+        secret_bytes.hex().upper().encode(),
+        base64.b64encode(secret_bytes),
+        base64.urlsafe_b64encode(secret_bytes),
+        base64.b32encode(secret_bytes),
+        base64.b32encode(secret_bytes).lower(),
+    ]
+
+
+def test_backup_and_restore_bring_a_lost_node_back_without_forking_it(tmp_path: Path) -> None:
+    """Scenario 9: SV's laptop is destroyed; it restores its key from its backup and
+    gets its own feed back from LA, then writes on without forking it."""
+    la, sv, sv2 = tmp_path / "la", tmp_path / "sv", tmp_path / "sv-restored"
+    port = free_port()
+    la_url = f"https://127.0.0.1:{port}"
+    ok(la, "init", "--name", "Los Angeles", "--insecure-no-passphrase")
+    ok(la, "found", "Red")
+    card = ok(sv, "init", "--name", "El Salvador", env=secret(OLD)).strip()
+    ok(sv, "join", ok(la, "admit", card).strip())
+    ok(sv, "peer", "add", la_url)
+    for title in ("uno", "dos"):
+        ok(sv, "post", "report", "--title", title, env=secret(OLD))  # LA is not serving yet
+    bundle = tmp_path / "sv.commune"
+    ok(sv, "export", str(bundle))
+    ok(la, "import", str(bundle))
+
+    file = tmp_path / "sv.backup"
+    assert "passphrase does not open" in refused(sv, "backup", str(file), env=secret("no"))
+    assert not file.exists()
+    out = commune(sv, "backup", str(file), env=secret(OLD))
+    assert out.returncode == 0, out.stderr
+    assert "off this machine" in out.stderr
+    assert "passphrase" in out.stderr
+    assert mode(file) == 0o600
+
+    # Nothing secret in the file: not the passphrase, not the keys in any usual form.
+    data = file.read_bytes()
+    keys = Home(sv).unlock(OLD.encode())
+    assert OLD.encode() not in data
+    for key in (keys.signing.seed, keys.sealing, keys.to_bytes()):
+        for form in _variants(key):
+            assert form not in data
+    doc = json.loads(data)
+    assert doc["type"] == "commune-node-backup"
+    assert doc["version"] == 1
+    assert doc["key_file"].encode() == (sv / "node.key").read_bytes()
+
+    # A wrong passphrase writes nothing; the right one brings the node back.
+    assert "nothing was written" in refused(sv2, "restore", str(file), env=secret("no"))
+    assert not sv2.exists()
+    out = commune(sv2, "restore", str(file), env=secret(OLD))
+    assert out.returncode == 0, out.stderr
+    assert "commune --home" in out.stderr
+    assert "sync" in out.stderr
+    assert "contacts" in out.stderr
+    assert Home(sv2).identity() == Home(sv).identity()
+    assert (sv2 / "node.key").read_bytes() == (sv / "node.key").read_bytes()
+    assert mode(sv2) == 0o700
+    assert mode(sv2 / "node.key") == 0o600
+    restored, original = meta(sv2), meta(sv)
+    for name in ("network", "genesis", "peer_urls"):
+        assert restored[name] == original[name]
+    assert restored["feed_unconfirmed"] == "restored"
+    assert peer_rows(sv2) == peer_rows(sv)
+    members = json.loads(ok(sv2, "show", "members", "--json"))
+    assert [m["name"] for m in members] == ["Los Angeles"]  # from the founding event
+    assert meta(sv2)["feed_unconfirmed"] == "restored"  # opening it changed nothing
+
+    # It writes nothing before a peer has told it how far its own feed goes.
+    error = refused(sv2, "post", "report", "--title", "tres", env=secret(OLD))
+    assert "restored" in error
+    assert [row["author"] for row in json.loads(ok(sv2, "log", "--json"))] == [
+        Home(la).identity().node_id.hex()  # the founding event only
+    ]
+
+    server = serve_process(la, port)
+    try:
+        ok(sv2, "sync", env=secret(OLD))
+        assert not meta(sv2)["feed_unconfirmed"]
+        ok(sv2, "post", "report", "--title", "tres", env=secret(OLD))
+        ok(sv2, "sync", env=secret(OLD))
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    mine = Home(sv).identity().node_id.hex()
+    for home in (sv2, la):
+        log = json.loads(ok(home, "log", "--json"))
+        assert [row["seq"] for row in log if row["author"] == mine] == [1, 2, 3]
+        assert ok(home, "verify").startswith("ok:")
+        titles = {r["title"] for r in json.loads(ok(home, "show", "reports", "--json"))}
+        assert titles == {"uno", "dos", "tres"}
+        states = {m["name"]: m["state"] for m in json.loads(ok(home, "show", "members", "--json"))}
+        assert states == {"Los Angeles": "admitted", "El Salvador": "admitted"}  # no fork
