@@ -73,7 +73,7 @@ async def main(events: int) -> list[str]:
                 stats = await _round(sv, la)
                 times.append(time.perf_counter() - started)
             lines.append(
-                "| in-sync round (4 authors), median of 20 | "
+                f"| in-sync round ({len(la.node.store.heads())} authors), median of 20 | "
                 f"{statistics.median(times) * 1000:.1f} ms "
                 f"| one request, no push | {stats.bytes_sent} B out, {stats.bytes_received} B in |"
             )

@@ -50,7 +50,8 @@ def _builder(node_id: bytes) -> x509.CertificateBuilder:
         .serial_number(serial >> 1 or 1)
         .not_valid_before(_NOT_BEFORE)
         .not_valid_after(_NOT_AFTER)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        # Not a CA: a member's key must not be able to vouch for any other key.
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
     )
 
 

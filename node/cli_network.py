@@ -8,6 +8,7 @@ import click
 
 from node import bundles, network
 from node.cli_common import Context, fail, pass_ctx
+from node.cli_sync import confirm_feed
 from node.service import IngestResult
 
 
@@ -38,6 +39,7 @@ def admit(ctx: Context, card: str, admin: bool) -> None:
     """Admit the node whose card is CARD (admins only), and print its invite."""
     keys = ctx.keys()
     with ctx.node() as node:
+        confirm_feed(node, keys)
         event, invite = network.admit(node, keys, card, admin)
     who = invite.admitter  # this node's card; the invitee's name is in the admit event
     if event is None:
@@ -80,6 +82,7 @@ def revoke(ctx: Context, node_id: str) -> None:
     """Revoke a node (admins only): its later events stop counting everywhere."""
     keys = ctx.keys()
     with ctx.node() as node:
+        confirm_feed(node, keys)
         _, target, cutoff = network.revoke(node, keys, node_id)
     click.echo(
         f"Revoked {target.name} ({target.node_id.hex()[:12]}…): its events after seq "
@@ -95,6 +98,7 @@ def role(ctx: Context, node_id: str, role: str) -> None:
     """Make a member an admin, or an admin a plain member (admins only)."""
     keys = ctx.keys()
     with ctx.node() as node:
+        confirm_feed(node, keys)
         _, target = network.set_role(node, keys, node_id, role == "admin")
     click.echo(f"{target.name} is now {'an admin' if role == 'admin' else 'a member'}.")
 
@@ -140,6 +144,7 @@ def redact_cmd(ctx: Context, event_id: str) -> None:
     """Erase an event's contents on every node (its author or an admin)."""
     keys = ctx.keys()
     with ctx.node() as node:
+        confirm_feed(node, keys)
         event = network.redact(node, keys, event_id)
     click.echo(event.id.hex())
     click.echo(

@@ -75,6 +75,7 @@ def serve(ctx: Context, listen: str, advertise: tuple[str, ...], interval: float
             )
         if advertise:
             urls = [peer_list.check_url(u) for u in advertise]
+            confirm_feed(node, keys)
             if network.publish_addresses(node, keys, urls):
                 click.echo(f"Published this node's addresses: {', '.join(urls)}", err=True)
 

@@ -155,7 +155,7 @@ class Daemon:
     def _delay(self, state: PeerState) -> float:
         base: float = self.interval * 2.0 ** min(state.failures, 16)
         spread: float = random.uniform(1 - JITTER, 1 + JITTER)  # noqa: S311
-        return min(MAX_BACKOFF, base) * spread
+        return min(MAX_BACKOFF, base * spread)
 
     async def _peer_loop(self, state: PeerState) -> None:
         while True:

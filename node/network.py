@@ -121,7 +121,8 @@ def join(node: Node, invite_text: str) -> tuple[Invite, IngestResult | None]:
         node.store.set_meta("genesis", invite.genesis.raw.hex())
         # Before its own admission arrives, the node's feed no longer counts here (it
         # would not on any other node): the projections follow (§5.5).
-        node.store.set_meta("feed_unconfirmed", "join")
+        if not node.store.get_meta("feed_unconfirmed"):
+            node.store.set_meta("feed_unconfirmed", "join")
         node.store.add_peer(invite.admitter)
         node.projector.rebuild()
     return invite, node.ingest([invite.genesis.raw])

@@ -17,17 +17,17 @@ Routes (all under :data:`PREFIX`, all needing a pinned member certificate):
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import ssl
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
 from aiohttp import web
+from cryptography.hazmat.primitives import serialization
 
 from crypto import tls
 from crypto.errors import CommuneError
@@ -36,6 +36,7 @@ from node import transport
 from node.peers import trusted_certificates, trusted_ids
 from node.service import IngestResult, Node, check_many
 from protocol import sync as proto
+from protocol.envelope import Event
 from protocol.errors import InvalidEvent
 from protocol.frontier import Frontier
 
@@ -79,6 +80,9 @@ class Stats:
     bytes_sent: int = 0
     bytes_received: int = 0
     seconds: float = 0.0
+    #: (author, seq) where the peer sent fork evidence: it holds another event there,
+    #: so ours goes back to it as evidence too
+    fork_places: set[tuple[bytes, int]] = field(default_factory=set)
 
     def add(self, result: IngestResult) -> None:
         self.received += result.new
@@ -137,6 +141,17 @@ class Sync:
         self._contexts[kind] = (members, ctx)
         return ctx
 
+    def identify(self, der: bytes | None) -> bytes:
+        """The member a verified peer certificate belongs to: it must be exactly the
+        pinned certificate of a trusted node, not merely one that verifies."""
+        peer = tls.node_id_of(der)
+        pinned = {
+            c.public_bytes(serialization.Encoding.DER) for c in trusted_certificates(self.node)
+        }
+        if der not in pinned or peer not in trusted_ids(self.node):
+            raise PeerRefused("the peer's certificate is not a member's pinned certificate")
+        return peer
+
     def _sni(self, sslobj: ssl.SSLObject, _name: str | None, _ctx: ssl.SSLContext) -> None:
         # Called for every new connection: give it a context pinned to today's members.
         fresh = self.context(server=True)
@@ -149,9 +164,12 @@ class Sync:
         forks = frozenset(f.id for f in self.node.store.forks())
         return proto.Hello(self.node.network, frontier, forks)
 
-    def outgoing(self, theirs: proto.Hello) -> Iterator[bytes]:
+    def outgoing(
+        self, theirs: proto.Hello, places: Iterable[tuple[bytes, int]] = ()
+    ) -> Iterator[bytes]:
         """Frames of what the peer lacks, read from the store in chunks (memory stays
-        bounded whatever the log's size), then the end frame."""
+        bounded whatever the log's size), then fork evidence (including our events at
+        ``places``, where the peer showed it holds others), then the end frame."""
         store = self.node.store
         heads = {a: (h.seq, h.id) for a, h in store.heads().items()}
         plan = proto.plan(heads, theirs.frontier, store.id_at)
@@ -177,21 +195,32 @@ class Sync:
                         events += 1
                         yield proto.frame(proto.EVENT, bytes(raw))
         forks = [(f.id, f.raw) for f in store.forks()]
-        for author, seq in plan.diverged:
-            event_id = store.id_at(author, seq)
-            if event_id is not None:
-                event = store.get(event_id)
-                if event is not None:
-                    forks.append((event.id, event.raw))
-        sent_forks = proto.missing_forks(forks, theirs.forks)
+        forks += self._ours_at([*plan.diverged, *places])
+        sent_forks = list(dict.fromkeys(proto.missing_forks(forks, theirs.forks)))
         for raw in sent_forks:
             yield proto.frame(proto.FORK, raw)
         yield proto.frame(proto.END, proto.End(events, len(sent_forks)).encode())
 
-    def lacks_anything(self, theirs: proto.Hello) -> bool:
+    def _ours_at(self, places: Iterable[tuple[bytes, int]]) -> list[tuple[bytes, bytes]]:
+        out = []
+        for author, seq in places:
+            event_id = self.node.store.id_at(author, seq)
+            event = self.node.store.get(event_id) if event_id is not None else None
+            if event is not None:
+                out.append((event.id, event.raw))
+        return out
+
+    def answer_forks(self, places: Iterable[tuple[bytes, int]]) -> Iterator[bytes]:
+        """Our events where the peer just sent fork evidence, then the end frame."""
+        ours = [raw for _, raw in self._ours_at(places)]
+        for raw in ours:
+            yield proto.frame(proto.FORK, raw)
+        yield proto.frame(proto.END, proto.End(0, len(ours)).encode())
+
+    def lacks_anything(self, theirs: proto.Hello, places: Iterable[tuple[bytes, int]] = ()) -> bool:
         store = self.node.store
         heads = {a: (h.seq, h.id) for a, h in store.heads().items()}
-        if not proto.plan(heads, theirs.frontier, store.id_at).empty:
+        if not proto.plan(heads, theirs.frontier, store.id_at).empty or self._ours_at(places):
             return True
         return bool(proto.missing_forks([(f.id, f.raw) for f in store.forks()], theirs.forks))
 
@@ -202,6 +231,7 @@ class Sync:
         own, until the end frame. An event invalid on its own breaks the protocol: it and
         what follows are dropped, what came before it stays."""
         batch: list[bytes] = []
+        is_fork: list[bool] = []
         size = 0
         counted = [0, 0]
 
@@ -211,6 +241,9 @@ class Sync:
                 return
             outcomes = await asyncio.to_thread(check_many, list(batch))
             bad = next((i for i, o in enumerate(outcomes) if isinstance(o, InvalidEvent)), None)
+            for outcome, fork in zip(outcomes[:bad], is_fork, strict=False):
+                if fork and isinstance(outcome, Event):
+                    stats.fork_places.add((outcome.author, outcome.seq))
             # What came before a bad event stays; the bad event and the rest do not.
             result = self.node.ingest_checked(outcomes if bad is None else outcomes[:bad])
             stats.add(result)
@@ -221,6 +254,7 @@ class Sync:
                     f"the peer sent an invalid event ({error.code}: {error.message})"
                 )
             batch.clear()
+            is_fork.clear()
             size = 0
             if (result.new or result.forks) and self.on_grew is not None:
                 self.on_grew()
@@ -231,6 +265,7 @@ class Sync:
             if kind in (proto.EVENT, proto.FORK):
                 counted[kind == proto.FORK] += 1
                 batch.append(body)
+                is_fork.append(kind == proto.FORK)
                 size += len(body)
                 if len(batch) >= proto.BATCH_EVENTS or size >= proto.BATCH_BYTES:
                     await flush()
@@ -296,7 +331,8 @@ class Server:
 
     def __init__(self, sync: Sync) -> None:
         self.sync = sync
-        self.live: set[web.WebSocketResponse] = set()
+        #: open live channels, and the member at the other end of each
+        self.live: dict[web.WebSocketResponse, bytes] = {}
         self.penalties: dict[bytes, tuple[float, float]] = {}
 
     def app(self) -> web.Application:
@@ -310,11 +346,11 @@ class Server:
         sslobj = request.transport.get_extra_info("ssl_object") if request.transport else None
         if sslobj is None:
             raise web.HTTPForbidden(text="mutual TLS only")
-        peer = tls.node_id_of(sslobj.getpeercert(binary_form=True))
         # Pinned at the handshake; checked again, as the membership may have changed since.
-        if peer not in trusted_ids(self.sync.node):
-            raise web.HTTPForbidden(text="not a member of this network")
-        return peer
+        try:
+            return self.sync.identify(sslobj.getpeercert(binary_form=True))
+        except CommuneError:
+            raise web.HTTPForbidden(text="not a member of this network") from None
 
     @web.middleware
     async def _guard(self, request: web.Request, handler: Any) -> web.StreamResponse:
@@ -323,6 +359,11 @@ class Server:
         if time.monotonic() < until:
             raise web.HTTPTooManyRequests(text="this node is backing off from you")
         request[PEER] = peer
+        if request.path == f"{PREFIX}/live":
+            # A live channel stays open for as long as both nodes run: no request time
+            # limit (the heartbeat finds a dead peer); it carries no data to misuse.
+            live: web.StreamResponse = await handler(request)
+            return live
         try:
             async with asyncio.timeout(REQUEST_TIME):
                 response: web.StreamResponse = await handler(request)
@@ -350,6 +391,7 @@ class Server:
             hello = proto.Hello.decode(body)
             if hello.network != self.sync.node.network:
                 raise proto.SyncError("the peer's hello is for another network")
+            _note_own_feed(self.sync.node, hello)
             return hello
         raise proto.SyncError("the sync request has no hello")
 
@@ -365,36 +407,42 @@ class Server:
         await response.write_eof()
         return response
 
-    async def handle_push(self, request: web.Request) -> web.Response:
+    async def handle_push(self, request: web.Request) -> web.StreamResponse:
+        """Take in what the client sends; answer with our events where it sent fork
+        evidence (so that both ends learn of the fork), then an end frame."""
         peer = request[PEER]
         stats = Stats(peer=peer.hex()[:12], node_id=peer)
         await self.sync.take_in(_frames(request.content.readany, stats), stats, stats.peer)
-        body = {
-            "received": stats.received,
-            "known": stats.known,
-            "held": stats.held,
-            "forks": stats.forks,
-            "refused": dict(stats.refused),
-        }
-        return web.json_response(body)
+        response = web.StreamResponse(headers={"Content-Type": "application/x-commune-sync"})
+        await response.prepare(request)
+        for data in _pack(self.sync.answer_forks(stats.fork_places), stats):
+            await response.write(data)
+        await response.write_eof()
+        return response
 
     async def handle_live(self, request: web.Request) -> web.WebSocketResponse:
         ws = web.WebSocketResponse(heartbeat=30.0, max_msg_size=1024)
         await ws.prepare(request)
-        self.live.add(ws)
+        self.live[ws] = request[PEER]
         try:
             async for _ in ws:
                 pass  # the client says nothing; anything it says is ignored
         finally:
-            self.live.discard(ws)
+            self.live.pop(ws, None)
         return ws
 
     async def tell_live(self) -> None:
-        for ws in list(self.live):
+        """Say "grew" on every live channel; close those of nodes no longer trusted."""
+        trusted = trusted_ids(self.sync.node)
+        for ws, peer in list(self.live.items()):
             try:
-                await ws.send_str("grew")
+                if peer in trusted:
+                    await ws.send_str("grew")
+                else:
+                    await ws.close()
+                    self.live.pop(ws, None)
             except (ConnectionError, RuntimeError):
-                self.live.discard(ws)
+                self.live.pop(ws, None)
 
 
 async def start_server(
@@ -432,17 +480,18 @@ def client_session(sync: Sync) -> aiohttp.ClientSession:
     return aiohttp.ClientSession(connector=connector, timeout=timeout, auto_decompress=False)
 
 
-def _peer_id(response: aiohttp.ClientResponse) -> bytes:
-    # The connection is released as soon as a short body has been read, so take the
-    # transport from the response's protocol, which it keeps (aiohttp has no public way
-    # to the peer's certificate of a response).
+def _peer_der(response: aiohttp.ClientResponse) -> bytes | None:
+    """The server's certificate. The connection is released as soon as a short body has
+    been read, so take the transport from the response's protocol, which it keeps
+    (aiohttp has no public way to the peer's certificate of a response)."""
     conn = response.connection
     protocol = conn.protocol if conn is not None else getattr(response, "_protocol", None)
     transport = getattr(protocol, "transport", None)
     sslobj = transport.get_extra_info("ssl_object") if transport is not None else None
     if sslobj is None:
         raise PeerRefused("the connection is not mutual TLS")
-    return tls.node_id_of(sslobj.getpeercert(binary_form=True))
+    der: bytes | None = sslobj.getpeercert(binary_form=True)
+    return der
 
 
 async def sync_with(sync: Sync, session: aiohttp.ClientSession, url: str) -> Stats:
@@ -455,7 +504,7 @@ async def sync_with(sync: Sync, session: aiohttp.ClientSession, url: str) -> Sta
     try:
         async with asyncio.timeout(REQUEST_TIME):
             theirs = await _pull(sync, session, base, hello, stats)
-            if sync.lacks_anything(theirs):
+            if sync.lacks_anything(theirs, stats.fork_places):
                 await _push(sync, session, base, theirs, stats)
     except proto.SyncError as e:
         raise PeerRefused(f"{url} broke the sync protocol: {e.message}") from None
@@ -476,9 +525,7 @@ async def _pull(
         if response.status != 200:
             text = (await response.content.read(300)).decode("utf-8", "replace")
             raise PeerRefused(f"{stats.peer} refused the sync: {response.status} {text}")
-        stats.node_id = _peer_id(response)
-        if stats.node_id not in trusted_ids(sync.node):
-            raise PeerRefused(f"{stats.peer} is not a member of this network")
+        stats.node_id = sync.identify(_peer_der(response))
         frames = _frames(response.content.readany, stats)
         first = await anext(frames, None)
         if first is None or first[0] != proto.HELLO:
@@ -495,8 +542,10 @@ async def _pull(
 async def _push(
     sync: Sync, session: aiohttp.ClientSession, base: str, theirs: proto.Hello, stats: Stats
 ) -> None:
+    places = set(stats.fork_places)
+
     async def body() -> AsyncIterator[bytes]:
-        for data in _pack(sync.outgoing(theirs), stats):
+        for data in _pack(sync.outgoing(theirs, places), stats):
             yield data
             await asyncio.sleep(0)  # let other peers run between chunks
 
@@ -504,9 +553,7 @@ async def _push(
         if response.status != 200:
             text = (await response.content.read(300)).decode("utf-8", "replace")
             raise PeerRefused(f"{stats.peer} refused what we sent: {response.status} {text}")
-        summary = json.loads(await response.content.read(4096))
-        if not isinstance(summary, dict):
-            raise proto.SyncError("the peer's push summary is not a map")
+        await sync.take_in(_frames(response.content.readany, stats), stats, stats.peer)
 
 
 def _note_own_feed(node: Node, theirs: proto.Hello) -> None:

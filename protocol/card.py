@@ -11,7 +11,8 @@ from dataclasses import dataclass, replace
 
 from crypto.errors import BadPublicKey
 from crypto.sign import SigningKey, check_public_key
-from crypto.tls import certificate_signature
+from crypto.errors import CommuneError
+from crypto.tls import certificate_signature, rebuild_certificate
 from protocol import encoding, signed
 from protocol.armor import armor, dearmor
 from protocol.errors import BadCard, EncodingError
@@ -79,6 +80,13 @@ class Card:
         card.check()
         if not signed.verify_card(node_id, inner_raw, signature):
             raise BadCard("the node card's signature does not verify: it was altered")
+        try:
+            rebuild_certificate(node_id, card.tls)
+        except CommuneError:
+            raise BadCard(
+                "the node card's certificate signature is wrong: the node could not be "
+                "reached with it"
+            ) from None
         return card
 
     def check(self) -> None:

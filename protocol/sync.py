@@ -143,6 +143,8 @@ class FrameReader:
         if len(buf) < 2 + size:
             return None
         length = int.from_bytes(buf[1 : 1 + size], "big")
+        if length == 0:
+            raise SyncError("an empty frame (every frame holds at least its type)")
         kind = bytes(buf[1 + size : 2 + size])
         if kind not in _LIMITS:
             raise SyncError(f"a frame of unknown type {kind!r}")

@@ -14,8 +14,10 @@ from node import daemon, network, sync
 from node import peers as peer_list
 from node.home import Home
 from node.service import Node
+from protocol import encoding
 from protocol import sync as proto
 from protocol.kinds import POSTABLE
+from tests.helpers import forge
 from tests.net import (
     close_all,
     commune_async,
@@ -304,4 +306,35 @@ async def test_peers_learn_each_others_addresses_through_the_log(tmp_path: Path)
     finally:
         for m in members:
             await m.stop()
+        close_all(members)
+
+
+async def test_both_ends_learn_of_a_fork_whichever_holds_more_of_the_feed(
+    tmp_path: Path,
+) -> None:
+    la, sv, india = members = make_network(tmp_path, ["Los Angeles", "San Salvador", "Mumbai"])
+    try:
+        mine = [india.node.post(india.keys, [("report", {"v": 1, "title": t})])[0] for t in "abc"]
+        other = forge(
+            india.keys.signing,
+            network=la.node.network,
+            seq=2,
+            prev=mine[0].id,
+            ts=mine[0].ts + 7,
+            body=encoding.encode({"v": 1, "title": "b'"}),
+        )
+        la.node.ingest([e.raw for e in mine])  # LA holds a, b, c
+        sv.node.ingest([mine[0].raw, other])  # SV holds a, b'
+        await sv.start()
+        service = sync.Sync(la.node, la.keys)
+        async with sync.client_session(service) as session:
+            stats = await sync.sync_with(service, session, sv.url)
+        assert stats.forks == 1  # SV's b' came back to LA
+        for m in (la, sv):
+            member = m.node.membership().get(india.keys.node_id)  # type: ignore[union-attr]
+            assert member is not None
+            assert member.forked_at == 2
+        assert la.state() == sv.state()
+    finally:
+        await sv.stop()
         close_all(members)
