@@ -1,6 +1,8 @@
 """A node's secret keys: its Ed25519 identity key and its X25519 sealing key.
 
 Serialised as ``0x01 || ed25519 seed (32) || x25519 private (32)`` for the key file.
+The post-quantum sealing key (ML-KEM-768 + X25519) is derived from the X25519 private
+key (``crypto/seal.py``), so the key file holds nothing more.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from dataclasses import dataclass
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from crypto.errors import KeyfileError
+from crypto.seal import MLKEM768_X25519, SealingSecret
 from crypto.sign import SigningKey
 
 _VERSION = 1
@@ -36,6 +39,16 @@ class NodeKeys:
     @property
     def sealing_public(self) -> bytes:
         return X25519PrivateKey.from_private_bytes(self.sealing).public_key().public_bytes_raw()
+
+    def sealing_secret(self) -> SealingSecret:
+        """The private keys that open sealed events, for every suite (derive it once)."""
+        return SealingSecret.from_secret(self.sealing)
+
+    @property
+    def pq_sealing_public(self) -> bytes:
+        """The post-quantum sealing key others seal to with suite ``mlkem768-x25519``:
+        ``ML-KEM-768 public (1184) || X25519 public (32)``."""
+        return self.sealing_secret().public(MLKEM768_X25519)
 
     def to_bytes(self) -> bytes:
         return bytes([_VERSION]) + self.signing.seed + self.sealing

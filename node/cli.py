@@ -14,6 +14,8 @@ from typing import Any
 import click
 
 from crypto.errors import CommuneError
+from crypto.identity import NodeKeys
+from node import private
 from node.cli_common import (
     INSECURE_WARNING,
     Context,
@@ -31,7 +33,7 @@ from node.home import default_home
 from node.importer import build_payloads
 from node.peers import known_peers
 from node.service import Node
-from protocol.envelope import Event
+from protocol.envelope import SEALED, Event
 from protocol.kinds import EDITS, POSTABLE, KindSpec
 from protocol.kinds.edits import DELETE, RETRACT, UPDATE
 
@@ -98,43 +100,71 @@ def post() -> None:
 def _post_command(spec: KindSpec) -> click.Command:
     edits = {e.action: e for e in EDITS.values() if e.target == spec.name}
 
-    def run(ctx: Context, source: str | None, **options: str | None) -> None:
+    def run(ctx: Context, **options: Any) -> None:
+        source = options.pop("source")
+        to: tuple[str, ...] = options.pop("to")
         changes = {a: options.pop(a) for a in (UPDATE, RETRACT, DELETE) if a in options}
         given = {k: v for k, v in options.items() if v is not None}
         chosen = [a for a, target in changes.items() if target is not None]
         if len(chosen) + (source is not None) > 1:
             fail("give only one of --from, --edit, --retract, --delete", 2)
-        items: list[tuple[str, dict[str, Any]]]
-        if source is not None:
-            if given:
-                fail(f"give either --from or field options, not both ({', '.join(given)})", 2)
-            data = click.open_file(source, "rb").read() if source == "-" else _read(source)
-            items = [(spec.name, p) for p in build_payloads(spec, data, source)]
-        elif chosen:
-            action = chosen[0]
-            if action != UPDATE and given:
-                fail(f"--{action} takes no field options ({', '.join(given)})", 2)
-            fields = spec.build_update(given) if action == UPDATE else {}
-            with ctx.node() as node:
-                target = resolve_item(node, spec.name, str(changes[action]))
-            items = [(edits[action].name, {"v": 1, "of": target, **fields})]
-        else:
-            items = [(spec.name, spec.build(given))]
         keys = ctx.keys()
         with ctx.node() as node:
             confirm_feed(node, keys)
-            events = node.post(keys, items)
+            private.publish_keys(node, keys)
+            items: list[tuple[str, dict[str, Any]]]
+            target: bytes | None = None
+            is_private = False
+            if source is not None:
+                if given:
+                    fail(f"give either --from or field options, not both ({', '.join(given)})", 2)
+                data = click.open_file(source, "rb").read() if source == "-" else _read(source)
+                items = [(spec.name, p) for p in build_payloads(spec, data, source)]
+            elif chosen:
+                action = chosen[0]
+                if action != UPDATE and given:
+                    fail(f"--{action} takes no field options ({', '.join(given)})", 2)
+                fields = spec.build_update(given) if action == UPDATE else {}
+                target, is_private = resolve_item(node, keys, spec.name, str(changes[action]))
+                items = [(edits[action].name, {"v": 1, "of": target, **fields})]
+            else:
+                items = [(spec.name, spec.build(given))]
+            readers = _readers(node, keys, spec, target=target, is_private=is_private, to=to)
+            if readers:
+                events = node.post(
+                    keys, [private.seal_item(node, keys, k, p, readers) for k, p in items]
+                )
+            else:
+                events = node.post(keys, items)
         for event in events:
             click.echo(event.id.hex())
         if len(events) > 1:
             click.echo(f"Posted {len(events)} {spec.name}s.", err=True)
+        if readers and target is None:
+            others = len(readers) - 1
+            click.echo(
+                f"Private: readable by this node{f' and {others} other' if others else ''}"
+                f"{'s' if others > 1 else ''} only.",
+                err=True,
+            )
 
     params: list[click.Parameter] = [
         click.Option(
             ["--from", "source"],
             metavar="FILE",
             help="Post many, from a CSV file with a header row or JSON lines ('-': stdin).",
-        )
+        ),
+        click.Option(
+            ["--to", "to"],
+            multiple=True,
+            metavar="NODE",
+            help="Seal it for this member (node id, id prefix or name); repeat for several. "
+            + (
+                "Contacts are always sealed: to this node alone unless --to names others."
+                if spec.private
+                else "Without --to it is public to the network."
+            ),
+        ),
     ]
     flags = {UPDATE: "--edit", RETRACT: "--retract", DELETE: "--delete"}
     for action in edits:
@@ -158,16 +188,43 @@ def _post_command(spec: KindSpec) -> click.Command:
     )
 
 
-def resolve_item(node: Node, kind: str, text: str) -> bytes:
-    """An item's id from its hex id or a unique prefix of at least 6 digits."""
+def _readers(
+    node: Node,
+    keys: NodeKeys,
+    spec: KindSpec,
+    *,
+    target: bytes | None,
+    is_private: bool,
+    to: tuple[str, ...],
+) -> dict[bytes, bytes]:
+    """Whom to seal to (none: public). Contacts are sealed to this collective alone
+    unless --to names others; any other kind is sealed when --to names someone; an edit
+    follows its item, to the item's readers who are still members."""
+    if target is not None and is_private:
+        return private.edit_recipients(node, keys, target, to)
+    if target is None and (spec.private or to):
+        return private.recipients(node, keys, to)
+    if to:
+        fail("that item is public: --to applies to new items and to private ones", 2)
+    return {}
+
+
+def resolve_item(node: Node, keys: NodeKeys, kind: str, text: str) -> tuple[bytes, bool]:
+    """An item's id from its hex id or a unique prefix of at least 6 digits, and
+    whether it is private (sealed)."""
     wanted = text.strip().lower()
     if len(wanted) < 6 or any(c not in "0123456789abcdef" for c in wanted):
         fail(f"{text!r} is not an id: give the id shown by `commune show {kind}s` (6+ digits)")
     matches = [
-        bytes(row[0])
+        (bytes(row[0]), False)
         for row in node.store.execute(
             "SELECT id FROM items WHERE kind = ? AND hex(id) LIKE ?", (kind, wanted.upper() + "%")
         )
+    ]
+    matches += [
+        (bytes.fromhex(row["id"]), True)
+        for row in private.items(node, keys, kind)
+        if row["id"].startswith(wanted)
     ]
     if len(matches) != 1:
         problem = "no" if not matches else "more than one"
@@ -261,7 +318,14 @@ def show(ctx: Context, what: str, as_json: bool) -> None:
             _emit(node.projector.unknown(), as_json, ["ts", "kind", "reason", "author", "id"])
             return
         kind, columns = SHOW_COLUMNS[what]
-        _emit(node.projector.rows(kind), as_json, columns)
+        rows = node.projector.rows(kind)
+        # Private items are opened in memory with this node's keys (passphrase): always
+        # for contacts, and for the rest when the log holds sealed events.
+        if POSTABLE[kind].private or node.projector.counted_events_of_kinds([SEALED]):
+            rows = sorted(
+                [*rows, *private.items(node, ctx.keys(), kind)], key=lambda r: (r["ts"], r["id"])
+            )
+        _emit(rows, as_json, columns)
 
 
 @cli.command()

@@ -172,7 +172,7 @@ class Node:
     def post(
         self,
         keys: NodeKeys,
-        items: Iterable[tuple[str, Payload]],
+        items: Iterable[tuple[str, Payload | bytes]],
         *,
         after: Callable[[list[Event]], None] | None = None,
     ) -> list[Event]:
@@ -201,7 +201,8 @@ class Node:
                     prev=None if head is None else head.id,
                     ts=ts,
                     kind=kind,
-                    body=encoding.encode(payload),
+                    # a sealed body is already bytes (§11); any other payload is a map
+                    body=payload if isinstance(payload, bytes) else encoding.encode(payload),
                 )
                 chain.check_next(head, event)
                 made.append(event)

@@ -1,8 +1,8 @@
-"""Everything Commune signs or hashes, in one place (docs/PROTOCOL.md §1).
+"""Everything Commune signs, hashes or seals, in one place (docs/PROTOCOL.md §1).
 
-Every signature and every hash starts with its own context string, so a signature or
-hash made for one purpose can never be taken for another. A new purpose gets a new
-string here, and nowhere else.
+Every signature, every hash and every sealing starts with its own context string, so
+bytes signed, hashed or sealed for one purpose can never be taken for another. A new
+purpose gets a new string here, and nowhere else.
 """
 
 from __future__ import annotations
@@ -25,6 +25,10 @@ CHECKSUM = b"commune/v1/checksum\x00"
 STATE_HASH = b"commune/v1/state-hash\x00"
 #: the checksum of a sneakernet bundle (§9)
 BUNDLE = b"commune/v1/bundle\x00"
+#: HPKE info of a sealed event's wrapped content keys, before network and author (§11.3).
+SEAL_KEY = b"commune/v1/seal-key\x00"
+#: Associated data of a sealed event's box, before network and author (§11.4).
+SEAL_BOX = b"commune/v1/seal-box\x00"
 
 
 def _sha256(context: bytes, data: bytes) -> bytes:
@@ -45,6 +49,16 @@ def checksum(data: bytes) -> bytes:
 
 def state_hash(data: bytes) -> bytes:
     return _sha256(STATE_HASH, data)
+
+
+def seal_key_info(network: bytes, author: bytes) -> bytes:
+    """HPKE ``info`` of every wrapped content key of a sealed event (§11.3)."""
+    return SEAL_KEY + network + author
+
+
+def seal_box_aad(network: bytes, author: bytes) -> bytes:
+    """Associated data of a sealed event's box (§11.4)."""
+    return SEAL_BOX + network + author
 
 
 def sign_event(key: SigningKey, header: bytes) -> bytes:

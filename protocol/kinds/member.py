@@ -34,8 +34,14 @@ ADMIT = "member.admit"
 REVOKE = "member.revoke"
 ROLE = "member.role"
 ADDRESS = "node.address"
+#: a member's public key for the post-quantum sealing suite (too long for a card)
+SEALING_KEYS = "node.keys"
 ACTIONS = (ADMIT, REVOKE, ROLE)
-KINDS = (GENESIS, *ACTIONS, ADDRESS)
+KINDS = (GENESIS, *ACTIONS, ADDRESS, SEALING_KEYS)
+#: the sealing suites a network can choose at its founding (docs/PROTOCOL.md §11)
+CLASSIC_SUITE = "x25519"
+PQ_SUITE = "mlkem768-x25519"
+PQ_PUBLIC_SIZE = 1184 + 32
 
 MAX_NAME = 100
 MAX_ADDRESSES = 8
@@ -119,12 +125,19 @@ class Genesis:
     founder_name: str
     sealing_key: bytes
     tls: bytes = bytes(64)
+    #: the network's sealing suite: "x25519", or "mlkem768-x25519" (post-quantum hybrid)
+    suite: str = CLASSIC_SUITE
 
 
 def parse_genesis(payload: dict[str, Any]) -> Genesis:
     _version(payload)
     founder = _name(payload, "founder_name")
-    return Genesis(_name(payload), founder, _key(payload, "sealing_key"), _key(payload, "tls", 64))
+    suite = payload.get("suite", CLASSIC_SUITE)
+    if suite not in (CLASSIC_SUITE, PQ_SUITE):
+        raise BadPayload(f"'suite' must be {CLASSIC_SUITE!r} or {PQ_SUITE!r}")
+    return Genesis(
+        _name(payload), founder, _key(payload, "sealing_key"), _key(payload, "tls", 64), suite
+    )
 
 
 def parse_action(kind: str, payload: dict[str, Any]) -> Action:
@@ -171,8 +184,16 @@ def genesis_payload(genesis: Genesis) -> dict[str, Any]:
         "sealing_key": genesis.sealing_key,
         "tls": genesis.tls,
     }
+    if genesis.suite != CLASSIC_SUITE:
+        payload["suite"] = genesis.suite
     parse_genesis(payload)
     return payload
+
+
+def parse_sealing_keys(payload: dict[str, Any]) -> bytes:
+    """A ``node.keys`` payload: ``{"v": 1, "mlkem768-x25519": <1216 bytes>}``."""
+    _version(payload)
+    return _key(payload, PQ_SUITE, PQ_PUBLIC_SIZE)
 
 
 def action_payload(action: Action) -> dict[str, Any]:
