@@ -9,9 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from crypto.errors import BadPublicKey
+from crypto.errors import BadPublicKey, CommuneError
 from crypto.sign import SigningKey, check_public_key
-from crypto.errors import CommuneError
 from crypto.tls import certificate_signature, rebuild_certificate
 from protocol import encoding, signed
 from protocol.armor import armor, dearmor
