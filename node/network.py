@@ -59,7 +59,7 @@ def resolve(membership: Membership, text: str) -> Member:
     raise MembershipError(f"{text!r} matches several members: {choices}; give more of the id")
 
 
-def found(node: Node, keys: NodeKeys, name: str) -> Event:
+def found(node: Node, keys: NodeKeys, name: str, suite: str = member.CLASSIC_SUITE) -> Event:
     """§5.5: write the genesis; the network id is its id; this node is the first admin."""
     name = name.strip()
     if not 0 < len(name) <= member.MAX_NAME:
@@ -68,7 +68,7 @@ def found(node: Node, keys: NodeKeys, name: str) -> Event:
         raise MembershipError("this node already belongs to a network; a node belongs to one only")
     identity = node.home.identity()
     payload = member.genesis_payload(
-        member.Genesis(name, identity.name, identity.sealing_key, identity.card.tls)
+        member.Genesis(name, identity.name, identity.sealing_key, identity.card.tls, suite)
     )
 
     def record(events: list[Event]) -> None:

@@ -58,18 +58,24 @@ class Member:
             self.daemon = None
 
 
-def new_member(tmp_path: Path, name: str) -> Member:
+def new_member(tmp_path: Path, name: str, passphrase: bytes | None = None) -> Member:
     home = Home(tmp_path / name.lower().replace(" ", "-"))
-    _, keys = home.init(name, None)
+    _, keys = home.init(name, passphrase)
     return Member(name, home, Node.open(home), keys)
 
 
-def make_network(tmp_path: Path, names: list[str]) -> list[Member]:
+def make_network(
+    tmp_path: Path,
+    names: list[str],
+    *,
+    passphrase: bytes | None = None,
+    suite: str = "x25519",
+) -> list[Member]:
     """The first founds "Red" and admits the others (card, invite, join); then every
     node takes the founder's log (as from a bundle), so all know every admission."""
-    members = [new_member(tmp_path, name) for name in names]
+    members = [new_member(tmp_path, name, passphrase) for name in names]
     founder = members[0]
-    network.found(founder.node, founder.keys, "Red")
+    network.found(founder.node, founder.keys, "Red", suite)
     for m in members[1:]:
         _, invite = network.admit(
             founder.node, founder.keys, m.home.identity().card.to_text(), False
