@@ -51,6 +51,9 @@ async def main(events: int) -> list[str]:
                         for i in range(start, min(events, start + 2000))
                     ],
                 )
+            for m in members[1:]:  # every member has written: four authors
+                m.post(f"from {m.name}")
+                la.node.ingest([e.raw for e in m.node.store.events() if e.author == m.keys.node_id])
             for m in members:
                 await m.start()
             size = sum(len(e.raw) for e in la.node.store.events()) / la.node.store.count()
