@@ -194,9 +194,8 @@ class Daemon:
                         state.wake.set()  # the peer's log grew: pull now
             except (aiohttp.ClientError, ConnectionError, OSError, TimeoutError):
                 failures += 1
-            await asyncio.sleep(
-                min(MAX_BACKOFF, 2.0 * 2 ** min(failures, 12)) * random.uniform(0.8, 1.2)  # noqa: S311
-            )
+            spread = random.uniform(0.8, 1.2)  # noqa: S311
+            await asyncio.sleep(min(MAX_BACKOFF, 2.0 * 2 ** min(failures, 12) * spread))
 
 
 async def sync_once(

@@ -178,12 +178,15 @@ def publish_addresses(node: Node, keys: NodeKeys, urls: list[str]) -> bool:
 
 
 def find_event(node: Node, text: str) -> Event:
-    """A stored event by its id or a unique prefix of at least 6 hex digits."""
+    """A stored event (in the log, or kept as fork evidence) by its id or a unique
+    prefix of at least 6 hex digits."""
     wanted = text.strip().lower()
     if len(wanted) < 6 or any(c not in "0123456789abcdef" for c in wanted):
         raise MembershipError(f"{text!r} is not an event id: give the id (6+ hex digits)")
     rows = node.store.execute(
-        "SELECT raw FROM events WHERE hex(id) LIKE ? LIMIT 2", (wanted.upper() + "%",)
+        "SELECT raw FROM events WHERE hex(id) LIKE ?1 "
+        "UNION SELECT raw FROM forks WHERE hex(id) LIKE ?1 LIMIT 2",
+        (wanted.upper() + "%",),
     )
     if len(rows) != 1:
         raise MembershipError(

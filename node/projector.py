@@ -173,7 +173,7 @@ class Projector:
             target_id = redact.target(read_payload(event))
             if target_id is None or target_id in targets:
                 continue
-            target = self.store.get(target_id)
+            target = self.store.get(target_id) or self.store.get_fork(target_id)
             if target is None or not redact.may_redact(target.kind):
                 continue  # not here yet (it is erased when it comes), or not erasable
             redactor = membership.get(event.author) if membership is not None else None

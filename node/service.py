@@ -21,7 +21,7 @@ from protocol import chain, encoding, hlc
 from protocol.chain import Head
 from protocol.envelope import NO_NETWORK, Event, create_event
 from protocol.errors import BadSeq, InvalidEvent, WrongNetwork
-from protocol.kinds import Payload
+from protocol.kinds import Payload, redact
 from protocol.kinds import member as member_kinds
 from protocol.membership import Membership
 from protocol.validate import check_event
@@ -237,7 +237,8 @@ class Node:
         # Redactions (§12): erase the bodies they name, then read the log again without
         # them (rare; a rebuild is the simple way to drop every trace from the items).
         result.erased = self.store.erase_bodies(self.projector.redacted())
-        if result.erased:
+        new_redactions = any(e.kind == redact.KIND for e in [*own, *result.stored])
+        if result.erased or new_redactions:
             self.projector.rebuild()
 
     # --- taking in events from elsewhere --------------------------------------------

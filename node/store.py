@@ -171,6 +171,11 @@ class Store:
             ).fetchone()
         return None if row is None else bytes(row[0])
 
+    def get_fork(self, event_id: bytes) -> Event | None:
+        with self._errors():
+            row = self.conn.execute("SELECT raw FROM forks WHERE id = ?", (event_id,)).fetchone()
+        return None if row is None else decode_event(bytes(row[0]))
+
     def get(self, event_id: bytes) -> Event | None:
         with self._errors():
             row = self.conn.execute("SELECT raw FROM events WHERE id = ?", (event_id,)).fetchone()

@@ -8,8 +8,9 @@ Routes (all under :data:`PREFIX`, all needing a pinned member certificate):
 
 - ``POST /sync``: body: the client's hello. Answer: the server's hello, then what the
   client lacks, then an end frame, streamed.
-- ``POST /push``: body: frames of what the server lacks, then an end frame. Answer: a
-  JSON summary of what the server did with them.
+- ``POST /push``: body: frames of what the server lacks, then an end frame. Answer:
+  the server's own events where the client sent fork evidence, then an end frame, so
+  that both ends learn of a fork.
 - ``GET /live``: a WebSocket on which the server says ``grew`` when its log grows, so
   the client pulls at once rather than at its next period.
 """

@@ -7,7 +7,9 @@ A sync round, started by one node (the client) against another (the server):
    oldest first in the server's log order (which places every admission before the
    events that depend on it), then the fork evidence the client lacks, then *end*.
 2. ``push``, only when the server's hello shows it lacks something: the client streams
-   what the server lacks the same way, and the server answers with a summary.
+   what the server lacks the same way (and its own events where the pull brought fork
+   evidence), and the server answers with its own events where the push brought fork
+   evidence, then *end*: both ends learn of a fork.
 
 Every message is a frame: one msgpack ``bin`` in its shortest form (as in bundles,
 §9) holding one type byte and a body. Everything here is bounded: a peer controls the

@@ -10,9 +10,11 @@ import pytest
 from node import network
 from node.home import Home
 from node.network import MembershipError, NotAdmin
+from protocol import encoding
 from protocol.envelope import strip_body
 from protocol.kinds import POSTABLE
 from protocol.kinds import redact as redact_kind
+from tests.helpers import forge
 from tests.net import close_all, make_network
 
 SECRET = "Dirección de la casa segura: calle 7"
@@ -107,5 +109,43 @@ def test_a_body_left_out_by_a_relay_comes_back_with_a_full_copy(tmp_path: Path) 
         assert "entero" in sv.titles()
         assert sv.node.projector.unknown() == []
         assert sv.state() == la.state()
+    finally:
+        close_all(members)
+
+
+def test_a_redaction_of_a_body_already_left_out_clears_it_from_the_unreadable(
+    tmp_path: Path,
+) -> None:
+    la, sv = members = make_network(tmp_path, ["Los Angeles", "San Salvador"])
+    try:
+        event = la.node.post(la.keys, [report("sin cuerpo")])[0]
+        sv.node.ingest([strip_body(event).raw])  # a relay left the body out
+        assert [u["reason"] for u in sv.node.projector.unknown()] == ["unreadable payload"]
+        redaction = network.redact(la.node, la.keys, event.id.hex())
+        assert sv.node.ingest([redaction.raw]).erased == 0  # nothing left to erase
+        assert sv.node.projector.unknown() == []
+        assert sv.state() == la.state()
+    finally:
+        close_all(members)
+
+
+def test_fork_evidence_is_erased_by_a_redaction_too(tmp_path: Path) -> None:
+    la, sv = members = make_network(tmp_path, ["Los Angeles", "San Salvador"])
+    try:
+        first = sv.node.post(sv.keys, [report("uno")])[0]
+        twin = forge(
+            sv.keys.signing,
+            network=sv.node.network,
+            seq=1,
+            ts=first.ts + 3,
+            body=encoding.encode({"v": 1, "title": "otro", "body": SECRET}),
+        )
+        la.node.ingest([first.raw])
+        assert la.node.ingest([twin]).forks == 1
+        twin_id = la.node.store.forks()[0].id
+        # SV's key is the twin's author: an admin (LA) redacts the evidence's body
+        network.redact(la.node, la.keys, twin_id.hex())
+        assert la.node.store.forks()[0].body is None
+        assert twin_id in la.node.projector.redacted()
     finally:
         close_all(members)
