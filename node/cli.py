@@ -280,9 +280,15 @@ def _note_pending_admission(node: Node) -> None:
 
 @cli.command()
 @click.argument("what", type=click.Choice([*SHOW_COLUMNS, "members", "peers", "unknown"]))
+@click.option(
+    "--private",
+    "show_private",
+    is_flag=True,
+    help="Also open the private items addressed to this node (asks for the passphrase).",
+)
 @click.option("--json", "as_json", is_flag=True, help="A JSON array for scripts (docs/CLI.md).")
 @pass_ctx
-def show(ctx: Context, what: str, as_json: bool) -> None:
+def show(ctx: Context, what: str, as_json: bool, show_private: bool) -> None:
     """Show the network's reports, plans, contacts, members, or events of unknown kinds."""
     with ctx.node() as node:
         _note_pending_admission(node)
@@ -319,12 +325,24 @@ def show(ctx: Context, what: str, as_json: bool) -> None:
             return
         kind, columns = SHOW_COLUMNS[what]
         rows = node.projector.rows(kind)
-        # Private items are opened in memory with this node's keys (passphrase): always
-        # for contacts, and for the rest when the log holds sealed events.
-        if POSTABLE[kind].private or node.projector.counted_events_of_kinds([SEALED]):
-            rows = sorted(
-                [*rows, *private.items(node, ctx.keys(), kind)], key=lambda r: (r["ts"], r["id"])
-            )
+        # Private items are opened in memory with this node's keys: contacts always (the
+        # passphrase is asked for), other kinds with --private or when the keys open
+        # without asking.
+        if POSTABLE[kind].private or show_private:
+            keys: NodeKeys | None = ctx.keys()
+        elif node.projector.counted_events_of_kinds([SEALED]):
+            keys = ctx.keys_without_asking()
+            if keys is None:
+                click.echo(
+                    f"note: private {what} (if any are addressed to this node) are not shown: "
+                    "add --private to give the passphrase",
+                    err=True,
+                )
+        else:
+            keys = None
+        if keys is not None:
+            opened = private.items(node, keys, kind)
+            rows = sorted([*rows, *opened], key=lambda r: (r["ts"], r["id"]))
         _emit(rows, as_json, columns)
 
 

@@ -72,5 +72,12 @@ class Context:
         except WrongPassphrase as e:
             raise KeyfileError(e.message) from None
 
+    def keys_without_asking(self) -> NodeKeys | None:
+        """The keys if they open without a prompt (no passphrase, or one in the
+        environment); None when only a prompt would open them."""
+        if self.home.key_is_encrypted() and "COMMUNE_PASSPHRASE" not in os.environ:
+            return None
+        return self.keys()
+
 
 pass_ctx = click.make_pass_decorator(Context)

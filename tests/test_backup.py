@@ -193,6 +193,7 @@ def test_backup_and_restore_bring_a_lost_node_back_without_forking_it(tmp_path: 
     ok(sv, "peer", "add", la_url)
     for title in ("uno", "dos"):
         ok(sv, "post", "report", "--title", title, env=secret(OLD))  # LA is not serving yet
+    ok(sv, "post", "contact", "--name", "Priya", "--phone", "+91 22 5550 1234", env=secret(OLD))
     bundle = tmp_path / "sv.commune"
     ok(sv, "export", str(bundle))
     ok(la, "import", str(bundle))
@@ -250,6 +251,10 @@ def test_backup_and_restore_bring_a_lost_node_back_without_forking_it(tmp_path: 
     try:
         ok(sv2, "sync", env=secret(OLD))
         assert not meta(sv2)["feed_unconfirmed"]
+        # its contacts come back with its feed: they are sealed to itself
+        contacts = json.loads(ok(sv2, "show", "contacts", "--json", env=secret(OLD)))
+        assert [(c["name"], c["phone"]) for c in contacts] == [("Priya", "+91 22 5550 1234")]
+        assert "Priya" not in ok(la, "show", "contacts")  # LA relays it, cannot read it
         ok(sv2, "post", "report", "--title", "tres", env=secret(OLD))
         ok(sv2, "sync", env=secret(OLD))
     finally:
@@ -258,9 +263,10 @@ def test_backup_and_restore_bring_a_lost_node_back_without_forking_it(tmp_path: 
     mine = Home(sv).identity().node_id.hex()
     for home in (sv2, la):
         log = json.loads(ok(home, "log", "--json"))
-        assert [row["seq"] for row in log if row["author"] == mine] == [1, 2, 3]
+        assert [row["seq"] for row in log if row["author"] == mine] == [1, 2, 3, 4]
         assert ok(home, "verify").startswith("ok:")
-        titles = {r["title"] for r in json.loads(ok(home, "show", "reports", "--json"))}
+        shown = ok(home, "show", "reports", "--json", env=secret(OLD))  # sealed events: keys
+        titles = {r["title"] for r in json.loads(shown)}
         assert titles == {"uno", "dos", "tres"}
         states = {m["name"]: m["state"] for m in json.loads(ok(home, "show", "members", "--json"))}
         assert states == {"Los Angeles": "admitted", "El Salvador": "admitted"}  # no fork
