@@ -22,7 +22,7 @@ from protocol.envelope import SEALED, Event
 from protocol.errors import BadPayload
 from protocol.kinds import POSTABLE
 from protocol.kinds import member as member_kinds
-from protocol.projections import ItemState, change_of, merge, read_payload
+from protocol.projections import Change, ItemState, change_of, merge, read_payload
 
 
 class CannotAddress(CommuneError):
@@ -159,17 +159,26 @@ def opened(node: Node, keys: NodeKeys) -> Iterator[Private]:
 
 def items(node: Node, keys: NodeKeys, kind: str) -> list[dict[str, Any]]:
     """The private items of one kind, folded in memory as public ones are (§5.3), with
-    who can read each."""
-    states: dict[tuple[str, bytes], ItemState] = {}
+    who can read each. A change counts only when its author is one of the item's
+    readers: a member who cannot read an item cannot change it (§11.9)."""
+    changes: list[Change] = []
     readers: dict[bytes, tuple[bytes, ...]] = {}
     for private in opened(node, keys):
         view = dataclasses.replace(private.event, kind=private.opened.kind)
         change = change_of(view, private.opened.payload)
         if change is None or change.key[0] != kind:
             continue
-        states[change.key] = merge(states.get(change.key), change)
         if change.create:
-            readers[change.key[1]] = private.opened.recipients
+            readers[change.item_id] = private.opened.recipients
+        changes.append(change)
+    states: dict[tuple[str, bytes], ItemState] = {}
+    for change in changes:
+        allowed = readers.get(change.item_id)
+        if allowed is None:
+            continue  # a change of an item this node cannot read (or not yet)
+        if not change.create and change.author not in allowed:
+            continue
+        states[change.key] = merge(states.get(change.key), change)
     names = _names(node)
     rows = []
     for state in sorted(states.values(), key=lambda s: (s.ts, s.id)):

@@ -282,8 +282,17 @@ class Store:
             self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
     def add_fork(self, event: Event) -> bool:
-        """Keep a second event at a taken (author, seq) as evidence; False if known."""
+        """Keep a second event at a taken (author, seq) as evidence; False if known, or
+        if evidence at this seq or an earlier one is kept already: an author is cut off
+        at its first fork (§5.5), so later evidence changes nothing, and a peer cannot
+        fill the disk or the memory with it."""
         with self._errors():
+            earlier = self.conn.execute(
+                "SELECT 1 FROM forks WHERE author = ? AND seq <= ? LIMIT 1",
+                (event.author, event.seq),
+            ).fetchone()
+            if earlier is not None:
+                return False
             cursor = self.conn.execute(
                 "INSERT OR IGNORE INTO forks (id, author, seq, raw) VALUES (?, ?, ?, ?)",
                 (event.id, event.author, event.seq, event.raw),

@@ -257,3 +257,23 @@ def test_a_membership_event_without_its_body_is_refused(node: Node) -> None:
     stripped = encoding.encode([*fields[:9], None])
     assert node.ingest([stripped]).refused == {"missing-body": 1}
     assert node.ingest([revoke]).refused_total == 0
+
+
+def test_fork_evidence_is_kept_only_where_it_cuts_the_feed_earlier(node: Node) -> None:
+    events = feed(SV, 3)
+    node.ingest([e.raw for e in events])
+
+    def twin(seq: int, tag: str) -> bytes:
+        return forge(
+            SV,
+            seq=seq,
+            prev=events[seq - 2].id if seq > 1 else None,
+            ts=events[seq - 1].ts + 1,
+            body=payload(tag),
+        )
+
+    assert node.ingest([twin(3, "a")]).forks == 1
+    assert node.ingest([twin(3, "b"), twin(3, "c")]).forks == 0  # nothing new: cut at 3
+    assert node.ingest([twin(2, "d")]).forks == 1  # an earlier cut is kept
+    assert node.membership().get(SV.public).forked_at == 2  # type: ignore[union-attr]
+    assert len(node.store.forks()) == 2

@@ -168,3 +168,27 @@ def test_a_post_quantum_network_seals_with_the_hybrid_suite(tmp_path: Path) -> N
         assert sealed.read_header(body).suite == member_kinds.PQ_SUITE
     finally:
         close_all(members)
+
+
+def test_a_member_who_cannot_read_a_contact_cannot_change_it(tmp_path: Path) -> None:
+    la, sv = members = make_network(tmp_path, ["Los Angeles", "San Salvador"])
+    try:
+        contact_for(la)  # sealed to LA alone
+        la.node.ingest([e.raw for e in sv.node.store.events()])
+        sv.node.ingest([e.raw for e in la.node.store.events()])
+        target = next(
+            e.id for e in la.node.store.events() if e.kind == SEALED and e.author == la.keys.node_id
+        )
+        item = private.items(la.node, la.keys, "contact")[0]
+        assert item["id"] == target.hex()
+        # SV knows the id (it relays the event) and seals an edit and a delete to both
+        readers = private.recipients(sv.node, sv.keys, ["Los Angeles"])
+        for kind, payload in (
+            ("contact.update", {"v": 1, "of": target, "name": "Someone else"}),
+            ("contact.delete", {"v": 1, "of": target}),
+        ):
+            sv.node.post(sv.keys, [private.seal_item(sv.node, sv.keys, kind, payload, readers)])
+        la.node.ingest([e.raw for e in sv.node.store.events()])
+        assert contact_names(la) == {NAME}  # unchanged, not deleted
+    finally:
+        close_all(members)
