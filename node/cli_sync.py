@@ -15,7 +15,7 @@ import signal
 import click
 
 from crypto.identity import NodeKeys
-from node import network
+from node import network, private
 from node import peers as peer_list
 from node.cli_common import Context, fail, pass_ctx
 from node.service import Node
@@ -73,9 +73,10 @@ def serve(ctx: Context, listen: str, advertise: tuple[str, ...], interval: float
             fail(
                 "this node belongs to no network yet: `commune found NAME` or `commune join INVITE`"
             )
+        confirm_feed(node, keys)
+        private.publish_keys(node, keys)  # a post-quantum network's longer sealing key
         if advertise:
             urls = [peer_list.check_url(u) for u in advertise]
-            confirm_feed(node, keys)
             if network.publish_addresses(node, keys, urls):
                 click.echo(f"Published this node's addresses: {', '.join(urls)}", err=True)
 

@@ -82,7 +82,7 @@ _ID_SIZE = 32
 _FIELDS = frozenset(["v", "suite", "keys", "nonce", "box"])
 #: §3.2's rule for kinds.
 _KIND = re.compile(r"[a-z][a-z0-9._-]{0,63}\Z", re.ASCII)
-#: §11.5: kinds every member must read, so they are never sealed: membership decides
+#: §11.4: kinds every member must read, so they are never sealed: membership decides
 #: who counts, a redaction must reach every relay, and seals do not nest.
 NEVER_SEALED = frozenset([SEALED, redact.KIND, *member.KINDS])
 
@@ -232,7 +232,7 @@ def _need(cond: bool, what: str) -> None:
 
 
 def read_header(body: bytes) -> SealedHeader:
-    """The outer form of a sealed body (§11.5), checked in the order of §11.6; what
+    """The outer form of a sealed body (§11.4), checked in the order of §11.6; what
     outsiders learn. Raises :class:`BadSealed` or :class:`UnsupportedSealed`."""
     try:
         value = encoding.decode(body)

@@ -6,7 +6,8 @@ kind               payload (besides ``v``)
 ``network``        ``name``: the network's name; ``founder_name``,
                    ``sealing_key`` and ``tls`` (64 bytes): the founder's.
                    Written by the founder with the zero network id; the
-                   network id is this event's id.
+                   network id is this event's id. ``suite`` (optional):
+                   ``mlkem768-x25519`` for a post-quantum network.
 ``member.admit``   ``node`` (32 bytes), ``name``, ``sealing_key`` (32 bytes),
                    ``admin`` (bool), ``tls`` (64 bytes: the signature of the
                    node's TLS certificate, from its card)
@@ -16,6 +17,8 @@ kind               payload (besides ``v``)
                    actions of ``node`` count from ``seq + 1``; demote: they
                    count up to ``seq``
 ``node.address``   ``addresses``: where this node can be reached (list of text)
+``node.keys``      ``mlkem768-x25519``: this node's post-quantum sealing key
+                   (1216 bytes), in a network founded with that suite
 =================  =========================================================
 """
 
