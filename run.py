@@ -43,8 +43,26 @@ def ensure_venv() -> None:
         stamp.touch()
 
 
+CHROMIUM = Path("/usr/bin/chromium")
+
+
+def ensure_chromium() -> None:
+    """The browser tests drive Debian's Chromium (Playwright cannot download its own
+    browsers here): install it when it is missing."""
+    if CHROMIUM.exists():
+        return
+    if not Path("/usr/bin/apt-get").exists():
+        print("Chromium is missing and there is no apt-get: browser tests will be skipped.")
+        return
+    prefix = [] if os.geteuid() == 0 else ["sudo"]
+    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+    sh(*prefix, "apt-get", "update", "-qq", env=env)
+    sh(*prefix, "apt-get", "install", "-y", "-qq", "chromium", env=env)
+
+
 def test(extra: list[str]) -> None:
     ensure_venv()
+    ensure_chromium()
     sh(BIN / "ruff", "check", ".")
     sh(BIN / "mypy")
     sh(BIN / "python", "-m", "pytest", "-q", *extra)
