@@ -22,6 +22,7 @@ from node.service import Node
 
 #: the same as node.daemon's (kept here so that --help does not import aiohttp)
 DEFAULT_PORT = 8470
+DEFAULT_WEB_PORT = 8471
 DEFAULT_INTERVAL = 60.0
 
 
@@ -60,12 +61,42 @@ def _host_port(text: str, default_port: int) -> tuple[str, int]:
     show_default=True,
     help="Seconds between periodic syncs with each peer.",
 )
+@click.option(
+    "--web",
+    "web_at",
+    default=f"127.0.0.1:{DEFAULT_WEB_PORT}",
+    show_default=True,
+    help="Where the read-only web view listens (this machine only, unless --web-public).",
+)
+@click.option("--no-web", is_flag=True, help="Do not serve the web view.")
+@click.option(
+    "--web-public",
+    is_flag=True,
+    help="Let the web view listen on an address other machines can reach (it shows "
+    "everything this node can read, contacts included, to whoever reaches it).",
+)
 @pass_ctx
-def serve(ctx: Context, listen: str, advertise: tuple[str, ...], interval: float) -> None:
-    """Run the sync server, periodic sync with every known peer, and live updates."""
+def serve(
+    ctx: Context,
+    *,
+    listen: str,
+    advertise: tuple[str, ...],
+    interval: float,
+    web_at: str,
+    no_web: bool,
+    web_public: bool,
+) -> None:
+    """Run the sync server, periodic sync with every known peer, live updates, and the
+    read-only web view."""
     from node import daemon  # noqa: PLC0415 - aiohttp only where needed
+    from node.web import check_bind, start_web  # noqa: PLC0415
 
     host, port = _host_port(listen, DEFAULT_PORT)
+    web_host, web_port = _host_port(web_at, DEFAULT_WEB_PORT)
+    if not no_web:
+        warning = check_bind(web_host, web_public)
+        if warning:
+            click.echo(f"WARNING: {warning}", err=True)
     keys = ctx.keys()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
     with ctx.node() as node:
@@ -89,11 +120,29 @@ def serve(ctx: Context, listen: str, advertise: tuple[str, ...], interval: float
             click.echo(
                 f"Serving on {host}:{runner.port}; syncing every {interval:g} s. Ctrl-C stops."
             )
+            web = None
+            if not no_web:
+                try:
+                    web, actual = await start_web(
+                        node,
+                        keys,
+                        host=web_host,
+                        port=web_port,
+                        daemon=runner,
+                        allow_public=web_public,
+                    )
+                except OSError as e:
+                    await runner.stop()
+                    fail(f"cannot listen on {web_host}:{web_port} for the web view: {e.strerror}")
+                shown = f"[{web_host}]" if ":" in web_host else web_host
+                click.echo(f"Web view on http://{shown}:{actual}/")
             stop = asyncio.Event()
             loop = asyncio.get_running_loop()
             for sig in (signal.SIGINT, signal.SIGTERM):
                 loop.add_signal_handler(sig, stop.set)
             await stop.wait()
+            if web is not None:
+                await web.cleanup()
             await runner.stop()
 
         with contextlib.suppress(KeyboardInterrupt):

@@ -44,6 +44,8 @@ class PeerState:
     failures: int = 0
     last: sync.Stats | None = None
     last_error: str = ""
+    #: when the last sync round with this peer succeeded (the node's clock, seconds), or None
+    last_ok: float | None = None
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
 
@@ -178,6 +180,7 @@ class Daemon:
             return
         state.failures = 0
         state.last, state.last_error = stats, ""
+        state.last_ok = self.node.clock()
         self.rounds += 1
         if stats.received or stats.sent:
             log.info("synced with %s: %s", state.url, stats.summary())

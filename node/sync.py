@@ -335,6 +335,8 @@ class Server:
         #: open live channels, and the member at the other end of each
         self.live: dict[web.WebSocketResponse, bytes] = {}
         self.penalties: dict[bytes, tuple[float, float]] = {}
+        #: when each member that calls this node last synced with it (the web view)
+        self.callers: dict[bytes, float] = {}
 
     def app(self) -> web.Application:
         app = web.Application(client_max_size=proto.MAX_HELLO + 64, middlewares=[self._guard])
@@ -406,6 +408,7 @@ class Server:
         for data in _pack(self.sync.outgoing(theirs), stats):
             await response.write(data)
         await response.write_eof()
+        self.callers[request[PEER]] = self.sync.node.clock()
         return response
 
     async def handle_push(self, request: web.Request) -> web.StreamResponse:

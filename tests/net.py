@@ -149,6 +149,8 @@ def serve_process(home: Path, port: int) -> subprocess.Popen[str]:
             f"127.0.0.1:{port}",
             "--interval",
             "3600",
+            "--web",
+            "127.0.0.1:0",
         ],
         cwd=ROOT,
         stdout=subprocess.PIPE,
@@ -158,4 +160,7 @@ def serve_process(home: Path, port: int) -> subprocess.Popen[str]:
     assert proc.stdout is not None
     line = proc.stdout.readline()
     assert line.startswith("Serving on"), line
+    web = proc.stdout.readline()
+    assert web.startswith("Web view on http://127.0.0.1:"), web
+    proc.web_url = web.split()[-1]  # type: ignore[attr-defined]
     return proc

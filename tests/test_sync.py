@@ -8,6 +8,7 @@ import json
 import shutil
 from pathlib import Path
 
+import aiohttp
 import pytest
 
 from node import daemon, network, sync
@@ -296,6 +297,15 @@ async def test_serve_sync_and_peer_commands_end_to_end(tmp_path: Path) -> None:
         code, out, err = await commune_async(sv.home.path, "peer", "add", "ftp://x")
         assert code == 1
         assert "https://HOST:PORT" in err
+        # serve printed its web view's address: the page shows both collectives
+        async with (
+            aiohttp.ClientSession() as web,
+            web.get(server.web_url) as page,  # type: ignore[attr-defined]
+        ):
+            assert page.status == 200
+            html = await page.text()
+        assert "Los Angeles" in html
+        assert "San Salvador" in html
     finally:
         server.kill()
         server.wait()

@@ -1,0 +1,26 @@
+"""The local, read-only web view (``commune serve --web``): what a member sees of the
+network, its collectives, reports, plans, contacts and sync, in English or Spanish.
+
+Public surface::
+
+    make_app(node, keys, *, host, port, daemon=None) -> aiohttp.web.Application
+    await start_web(node, keys, *, host, port, daemon=None, allow_public=False)
+        -> (runner, port)                  stop with ``await runner.cleanup()``
+    check_bind(host, allow_public) -> warning or None; raises PublicBind
+
+Routes (GET and HEAD only; anything else is 405): ``/`` overview, ``/reports``,
+``/plans``, ``/contacts``, ``/events``, ``/event/{id}``, ``/activity``, ``/live``
+(server-sent events), ``/static/{style.css,live.js,icon.svg}``.
+"""
+
+from node.web.app import DEFAULT_WEB_PORT, SECURITY_HEADERS, make_app, start_web
+from node.web.bind import PublicBind, check_bind
+
+__all__ = [
+    "DEFAULT_WEB_PORT",
+    "SECURITY_HEADERS",
+    "PublicBind",
+    "check_bind",
+    "make_app",
+    "start_web",
+]

@@ -1,0 +1,279 @@
+"""The web view's aiohttp application: routes, guards, headers, live updates.
+
+Every request passes, in order: the Host check (421 for a name that is not this
+view's address: DNS rebinding), the method check (anything but GET and HEAD is 405:
+no route writes), the page, and the error page for whatever went wrong. Every
+response, error pages and static files included, carries the security headers.
+
+Live updates: a watcher looks at the log a few times a second; ``/live`` is a
+server-sent-event stream that says ``grew`` when the log grew (and ``peers`` when a
+sync round with a peer ended), and ``static/live.js`` reloads the page.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import socket
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+from aiohttp import web
+
+from crypto.errors import CommuneError
+from crypto.identity import NodeKeys
+from node.daemon import Daemon
+from node.service import Node
+from node.web import activity, events, i18n, pages
+from node.web.bind import check_bind, host_allowed
+from node.web.data import Reader
+from node.web.state import HERE, LANG_COOKIE, STATE, WebState, environment, language
+
+log = logging.getLogger("commune.web")
+
+DEFAULT_WEB_PORT = 8471
+WATCH_EVERY = 0.25
+KEEPALIVE = 15.0
+ALLOWED_METHODS = ("GET", "HEAD")
+
+SECURITY_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'none'; style-src 'self'; img-src 'self' data:; script-src 'self'; "
+        "connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "X-Frame-Options": "DENY",
+    "Cross-Origin-Opener-Policy": "same-origin",
+    "Cross-Origin-Resource-Policy": "same-origin",
+    "Cache-Control": "no-store",
+}
+
+STATIC_TYPES = {
+    "style.css": "text/css",
+    "live.js": "text/javascript",
+    "icon.svg": "image/svg+xml",
+}
+
+
+def make_app(
+    node: Node,
+    keys: NodeKeys | None,
+    *,
+    host: str,
+    port: int,
+    daemon: Daemon | None = None,
+) -> web.Application:
+    """The read-only web view of ``node``, answering only at ``host:port``. With
+    ``keys`` it shows the private items this node can open (in memory); with
+    ``daemon`` it shows how syncing with each peer goes."""
+    state = WebState(node, keys, daemon, host, port, environment())
+    state.static = {name: (HERE / "static" / name).read_bytes() for name in STATIC_TYPES}
+    app = web.Application(middlewares=[_errors, _guard], client_max_size=1024)
+    app[STATE] = state
+    app.on_response_prepare.append(_headers)
+    app.cleanup_ctx.append(_running)
+    app.on_shutdown.append(_shutdown)
+    app.router.add_get("/", pages.overview, name="overview")
+    app.router.add_get("/reports", pages.reports, name="reports")
+    app.router.add_get("/plans", pages.plans, name="plans")
+    app.router.add_get("/contacts", pages.contacts, name="contacts")
+    app.router.add_get("/events", events.events, name="events")
+    app.router.add_get(r"/event/{id:[0-9a-f]{64}}", events.event, name="event")
+    app.router.add_get("/activity", activity.activity, name="activity")
+    app.router.add_get("/live", live_stream, name="live")
+    app.router.add_get(r"/static/{name}", static_file, name="static")
+    return app
+
+
+async def start_web(
+    node: Node,
+    keys: NodeKeys | None,
+    *,
+    host: str = "127.0.0.1",
+    port: int = DEFAULT_WEB_PORT,
+    daemon: Daemon | None = None,
+    allow_public: bool = False,
+) -> tuple[web.AppRunner, int]:
+    """Listen on host:port (0: a free port) and serve the web view; the runner (stop it
+    with ``await runner.cleanup()``) and the port it listens on. Refuses an address
+    other machines can reach unless ``allow_public`` (:func:`check_bind`)."""
+    check_bind(host, allow_public)
+    sock = _listen(host, port)
+    try:
+        actual = int(sock.getsockname()[1])
+        runner = web.AppRunner(
+            make_app(node, keys, host=host, port=actual, daemon=daemon),
+            access_log=None,
+            shutdown_timeout=5.0,
+        )
+        await runner.setup()
+        await web.SockSite(runner, sock).start()
+    except BaseException:
+        sock.close()
+        raise
+    return runner, actual
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    try:
+        infos = socket.getaddrinfo(
+            host.strip("[]"), port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )
+        family, kind, proto, _, address = infos[0]
+        sock = socket.socket(family, kind, proto)
+    except OSError as e:
+        raise CommuneError(f"the web view cannot listen on {host}:{port}: {e}") from None
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+        sock.listen(128)
+        sock.setblocking(False)
+    except OSError as e:
+        sock.close()
+        raise CommuneError(
+            f"the web view cannot listen on {host}:{port}: {e.strerror or e} (is another "
+            "program using that port? choose another with --web HOST:PORT)"
+        ) from None
+    return sock
+
+
+# --- guards and headers ---------------------------------------------------------------
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@web.middleware
+async def _guard(request: web.Request, handler: Handler) -> web.StreamResponse:
+    state = request.app[STATE]
+    if not host_allowed(request.headers.get("Host"), state.host, state.port):
+        raise web.HTTPMisdirectedRequest()
+    if request.method not in ALLOWED_METHODS:
+        raise web.HTTPMethodNotAllowed(request.method, ALLOWED_METHODS)
+    response = await handler(request)
+    chosen = request.query.get("lang")
+    if chosen in i18n.LANGUAGES and not response.prepared:
+        response.set_cookie(
+            LANG_COOKIE, chosen, max_age=365 * 86400, path="/", httponly=True, samesite="Strict"
+        )
+    return response
+
+
+_ERRORS = {
+    404: ("Not found", "This page does not exist."),
+    405: ("Only reading", "This view is read-only: nothing can be sent to it."),
+    421: ("Wrong address", "This node's page answers only at its own address."),
+}
+
+
+@web.middleware
+async def _errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except web.HTTPException as e:
+        if e.status < 400:
+            raise
+        title, text = _ERRORS.get(e.status, ("Something went wrong", e.reason))
+        response = error_page(request, e.status, title, text)
+        if "Allow" in e.headers:
+            response.headers["Allow"] = e.headers["Allow"]
+        return response
+    except CommuneError as e:
+        log.warning("web view: %s", e.message)
+        return error_page(request, 500, "Something went wrong", e.message)
+
+
+def error_page(request: web.Request, status: int, title: str, text: str) -> web.Response:
+    tr = i18n.Translator(language(request))
+    if request.method == "HEAD" or status == 421:
+        # a misdirected request gets no page: it is not for this node
+        return web.Response(status=status, text=tr(title) + "\n", content_type="text/plain")
+    page = request.app[STATE].env.get_template("error.html")
+    body = page.render(_=tr, lang=tr.lang, title=tr(title), text=tr(text), status=status)
+    return web.Response(status=status, text=body, content_type="text/html")
+
+
+async def _headers(request: web.Request, response: web.StreamResponse) -> None:
+    response.headers.update(SECURITY_HEADERS)
+
+
+# --- static files and the live stream --------------------------------------------------
+
+
+async def static_file(request: web.Request) -> web.Response:
+    name = request.match_info["name"]
+    body = request.app[STATE].static.get(name)
+    if body is None:
+        raise web.HTTPNotFound()
+    return web.Response(body=body, content_type=STATIC_TYPES[name], charset="utf-8")
+
+
+async def live_stream(request: web.Request) -> web.StreamResponse:
+    """Server-sent events: ``grew`` when the log grew, ``peers`` after a sync round."""
+    response = web.StreamResponse(headers={"Content-Type": "text/event-stream; charset=utf-8"})
+    if request.method == "HEAD":
+        return response
+    live = request.app[STATE].live
+    await response.prepare(request)
+    grew, synced = live.grew, live.synced
+    try:
+        await response.write(b"retry: 3000\nevent: hello\ndata: ok\n\n")
+        while not live.closing:
+            await live.wait(KEEPALIVE)
+            if live.closing:
+                break
+            if live.grew != grew:
+                grew = live.grew
+                await response.write(f"event: grew\ndata: {grew}\n\n".encode())
+            elif live.synced != synced:
+                synced = live.synced
+                await response.write(f"event: peers\ndata: {synced}\n\n".encode())
+            else:
+                await response.write(b": still here\n\n")
+    except (ConnectionError, RuntimeError):
+        pass  # the browser went away
+    return response
+
+
+async def _watch(state: WebState) -> None:
+    reader = state.data
+    mark = reader.mark()
+    seen_peers: tuple[Any, ...] = ()
+    while True:
+        await asyncio.sleep(WATCH_EVERY)
+        try:
+            now = reader.mark()
+        except CommuneError as e:
+            log.warning("web view: %s", e.message)
+            continue
+        if now != mark:
+            mark = now
+            state.live.bump(grew=True)
+        peers = state.daemon.peers if state.daemon is not None else {}
+        for url, peer in peers.items():
+            if peer.last_ok is not None and state.peer_marks.get(url, (None,))[0] != peer.last_ok:
+                state.peer_marks[url] = (peer.last_ok, mark[0])
+        snapshot = tuple((u, p.last_ok, p.failures) for u, p in sorted(peers.items()))
+        if snapshot != seen_peers:
+            seen_peers = snapshot
+            state.live.bump(synced=True)
+
+
+async def _running(app: web.Application) -> AsyncIterator[None]:
+    state = app[STATE]
+    state.reader = Reader(state.node)
+    watcher = asyncio.create_task(_watch(state), name="web-watch")
+    try:
+        yield
+    finally:
+        watcher.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await watcher
+        state.private.clear()
+        state.reader.close()
+        state.reader = None
+
+
+async def _shutdown(app: web.Application) -> None:
+    app[STATE].live.close()

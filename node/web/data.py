@@ -1,0 +1,347 @@
+"""What the web view reads from the store: paged, searched and filtered in SQL.
+
+The web view reads through its own connection to the store file, so a page never sees
+a write half done, and it never writes. Item fields live inside the encoded item
+state (node/projector.py), so two SQL functions read them where the query runs:
+``web_field(state, name)`` (a field's current value) and ``web_text(state)`` (all of
+an item's text, case-folded, for search). Every list is one ``LIMIT``/``OFFSET``
+query and one ``count(*)`` over the same conditions, so a page of 50 costs the same
+with 100 events as with 100,000, apart from a search, which reads each item once.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import unicodedata
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import msgpack
+
+from node.service import Node
+from node.store import Store
+from protocol import hlc
+from protocol.envelope import Event, decode_event
+from protocol.kinds import KNOWN
+from protocol.projections import ItemState
+
+PAGE_SIZE = 50
+MS_PER_DAY = 86_400_000
+#: 1970-01-01 was a Thursday: shifting by 3 days makes weeks start on Monday
+_WEEK_SHIFT_DAYS = 3
+_STATUS_ORDER = "CASE web_field(state, 'status') WHEN 'open' THEN 0 WHEN 'doing' THEN 1 WHEN 'done' THEN 2 ELSE 3 END"  # noqa: E501
+PLAN_SORTS = {
+    "due": "web_field(state, 'due') = '', web_field(state, 'due'), ts DESC, id",
+    "status": f"{_STATUS_ORDER}, web_field(state, 'due') = '', web_field(state, 'due'), id",
+    "owner": "web_field(state, 'owner') = '', web_fold(state, 'owner'), web_field(state, 'due'), id",  # noqa: E501
+    "newest": "ts DESC, id",
+}
+#: a plan that is late: a due date before today, and not done or dropped
+OVERDUE_SQL = (
+    "(web_field(state, 'due') != '' AND web_field(state, 'due') < ? "
+    "AND web_field(state, 'status') IN ('open', 'doing'))"
+)
+
+
+@functools.lru_cache(maxsize=4096)
+def _values(state: bytes) -> dict[str, str]:
+    """An item's current field values, read straight from its stored state (written by
+    :meth:`ItemState.encode`: ``[kind, id, author, ts, [[name, [value, ts, author]]],
+    ...]``). The projection is this node's own, so the plain decoder is enough here and
+    several times faster than the canonical one, which a search over 100,000 items
+    notices."""
+    try:
+        fields = msgpack.unpackb(state, raw=False)[4]
+        return {str(name): str(register[0]) for name, register in fields}
+    except (ValueError, TypeError, IndexError, msgpack.UnpackException):
+        return {}
+
+
+def _field(state: bytes | None, name: str) -> str:
+    return "" if state is None else _values(bytes(state)).get(name, "")
+
+
+def _fold_field(state: bytes | None, name: str) -> str:
+    return fold(_field(state, name))
+
+
+def _text(state: bytes | None) -> str:
+    return "" if state is None else fold("\n".join(_values(bytes(state)).values()))
+
+
+def fold(text: str) -> str:
+    """Text as search compares it: NFC (as stored) and case-folded."""
+    return unicodedata.normalize("NFC", text).casefold()
+
+
+@dataclass(frozen=True, slots=True)
+class Filters:
+    """What a list is narrowed to; every field optional."""
+
+    q: str = ""
+    #: the author (a collective's node id)
+    by: bytes | None = None
+    #: event timestamps (docs/PROTOCOL.md §3.2) from ``since``, before ``until``
+    since: int | None = None
+    until: int | None = None
+    kind: str = ""
+    status: str = ""
+    owner: str = ""
+    overdue: bool = False
+    #: plans: due dates (YYYY-MM-DD) from ``due_from``, up to ``due_to``
+    due_from: str = ""
+    due_to: str = ""
+    sort: str = "due"
+    page: int = 1
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    rows: list[Any]
+    total: int
+    page: int
+    size: int = PAGE_SIZE
+
+    @property
+    def pages(self) -> int:
+        return max(1, math.ceil(self.total / self.size))
+
+
+@dataclass
+class _Where:
+    parts: list[str] = field(default_factory=list)
+    params: list[Any] = field(default_factory=list)
+
+    def add(self, sql: str, *params: Any) -> None:
+        self.parts.append(sql)
+        self.params.extend(params)
+
+    @property
+    def sql(self) -> str:
+        return " AND ".join(self.parts) if self.parts else "1"
+
+
+def day_start(day_ms: int) -> int:
+    """The timestamp at the start of the day holding ``day_ms``."""
+    return hlc.pack(day_ms - day_ms % MS_PER_DAY)
+
+
+def week_of(ms: int) -> int:
+    """The number of the week (from Monday) holding the moment ``ms``."""
+    return (ms // MS_PER_DAY + _WEEK_SHIFT_DAYS) // 7
+
+
+def week_start_ms(week: int) -> int:
+    return (week * 7 - _WEEK_SHIFT_DAYS) * MS_PER_DAY
+
+
+class Reader:
+    """The web view's read-only queries, on its own connection."""
+
+    def __init__(self, node: Node) -> None:
+        self.node = node
+        path = node.store.path
+        self._own = str(path) != ":memory:"
+        self.store = Store(path) if self._own else node.store
+        conn = self.store.conn
+        conn.create_function("web_field", 2, _field, deterministic=True)
+        conn.create_function("web_fold", 2, _fold_field, deterministic=True)
+        conn.create_function("web_text", 1, _text, deterministic=True)
+
+    def close(self) -> None:
+        if self._own:
+            self.store.close()
+
+    # --- the log --------------------------------------------------------------------
+
+    def mark(self) -> tuple[int, int]:
+        """Grows whenever the log does: (last event row, fork evidence kept)."""
+        row = self.store.execute(
+            "SELECT coalesce((SELECT max(rowid) FROM events), 0), (SELECT count(*) FROM forks)"
+        )[0]
+        return int(row[0]), int(row[1])
+
+    def count_events(self) -> int:
+        return self.store.count()
+
+    def held(self) -> int:
+        return self.store.held_count()
+
+    def heads(self) -> dict[bytes, tuple[int, int]]:
+        """author -> (last seq, its timestamp)."""
+        return {a: (h.seq, h.ts) for a, h in self.store.heads().items()}
+
+    def unknown(self, counts: Callable[[bytes, int], bool]) -> int:
+        """Counted events this version cannot show: of a kind it does not know, or with
+        a payload it cannot read (as ``Projector.unknown``, counted on the kind index)."""
+        marks = ", ".join("?" * len(KNOWN))
+        rows = self.store.execute(
+            f"SELECT author, seq FROM events WHERE kind NOT IN ({marks}) "  # noqa: S608
+            "UNION ALL SELECT e.author, e.seq FROM unreadable u JOIN events e ON e.id = u.id",
+            sorted(KNOWN),
+        )
+        return sum(1 for author, seq in rows if counts(bytes(author), int(seq)))
+
+    def kinds(self) -> list[str]:
+        return [str(r[0]) for r in self.store.execute("SELECT DISTINCT kind FROM events")]
+
+    def event(self, event_id: bytes) -> tuple[Event | None, bool]:
+        """The event with this id, and whether it is fork evidence (not in the log)."""
+        rows = self.store.execute("SELECT raw FROM events WHERE id = ?", (event_id,))
+        if rows:
+            return decode_event(bytes(rows[0][0])), False
+        rows = self.store.execute("SELECT raw FROM forks WHERE id = ?", (event_id,))
+        return (decode_event(bytes(rows[0][0])), True) if rows else (None, False)
+
+    def id_at(self, author: bytes, seq: int) -> bytes | None:
+        return self.store.id_at(author, seq)
+
+    def events_page(self, filters: Filters) -> Page:
+        """Stored events, the last received first."""
+        where = _Where()
+        if filters.kind:
+            where.add("kind = ?", filters.kind)
+        self._common(where, filters)
+        total = self._count("events", where)
+        offset = (filters.page - 1) * PAGE_SIZE
+        rows = self.store.execute(
+            f"SELECT raw FROM events WHERE {where.sql} ORDER BY rowid DESC LIMIT ? OFFSET ?",  # noqa: S608
+            (*where.params, PAGE_SIZE, offset),
+        )
+        return Page([decode_event(bytes(r[0])) for r in rows], total, filters.page)
+
+    def weekly(self, first_week: int) -> dict[tuple[bytes, int], int]:
+        """(author, week) -> events, for the weeks from ``first_week`` on."""
+        since = hlc.pack(week_start_ms(first_week))
+        rows = self.store.execute(
+            "SELECT author, ((ts >> 16) / ? + ?) / 7 AS week, count(*) FROM events "
+            "WHERE ts >= ? GROUP BY author, week",
+            (MS_PER_DAY, _WEEK_SHIFT_DAYS, since),
+        )
+        return {(bytes(a), int(w)): int(n) for a, w, n in rows}
+
+    # --- items ----------------------------------------------------------------------
+
+    def items_page(self, kind: str, filters: Filters, today: str) -> Page:
+        """Visible public items of one kind; reports newest first, plans by
+        ``filters.sort``. Each row is the item's fields plus ``id``, ``author``,
+        ``ts`` and (plans) ``overdue``."""
+        where = _Where()
+        where.add("kind = ?", kind)
+        where.add("visible = 1")
+        self._common(where, filters)
+        if filters.q:
+            where.add("instr(web_text(state), ?) > 0", fold(filters.q))
+        if kind == "plan":
+            if filters.status:
+                where.add("web_field(state, 'status') = ?", filters.status)
+            if filters.owner:
+                where.add("instr(web_fold(state, 'owner'), ?) > 0", fold(filters.owner))
+            if filters.overdue:
+                where.add(OVERDUE_SQL, today)
+            if filters.due_from:
+                where.add("web_field(state, 'due') >= ?", filters.due_from)
+            if filters.due_to:
+                where.add("web_field(state, 'due') BETWEEN '0' AND ?", filters.due_to)
+            order = PLAN_SORTS.get(filters.sort, PLAN_SORTS["due"])
+        else:
+            order = "ts DESC, id"
+        offset = (filters.page - 1) * PAGE_SIZE
+        if filters.q or kind == "plan":
+            # Every item is read anyway (a search, or an order by a field): count in the
+            # same pass, with a window over every match before LIMIT cuts the page out
+            # (a page past the end has no row to carry the count: counted again).
+            rows = self.store.execute(
+                f"SELECT state, count(*) OVER () FROM items WHERE {where.sql} "  # noqa: S608
+                f"ORDER BY {order} LIMIT ? OFFSET ?",
+                (*where.params, PAGE_SIZE, offset),
+            )
+            total = int(rows[0][1]) if rows else self._count("items", where)
+        else:
+            # the index (kind, visible, ts) gives both the count and the page
+            total = self._count("items", where)
+            rows = self.store.execute(
+                f"SELECT state, 0 FROM items WHERE {where.sql} "  # noqa: S608
+                f"ORDER BY {order} LIMIT ? OFFSET ?",
+                (*where.params, PAGE_SIZE, offset),
+            )
+        items = []
+        for state, _ in rows:
+            row = ItemState.decode(bytes(state)).as_row()
+            if kind == "plan":
+                row["overdue"] = is_overdue(row, today)
+            items.append(row)
+        return Page(items, total, filters.page)
+
+    def count_items(self, kind: str) -> int:
+        rows = self.store.execute(
+            "SELECT count(*) FROM items WHERE kind = ? AND visible = 1", (kind,)
+        )
+        return int(rows[0][0])
+
+    def count_overdue(self, today: str) -> int:
+        rows = self.store.execute(
+            f"SELECT count(*) FROM items WHERE kind = 'plan' AND visible = 1 AND {OVERDUE_SQL}",  # noqa: S608
+            (today,),
+        )
+        return int(rows[0][0])
+
+    def item(self, kind: str, item_id: bytes) -> dict[str, Any] | None:
+        rows = self.store.execute(
+            "SELECT state FROM items WHERE kind = ? AND id = ?", (kind, item_id)
+        )
+        return ItemState.decode(bytes(rows[0][0])).as_row() if rows else None
+
+    # --- helpers --------------------------------------------------------------------
+
+    def _common(self, where: _Where, filters: Filters) -> None:
+        if filters.by is not None:
+            where.add("author = ?", filters.by)
+        if filters.since is not None:
+            where.add("ts >= ?", filters.since)
+        if filters.until is not None:
+            where.add("ts < ?", filters.until)
+
+    def _count(self, table: str, where: _Where) -> int:
+        rows = self.store.execute(
+            f"SELECT count(*) FROM {table} WHERE {where.sql}",  # noqa: S608 - fixed names
+            where.params,
+        )
+        return int(rows[0][0])
+
+
+def is_overdue(plan: dict[str, Any], today: str) -> bool:
+    due = str(plan.get("due") or "")
+    return bool(due) and due < today and plan.get("status") in ("open", "doing")
+
+
+_IDS = frozenset(["id", "author"])
+
+
+def filter_rows(rows: Sequence[dict[str, Any]], filters: Filters) -> list[dict[str, Any]]:
+    """The same filters over private items, which only exist opened in memory."""
+    wanted = fold(filters.q)
+    out = []
+    for row in rows:
+        if filters.by is not None and row.get("author") != filters.by.hex():
+            continue
+        ts = int(row.get("ts") or 0)
+        if filters.since is not None and ts < filters.since:
+            continue
+        if filters.until is not None and ts >= filters.until:
+            continue
+        if wanted:
+            text = fold(
+                "\n".join(v for k, v in row.items() if isinstance(v, str) and k not in _IDS)
+            )
+            if wanted not in text:
+                continue
+        out.append(row)
+    return out
+
+
+def page_of(rows: Sequence[dict[str, Any]], page: int) -> Page:
+    start = (page - 1) * PAGE_SIZE
+    return Page(list(rows[start : start + PAGE_SIZE]), len(rows), page)

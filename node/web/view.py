@@ -1,0 +1,268 @@
+"""What every page shares: one request's view of the node (its language, the names
+of the collectives, times said the way people say them), and the list filters.
+
+Times are shown in this machine's local time (the view runs on the collective's own
+machine), as dates people read ("12 March 2026, 14:05") and ages ("3 minutes ago").
+"""
+
+from __future__ import annotations
+
+import datetime
+import re
+from typing import Any
+from urllib.parse import urlencode
+
+from aiohttp import web
+from markupsafe import Markup
+
+from node import peers as peer_list
+from node import private
+from node.daemon import PeerState
+from node.web import i18n, svg
+from node.web.data import PLAN_SORTS, Filters, Page
+from node.web.state import STATE, WebState, language
+from protocol import hlc
+from protocol.envelope import SEALED
+from protocol.kinds import redact
+from protocol.kinds.plan import STATUSES
+
+KIND_LABELS = {
+    "report": "report",
+    "plan": "plan",
+    "contact": "contact",
+    "report.retract": "report withdrawn",
+    "plan.update": "plan changed",
+    "contact.update": "contact changed",
+    "contact.delete": "contact deleted",
+    SEALED: "private (sealed)",
+    redact.KIND: "erasure",
+    "network": "network founded",
+    "member.admit": "collective admitted",
+    "member.revoke": "collective removed",
+    "member.role": "role changed",
+    "node.address": "address published",
+    "node.keys": "keys published",
+}
+_KIND = re.compile(r"[a-z][a-z0-9._-]{0,63}\Z")
+_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}\Z")
+_HEX32 = re.compile(r"[0-9a-f]{64}\Z")
+MAX_PAGE = 1_000_000
+
+
+# --- what every page shares ------------------------------------------------------------
+
+
+def local(ts: int) -> datetime.datetime:
+    return datetime.datetime.fromtimestamp(hlc.millis(ts) / 1000).astimezone()
+
+
+class View:
+    """One request's view: its language, the node's names, time helpers."""
+
+    def __init__(self, request: web.Request) -> None:
+        self.request = request
+        self.state: WebState = request.app[STATE]
+        self.tr = i18n.Translator(language(request))
+        self.now = self.state.node.clock()
+        membership = self.state.node.membership()
+        self.network = membership.name if membership is not None else None
+        self.members = (
+            sorted(membership.members.values(), key=lambda m: (m.name.casefold(), m.node_id))
+            if membership is not None
+            else []
+        )
+        self.founder = membership.founder if membership is not None else None
+        self.names = {m.node_id: m.name for m in self.members}
+        self.me = self.state.node.node_id
+        if self.me not in self.names:
+            self.names[self.me] = self.state.node.home.identity().name
+        self.colours = {m.node_id: svg.colour(i) for i, m in enumerate(self.members)}
+
+    @property
+    def today(self) -> str:
+        return datetime.datetime.fromtimestamp(self.now).astimezone().date().isoformat()
+
+    def name(self, node_id: bytes | str | None) -> str:
+        if node_id is None:
+            return "?"
+        raw = bytes.fromhex(node_id) if isinstance(node_id, str) else node_id
+        return self.names.get(raw, raw.hex()[:12])
+
+    def when(self, ts: int) -> Markup:
+        moment = local(ts)
+        text = self.tr.moment(moment)
+        if hlc.is_suspect(ts, int(self.now * 1000)):
+            text += " (" + self.tr("future time: this author's clock may be wrong") + ")"
+        return Markup('<time datetime="{}">{}</time>').format(moment.isoformat(), text)
+
+    def day(self, iso: str) -> Markup:
+        try:
+            day = datetime.date.fromisoformat(iso)
+        except ValueError:
+            return Markup("{}").format(iso)
+        return Markup('<time datetime="{}">{}</time>').format(iso, self.tr.date(day))
+
+    def late(self, due: str) -> int:
+        """Days a plan due on ``due`` is late by."""
+        try:
+            return (datetime.date.fromisoformat(self.today) - datetime.date.fromisoformat(due)).days
+        except ValueError:
+            return 0
+
+    def ago(self, seconds_ts: float) -> str:
+        return self.tr.ago(self.now - seconds_ts)
+
+    def kind(self, kind: str) -> str:
+        label = KIND_LABELS.get(kind)
+        return self.tr(label) if label else kind
+
+    def url(self, path: str | None = None, **changes: object) -> str:
+        """This page's address (or ``path``) with its query changed; None removes."""
+        query: dict[str, str] = dict(self.request.query)
+        for key, value in changes.items():
+            if value is None or value == "":
+                query.pop(key, None)
+            else:
+                query[key] = str(value)
+        text = urlencode(query)
+        return (path or self.request.path) + ("?" + text if text else "")
+
+    def render(self, template: str, *, nav: str, title: str, **values: Any) -> web.Response:
+        tr = self.tr
+        context: dict[str, Any] = {
+            "_": tr,
+            "lang": tr.lang,
+            "title": title,
+            "nav": nav,
+            "network": self.network,
+            "me": self.name(self.me),
+            "languages": [
+                (code, label, self.url(lang=code)) for code, label in i18n.LANGUAGES.items()
+            ],
+            "menu": [
+                ("overview", "/", tr("Overview")),
+                ("reports", "/reports", tr("Reports")),
+                ("plans", "/plans", tr("Plans")),
+                ("contacts", "/contacts", tr("Contacts")),
+                ("events", "/events", tr("All events")),
+                ("activity", "/activity", tr("Activity")),
+            ],
+            "v": self,
+            **values,
+        }
+        body = self.state.env.get_template(template).render(context)
+        return web.Response(text=body, content_type="text/html")
+
+    # --- lists ------------------------------------------------------------------------
+
+    def filters(self, *, plans: bool = False, log: bool = False) -> tuple[Filters, list[str]]:
+        """The list filters of the query string; a value that is not understood is left
+        out, with a note saying so."""
+        q = self.request.query
+        notes: list[str] = []
+        by_text = q.get("by", "").strip().lower()
+        kind = q.get("kind", "").strip() if log else ""
+        status = q.get("status", "").strip() if plans else ""
+        sort = q.get("sort", "due").strip() if plans else "due"
+        # a plan's dates are its due date; anything else's, when it was written
+        since = until = None
+        due_from = due_to = ""
+        if plans:
+            due_from = self._day(q.get("from", ""), notes)
+            due_to = self._day(q.get("to", ""), notes)
+        else:
+            since = self._day_bound(q.get("from", ""), notes, end=False)
+            until = self._day_bound(q.get("to", ""), notes, end=True)
+        return (
+            Filters(
+                q=q.get("q", "").strip()[:200],
+                by=bytes.fromhex(by_text) if _HEX32.match(by_text) else None,
+                since=since,
+                until=until,
+                due_from=due_from,
+                due_to=due_to,
+                kind=kind if _KIND.match(kind) else "",
+                status=status if status in STATUSES else "",
+                owner=q.get("owner", "").strip()[:200] if plans else "",
+                overdue=plans and q.get("overdue") == "1",
+                sort=sort if sort in PLAN_SORTS else "due",
+                page=_page_number(q.get("page", "1")),
+            ),
+            notes,
+        )
+
+    def _day(self, text: str, notes: list[str]) -> str:
+        """A YYYY-MM-DD date given in a filter, or "" (with a note if it is not one)."""
+        text = text.strip()
+        if not text:
+            return ""
+        try:
+            if not _DATE.match(text):
+                raise ValueError(text)
+            datetime.date.fromisoformat(text)
+        except ValueError:
+            notes.append(self.tr("{value} is not a date; it was left out.", value=text[:40]))
+            return ""
+        return text
+
+    def _day_bound(self, text: str, notes: list[str], *, end: bool) -> int | None:
+        """The timestamp at the start of a day given in a filter (of the next, for the
+        end of a range), in this machine's time zone."""
+        iso = self._day(text, notes)
+        if not iso:
+            return None
+        day = datetime.date.fromisoformat(iso)
+        if end:
+            day += datetime.timedelta(days=1)
+        start = datetime.datetime.combine(day, datetime.time.min).astimezone()
+        return hlc.pack(int(start.timestamp() * 1000))
+
+    def pager(self, page: Page) -> dict[str, Any]:
+        def to(n: int) -> str:
+            return self.url(page=None if n == 1 else n)
+
+        return {
+            "page": page.page,
+            "pages": page.pages,
+            "total": page.total,
+            "first": to(1) if page.page > 1 else None,
+            "prev": to(page.page - 1) if page.page > 1 else None,
+            "next": to(page.page + 1) if page.page < page.pages else None,
+            "last": to(page.pages) if page.page < page.pages else None,
+        }
+
+    def collectives(self) -> list[tuple[str, str]]:
+        return [(m.node_id.hex(), m.name) for m in self.members]
+
+    def private_items(self, kind: str) -> list[dict[str, Any]] | None:
+        """The private items of ``kind`` this node can open, newest first; None without
+        the keys. Opened in memory, kept in memory until the log changes."""
+        state = self.state
+        if state.keys is None:
+            return None
+        mark = state.data.mark()
+        cached = state.private.get(kind)
+        if cached is None or cached[0] != mark:
+            rows = private.items(state.node, state.keys, kind)
+            rows.sort(key=lambda r: (r["ts"], r["id"]), reverse=True)
+            cached = (mark, rows)
+            state.private[kind] = cached
+        return cached[1]
+
+
+def _page_number(text: str) -> int:
+    try:
+        return min(MAX_PAGE, max(1, int(text)))
+    except ValueError:
+        return 1
+
+
+def peer_ids(v: View) -> dict[str, bytes]:
+    """url -> node id, for the peers whose node this node knows."""
+    return {p.url: p.node_id for p in peer_list.known_peers(v.state.node) if p.node_id}
+
+
+def peer_node(peer: PeerState, known: dict[str, bytes]) -> bytes | None:
+    """The node a peer is: as its last sync said, or as the address book says."""
+    node_id = peer.last.node_id if peer.last is not None else None
+    return node_id if node_id is not None else known.get(peer.url)

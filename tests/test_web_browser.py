@@ -1,0 +1,189 @@
+"""The web view in a real browser: headless Chromium (Debian's package) driven by
+Playwright, against real nodes on 127.0.0.1 that sync with each other.
+
+Screenshots of every page are saved under test-artifacts/web/ (not committed).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from node import private
+from node.web.app import start_web
+from protocol.kinds import POSTABLE
+from tests.helpers import ROOT
+from tests.net import Member, close_all, link, make_network, until
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARTIFACTS = ROOT / "test-artifacts" / "web"
+FLAGS = [
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+INJECTION = "<script>alert(1)</script>"
+ATTRIBUTE_INJECTION = '"><img src=x onerror=alert(2)>'
+PAGES = ["/", "/reports", "/plans", "/contacts", "/events", "/activity"]
+
+playwright_api = pytest.importorskip("playwright.async_api")
+pytestmark = pytest.mark.skipif(
+    not CHROMIUM.exists(),
+    reason="Debian's chromium is not installed (python3 run.py test installs it)",
+)
+
+
+@dataclass
+class Site:
+    members: list[Member]
+    url: str
+
+
+def _report(m: Member, title: str, body: str) -> None:
+    m.node.post(m.keys, [("report", POSTABLE["report"].build({"title": title, "body": body}))])
+
+
+@pytest.fixture
+async def site(tmp_path: Path) -> AsyncIterator[Site]:
+    """Four collectives in a line, each with its own writing, synced; LA's web view."""
+    la, sv, india, za = members = make_network(
+        tmp_path, ["Los Angeles", "El Salvador", "India", "South Africa"]
+    )
+    _report(la, INJECTION, ATTRIBUTE_INJECTION)
+    _report(sv, "Asamblea de inquilinos", "Cuarenta vecinos hablaron del alquiler.")
+    _report(india, "मोहल्ला सभा", "हमने पानी और किराये के बारे में बात की।")
+    _report(za, "Umhlangano womphakathi", "Abantu abangamashumi amabili baxoxe ngamanzi.")
+    _report(sv, "اجتماع الحي", "تحدثنا عن الماء")  # right to left
+    plan = POSTABLE["plan"]
+    la.node.post(
+        la.keys,
+        [
+            ("plan", plan.build({"title": "Carta al dueño", "owner": "Ana", "due": "2020-01-01"})),
+            ("plan", plan.build({"title": "Mural", "status": "doing", "due": "2099-12-31"})),
+        ],
+    )
+    contact = POSTABLE["contact"].build({"name": "Thandiwe Mokoena", "phone": "+27 82 555 0147"})
+    readers = private.recipients(la.node, la.keys, [])
+    la.node.post(la.keys, [private.seal_item(la.node, la.keys, "contact", contact, readers)])
+    runners = []
+    try:
+        for m in members:
+            await m.start()
+        link(sv, la)
+        link(india, sv)
+        link(za, india)
+        await until(lambda: len({m.state() for m in members}) == 1, what="the network syncing")
+        daemon = la.daemon
+        assert daemon is not None
+        runner, port = await start_web(la.node, la.keys, host="127.0.0.1", port=0, daemon=daemon)
+        runners.append(runner)
+        yield Site(members, f"http://127.0.0.1:{port}")
+    finally:
+        for runner in runners:
+            await runner.cleanup()
+        for m in members:
+            await m.stop()
+        close_all(members)
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[Any]:
+    async with playwright_api.async_playwright() as p:
+        chromium = await p.chromium.launch(executable_path=str(CHROMIUM), args=FLAGS)
+        try:
+            yield chromium
+        finally:
+            await chromium.close()
+
+
+async def _open(browser: Any, url: str, locale: str = "en-US") -> tuple[Any, Any, list[str]]:
+    context = await browser.new_context(locale=locale)
+    page = await context.new_page()
+    problems: list[str] = []
+    page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: problems.append(str(e)))
+    page.on("dialog", lambda d: problems.append(f"dialog: {d.message}"))
+    await page.goto(url)
+    return context, page, problems
+
+
+async def test_every_page_loads_without_errors_and_is_saved(site: Site, browser: Any) -> None:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    context, page, problems = await _open(browser, site.url + "/")
+    try:
+        for path in PAGES:
+            response = await page.goto(site.url + path)
+            assert response is not None
+            assert response.status == 200, path
+            name = path.strip("/") or "overview"
+            await page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+        await page.goto(site.url + "/")
+        text = await page.inner_text("body")
+        for m in site.members:
+            assert m.name in text  # the four collectives
+        assert problems == []
+    finally:
+        await context.close()
+
+
+async def test_all_four_collectives_reports_plans_and_own_contacts(
+    site: Site, browser: Any
+) -> None:
+    context, page, problems = await _open(browser, site.url + "/reports")
+    try:
+        text = await page.inner_text("body")
+        for title in ("Asamblea de inquilinos", "मोहल्ला सभा", "Umhlangano womphakathi"):
+            assert title in text
+        await page.goto(site.url + "/plans")
+        text = await page.inner_text("body")
+        assert "Carta al dueño" in text
+        assert "Mural" in text
+        await page.goto(site.url + "/contacts")
+        assert "Thandiwe Mokoena" in await page.inner_text("body")
+        assert problems == []
+    finally:
+        await context.close()
+
+
+async def test_an_injected_title_shows_as_text(site: Site, browser: Any) -> None:
+    context, page, problems = await _open(browser, site.url + "/reports")
+    try:
+        text = await page.inner_text("body")
+        assert INJECTION in text  # shown, not run
+        assert await page.locator("img[src=x]").count() == 0
+        assert problems == []  # no alert() dialog, no error
+    finally:
+        await context.close()
+
+
+async def test_a_spanish_browser_gets_the_spanish_interface(site: Site, browser: Any) -> None:
+    context, page, problems = await _open(browser, site.url + "/", locale="es-ES")
+    try:
+        text = await page.inner_text("body")
+        assert "Informes" in text
+        assert "Planes" in text
+        await page.screenshot(path=str(ARTIFACTS / "overview-es.png"), full_page=True)
+        assert problems == []
+    finally:
+        await context.close()
+
+
+async def test_a_new_event_appears_without_a_reload(site: Site, browser: Any) -> None:
+    context, page, problems = await _open(browser, site.url + "/reports")
+    try:
+        za = site.members[3]
+        _report(za, "Noticia de Johannesburgo", "Llegó por la línea de nodos.")
+        # it travels ZA → IN → SV → LA, and LA's page updates by itself
+        await page.get_by_text("Noticia de Johannesburgo").wait_for(timeout=20_000)
+        assert problems == []
+    finally:
+        await context.close()
