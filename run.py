@@ -44,12 +44,14 @@ def ensure_venv() -> None:
 
 
 CHROMIUM = Path("/usr/bin/chromium")
+#: fonts for the scripts the web view's screenshots show (Devanagari among them)
+FONTS = Path("/usr/share/fonts/truetype/noto")
 
 
 def ensure_chromium() -> None:
     """The browser tests drive Debian's Chromium (Playwright cannot download its own
-    browsers here): install it when it is missing."""
-    if CHROMIUM.exists():
+    browsers here): install it, and fonts for every script, when they are missing."""
+    if CHROMIUM.exists() and FONTS.exists():
         return
     if not Path("/usr/bin/apt-get").exists():
         print("Chromium is missing and there is no apt-get: browser tests will be skipped.")
@@ -57,7 +59,7 @@ def ensure_chromium() -> None:
     prefix = [] if os.geteuid() == 0 else ["sudo"]
     env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
     sh(*prefix, "apt-get", "update", "-qq", env=env)
-    sh(*prefix, "apt-get", "install", "-y", "-qq", "chromium", env=env)
+    sh(*prefix, "apt-get", "install", "-y", "-qq", "chromium", "fonts-noto-core", env=env)
 
 
 def test(extra: list[str]) -> None:

@@ -126,6 +126,9 @@ async def test_every_page_loads_without_errors_and_is_saved(site: Site, browser:
             assert response.status == 200, path
             name = path.strip("/") or "overview"
             await page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+        await page.goto(site.url + "/activity")
+        assert await page.locator("svg.chart").count() == 1  # events per week
+        assert await page.locator("svg.graph").count() == 1  # the sync picture
         await page.goto(site.url + "/")
         text = await page.inner_text("body")
         for m in site.members:

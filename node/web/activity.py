@@ -79,4 +79,9 @@ def _links(v: View) -> tuple[list[svg.Link], set[bytes]]:
         age = v.now - peer.last_ok if peer.last_ok is not None else None
         label = v.tr.ago(age) if age is not None else v.tr("never")
         links.append(svg.Link(v.name(node_id) if node_id else url, age, label))
+    for node_id, when in sorted(daemon.server.callers.items()):  # members that call here
+        if node_id not in linked:
+            linked.add(node_id)
+            age = v.now - when
+            links.append(svg.Link(v.name(node_id), age, v.tr.ago(age)))
     return links, linked
