@@ -73,7 +73,7 @@ def test(extra: list[str]) -> None:
 def demo(extra: list[str]) -> None:
     ensure_venv()
     env = dict(os.environ, PYTHONUNBUFFERED="1")
-    sh(BIN / "python", "-m", "node.demo", *extra, env=env)
+    sh(BIN / "python", "-m", "node", "demo", *extra, env=env)
 
 
 def main() -> None:

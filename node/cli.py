@@ -415,6 +415,16 @@ def rebuild(ctx: Context) -> None:
         click.echo(f"(it was {before.hex()} before the rebuild)", err=True)
 
 
+@cli.command("demo")
+@click.option("--once", is_flag=True, help="Set up, check that all four sync, and stop.")
+def demo_cmd(once: bool) -> None:
+    """Four local nodes (LA, SV, IN, ZA) with sample data, synced in a line, each with
+    its web view; until Ctrl-C."""
+    from node import demo  # noqa: PLC0415 - aiohttp only where needed
+
+    demo.main(["--once"] if once else [])
+
+
 for _command in [*NETWORK_COMMANDS, *SYNC_COMMANDS, *KEY_COMMANDS]:
     cli.add_command(_command)
 

@@ -1,57 +1,219 @@
-"""`python -m node.demo`: one node, in a temporary folder, through init, post and show.
+"""`commune demo`: four local nodes (Los Angeles, El Salvador, India, South Africa) on
+loopback ports, in temporary folders, synced in a line, each with its web view.
 
-(The four-node demo with sync and the web view replaces this once those exist.)
+Los Angeles founds the network and admits the other three through cards and invites,
+exactly as collectives do; each posts sample reports, plans and a contact in its own
+language; they sync LA — SV — IN — ZA, so what LA writes reaches ZA through the two
+others. It runs until Ctrl-C, then stops cleanly and deletes its folders.
+
+The demo's keys have no passphrase: it is a demo, and says so.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import itertools
+import signal
 import sys
 import tempfile
+import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+from aiohttp import web
+
+from crypto.identity import NodeKeys
+from node import network, private
+from node import peers as peer_list
+from node.daemon import Daemon
 from node.home import Home
 from node.service import Node
+from node.web import start_web
 from protocol.kinds import POSTABLE
 
-SAMPLE_REPORTS = [
-    ("Asamblea de vecinos en Soyapango", "Cuarenta vecinos hablaron del agua y del alquiler."),
-    (
-        "Tenants' meeting in Boyle Heights",
-        "Twelve households agreed to meet the landlord together.",
-    ),
-    ("मोहल्ला सभा", "हमने पानी और किराये के बारे में बात की।"),
-    ("Umhlangano womphakathi eSoweto", "Abantu abangamashumi amabili baxoxe ngamanzi."),
-]
-SAMPLE_PLANS = [
-    {"title": "Print leaflets for Saturday", "owner": "Ana", "due": "2026-12-05"},
-    {"title": "Llamar a la cooperativa", "owner": "Luis", "due": "2026-12-10", "status": "doing"},
-]
+COLLECTIVES = ["Los Angeles", "El Salvador", "India", "South Africa"]
+
+REPORTS = {
+    "Los Angeles": [
+        (
+            "Tenants' meeting in Boyle Heights",
+            "Twelve households agreed to meet the landlord together.",
+        ),
+        (
+            "Rent strike: week two",
+            "Forty units are withholding rent. The city council hears us on Monday.",
+        ),
+    ],
+    "El Salvador": [
+        ("Asamblea de vecinos en Soyapango", "Cuarenta vecinos hablaron del agua y del alquiler."),
+        ("Cortes de agua en la colonia", "Tres días sin agua. Llevamos la queja a la alcaldía."),
+    ],
+    "India": [
+        ("मोहल्ला सभा", "हमने पानी और किराये के बारे में बात की।"),
+        ("सफ़ाई कर्मचारियों की बैठक", "बीस लोग आए। अगली बैठक शनिवार को होगी।"),
+    ],
+    "South Africa": [
+        ("Umhlangano womphakathi eSoweto", "Abantu abangamashumi amabili baxoxe ngamanzi."),
+        ("Ukunqamuka kukagesi", "Sibhalele umasipala incwadi mayelana nogesi."),
+    ],
+}
+PLANS = {
+    "Los Angeles": [{"title": "Print leaflets for Saturday", "owner": "Ana", "due": "2026-12-05"}],
+    "El Salvador": [
+        {
+            "title": "Llamar a la cooperativa",
+            "owner": "Luis",
+            "due": "2026-12-10",
+            "status": "doing",
+        }
+    ],
+    "India": [{"title": "नगर निगम को पत्र", "owner": "Priya", "due": "2026-11-01"}],
+    "South Africa": [{"title": "Hlela umhlangano olandelayo", "owner": "Thandiwe"}],
+}
+CONTACTS = {
+    "Los Angeles": {"name": "Maria Gonzalez", "phone": "+1 213 555 0134", "place": "Boyle Heights"},
+    "El Salvador": {"name": "José Martínez", "phone": "+503 7000 0000", "place": "Soyapango"},
+    "India": {"name": "Priya Sharma", "phone": "+91 22 5550 1234", "place": "Dharavi"},
+    "South Africa": {"name": "Thandiwe Mokoena", "phone": "+27 82 555 0147", "place": "Soweto"},
+}
 
 
-def main() -> None:
+@dataclass
+class DemoNode:
+    name: str
+    home: Home
+    node: Node
+    keys: NodeKeys
+    daemon: Daemon | None = None
+    web: web.AppRunner | None = None
+    web_url: str = ""
+
+
+def _commune() -> str:
+    """How to run this install's command line from another terminal."""
+    here = Path(sys.executable).parent / "commune"
+    return str(here) if here.exists() else f"{sys.executable} -m node"
+
+
+def step(n: int, text: str) -> None:
+    print(f"[{n}/6] {text}", flush=True)
+
+
+def make_nodes(base: Path) -> list[DemoNode]:
+    nodes = []
+    for name in COLLECTIVES:
+        home = Home(base / name.lower().replace(" ", "-"))
+        _, keys = home.init(name, None)
+        nodes.append(DemoNode(name, home, Node.open(home), keys))
+    return nodes
+
+
+def found_and_admit(nodes: list[DemoNode]) -> None:
+    la = nodes[0]
+    network.found(la.node, la.keys, "Red de Inquilinos")
+    for other in nodes[1:]:
+        card = other.home.identity().card.to_text()  # the newcomer sends its card
+        _, invite = network.admit(la.node, la.keys, card, False)  # LA sends the invite
+        network.join(other.node, invite.to_text())
+    # The line: each node first hears of the network from LA's log (as by a bundle).
+    log = [e.raw for e in la.node.store.events()]
+    for other in nodes[1:]:
+        other.node.ingest(log)
+
+
+def post_samples(nodes: list[DemoNode]) -> None:
+    for n in nodes:
+        items: list[tuple[str, Any]] = [
+            ("report", POSTABLE["report"].build({"title": t, "body": b}))
+            for t, b in REPORTS[n.name]
+        ]
+        items += [("plan", POSTABLE["plan"].build(p)) for p in PLANS[n.name]]
+        n.node.post(n.keys, items)
+        readers = private.recipients(n.node, n.keys, [])  # contacts: this collective only
+        contact = POSTABLE["contact"].build(CONTACTS[n.name])
+        n.node.post(n.keys, [private.seal_item(n.node, n.keys, "contact", contact, readers)])
+
+
+async def start(nodes: list[DemoNode]) -> None:
+    for n in nodes:
+        n.daemon = Daemon(n.node, n.keys, host="127.0.0.1", port=0, interval=30.0)
+        await n.daemon.start()
+        n.web, port = await start_web(n.node, n.keys, host="127.0.0.1", port=0, daemon=n.daemon)
+        n.web_url = f"http://127.0.0.1:{port}/"
+    for left, right in itertools.pairwise(nodes):  # LA — SV — IN — ZA
+        assert left.daemon is not None
+        peer_list.add_manual(right.node, left.daemon.url)
+        assert right.daemon is not None
+        right.daemon.refresh_peers()
+
+
+async def until_synced(nodes: list[DemoNode], timeout: float = 60.0) -> bool:
+    started = time.monotonic()
+    while time.monotonic() - started < timeout:
+        if len({n.node.projector.state_hash() for n in nodes}) == 1:
+            return True
+        await asyncio.sleep(0.1)
+    return False
+
+
+async def stop(nodes: list[DemoNode]) -> None:
+    for n in nodes:
+        if n.web is not None:
+            await n.web.cleanup()
+        if n.daemon is not None:
+            await n.daemon.stop()
+        n.node.close()
+
+
+async def run(base: Path, *, once: bool = False) -> int:
+    step(1, f"Making four nodes in {base}")
+    nodes = make_nodes(base)
+    try:
+        step(2, "Los Angeles founds the network and admits the others (card → invite → join)")
+        found_and_admit(nodes)
+        step(3, "Each posts reports, plans and a private contact (English, Spanish, Hindi, Zulu)")
+        post_samples(nodes)
+        step(4, "Starting their sync servers and web views; syncing in a line LA — SV — IN — ZA")
+        await start(nodes)
+        step(5, "Waiting until all four hold the same state…")
+        synced = await until_synced(nodes)
+        step(6, "Synced." if synced else "Not synced yet; they keep trying.")
+        print()
+        for n in nodes:
+            print(f"  {n.name:<13} {n.web_url}")
+        print(
+            "\nOpen a web view: every node shows all four collectives' reports and plans, but\n"
+            "only its own contacts (they are sealed to the collective that wrote them).\n"
+            "Try, in another terminal (the folders are above):\n"
+            f"  {_commune()} --home {nodes[3].home.path} \\\n"
+            "      post report --title Hola --body 'desde ZA'\n"
+            "and watch it appear in Los Angeles' web view within a second or two, relayed by\n"
+            "India and El Salvador. Ctrl-C stops the demo and deletes its folders."
+        )
+        if once:
+            return 0 if synced else 1
+        stopping = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stopping.set)
+        await stopping.wait()
+        print("\nStopping…", flush=True)
+        return 0
+    finally:
+        await stop(nodes)
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = sys.argv[1:] if argv is None else argv
+    once = "--once" in args  # set up, check, stop (for tests)
+    print("WARNING: the demo's nodes keep their keys without a passphrase: demo only.")
     with tempfile.TemporaryDirectory(prefix="commune-demo-") as tmp:
-        home = Home(Path(tmp) / "los-angeles")
-        print(f"[1/4] Making a node for Los Angeles in {home.path}")
-        identity, keys = home.init("Los Angeles", None)
-        print(f"      node id {identity.node_id.hex()}")
-        with Node.open(home) as node:
-            print("[2/4] Posting reports and plans (English, Spanish, Hindi, Zulu)")
-            items = [
-                ("report", POSTABLE["report"].build({"title": t, "body": b}))
-                for t, b in SAMPLE_REPORTS
-            ]
-            items += [("plan", POSTABLE["plan"].build(p)) for p in SAMPLE_PLANS]
-            node.post(keys, items)
-            print("[3/4] What the node shows:")
-            for row in node.projector.rows("report"):
-                print(f"      report: {row['title']}")
-            for row in node.projector.rows("plan"):
-                who = f"{row['owner']}, due {row['due']}, {row['status']}"
-                print(f"      plan:   {row['title']} ({who})")
-            faults = node.verify()
-            digest = node.projector.state_hash().hex()[:16]
-            print(f"[4/4] verify: {faults or 'ok'}; state-hash {digest}…")
-    sys.exit(1 if faults else 0)
+        code = 1
+        with contextlib.suppress(KeyboardInterrupt):
+            code = asyncio.run(run(Path(tmp), once=once))
+    sys.exit(code)
 
 
 if __name__ == "__main__":
