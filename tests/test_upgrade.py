@@ -1,0 +1,51 @@
+"""A node of a newer version keeps syncing with older ones (docs/PROTOCOL.md §5.2, §5.4):
+one node writes a payload version and a kind the others do not know; all of them still
+converge, relay it, and show it as unknown rather than dropping or misreading it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from protocol import encoding
+from protocol.envelope import SEALED
+from tests.net import close_all, link, make_network, until
+
+
+async def test_a_newer_node_writes_what_older_ones_cannot_read_and_all_still_sync(
+    tmp_path: Path,
+) -> None:
+    la, sv, za = members = make_network(tmp_path, ["Los Angeles", "San Salvador", "Johannesburg"])
+    try:
+        for m in members:
+            await m.start()
+        link(sv, la)
+        link(za, sv)  # ZA reaches LA only through SV
+        # ZA runs a newer version: a report of payload version 2 and a kind "poll"
+        newer = za.node.post(
+            za.keys,
+            [
+                ("report", {"v": 2, "title": "Asamblea", "body": "…", "language": "es"}),
+                ("poll", {"v": 1, "question": "¿Sábado o domingo?", "options": ["s", "d"]}),
+            ],
+        )
+        la.post("an older node writes on")
+        await until(lambda: len({m.state() for m in members}) == 1, what="convergence")
+        for m in (la, sv):
+            unknown = {u["id"]: u["reason"] for u in m.node.projector.unknown()}
+            assert unknown == {
+                newer[0].id.hex(): "unreadable payload",  # a report, of a version it cannot read
+                newer[1].id.hex(): "unknown kind",
+            }
+            # relayed whole: the stored bytes are ZA's, body included
+            for event in newer:
+                stored = m.node.store.get(event.id)
+                assert stored is not None
+                assert stored.raw == event.raw
+            assert m.node.verify() == []
+        assert "an older node writes on" in za.titles()
+        assert encoding.decode(newer[1].body or b"")["question"] == "¿Sábado o domingo?"
+        assert all(e.kind != SEALED for e in newer)
+    finally:
+        for m in members:
+            await m.stop()
+        close_all(members)
