@@ -38,6 +38,7 @@ import hashlib
 import json
 import os
 import shutil
+import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -266,6 +267,38 @@ def _genesis(raw_hex: str, network: bytes | None, source: str) -> Event:
 # --- restoring -------------------------------------------------------------------------
 
 
+STORE_SUFFIX = ".store.sqlite"
+
+
+def store_copy_path(path: Path) -> Path:
+    """Where ``backup --with-store`` puts the copy of the store, beside the backup."""
+    return path.with_name(path.name + STORE_SUFFIX)
+
+
+def copy_store(home: Home, target: Path) -> int:
+    """An online copy of the node's store (SQLite's backup API: consistent even while
+    ``serve`` writes), mode 0600, written atomically; its size in bytes. It holds what
+    the node folder holds: public content readable, private content sealed."""
+    tmp = target.with_name(target.name + ".tmp")
+    tmp.unlink(missing_ok=True)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    os.close(fd)
+    try:
+        source = sqlite3.connect(home.store_path)
+        dest = sqlite3.connect(tmp)
+        try:
+            source.backup(dest)
+            dest.execute("PRAGMA journal_mode = DELETE")
+        finally:
+            dest.close()
+            source.close()
+        os.replace(tmp, target)
+    except (OSError, sqlite3.Error) as e:
+        tmp.unlink(missing_ok=True)
+        raise ConfigError(f"cannot copy the store to {target}: {e}") from None
+    return target.stat().st_size
+
+
 def check_free(home: Home) -> None:
     """Refuse a folder that holds a node, or anything of one."""
     for path in (home.key_path, home.identity_path, home.store_path):
@@ -277,7 +310,9 @@ def check_free(home: Home) -> None:
             )
 
 
-def restore(home: Home, backup: Backup, passphrase: bytes | None) -> NodeKeys:
+def restore(
+    home: Home, backup: Backup, passphrase: bytes | None, store_copy: Path | None = None
+) -> NodeKeys:
     """Bring the node of ``backup`` back into ``home``, which must hold no node.
 
     The passphrase is checked before anything is written. The node is built in a
@@ -296,6 +331,9 @@ def restore(home: Home, backup: Backup, passphrase: bytes | None) -> NodeKeys:
         staging.path.mkdir(mode=0o700)
         write_private(staging.key_path, backup.key_file)
         write_private(staging.identity_path, identity_document(backup.card))
+        if store_copy is not None:
+            shutil.copyfile(store_copy, staging.store_path)
+            os.chmod(staging.store_path, 0o600)
         _build_store(staging, backup)
         check_free(home)  # nothing appeared meanwhile
         for name in (home.store_path.name, home.identity_path.name, home.key_path.name):
@@ -319,6 +357,9 @@ def restore(home: Home, backup: Backup, passphrase: bytes | None) -> NodeKeys:
 def _build_store(staging: Home, backup: Backup) -> None:
     with Node(staging, Store(staging.store_path)) as node:
         store = node.store
+        held = store.get_meta("network")
+        if held is not None and (backup.network is None or held != backup.network.hex()):
+            raise BadBackup("the copy of the store beside the backup is of another network")
         stat = os.stat(staging.store_path)
         with store.write():
             # The file keeps its inode when moved into place: Node.open sees the store

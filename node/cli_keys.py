@@ -73,8 +73,14 @@ def passwd(ctx: Context) -> None:
     is_flag=True,
     help="Back up a key stored without a passphrase: it will be in FILE in the clear.",
 )
+@click.option(
+    "--with-store",
+    is_flag=True,
+    help="Also copy the store (the log) beside FILE, as FILE.store.sqlite, even while "
+    "`serve` runs; `restore` then needs no peer to get the log back.",
+)
 @pass_ctx
-def backup_cmd(ctx: Context, file: Path, insecure: bool) -> None:
+def backup_cmd(ctx: Context, file: Path, insecure: bool, with_store: bool) -> None:
     """Write to FILE what a new machine needs to bring this node back."""
     home = ctx.home
     home.require()
@@ -98,6 +104,15 @@ def backup_cmd(ctx: Context, file: Path, insecure: bool) -> None:
     backups.write(taken, file)
     name = taken.card.name
     click.echo(f"Wrote the backup of {name!r} ({taken.card.node_id.hex()[:12]}…) to {file}.")
+    if with_store:
+        copy = backups.store_copy_path(file)
+        size = backups.copy_store(home, copy)
+        click.echo(f"Copied the store ({size / 2**20:.1f} MiB) to {copy}.")
+        say(
+            "The store copy holds what the node folder holds: the network's reports and "
+            "plans readable, contacts and other private events sealed. Keep it as hidden "
+            "as the folder itself."
+        )
     if encrypted:
         say(
             "It holds this node's key still locked by its passphrase. Without the passphrase "
@@ -136,7 +151,10 @@ def restore_cmd(ctx: Context, file: Path) -> None:
     else:
         click.echo("WARNING: the key in this backup is stored without a passphrase.", err=True)
     try:
-        backups.restore(home, taken, secret)
+        copy = backups.store_copy_path(file)
+        backups.restore(home, taken, secret, copy if copy.exists() else None)
+        if copy.exists():
+            say(f"The log comes from the store copy {copy}; peers fill in what is newer.")
     except WrongPassphrase:
         fail("the passphrase does not open the key in this backup; nothing was written")
     card = taken.card

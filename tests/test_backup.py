@@ -270,3 +270,25 @@ def test_backup_and_restore_bring_a_lost_node_back_without_forking_it(tmp_path: 
         assert titles == {"uno", "dos", "tres"}
         states = {m["name"]: m["state"] for m in json.loads(ok(home, "show", "members", "--json"))}
         assert states == {"Los Angeles": "admitted", "El Salvador": "admitted"}  # no fork
+
+
+def test_a_backup_with_the_store_brings_the_log_back_without_any_peer(tmp_path: Path) -> None:
+    la, la2 = tmp_path / "la", tmp_path / "la-restored"
+    ok(la, "init", "--name", "Los Angeles", env=secret(OLD))
+    ok(la, "found", "Red", env=secret(OLD))
+    for title in ("uno", "dos", "tres"):
+        ok(la, "post", "report", "--title", title, env=secret(OLD))
+    ok(la, "post", "contact", "--name", "Ana", env=secret(OLD))
+    file = tmp_path / "la.backup"
+    out = ok(la, "backup", str(file), "--with-store", env=secret(OLD))
+    copy = backup.store_copy_path(file)
+    assert "Copied the store" in out
+    assert mode(copy) == 0o600
+    assert b"Ana" not in copy.read_bytes()  # the contact stays sealed in the copy
+    ok(la2, "restore", str(file), env=secret(OLD))
+    assert meta(la2)["feed_unconfirmed"] == "restored"
+    assert ok(la2, "verify").startswith("ok:")
+    assert json.loads(ok(la2, "log", "--json")) == json.loads(ok(la, "log", "--json"))
+    shown = json.loads(ok(la2, "show", "contacts", "--json", env=secret(OLD)))
+    assert [c["name"] for c in shown] == ["Ana"]
+    assert ok(la2, "state-hash") == ok(la, "state-hash")
