@@ -46,12 +46,15 @@ def ensure_venv() -> None:
 CHROMIUM = Path("/usr/bin/chromium")
 #: fonts for the scripts the web view's screenshots show (Devanagari among them)
 FONTS = Path("/usr/share/fonts/truetype/noto")
+#: a SOCKS5 server for the tests of dialling peers through a proxy (Tor's part)
+MICROSOCKS = Path("/usr/bin/microsocks")
 
 
 def ensure_chromium() -> None:
     """The browser tests drive Debian's Chromium (Playwright cannot download its own
-    browsers here): install it, and fonts for every script, when they are missing."""
-    if CHROMIUM.exists() and FONTS.exists():
+    browsers here), with fonts for every script; the proxy tests use microsocks.
+    Install them when they are missing."""
+    if CHROMIUM.exists() and FONTS.exists() and MICROSOCKS.exists():
         return
     if not Path("/usr/bin/apt-get").exists():
         print("Chromium is missing and there is no apt-get: browser tests will be skipped.")
@@ -59,7 +62,8 @@ def ensure_chromium() -> None:
     prefix = [] if os.geteuid() == 0 else ["sudo"]
     env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
     sh(*prefix, "apt-get", "update", "-qq", env=env)
-    sh(*prefix, "apt-get", "install", "-y", "-qq", "chromium", "fonts-noto-core", env=env)
+    packages = ["chromium", "fonts-noto-core", "microsocks"]
+    sh(*prefix, "apt-get", "install", "-y", "-qq", *packages, env=env)
 
 
 def test(extra: list[str]) -> None:

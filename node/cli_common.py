@@ -48,10 +48,23 @@ def iso_time(ts: int) -> str:
 
 
 def passphrase(confirm: bool = False) -> bytes:
-    """From $COMMUNE_PASSPHRASE, else asked for at the prompt."""
+    """From $COMMUNE_PASSPHRASE; else from the file ``passphrase`` in
+    $CREDENTIALS_DIRECTORY (a systemd credential, or a container secret: deploy/README.md),
+    less one final line break; else asked for at the prompt."""
     env = os.environ.get("COMMUNE_PASSPHRASE")
     if env is not None:
         return env.encode()
+    credentials = os.environ.get("CREDENTIALS_DIRECTORY")
+    if credentials:
+        path = Path(credentials) / "passphrase"
+        try:
+            secret = path.read_bytes()
+        except FileNotFoundError:
+            pass
+        except OSError as e:
+            fail(f"cannot read the passphrase credential {path}: {e.strerror}")
+        else:
+            return secret.removesuffix(b"\n").removesuffix(b"\r")
     text = click.prompt("Passphrase", hide_input=True, confirmation_prompt=confirm, err=True)
     return str(text).encode()
 
@@ -74,8 +87,12 @@ class Context:
 
     def keys_without_asking(self) -> NodeKeys | None:
         """The keys if they open without a prompt (no passphrase, or one in the
-        environment); None when only a prompt would open them."""
-        if self.home.key_is_encrypted() and "COMMUNE_PASSPHRASE" not in os.environ:
+        environment or a credential); None when only a prompt would open them."""
+        credentials = os.environ.get("CREDENTIALS_DIRECTORY")
+        given = "COMMUNE_PASSPHRASE" in os.environ or (
+            credentials is not None and (Path(credentials) / "passphrase").exists()
+        )
+        if self.home.key_is_encrypted() and not given:
             return None
         return self.keys()
 

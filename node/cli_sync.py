@@ -11,35 +11,108 @@ import contextlib
 import json
 import logging
 import signal
+from pathlib import Path
+from urllib.parse import urlsplit
 
 import click
+from click.core import ParameterSource
 
 from crypto.identity import NodeKeys
-from node import network, private
+from node import config, network, private
 from node import peers as peer_list
 from node.cli_common import Context, fail, pass_ctx
+from node.config import Config
 from node.service import Node
 
 #: the same as node.daemon's (kept here so that --help does not import aiohttp)
-DEFAULT_PORT = 8470
-DEFAULT_WEB_PORT = 8471
+DEFAULT_PORT = config.SYNC_PORT
+DEFAULT_WEB_PORT = config.WEB_PORT
 DEFAULT_INTERVAL = 60.0
 
+#: serve's options and the settings (node/config.py) they override when given
+OVERRIDES = {
+    "listen": "listen",
+    "advertise": "advertise",
+    "interval": "interval",
+    "parallel": "parallel",
+    "web_at": "web_listen",
+    "web_public": "web_public",
+    "proxy": "proxy",
+    "proxy_all": "proxy_all",
+}
 
-def _host_port(text: str, default_port: int) -> tuple[str, int]:
-    host, _, port = text.rpartition(":")
-    if not host:
-        host, port = text, str(default_port)
+config_option = click.option(
+    "--config",
+    "config_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    envvar="COMMUNE_CONFIG",
+    help="The node's settings file (TOML; docs/CLI.md). Default: $COMMUNE_CONFIG, else "
+    "node.toml in the node folder when it exists. Options given here override it.",
+)
+
+
+def _host_port(text: str, default_port: int, option: str = "--listen") -> tuple[str, int]:
     try:
-        number = int(port)
-    except ValueError:
-        fail(f"--listen wants HOST:PORT (for example 0.0.0.0:{default_port}), not {text!r}")
-    if not 0 <= number < 65536:
-        fail(f"the port {number} is out of range (0 to 65535)")
-    return host.strip("[]"), number
+        return config.split_address(text, default_port)
+    except ValueError as e:
+        fail(f"{option} {e}")
+
+
+def _given(name: str) -> bool:
+    """Whether the option was given on the command line (else the file decides)."""
+    source = click.get_current_context().get_parameter_source(name)
+    return source in (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT)
+
+
+def settings_for(ctx: Context, config_file: Path | None, options: dict[str, object]) -> Config:
+    """Defaults < the settings file < the options given on the command line."""
+    settings = config.find(ctx.home.path, config_file)
+    changes = {field: options[name] for name, field in OVERRIDES.items() if _given(name)}
+    if "advertise" in changes:
+        given = options["advertise"]
+        assert isinstance(given, tuple)
+        changes["advertise"] = tuple(peer_list.check_url(str(u)) for u in given)
+    if "proxy" in changes:
+        try:
+            changes["proxy"] = config.check_proxy(options["proxy"])
+        except ValueError as e:
+            fail(f"--proxy {e}")
+    if _given("no_web") and options["no_web"]:
+        changes["web_enabled"] = False
+    settings = settings.replace(**changes)
+    problem = config.check(settings)
+    if problem:
+        where = f"{settings.source}: " if settings.source else ""
+        fail(f"{where}{problem}")
+    return settings
+
+
+def apply_limits(settings: Config) -> None:
+    """The [limits] of the settings, for this process (one node)."""
+    from node import sync  # noqa: PLC0415 - aiohttp only where needed
+
+    sync.CONNECT_TIMEOUT = settings.connect_seconds
+    sync.READ_TIMEOUT = settings.read_timeout
+    sync.REQUEST_TIME = settings.request_time
+
+
+def add_peers(node: Node, settings: Config) -> None:
+    """The settings' [peers] urls join the node's list (as `peer add` does)."""
+    for url in settings.peers:
+        peer_list.add_manual(node, url)
+
+
+def _proxy_note(settings: Config) -> str:
+    """Where peers are dialled through, without the proxy's user name or password."""
+    if not settings.proxy:
+        return ""
+    parts = urlsplit(settings.proxy)
+    which = "every peer" if settings.proxy_all else ".onion peers"
+    return f"Dialling {which} through the SOCKS5 proxy at {parts.hostname}:{parts.port}."
 
 
 @click.command()
+@config_option
 @click.option(
     "--listen",
     default=f"0.0.0.0:{DEFAULT_PORT}",
@@ -62,6 +135,13 @@ def _host_port(text: str, default_port: int) -> tuple[str, int]:
     help="Seconds between periodic syncs with each peer.",
 )
 @click.option(
+    "--parallel",
+    type=click.IntRange(1, 64),
+    default=4,
+    show_default=True,
+    help="How many peers are synced at once.",
+)
+@click.option(
     "--web",
     "web_at",
     default=f"127.0.0.1:{DEFAULT_WEB_PORT}",
@@ -75,95 +155,157 @@ def _host_port(text: str, default_port: int) -> tuple[str, int]:
     help="Let the web view listen on an address other machines can reach (it shows "
     "everything this node can read, contacts included, to whoever reaches it).",
 )
+@click.option(
+    "--proxy",
+    metavar="socks5://HOST:PORT",
+    default=None,
+    help="A SOCKS5 proxy (Tor's: socks5://127.0.0.1:9050) to dial .onion peers through.",
+)
+@click.option(
+    "--proxy-all",
+    is_flag=True,
+    help="Dial every peer through the proxy, not only .onion ones.",
+)
 @pass_ctx
 def serve(
     ctx: Context,
     *,
+    config_file: Path | None,
     listen: str,
     advertise: tuple[str, ...],
     interval: float,
+    parallel: int,
     web_at: str,
     no_web: bool,
     web_public: bool,
+    proxy: str | None,
+    proxy_all: bool,
 ) -> None:
     """Run the sync server, periodic sync with every known peer, live updates, and the
     read-only web view."""
-    from node import daemon  # noqa: PLC0415 - aiohttp only where needed
-    from node.web import check_bind, start_web  # noqa: PLC0415
+    from node.web import check_bind  # noqa: PLC0415 - aiohttp only where needed
 
-    host, port = _host_port(listen, DEFAULT_PORT)
-    web_host, web_port = _host_port(web_at, DEFAULT_WEB_PORT)
-    if not no_web:
-        warning = check_bind(web_host, web_public)
+    options = {
+        "listen": listen,
+        "advertise": advertise,
+        "interval": interval,
+        "parallel": parallel,
+        "web_at": web_at,
+        "no_web": no_web,
+        "web_public": web_public,
+        "proxy": proxy,
+        "proxy_all": proxy_all,
+    }
+    settings = settings_for(ctx, config_file, options)
+    _host_port(settings.listen, DEFAULT_PORT)
+    web_host, _ = _host_port(settings.web_listen, DEFAULT_WEB_PORT, "--web")
+    if settings.web_enabled:
+        warning = check_bind(web_host, settings.web_public)
         if warning:
-            click.echo(f"WARNING: {warning}", err=True)
+            click.echo(warning, err=True)
+    apply_limits(settings)
     keys = ctx.keys()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
+    if settings.source is not None:
+        click.echo(f"Settings from {settings.source}.", err=True)
     with ctx.node() as node:
         if node.membership() is None:
             fail(
                 "this node belongs to no network yet: `commune found NAME` or `commune join INVITE`"
             )
-        confirm_feed(node, keys)
+        add_peers(node, settings)
+        confirm_feed(node, keys, settings)
         private.publish_keys(node, keys)  # a post-quantum network's longer sealing key
-        if advertise:
-            urls = [peer_list.check_url(u) for u in advertise]
+        if settings.advertise:
+            urls = list(settings.advertise)
             if network.publish_addresses(node, keys, urls):
                 click.echo(f"Published this node's addresses: {', '.join(urls)}", err=True)
 
-        async def main() -> None:
-            runner = daemon.Daemon(node, keys, host=host, port=port, interval=interval)
-            try:
-                await runner.start()
-            except OSError as e:
-                fail(f"cannot listen on {host}:{port}: {e.strerror}")
-            click.echo(
-                f"Serving on {host}:{runner.port}; syncing every {interval:g} s. Ctrl-C stops."
-            )
-            web = None
-            if not no_web:
-                try:
-                    web, actual = await start_web(
-                        node,
-                        keys,
-                        host=web_host,
-                        port=web_port,
-                        daemon=runner,
-                        allow_public=web_public,
-                    )
-                except OSError as e:
-                    await runner.stop()
-                    fail(f"cannot listen on {web_host}:{web_port} for the web view: {e.strerror}")
-                shown = f"[{web_host}]" if ":" in web_host else web_host
-                click.echo(f"Web view on http://{shown}:{actual}/")
-            stop = asyncio.Event()
-            loop = asyncio.get_running_loop()
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                loop.add_signal_handler(sig, stop.set)
-            await stop.wait()
-            if web is not None:
-                await web.cleanup()
-            await runner.stop()
-
         with contextlib.suppress(KeyboardInterrupt):
-            asyncio.run(main())
+            asyncio.run(_run(node, keys, settings))
+
+
+async def _run(node: Node, keys: NodeKeys, settings: Config) -> None:
+    """serve's sync server, scheduler and web view, until SIGINT or SIGTERM."""
+    from node import daemon  # noqa: PLC0415 - aiohttp only where needed
+    from node.web import start_web  # noqa: PLC0415
+
+    host, port = _host_port(settings.listen, DEFAULT_PORT)
+    web_host, web_port = _host_port(settings.web_listen, DEFAULT_WEB_PORT, "--web")
+    runner = daemon.Daemon(
+        node,
+        keys,
+        host=host,
+        port=port,
+        interval=settings.interval,
+        parallel=settings.parallel,
+        proxy=settings.proxy,
+        proxy_all=settings.proxy_all,
+    )
+    try:
+        await runner.start()
+    except OSError as e:
+        fail(f"cannot listen on {host}:{port}: {e.strerror}")
+    click.echo(
+        f"Serving on {host}:{runner.port}; syncing every {settings.interval:g} s. Ctrl-C stops."
+    )
+    note = _proxy_note(settings)
+    if note:
+        click.echo(note, err=True)
+    web = None
+    if settings.web_enabled:
+        try:
+            web, actual = await start_web(
+                node,
+                keys,
+                host=web_host,
+                port=web_port,
+                daemon=runner,
+                allow_public=settings.web_public,
+            )
+        except OSError as e:
+            await runner.stop()
+            fail(f"cannot listen on {web_host}:{web_port} for the web view: {e.strerror}")
+        shown = f"[{web_host}]" if ":" in web_host else web_host
+        click.echo(f"Web view on http://{shown}:{actual}/")
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    if web is not None:
+        await web.cleanup()
+    await runner.stop()
 
 
 @click.command("sync")
+@config_option
 @click.option("--peer", "peer_urls", multiple=True, metavar="URL", help="Only this peer (repeat).")
 @pass_ctx
-def sync_cmd(ctx: Context, peer_urls: tuple[str, ...]) -> None:
+def sync_cmd(ctx: Context, config_file: Path | None, peer_urls: tuple[str, ...]) -> None:
     """One sync round now with every known peer (or the given ones), then a summary."""
     from node import daemon  # noqa: PLC0415 - aiohttp only where needed
 
+    settings = config.find(ctx.home.path, config_file)
+    apply_limits(settings)
     keys = ctx.keys()
     with ctx.node() as node:
         if node.membership() is None:
             fail("this node belongs to no network yet: `commune join INVITE` first")
+        add_peers(node, settings)
         urls = [peer_list.check_url(u) for u in peer_urls] if peer_urls else None
         if urls is None and not peer_list.known_peers(node):
             fail("this node knows no peer yet: `commune peer add https://HOST:PORT`")
-        results = asyncio.run(daemon.sync_once(node, keys, urls, progress=True))
+        results = asyncio.run(
+            daemon.sync_once(
+                node,
+                keys,
+                urls,
+                progress=True,
+                proxy=settings.proxy,
+                proxy_all=settings.proxy_all,
+            )
+        )
     failed = 0
     for url, stats, error in results:
         if stats is None:
@@ -214,17 +356,24 @@ def peer_list_cmd(ctx: Context, as_json: bool) -> None:
         click.echo(f"{row['url']:<40} {row['name'] or '?':<24} {row['source']}")
 
 
-def confirm_feed(node: Node, keys: NodeKeys) -> None:
+def confirm_feed(node: Node, keys: NodeKeys, settings: Config | None = None) -> None:
     """Never fork this node's own feed (docs/PROTOCOL.md §10.5): when this store may hold
     less of it than a peer (after a join, a copy or restore of the folder, or a store
-    made after the key), ask the peers first; they send back whatever of it they have."""
+    made after the key), ask the peers first; they send back whatever of it they have.
+    Peers are dialled as the settings say (by default, those of $COMMUNE_CONFIG or of
+    the node folder's node.toml: a node that reaches its peers over Tor only)."""
     reason = node.store.get_meta("feed_unconfirmed")
     if not reason or node.membership() is None:
         return
     from node import daemon  # noqa: PLC0415 - aiohttp only where needed
 
+    if settings is None:
+        settings = config.from_environment(node.home.path)
+        apply_limits(settings)
     click.echo("Asking peers how far this node's own feed goes before writing…", err=True)
-    results = asyncio.run(daemon.sync_once(node, keys))
+    results = asyncio.run(
+        daemon.sync_once(node, keys, proxy=settings.proxy, proxy_all=settings.proxy_all)
+    )
     if any(stats is not None for _, stats, _ in results):
         return  # the pull fetched our own events; Node.post refuses if any are still missing
     if reason == "join":

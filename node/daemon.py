@@ -14,7 +14,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import random
 import time
@@ -26,6 +25,7 @@ from crypto.identity import NodeKeys
 from node import peers as peer_list
 from node import sync
 from node.service import Node
+from node.waiting import wait_event
 
 log = logging.getLogger("commune.serve")
 
@@ -59,8 +59,12 @@ class Daemon:
         port: int = DEFAULT_PORT,
         interval: float = DEFAULT_INTERVAL,
         parallel: int = 4,
+        proxy: str | None = None,
+        proxy_all: bool = False,
     ) -> None:
         self.node = node
+        #: a SOCKS5 proxy (Tor's) for .onion peers, or for every peer with proxy_all
+        self.proxy, self.proxy_all = proxy, proxy_all
         self.sync = sync.Sync(node, keys)
         self.server = sync.Server(self.sync)
         self.host, self.port = host, port
@@ -72,6 +76,7 @@ class Daemon:
         self._trust: frozenset[bytes] = frozenset()
         self._listening: tuple[object, object] | None = None
         self._refresh_wake = asyncio.Event()
+        self._stopping = False
         self.rounds = 0
 
     async def start(self) -> None:
@@ -89,12 +94,20 @@ class Daemon:
         return f"https://{host}:{self.port}"
 
     async def stop(self) -> None:
+        self._stopping = True
         tasks = [*self._tasks, *(t for p in self.peers.values() for t in p.tasks)]
+        # A library may turn a cancellation into an error of its own and go on, so the
+        # loops also check _stopping; and nothing here waits for ever.
+        for _ in range(10):
+            pending = [t for t in tasks if not t.done()]
+            if not pending:
+                break
+            for task in pending:
+                task.cancel()
+            await asyncio.wait(pending, timeout=1.0)
         for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+            if task.done() and not task.cancelled():
+                task.exception()  # retrieved: no "never retrieved" warning
         for ws in list(self.server.live):
             await ws.close()
         if self._session is not None:
@@ -110,7 +123,9 @@ class Daemon:
             if self._session is not None:
                 old = self._session
                 asyncio.get_running_loop().create_task(old.close())
-            self._session = sync.client_session(self.sync)
+            self._session = sync.client_session(
+                self.sync, proxy=self.proxy, proxy_all=self.proxy_all
+            )
             self._trust = trust
         return self._session
 
@@ -123,7 +138,7 @@ class Daemon:
 
     async def _watch(self) -> None:
         mark = None
-        while True:
+        while not self._stopping:
             rows = self.node.store.execute(
                 "SELECT (SELECT max(rowid) FROM events), (SELECT count(*) FROM forks)"
             )
@@ -136,7 +151,7 @@ class Daemon:
             await asyncio.sleep(WATCH_EVERY)
 
     async def _refresh(self) -> None:
-        while True:
+        while not self._stopping:
             for peer in peer_list.known_peers(self.node):
                 if peer.url == self.url or peer.url in self.peers:
                     continue
@@ -145,9 +160,7 @@ class Daemon:
                 state.tasks.append(asyncio.create_task(self._peer_loop(state), name=peer.url))
                 state.tasks.append(asyncio.create_task(self._live_loop(state), name=peer.url))
                 self.peers[peer.url] = state
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(REFRESH_PEERS_EVERY):
-                    await self._refresh_wake.wait()
+            await wait_event(self._refresh_wake, REFRESH_PEERS_EVERY)
             self._refresh_wake.clear()
 
     def refresh_peers(self) -> None:
@@ -160,11 +173,11 @@ class Daemon:
         return min(MAX_BACKOFF, base * spread)
 
     async def _peer_loop(self, state: PeerState) -> None:
-        while True:
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(self._delay(state)):
-                    await state.wake.wait()
+        while not self._stopping:
+            await wait_event(state.wake, self._delay(state))
             state.wake.clear()
+            if self._stopping:
+                return
             async with self.limit:
                 await self.round(state)
 
@@ -187,7 +200,7 @@ class Daemon:
 
     async def _live_loop(self, state: PeerState) -> None:
         failures = 0
-        while True:
+        while not self._stopping:
             try:
                 async with self.session().ws_connect(
                     state.url + sync.PREFIX + "/live", heartbeat=30.0, max_msg_size=1024
@@ -202,15 +215,22 @@ class Daemon:
 
 
 async def sync_once(
-    node: Node, keys: NodeKeys, urls: list[str] | None = None, *, progress: bool = False
+    node: Node,
+    keys: NodeKeys,
+    urls: list[str] | None = None,
+    *,
+    progress: bool = False,
+    proxy: str | None = None,
+    proxy_all: bool = False,
 ) -> list[tuple[str, sync.Stats | None, str]]:
-    """One round with each peer (or the given URLs): (url, stats or None, error)."""
+    """One round with each peer (or the given URLs): (url, stats or None, error). Peers
+    are dialled through ``proxy`` as in :class:`Daemon`."""
     service = sync.Sync(node, keys)
     if progress:
         service.on_progress = _print_progress
     targets = urls if urls is not None else [p.url for p in peer_list.known_peers(node)]
     out: list[tuple[str, sync.Stats | None, str]] = []
-    async with sync.client_session(service) as session:
+    async with sync.client_session(service, proxy=proxy, proxy_all=proxy_all) as session:
         for url in targets:
             try:
                 stats = await sync.sync_with(service, session, url)

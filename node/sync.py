@@ -33,7 +33,7 @@ from cryptography.hazmat.primitives import serialization
 from crypto import tls
 from crypto.errors import CommuneError
 from crypto.identity import NodeKeys
-from node import transport
+from node import dial, transport
 from node.peers import trusted_certificates, trusted_ids
 from node.service import IngestResult, Node, check_many
 from protocol import sync as proto
@@ -283,8 +283,9 @@ class Sync:
 
 
 async def _frames(
-    read: Callable[[], Any], stats: Stats, *, timeout: float = READ_TIMEOUT
+    read: Callable[[], Any], stats: Stats, *, timeout: float | None = None
 ) -> AsyncIterator[tuple[bytes, bytes]]:
+    timeout = READ_TIMEOUT if timeout is None else timeout  # read now: [limits] may set it
     reader = proto.FrameReader()
     while True:
         try:
@@ -476,11 +477,16 @@ async def stop_server(runner: web.AppRunner, listener: asyncio.Server) -> None:
 # --- the client -------------------------------------------------------------------
 
 
-def client_session(sync: Sync) -> aiohttp.ClientSession:
+def client_session(
+    sync: Sync, *, proxy: str | None = None, proxy_all: bool = False
+) -> aiohttp.ClientSession:
+    """A session that dials peers with mutual TLS, directly or through a SOCKS5 proxy:
+    ``.onion`` peers always through ``proxy`` (Tor's), names resolved by it; every peer
+    through it with ``proxy_all`` (node/dial.py)."""
     timeout = aiohttp.ClientTimeout(
         total=None, connect=CONNECT_TIMEOUT, sock_connect=CONNECT_TIMEOUT, sock_read=READ_TIMEOUT
     )
-    connector = aiohttp.TCPConnector(ssl=sync.context(server=False), limit_per_host=2)
+    connector = dial.connector(sync.context(server=False), proxy=proxy, proxy_all=proxy_all)
     return aiohttp.ClientSession(connector=connector, timeout=timeout, auto_decompress=False)
 
 

@@ -10,7 +10,8 @@ Public surface::
 
 Routes (GET and HEAD only; anything else is 405): ``/`` overview, ``/reports``,
 ``/plans``, ``/contacts``, ``/events``, ``/event/{id}``, ``/activity``, ``/live``
-(server-sent events), ``/static/{style.css,live.js,icon.svg}``.
+(server-sent events), ``/static/{style.css,live.js,icon.svg}``, ``/healthz`` (JSON) and
+``/metrics`` (Prometheus text format).
 """
 
 from node.web.app import DEFAULT_WEB_PORT, SECURITY_HEADERS, make_app, start_web

@@ -5,6 +5,9 @@ view's address: DNS rebinding), the method check (anything but GET and HEAD is 4
 no route writes), the page, and the error page for whatever went wrong. Every
 response, error pages and static files included, carries the security headers.
 
+``/healthz`` and ``/metrics`` (node/web/metrics.py) say how the node is doing, for a
+watchdog and for Prometheus; every request is counted in the node's metrics.
+
 Live updates: a watcher looks at the log a few times a second; ``/live`` is a
 server-sent-event stream that says ``grew`` when the log grew (and ``peers`` when a
 sync round with a peer ended), and ``static/live.js`` reloads the page.
@@ -23,9 +26,11 @@ from aiohttp import web
 
 from crypto.errors import CommuneError
 from crypto.identity import NodeKeys
+from node import logs
 from node.daemon import Daemon
 from node.service import Node
 from node.web import activity, events, i18n, pages
+from node.web import metrics as web_metrics
 from node.web.bind import check_bind, host_allowed
 from node.web.data import Reader
 from node.web.state import HERE, LANG_COOKIE, STATE, WebState, environment, language
@@ -84,6 +89,8 @@ def make_app(
     app.router.add_get("/activity", activity.activity, name="activity")
     app.router.add_get("/live", live_stream, name="live")
     app.router.add_get(r"/static/{name}", static_file, name="static")
+    app.router.add_get("/healthz", web_metrics.healthz, name="healthz")
+    app.router.add_get("/metrics", web_metrics.metrics_page, name="metrics")
     return app
 
 
@@ -113,6 +120,8 @@ async def start_web(
     except BaseException:
         sock.close()
         raise
+    shown = f"[{host}]" if ":" in host else host
+    logs.event(log, "web.start", address=f"http://{shown}:{actual}/")
     return runner, actual
 
 
@@ -196,6 +205,7 @@ def error_page(request: web.Request, status: int, title: str, text: str) -> web.
 
 async def _headers(request: web.Request, response: web.StreamResponse) -> None:
     response.headers.update(SECURITY_HEADERS)
+    web_metrics.count_request(request, response)
 
 
 # --- static files and the live stream --------------------------------------------------
@@ -277,3 +287,4 @@ async def _running(app: web.Application) -> AsyncIterator[None]:
 
 async def _shutdown(app: web.Application) -> None:
     app[STATE].live.close()
+    logs.event(log, "web.stop", port=app[STATE].port)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -15,6 +14,7 @@ from crypto.errors import CommuneError
 from crypto.identity import NodeKeys
 from node.daemon import Daemon
 from node.service import Node
+from node.waiting import wait_event
 from node.web import i18n
 from node.web.data import Reader
 
@@ -38,10 +38,7 @@ class Live:
         self._changed = asyncio.Event()
 
     async def wait(self, timeout: float) -> None:
-        changed = self._changed
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(timeout):
-                await changed.wait()
+        await wait_event(self._changed, timeout)
 
     def close(self) -> None:
         self.closing = True
