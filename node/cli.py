@@ -28,6 +28,7 @@ from node.cli_common import (
 )
 from node.cli_keys import KEY_COMMANDS
 from node.cli_network import NETWORK_COMMANDS
+from node.cli_status import STATUS_COMMANDS
 from node.cli_sync import SYNC_COMMANDS, confirm_feed
 from node.home import default_home
 from node.importer import build_payloads
@@ -425,7 +426,7 @@ def demo_cmd(once: bool) -> None:
     demo.main(["--once"] if once else [])
 
 
-for _command in [*NETWORK_COMMANDS, *SYNC_COMMANDS, *KEY_COMMANDS]:
+for _command in [*NETWORK_COMMANDS, *SYNC_COMMANDS, *KEY_COMMANDS, *STATUS_COMMANDS]:
     cli.add_command(_command)
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import logging
 import signal
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -18,7 +17,7 @@ import click
 from click.core import ParameterSource
 
 from crypto.identity import NodeKeys
-from node import config, network, private
+from node import config, logs, metrics, network, private
 from node import peers as peer_list
 from node.cli_common import Context, fail, pass_ctx
 from node.config import Config
@@ -205,10 +204,10 @@ def serve(
             click.echo(warning, err=True)
     apply_limits(settings)
     keys = ctx.keys()
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
+    logs.setup_logging("text", "info")
     if settings.source is not None:
         click.echo(f"Settings from {settings.source}.", err=True)
-    with ctx.node() as node:
+    with ctx.node() as node, metrics.serve_lock(ctx.home.path, listen=settings.listen) as lock:
         if node.membership() is None:
             fail(
                 "this node belongs to no network yet: `commune found NAME` or `commune join INVITE`"
@@ -222,10 +221,10 @@ def serve(
                 click.echo(f"Published this node's addresses: {', '.join(urls)}", err=True)
 
         with contextlib.suppress(KeyboardInterrupt):
-            asyncio.run(_run(node, keys, settings))
+            asyncio.run(_run(node, keys, settings, lock))
 
 
-async def _run(node: Node, keys: NodeKeys, settings: Config) -> None:
+async def _run(node: Node, keys: NodeKeys, settings: Config, lock: metrics.ServeLock) -> None:
     """serve's sync server, scheduler and web view, until SIGINT or SIGTERM."""
     from node import daemon  # noqa: PLC0415 - aiohttp only where needed
     from node.web import start_web  # noqa: PLC0415
@@ -249,6 +248,7 @@ async def _run(node: Node, keys: NodeKeys, settings: Config) -> None:
     click.echo(
         f"Serving on {host}:{runner.port}; syncing every {settings.interval:g} s. Ctrl-C stops."
     )
+    lock.note(listen=f"{host}:{runner.port}")
     note = _proxy_note(settings)
     if note:
         click.echo(note, err=True)
@@ -268,6 +268,7 @@ async def _run(node: Node, keys: NodeKeys, settings: Config) -> None:
             fail(f"cannot listen on {web_host}:{web_port} for the web view: {e.strerror}")
         shown = f"[{web_host}]" if ":" in web_host else web_host
         click.echo(f"Web view on http://{shown}:{actual}/")
+        lock.note(web=f"http://{shown}:{actual}/")
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

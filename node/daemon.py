@@ -24,6 +24,7 @@ import aiohttp
 from crypto.identity import NodeKeys
 from node import peers as peer_list
 from node import sync
+from node.metrics import record_sync
 from node.service import Node
 from node.waiting import wait_event
 
@@ -187,16 +188,13 @@ class Daemon:
         except Exception as e:
             state.failures += 1
             state.last_error = getattr(e, "message", str(e))
-            log.warning(
-                "sync with %s failed (%d in a row): %s", state.url, state.failures, state.last_error
-            )
+            record_sync(self.node, state.url, None, state.last_error)  # logs sync.failed
             return
         state.failures = 0
         state.last, state.last_error = stats, ""
+        record_sync(self.node, state.url, stats)
         state.last_ok = self.node.clock()
         self.rounds += 1
-        if stats.received or stats.sent:
-            log.info("synced with %s: %s", state.url, stats.summary())
 
     async def _live_loop(self, state: PeerState) -> None:
         failures = 0
@@ -235,8 +233,11 @@ async def sync_once(
             try:
                 stats = await sync.sync_with(service, session, url)
             except Exception as e:
-                out.append((url, None, getattr(e, "message", str(e))))
+                error = getattr(e, "message", str(e))
+                record_sync(node, url, None, error)
+                out.append((url, None, error))
             else:
+                record_sync(node, url, stats)
                 out.append((url, stats, ""))
     return out
 

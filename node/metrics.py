@@ -30,7 +30,7 @@ import re
 import threading
 import time
 import weakref
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -526,12 +526,3 @@ def store_mtime(store_path: Path | str) -> float | None:
         with contextlib.suppress(OSError):
             times.append(os.stat(f"{store_path}{suffix}").st_mtime)
     return max(times) if times else None
-
-
-def iter_refused(records: Mapping[str, Mapping[str, Any]]) -> Iterator[tuple[str, str, int]]:
-    """(peer, reason, count) of every refusal kept in the records."""
-    for url, record in sorted(records.items()):
-        refused = record.get("refused")
-        if isinstance(refused, dict):
-            for reason, n in sorted(refused.items()):
-                yield url, str(reason), int(n)

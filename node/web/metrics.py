@@ -48,6 +48,8 @@ def sync_running(daemon: Daemon | None) -> bool | None:
     if isinstance(running, bool):
         return running
     # no public flag on Daemon yet: its listener and its tasks
+    if getattr(daemon, "_stopping", False):
+        return False
     listening = daemon._listening
     tasks = daemon._tasks
     if listening is None or not tasks or any(t.done() for t in tasks):
