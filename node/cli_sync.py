@@ -38,6 +38,8 @@ OVERRIDES = {
     "web_public": "web_public",
     "proxy": "proxy",
     "proxy_all": "proxy_all",
+    "log_format": "log_format",
+    "log_level": "log_level",
 }
 
 config_option = click.option(
@@ -165,6 +167,22 @@ def _proxy_note(settings: Config) -> str:
     is_flag=True,
     help="Dial every peer through the proxy, not only .onion ones.",
 )
+@click.option(
+    "--log-format",
+    type=click.Choice(logs.FORMATS),
+    default="text",
+    show_default=True,
+    envvar="COMMUNE_LOG_FORMAT",
+    help="Log lines on stderr as logfmt (key=value) or JSON; never content or keys.",
+)
+@click.option(
+    "--log-level",
+    type=click.Choice(logs.LEVELS, case_sensitive=False),
+    default="info",
+    show_default=True,
+    envvar="COMMUNE_LOG_LEVEL",
+    help="The least important events logged.",
+)
 @pass_ctx
 def serve(
     ctx: Context,
@@ -179,6 +197,8 @@ def serve(
     web_public: bool,
     proxy: str | None,
     proxy_all: bool,
+    log_format: str,
+    log_level: str,
 ) -> None:
     """Run the sync server, periodic sync with every known peer, live updates, and the
     read-only web view."""
@@ -194,6 +214,8 @@ def serve(
         "web_public": web_public,
         "proxy": proxy,
         "proxy_all": proxy_all,
+        "log_format": log_format,
+        "log_level": log_level.lower(),
     }
     settings = settings_for(ctx, config_file, options)
     _host_port(settings.listen, DEFAULT_PORT)
@@ -204,7 +226,7 @@ def serve(
             click.echo(warning, err=True)
     apply_limits(settings)
     keys = ctx.keys()
-    logs.setup_logging("text", "info")
+    logs.setup_logging(settings.log_format, settings.log_level)
     if settings.source is not None:
         click.echo(f"Settings from {settings.source}.", err=True)
     with ctx.node() as node, metrics.serve_lock(ctx.home.path, listen=settings.listen) as lock:

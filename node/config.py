@@ -23,6 +23,10 @@ it exists is in :data:`SETTINGS` (and docs/CLI.md, ``serve``)::
     proxy = "socks5://127.0.0.1:9050"   # Tor's SOCKS port: .onion peers go through it
     proxy_all = false                   # true: every peer goes through it
 
+    [log]
+    format = "text"                # text (logfmt) or json: one line per event of interest
+    level = "info"                 # debug, info, warning or error
+
     [limits]
     connect_timeout = 60           # default 15 s, 60 s with a proxy (Tor is slow to connect)
     read_timeout = 30              # a peer must send something this often
@@ -79,6 +83,8 @@ class Config:
     connect_timeout: float | None = None
     read_timeout: float = 30.0
     request_time: float = 600.0
+    log_format: str = "text"
+    log_level: str = "info"
 
     @property
     def connect_seconds(self) -> float:
@@ -202,6 +208,16 @@ def check_proxy(value: object) -> str:
     return value.rstrip("/")
 
 
+def _choice(*choices: str) -> Callable[[object], object]:
+    def check(value: object) -> object:
+        if not isinstance(value, str) or value.lower() not in choices:
+            listed = ", ".join(f'"{c}"' for c in choices)
+            raise _Bad(f"wants one of {listed}, not {_shown(value)}")
+        return value.lower()
+
+    return check
+
+
 # --- the table -------------------------------------------------------------------------
 
 
@@ -279,6 +295,20 @@ SETTINGS: tuple[Setting, ...] = (
         "proxy_all",
         _flag,
         "true: every peer is dialled through the proxy, not only .onion ones (--proxy-all)",
+    ),
+    Setting(
+        "log",
+        "format",
+        "log_format",
+        _choice("text", "json"),
+        "text (logfmt, key=value) or json (one object a line) (--log-format)",
+    ),
+    Setting(
+        "log",
+        "level",
+        "log_level",
+        _choice("debug", "info", "warning", "error"),
+        "the least important events logged: debug, info, warning or error (--log-level)",
     ),
     Setting(
         "limits",

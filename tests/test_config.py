@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import re
 import signal
@@ -42,6 +43,10 @@ urls = ["https://198.51.100.4:8470", "ONION"]
 proxy = "socks5://tor:secret@127.0.0.1:9050"
 proxy_all = true
 
+[log]
+format = "json"
+level = "WARNING"
+
 [limits]
 connect_timeout = 90
 read_timeout = 45.5
@@ -73,6 +78,8 @@ def test_every_key_is_read(tmp_path: Path) -> None:
         connect_timeout=90.0,
         read_timeout=45.5,
         request_time=1800.0,
+        log_format="json",
+        log_level="warning",
     )
     assert c.connect_seconds == 90.0
 
@@ -174,6 +181,8 @@ BAD = [
     ("[limits]\nconnect_timeout = 0\n", r"\[limits\] connect_timeout: wants between 1 and 600"),
     ('[limits]\nread_timeout = "30s"\n', r"\[limits\] read_timeout: wants a number of seconds"),
     ("[limits]\nrequest_time = 5\n", r"\[limits\] request_time: wants between 10 and 86400"),
+    ('[log]\nformat = "xml"\n', r'\[log\] format: wants one of "text", "json", not \'xml\''),
+    ("[log]\nlevel = 3\n", r'\[log\] level: wants one of "debug", "info", "warning", "error"'),
     ("[limits]\nmax_event = 5\n", r"\[limits\] max_event: unknown key; \[limits\] takes"),
 ]
 
@@ -335,6 +344,9 @@ listen = "127.0.0.1:{free_port()}"
 [peers]
 urls = ["https://127.0.0.1:{la_port}"]
 
+[log]
+format = "json"
+
 [limits]
 connect_timeout = 5
 read_timeout = 10
@@ -345,7 +357,7 @@ request_time = 60
     before = await hashes(la.home.path, sv.home.path)
     assert before[0] != before[1]
     # an option overrides the file: LA's interval
-    la_proc = serve(la.home.path, la_file, "--interval", "7200", env=env)
+    la_proc = serve(la.home.path, la_file, "--interval", "7200", "--log-level", "warning", env=env)
     sv_proc = None
     try:
         assert la_proc.first_line.startswith(
@@ -392,6 +404,12 @@ request_time = 60
     assert f"Settings from {la_file}." in la_err
     assert f"Settings from {sv_file}." in sv_err
     assert f"Published this node's addresses: https://127.0.0.1:{sv_port}" in sv_err
+    # SV logs JSON lines ([log] format), LA only warnings and worse (--log-level)
+    events = [json.loads(line) for line in sv_err.splitlines() if line.startswith("{")]
+    assert any(
+        e["event"] == "sync.ok" and e["peer"] == f"https://127.0.0.1:{la_port}" for e in events
+    ), sv_err
+    assert "level=info" not in la_err
     _, out, _ = await commune_async(sv.home.path, "peer", "list", "--json")
     assert f"https://127.0.0.1:{la_port}" in out  # [peers] urls joined the node's list
 
