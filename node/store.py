@@ -16,6 +16,7 @@ module sees a sqlite3 type.
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -33,10 +34,25 @@ SCHEMA_VERSION = 1
 BUSY_TIMEOUT_MS = 15_000
 
 
+def _create_private(path: Path) -> None:
+    """Make a new store file readable by this user only (mode 0600, whatever the umask):
+    it holds the network's reports and plans. SQLite makes the -wal and -shm files
+    with the database's own mode."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return
+    except OSError:
+        return  # SQLite says what is wrong, in its own words, just after
+    os.close(fd)
+
+
 class Store:
     def __init__(self, path: Path | str) -> None:
         """Open (or make) the store at ``path``; ":memory:" keeps it in memory (tests)."""
         self.path = path
+        if str(path) != ":memory:":
+            _create_private(Path(path))
         with self._errors():
             self.conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
             self.conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
+import stat
 from pathlib import Path
 
 import pytest
@@ -277,3 +279,20 @@ def test_fork_evidence_is_kept_only_where_it_cuts_the_feed_earlier(node: Node) -
     assert node.ingest([twin(2, "d")]).forks == 1  # an earlier cut is kept
     assert node.membership().get(SV.public).forked_at == 2  # type: ignore[union-attr]
     assert len(node.store.forks()) == 2
+
+
+def test_a_new_store_and_its_wal_are_readable_by_this_user_only(tmp_path: Path) -> None:
+    old = os.umask(0o022)  # the usual umask, which would give 0644
+    try:
+        path = tmp_path / "store.sqlite"
+        with Store(path) as store:
+            store.set_meta("x", "y")
+            modes = {p.name: stat.S_IMODE(p.stat().st_mode) for p in tmp_path.iterdir()}
+        assert modes["store.sqlite"] == 0o600
+        assert modes.get("store.sqlite-wal", 0o600) == 0o600
+        assert modes.get("store.sqlite-shm", 0o600) == 0o600
+        os.chmod(path, 0o640)  # an existing store keeps the mode its owner gave it
+        Store(path).close()
+        assert stat.S_IMODE(path.stat().st_mode) == 0o640
+    finally:
+        os.umask(old)
