@@ -139,6 +139,27 @@ def gather_status(node: Node, home: Home) -> dict[str, Any]:
                 "refused": dict(record.get("refused") or {}),
             }
         )
+    callers = []
+    for caller_id, record in metrics.served_records(store).items():
+        last_ok = record.get("last_ok")
+        callers.append(
+            {
+                "id": caller_id,
+                "name": names.get(caller_id, ""),
+                "last_ok": last_ok,
+                "last_ok_ago": None if last_ok is None else round(now - float(last_ok)),
+                "last_call": record.get("last_call"),
+                "last_error": record.get("last_error") or "",
+                "requests_ok": int(record.get("requests_ok") or 0),
+                "requests_refused": int(record.get("requests_refused") or 0),
+                "sent": int(record.get("sent") or 0),
+                "received": int(record.get("received") or 0),
+                "bytes_sent": int(record.get("bytes_sent") or 0),
+                "bytes_received": int(record.get("bytes_received") or 0),
+                "refused": dict(record.get("refused") or {}),
+            }
+        )
+    callers.sort(key=lambda c: (str(c["name"]).casefold(), c["id"]))
     running = metrics.serve_running(home.path)
     serve: dict[str, Any] = {"running": running is not None}
     if running is not None:
@@ -166,6 +187,7 @@ def gather_status(node: Node, home: Home) -> dict[str, Any]:
         },
         "feed_unconfirmed": store.get_meta("feed_unconfirmed") or "",
         "peers": peers,
+        "callers": callers,
         "serve": serve,
         "backup": {"last": backup, "age": None if backup is None else round(now - backup)},
     }
@@ -186,6 +208,12 @@ def describe(report: dict[str, Any], now: float) -> list[str]:
             lines.append(
                 f"  {p['url']} ({p['name'] or 'name not known yet'}): {_peer_words(p, now)}"
             )
+    callers = report["callers"]
+    if callers:
+        lines.append(f"Members that call this node: {len(callers)}")
+        for c in callers:
+            who = c["name"] or "a node no longer listed"
+            lines.append(f"  {who} ({c['id'][:12]}): {_caller_words(c, now)}")
     lines.append(_serve_words(report["serve"], now))
     backup = report["backup"]
     if backup["last"] is None:
@@ -278,6 +306,26 @@ def _peer_words(p: dict[str, Any], now: float) -> str:
         when = f" {ago(now - p['last_attempt'])}" if p["last_attempt"] else ""
         tries = "the last try" if p["failures"] == 1 else f"the last {p['failures']} tries"
         words += f"; failing: {tries} failed (last{when}): {p['last_error']}"
+    return words
+
+
+def _caller_words(c: dict[str, Any], now: float) -> str:
+    if c["last_ok"] is None:
+        words = "never served"
+    else:
+        words = (
+            f"last served {ago(now - c['last_ok'])}; "
+            f"in all {plural(c['requests_ok'], 'request')}, "
+            f"{plural(c['sent'], 'event')} sent, {c['received']} received, "
+            f"{size(c['bytes_sent'])} out, {size(c['bytes_received'])} in"
+        )
+        refused = sum(c["refused"].values())
+        if refused:
+            reasons = ", ".join(f"{n} {r}" for r, n in sorted(c["refused"].items()))
+            words += f"; {refused} refused ({reasons})"
+    if c["requests_refused"]:
+        words += f"; {plural(c['requests_refused'], 'request')} refused, the last: "
+        words += c["last_error"] or "?"
     return words
 
 

@@ -24,7 +24,7 @@ import aiohttp
 from crypto.identity import NodeKeys
 from node import peers as peer_list
 from node import sync
-from node.metrics import record_sync
+from node.metrics import record_served, record_sync
 from node.service import Node
 from node.waiting import wait_event
 
@@ -68,6 +68,7 @@ class Daemon:
         self.proxy, self.proxy_all = proxy, proxy_all
         self.sync = sync.Sync(node, keys)
         self.server = sync.Server(self.sync)
+        self.server.on_served = self._served
         self.host, self.port = host, port
         self.interval = interval
         self.limit = asyncio.Semaphore(parallel)
@@ -79,6 +80,9 @@ class Daemon:
         self._refresh_wake = asyncio.Event()
         self._stopping = False
         self.rounds = 0
+
+    def _served(self, caller: bytes, route: str, stats: sync.Stats | None, error: str) -> None:
+        record_served(self.node, caller, route, stats, error)
 
     async def start(self) -> None:
         runner, listener = await sync.start_server(self.server, self.host, self.port)

@@ -9,6 +9,9 @@
   (``sync.ok`` / ``sync.failed``) and keeps the peer's totals and its last good sync in
   the store's ``meta`` table under ``sync:URL``, where ``status`` (another process)
   reads them;
+- **requests this node serves** (:func:`record_served`): the sync server calls it after
+  each request a member makes, and keeps that member's totals under ``served:NODE_ID``,
+  so ``status`` also lists members that only call this node (behind NAT, over Tor);
 - the **serve lock** (:func:`serve_lock`): ``serve`` holds ``NODE_HOME/serve.pid``
   locked while it runs, so ``status`` can tell whether it runs (a lock dies with its
   process: a file left by a crash does not count) and a second ``serve`` on the same
@@ -383,6 +386,143 @@ def record_sync(node: Node, url: str, stats: Stats | None, error: str = "") -> d
             node.store.set_meta(SYNC_META + url, json.dumps(record, sort_keys=True))
     except CommuneError as e:
         logs.event(log, "sync.unrecorded", logging.WARNING, peer=url, error=e.message)
+    return record
+
+
+# --- requests this node serves -----------------------------------------------------------
+
+SERVED_META = "served:"
+
+
+@dataclass(frozen=True, slots=True)
+class ServedCounters:
+    requests: Counter
+    events_sent: Counter
+    events_received: Counter
+    bytes_sent: Counter
+    bytes_received: Counter
+    refused: Counter
+
+    @classmethod
+    def of(cls, registry: Registry) -> ServedCounters:
+        caller = ("node",)
+        return cls(
+            requests=registry.counter(
+                "commune_served_requests_total",
+                "Sync requests members made to this node, by route (sync or push) and "
+                "result (ok or refused).",
+                ("node", "route", "result"),
+            ),
+            events_sent=registry.counter(
+                "commune_served_events_sent_total",
+                "Events this node sent to a member that called it.",
+                caller,
+            ),
+            events_received=registry.counter(
+                "commune_served_events_received_total",
+                "New events a member that called this node pushed to it.",
+                caller,
+            ),
+            bytes_sent=registry.counter(
+                "commune_served_bytes_sent_total",
+                "Bytes this node sent to a member that called it.",
+                caller,
+            ),
+            bytes_received=registry.counter(
+                "commune_served_bytes_received_total",
+                "Bytes a member that called this node sent to it.",
+                caller,
+            ),
+            refused=registry.counter(
+                "commune_served_events_refused_total",
+                "Events a member that called this node pushed that were refused, by reason.",
+                ("node", "reason"),
+            ),
+        )
+
+
+def served_records(store: Store) -> dict[str, dict[str, Any]]:
+    """What the store keeps about each member that calls this node, by node id (hex)."""
+    out: dict[str, dict[str, Any]] = {}
+    rows = store.execute("SELECT key, value FROM meta WHERE key LIKE 'served:%' ORDER BY key")
+    for key, value in rows:
+        try:
+            record = json.loads(value)
+        except ValueError:
+            continue
+        if isinstance(record, dict):
+            out[str(key)[len(SERVED_META) :]] = record
+    return out
+
+
+def record_served(
+    node: Node, caller: bytes, route: str, stats: Stats | None, error: str = ""
+) -> dict[str, Any]:
+    """After this node answered a member's sync request (``route`` is ``sync`` or
+    ``push``; ``stats`` None and the ``error`` when the request was refused): count it
+    and keep the caller's totals in the store under ``served:NODE_ID``, for ``status``.
+    Never raises for its bookkeeping. The new record."""
+    now = node.clock()
+    short = logs.short_id(caller)
+    counters = ServedCounters.of(registry_for(node))
+    key = SERVED_META + caller.hex()
+    try:
+        old = json.loads(node.store.get_meta(key) or "{}")
+    except (CommuneError, ValueError):
+        old = {}
+    if not isinstance(old, dict):
+        old = {}
+    record: dict[str, Any] = {
+        "node_id": caller.hex(),
+        "last_ok": old.get("last_ok"),
+        "last_call": now,
+        "last_error": "",
+        "requests_ok": int(old.get("requests_ok") or 0),
+        "requests_refused": int(old.get("requests_refused") or 0),
+        "sent": int(old.get("sent") or 0),
+        "received": int(old.get("received") or 0),
+        "bytes_sent": int(old.get("bytes_sent") or 0),
+        "bytes_received": int(old.get("bytes_received") or 0),
+        "refused": dict(old.get("refused") or {}),
+    }
+    if stats is None:
+        counters.requests.inc(node=short, route=route, result="refused")
+        record["requests_refused"] += 1
+        record["last_error"] = logs.safe_text(error)[:MAX_ERROR]
+    else:
+        counters.requests.inc(node=short, route=route, result="ok")
+        counters.events_sent.inc(stats.sent, node=short)
+        counters.events_received.inc(stats.received, node=short)
+        counters.bytes_sent.inc(stats.bytes_sent, node=short)
+        counters.bytes_received.inc(stats.bytes_received, node=short)
+        for reason, n in stats.refused.items():
+            counters.refused.inc(n, node=short, reason=reason)
+            record["refused"][reason] = int(record["refused"].get(reason, 0)) + n
+        record["last_ok"] = now
+        record["requests_ok"] += 1
+        for name in ("sent", "received", "bytes_sent", "bytes_received"):
+            record[name] += int(getattr(stats, name))
+        refused = sum(stats.refused.values())
+        moved = stats.sent or stats.received or stats.forks or refused
+        logs.event(
+            log,
+            "serve.ok",
+            logging.INFO if moved else logging.DEBUG,
+            node=short,
+            route=route,
+            sent=stats.sent,
+            received=stats.received,
+            held=stats.held,
+            refused=refused,
+            bytes_sent=stats.bytes_sent,
+            bytes_received=stats.bytes_received,
+            seconds=round(stats.seconds, 3),
+        )
+    try:
+        with node.store.write():
+            node.store.set_meta(key, json.dumps(record, sort_keys=True))
+    except CommuneError as e:
+        logs.event(log, "serve.unrecorded", logging.WARNING, node=short, error=e.message)
     return record
 
 

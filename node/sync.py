@@ -338,6 +338,16 @@ class Server:
         self.penalties: dict[bytes, tuple[float, float]] = {}
         #: when each member that calls this node last synced with it (the web view)
         self.callers: dict[bytes, float] = {}
+        #: told of every request a member makes: (member, route, stats, or None and
+        #: the error when it was refused); the daemon counts them (node/metrics.py)
+        self.on_served: Callable[[bytes, str, Stats | None, str], None] | None = None
+
+    def _served(self, peer: bytes, route: str, stats: Stats | None, error: str = "") -> None:
+        if self.on_served is not None:
+            try:
+                self.on_served(peer, route, stats, error)
+            except Exception:  # bookkeeping never breaks serving
+                log.exception("could not record a request served")
 
     def app(self) -> web.Application:
         app = web.Application(client_max_size=proto.MAX_HELLO + 64, middlewares=[self._guard])
@@ -378,7 +388,9 @@ class Server:
             refusal: web.HTTPException = web.HTTPBadRequest(text=e.message)
         except TimeoutError:
             self._penalise(peer)
+            log.warning("peer %s… broke the protocol: %s", peer.hex()[:12], "too slow")
             refusal = web.HTTPRequestTimeout(text="the request took too long")
+        self._served(peer, request.path.rsplit("/", 1)[-1], None, refusal.text or "")
         refusal.force_close()  # disconnected, not only answered
         raise refusal
 
@@ -387,8 +399,7 @@ class Server:
         span = min(MAX_PENALTY, max(PENALTY, last * 2))
         self.penalties[peer] = (time.monotonic() + span, span)
 
-    async def _read_hello(self, request: web.Request) -> proto.Hello:
-        stats = Stats()
+    async def _read_hello(self, request: web.Request, stats: Stats) -> proto.Hello:
         async for kind, body in _frames(request.content.readany, stats):
             if kind != proto.HELLO:
                 raise proto.SyncError("a sync request starts with a hello")
@@ -400,21 +411,26 @@ class Server:
         raise proto.SyncError("the sync request has no hello")
 
     async def handle_sync(self, request: web.Request) -> web.StreamResponse:
-        theirs = await self._read_hello(request)
+        began = time.monotonic()
+        peer = request[PEER]
+        stats = Stats(peer=peer.hex()[:12], node_id=peer)
+        theirs = await self._read_hello(request, stats)
         response = web.StreamResponse(headers={"Content-Type": "application/x-commune-sync"})
         await response.prepare(request)
-        stats = Stats()
         mine = proto.frame(proto.HELLO, self.sync.hello().encode())
         await response.write(mine)
         for data in _pack(self.sync.outgoing(theirs), stats):
             await response.write(data)
         await response.write_eof()
-        self.callers[request[PEER]] = self.sync.node.clock()
+        self.callers[peer] = self.sync.node.clock()
+        stats.seconds = time.monotonic() - began
+        self._served(peer, "sync", stats)
         return response
 
     async def handle_push(self, request: web.Request) -> web.StreamResponse:
         """Take in what the client sends; answer with our events where it sent fork
         evidence (so that both ends learn of the fork), then an end frame."""
+        began = time.monotonic()
         peer = request[PEER]
         stats = Stats(peer=peer.hex()[:12], node_id=peer)
         await self.sync.take_in(_frames(request.content.readany, stats), stats, stats.peer)
@@ -423,6 +439,8 @@ class Server:
         for data in _pack(self.sync.answer_forks(stats.fork_places), stats):
             await response.write(data)
         await response.write_eof()
+        stats.seconds = time.monotonic() - began
+        self._served(peer, "push", stats)
         return response
 
     async def handle_live(self, request: web.Request) -> web.WebSocketResponse:

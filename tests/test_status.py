@@ -23,15 +23,8 @@ from protocol.kinds import POSTABLE
 from tests.helpers import ROOT
 from tests.net import Member, close_all, free_port, make_network, serve_process
 
-# ``status`` and ``doctor`` as the installed command runs them; added to the command
-# group here when node/cli.py does not list them yet.
-LAUNCH = (
-    "from node.cli import cli, main\n"
-    "from node.cli_status import STATUS_COMMANDS\n"
-    "for command in STATUS_COMMANDS:\n"
-    "    cli.commands.setdefault(command.name, command)\n"
-    "main()\n"
-)
+# ``status`` and ``doctor`` as the installed command runs them
+LAUNCH = "from node.cli import main\nmain()\n"
 PASSPHRASE = "a long passphrase for the tests"
 
 
@@ -168,6 +161,23 @@ async def test_status_and_doctor_of_a_working_node(tmp_path: Path) -> None:
         assert peer["bytes_received"] > 0
         assert status["serve"] == {"running": False}
         assert status["backup"] == {"last": None, "age": None}
+        assert status["callers"] == []  # nobody calls LA
+
+        # SV, which LA called: it lists LA among the members that call it
+        code, out, err = await arun(sv.home.path, "status")
+        assert code == 0, err
+        assert "Members that call this node: 1\n" in out
+        assert f"  Los Angeles ({la_id[:12]}): last served just now; in all " in out
+        code, out, _ = await arun(sv.home.path, "status", "--json")
+        (caller,) = json.loads(out)["callers"]
+        assert caller["id"] == la_id
+        assert caller["name"] == "Los Angeles"
+        assert caller["requests_ok"] >= 2  # a sync in each round, a push when LA has news
+        assert caller["requests_refused"] == 0
+        assert caller["received"] == 2  # LA's two reports (SV had the rest)
+        assert caller["sent"] == 1  # SV's report
+        assert caller["bytes_sent"] > 0
+        assert caller["bytes_received"] > 0
     finally:
         await sv.stop()
         close_all(members)
@@ -267,6 +277,8 @@ def test_doctor_says_what_to_fix_and_fails(tmp_path: Path) -> None:
     close_all(members)
     os.chmod(home, 0o755)
     os.chmod(la.home.key_path, 0o644)
+    assert os.stat(la.home.store_path).st_mode & 0o777 == 0o600  # as the store makes it
+    os.chmod(la.home.store_path, 0o644)  # as an older version, or a copy, left it
     code, out, err = run(home, "doctor", "--no-passphrase")
     assert code == 1
     no_traceback(err)
@@ -277,7 +289,7 @@ def test_doctor_says_what_to_fix_and_fails(tmp_path: Path) -> None:
     assert f"Fix: chmod 700 {home}" in out
     assert f"FAIL  key file: {la.home.key_path} is mode 644: other users can read it" in out
     assert f"Fix: chmod 600 {la.home.key_path}, and consider the key exposed" in out
-    assert "FAIL  store files: store.sqlite" in out  # sqlite makes them 0644
+    assert "FAIL  store files: store.sqlite can be read by other users" in out
     assert "SKIP  key: not opened (--no-passphrase)" in out
     assert "SKIP  peers: not tried: the key was not opened" in out
     code, out, _ = run(home, "doctor", env={"COMMUNE_PASSPHRASE": PASSPHRASE})

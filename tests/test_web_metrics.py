@@ -318,20 +318,43 @@ async def test_metrics_count_the_log_the_members_and_the_sync_rounds(nodes: list
 
 async def test_the_called_node_tells_when_each_member_last_called(nodes: list[Member]) -> None:
     la, sv = nodes[0], nodes[1]
+    sv_before = sv.node.store.count()
     sv_daemon = await sv.start()
     await la.start()
     link(la, sv)
-    await until(lambda: la.node.node_id in sv_daemon.server.callers, what="la calls sv")
+    la_id = la.node.node_id.hex()
+
+    def pushed() -> bool:
+        record = metrics.served_records(sv.node.store).get(la_id, {})
+        return bool(record.get("received")) and la.node.node_id in sv_daemon.server.callers
+
+    await until(pushed, what="la calls sv and pushes its events")
     try:
         async with served(sv, sv_daemon) as site:
             families = await site.metrics()
     finally:
         await la.stop()
         await sv.stop()
+    short = la_id[:12]
     called = families["commune_sync_last_called_timestamp_seconds"]
-    moment = called.value(node=la.node.node_id.hex()[:12], collective="Los Angeles")
+    moment = called.value(node=short, collective="Los Angeles")
     assert abs(moment - time.time()) < 60
     assert families["commune_sync_peers_penalised"].value() == 0
+    # the traffic SV served to LA is counted on SV too, by caller
+    requests = families["commune_served_requests_total"]
+    assert requests.kind == "counter"
+    assert requests.value(node=short, route="sync", result="ok") >= 1
+    assert requests.value(node=short, route="push", result="ok") >= 1
+    assert families["commune_served_bytes_sent_total"].value(node=short) > 0
+    assert families["commune_served_bytes_received_total"].value(node=short) > 0
+    received = families["commune_served_events_received_total"].value(node=short)
+    assert received == la.node.store.count() - sv_before
+    # and kept in SV's store, for `status` (another process)
+    record = metrics.served_records(sv.node.store)[la_id]
+    assert record["received"] == received
+    assert record["requests_ok"] >= 2
+    assert record["requests_refused"] == 0
+    assert record["last_ok"] == pytest.approx(time.time(), abs=60)
 
 
 async def test_refusals_failures_and_label_values_are_escaped(nodes: list[Member]) -> None:
@@ -364,6 +387,30 @@ async def test_refusals_failures_and_label_values_are_escaped(nodes: list[Member
     assert families["commune_sync_last_success_timestamp_seconds"].value(peer=odd_url) > 0
     assert families["commune_sync_events_received_total"].value(peer=odd_url) == 2
     assert families["commune_sync_bytes_received_total"].value(peer=odd_url) == 200
+
+
+async def test_requests_served_and_refused_are_counted_by_caller(nodes: list[Member]) -> None:
+    la, sv = nodes[0], nodes[1]
+    caller = sv.node.node_id
+    pushed = Stats(peer="x", node_id=caller, received=3, bytes_received=900, bytes_sent=40)
+    pushed.refused = Counter({"bad-signature": 1})
+    metrics.record_served(la.node, caller, "push", pushed)
+    metrics.record_served(la.node, caller, "push", None, "a sync request starts with a hello")
+    async with served(la) as site:
+        families = await site.metrics()
+    short = caller.hex()[:12]
+    requests = families["commune_served_requests_total"]
+    assert requests.value(node=short, route="push", result="ok") == 1
+    assert requests.value(node=short, route="push", result="refused") == 1
+    assert families["commune_served_events_received_total"].value(node=short) == 3
+    assert families["commune_served_bytes_received_total"].value(node=short) == 900
+    refused = families["commune_served_events_refused_total"]
+    assert refused.value(node=short, reason="bad-signature") == 1
+    record = metrics.served_records(la.node.store)[caller.hex()]
+    assert record["requests_ok"] == 1
+    assert record["requests_refused"] == 1
+    assert record["last_error"] == "a sync request starts with a hello"
+    assert record["refused"] == {"bad-signature": 1}
 
 
 async def test_nothing_shows_content_or_keys(nodes: list[Member]) -> None:
