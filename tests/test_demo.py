@@ -1,12 +1,27 @@
-"""The README's first command: the four-node demo comes up, syncs, and stops cleanly."""
+"""The README's first command: the four-node demo comes up, syncs, serves its four web
+views, relays a report posted from another terminal along the line, and stops cleanly
+on Ctrl-C, deleting its folders."""
 
 from __future__ import annotations
 
 import re
+import shlex
+import signal
 import subprocess
 import sys
+import time
+import urllib.request
+from pathlib import Path
 
 from tests.helpers import ROOT
+
+NAMES = ("Los Angeles", "El Salvador", "India", "South Africa")
+
+
+def fetch(url: str) -> str:
+    with urllib.request.urlopen(url, timeout=10) as response:
+        assert response.status == 200
+        return str(response.read().decode("utf-8"))
 
 
 def test_the_four_node_demo_comes_up_synced_with_four_web_views() -> None:
@@ -22,6 +37,59 @@ def test_the_four_node_demo_comes_up_synced_with_four_web_views() -> None:
     assert "[6/6] Synced." in result.stdout
     urls = re.findall(r"http://127\.0\.0\.1:\d+/", result.stdout)
     assert len(set(urls)) == 4
-    for name in ("Los Angeles", "El Salvador", "India", "South Africa"):
+    for name in NAMES:
         assert name in result.stdout
     assert "Traceback" not in result.stderr
+
+
+def test_the_demo_runs_until_ctrl_c_and_relays_a_post_along_the_line() -> None:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "node", "demo"],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None
+    try:
+        lines = []
+        for line in proc.stdout:  # the progress lines, the addresses, what to try
+            lines.append(line)
+            if "Ctrl-C stops the demo" in line:
+                break
+        out = "".join(lines)
+        assert "[6/6] Synced." in out, out
+        urls = dict(re.findall(r"^  (\S.*?)\s+(http://127\.0\.0\.1:\d+/)$", out, re.M))
+        assert set(urls) == set(NAMES), out
+        folder = Path(re.search(r"Making four nodes in (\S+)", out).group(1))  # type: ignore[union-attr]
+        assert folder.is_dir()
+
+        # every web view shows the four collectives' reports, but only its own contacts
+        for name, url in urls.items():
+            assert all(n in fetch(url + "reports") for n in NAMES), name
+        contacts = fetch(urls["Los Angeles"] + "contacts")
+        assert "Maria Gonzalez" in contacts
+        assert "Thandiwe Mokoena" not in contacts
+
+        # "Try, in another terminal": the command the demo prints, as printed
+        command = out.split("Try, in another terminal (the folders are above):\n", 1)[1]
+        command = command.split("\nand watch it appear", 1)[0].replace("\\\n", " ")
+        posted = subprocess.run(
+            shlex.split(command), cwd=ROOT, capture_output=True, text=True, timeout=60, check=False
+        )
+        assert posted.returncode == 0, posted.stderr
+        deadline = time.monotonic() + 60
+        while "desde ZA" not in fetch(urls["Los Angeles"] + "reports?q=Hola"):
+            assert time.monotonic() < deadline, "ZA's report did not reach LA through IN and SV"
+            time.sleep(0.2)
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            rest, err = proc.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            rest, err = proc.communicate()
+    assert proc.returncode == 0, err
+    assert "Stopping…" in rest
+    assert "Traceback" not in err
+    assert not folder.exists()  # the demo deleted its folders
