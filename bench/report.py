@@ -1,11 +1,14 @@
-"""Writes a benchmark's figures into docs/BENCHMARKS.md, one section per benchmark."""
+"""Writes a benchmark's (or a campaign's) figures into docs/BENCHMARKS.md (or
+docs/RELIABILITY.md), one section per benchmark, replacing that section only."""
 
 from __future__ import annotations
 
 import re
 from pathlib import Path
 
-DOC = Path(__file__).resolve().parent.parent / "docs" / "BENCHMARKS.md"
+DOCS = Path(__file__).resolve().parent.parent / "docs"
+DOC = DOCS / "BENCHMARKS.md"
+RELIABILITY = DOCS / "RELIABILITY.md"
 HEAD = """# Benchmarks
 
 Speed is measured here, never asserted in tests. Each section is written by the
@@ -13,12 +16,21 @@ benchmark named in it; run it again to refresh the figures on your machine.
 """
 
 
-def write_section(title: str, body: str) -> None:
-    text = DOC.read_text(encoding="utf-8") if DOC.exists() else HEAD
+RELIABILITY_HEAD = """# Reliability
+
+Fault, partition and fuzz campaigns, and what each found. Each section is written by
+the campaign named in it, with the command that runs it again.
+"""
+
+
+def write_section(title: str, body: str, doc: Path = DOC) -> None:
+    """Put ``body`` under ``## title`` in ``doc``, replacing that section if it exists."""
+    head = RELIABILITY_HEAD if doc == RELIABILITY else HEAD
+    text = doc.read_text(encoding="utf-8") if doc.exists() else head
     section = f"## {title}\n\n{body.strip()}\n"
     pattern = re.compile(rf"^## {re.escape(title)}\n.*?(?=^## |\Z)", re.S | re.M)
     if pattern.search(text):
         text = pattern.sub(lambda _: section + "\n", text).rstrip() + "\n"
     else:
         text = text.rstrip() + "\n\n" + section
-    DOC.write_text(text, encoding="utf-8")
+    doc.write_text(text, encoding="utf-8")
