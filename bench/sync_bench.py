@@ -32,6 +32,7 @@ from bench.report import write_section
 from bench.throttle import Relay
 from crypto.identity import NodeKeys
 from node import network, sync
+from node.peers import trusted_certificates
 from protocol import sync as proto
 from protocol.card import Card
 from protocol.frontier import Frontier
@@ -200,6 +201,9 @@ async def in_sync(authors: int, rounds: int) -> dict[str, float]:
             connections = relay.connections
             await relay.close()
             hello, per_author = hello_entry_size(la)
+            started = time.perf_counter()
+            trusted_certificates(sv.node)
+            certs = time.perf_counter() - started
             return {
                 "authors": authors,
                 "ms": statistics.median(times) * 1000,
@@ -213,6 +217,7 @@ async def in_sync(authors: int, rounds: int) -> dict[str, float]:
                 "kept_up": statistics.median(kept_up),
                 "kept_down": statistics.median(kept_down),
                 "connections": connections,
+                "certs_ms": certs * 1000,
             }
         finally:
             await la.stop()
@@ -294,6 +299,17 @@ def in_sync_report(results: list[dict[str, float]], rounds: int) -> str:
             "16 B per author but weakens fork detection at the head (a member grinding "
             "two events whose ids share a 16-byte prefix needs about 2^64 work), so it is "
             "not proposed.",
+            "",
+            f"The round's time grows with the authors too ({big['ms']:,.0f} ms at "
+            f"{big['authors']:.0f}, against {small['ms']:.0f} ms at {small['authors']:.0f}). "
+            "Most of it is not sync: node/peers.py `trusted_certificates` rebuilds every "
+            "member's TLS certificate (sign and verify, about a millisecond each) each "
+            f"time it is called ({big['certs_ms']:,.0f} ms once at {big['authors']:.0f} "
+            "members, measured in this run), and a round on a new session calls it three "
+            "times: the client's TLS context, and `Sync.identify` on both ends (a profile "
+            "at 300 authors: 1.02 s of 1.37 s). Caching the pinned certificates and their "
+            "DER by membership, as `Sync.context` already caches its contexts, would leave "
+            "the round's cost to the hellos.",
             "",
             "A node that serves keeps no connection between periodic rounds: the server "
             "closes an idle connection after 30 s (node/sync.py `keepalive_timeout`) and "
