@@ -14,14 +14,16 @@ run (docs/BENCHMARKS.md, "Full replication and a peer (Hypercore)").
 3. Both in-sync exchanges: a sync between two nodes that already hold the same events.
 
 The runs alternate (Commune, Hypercore, Commune, ...) so both meet the same noise;
-medians of RUNS runs. ``--profile`` runs each Commune sink under cProfile and prints
-where its main thread spends the time; ``--no-doc`` leaves docs/BENCHMARKS.md alone.
+medians of RUNS runs. ``--profile`` adds one more Commune run (not in the medians) with
+the receiving ``serve`` under cProfile, and tells where its main thread spends the
+time; ``--no-doc`` leaves docs/BENCHMARKS.md alone.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
-import cProfile  # noqa: F401 - named for readers: --profile runs the sink under it
+import json
 import os
 import platform
 import pstats
@@ -37,10 +39,11 @@ from pathlib import Path
 
 from bench.report import write_section
 from bench.wire import Relay
-from node import network
+from node import network, sync
 from node import peers as peer_list
 from node.home import Home
 from node.service import Node
+from protocol import sync as proto
 from protocol.kinds import POSTABLE
 from tests.helpers import ROOT
 from tests.net import free_port
@@ -60,6 +63,9 @@ class Run:
     #: CPU seconds (user + system) of the serving and the receiving process
     cpu_source: float
     cpu_sink: float
+    #: the receiving serve's sync rounds (sync.ok log lines) and failed ones
+    rounds: int = 0
+    failed: int = 0
 
 
 def make_log(base: Path, events: int, sinks: int) -> tuple[Home, list[bytes], list[Home]]:
@@ -108,16 +114,18 @@ def commune(home: Path, *args: str) -> list[str]:
     return [sys.executable, "-m", "node", "--home", str(home), *args]
 
 
-def start_serve(home: Path, *, profile: Path | None = None) -> tuple[subprocess.Popen[str], int]:
-    """``commune serve`` on 127.0.0.1 without the web view, once it listens."""
+def start_serve(
+    home: Path, *, profile: Path | None = None, log: Path | None = None
+) -> tuple[subprocess.Popen[str], int]:
+    """``commune serve`` on 127.0.0.1 without the web view, once it listens; its log
+    lines (one per sync round) go to ``log``."""
     port = free_port()
     argv = commune(home, "serve", "--listen", f"127.0.0.1:{port}", "--no-web")
-    argv += ["--interval", "3600", "--log-level", "warning"]
+    argv += ["--interval", "3600", "--log-level", "info" if log else "warning"]
     if profile is not None:
         argv[1:1] = ["-m", "cProfile", "-o", str(profile)]
-    proc = subprocess.Popen(
-        argv, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
-    )
+    with open(log or os.devnull, "w") as err:
+        proc = subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.PIPE, stderr=err, text=True)
     assert proc.stdout is not None
     line = proc.stdout.readline()
     assert line.startswith("Serving on"), line
@@ -145,7 +153,8 @@ def commune_run(
 ) -> Run:
     relay.reset()
     cpu_before = cpu_seconds(source.pid)
-    proc, _ = start_serve(sink.path, profile=profile)
+    log = sink.path / "serve.log"
+    proc, _ = start_serve(sink.path, profile=profile, log=log)
     started = time.monotonic()
     while count(sink.store_path) < total:
         if time.monotonic() - started > TIMEOUT:
@@ -162,6 +171,9 @@ def commune_run(
         cpu_sink=cpu_seconds(proc.pid),
     )
     stop(proc)
+    text = log.read_text()
+    run_.rounds = text.count("event=sync.ok")
+    run_.failed = text.count("event=sync.failed")
     return run_
 
 
@@ -178,6 +190,61 @@ def commune_in_sync(relay: Relay, sink: Home, url: str) -> tuple[int, str]:
     )
     time.sleep(0.2)  # the relay sees the connection close
     return relay.total, result.stdout.strip()
+
+
+async def _pull_only(home: Home, url: str) -> int:
+    """A pull whose events are counted and dropped: what serving, TLS and the loopback
+    cost without the receiver's checks and writes. The events received."""
+
+    with Node.open(home) as node:
+        service = sync.Sync(node, home.unlock(None))
+        hello = proto.frame(proto.HELLO, service.hello().encode())
+        events = 0
+        reader = proto.FrameReader()
+        async with (
+            sync.client_session(service) as session,
+            session.post(url + sync.PREFIX + "/sync", data=hello) as response,
+        ):
+            assert response.status == 200, response.status
+            async for chunk in response.content.iter_any():
+                events += sum(kind == proto.EVENT for kind, _ in reader.feed(chunk))
+    return events
+
+
+def pull_only(relay: Relay, home: Home, url: str, events: int) -> float:
+    """Seconds from the first connection to the end of a pull that only counts."""
+    relay.reset()
+    got = asyncio.run(_pull_only(home, url))
+    done = time.monotonic()
+    assert got == events, (got, events)
+    return done - (relay.first_connect or done)
+
+
+def ingest_only(home: Home, reports: list[bytes]) -> float:
+    """Seconds to check and store the events in-process, in sync's batches: the
+    receiver's work without the network."""
+
+    with Node.open(home) as node:
+        started = time.monotonic()
+        for start in range(0, len(reports), proto.BATCH_EVENTS):
+            result = node.ingest(reports[start : start + proto.BATCH_EVENTS])
+            assert result.refused_total == 0, result.summary()
+        return time.monotonic() - started
+
+
+def frames_only(reports: list[bytes]) -> float:
+    """Seconds to cut a stream of these events into frames (protocol.sync.FrameReader),
+    fed in pieces of node.sync.CHUNK bytes, as the receiver reads them."""
+
+    stream = b"".join(proto.frame(proto.EVENT, r) for r in reports)
+    reader = proto.FrameReader()
+    started = time.monotonic()
+    count = 0
+    for at in range(0, len(stream), sync.CHUNK):
+        count += len(reader.feed(stream[at : at + sync.CHUNK]))
+    took = time.monotonic() - started
+    assert count == len(reports)
+    return took
 
 
 def node_script(*args: str) -> list[str]:
@@ -223,18 +290,40 @@ def median_run(runs: list[Run]) -> Run:
     )
 
 
-def profile_summary(files: list[Path]) -> str:
-    stats = pstats.Stats(*(str(f) for f in files if f.exists()))
-    stats.sort_stats("cumulative")
-    lines: list[str] = []
-    rows = []
-    for (file, line, name), (_, calls, tt, ct, _) in stats.stats.items():  # type: ignore[attr-defined]
-        rows.append((ct, tt, calls, f"{Path(file).name}:{line} {name}"))
-    rows.sort(reverse=True)
-    lines.append("cumulative s | own s | calls | function")
-    for ct, tt, calls, where in rows[:40]:
-        lines.append(f"{ct:10.2f} | {tt:6.2f} | {calls:8d} | {where}")
-    return "\n".join(lines)
+#: (file, function) of the receiving side's main thread, as cProfile names them
+PARTS = [
+    ("sync.py", "take_in", "the whole intake of the pull (`Sync.take_in`)"),
+    ("service.py", "ingest_checked", "storing checked batches (`Node.ingest_checked`)"),
+    ("projector.py", "apply", "of which updating the projections (`Projector.apply`)"),
+    ("store.py", "add", "of which inserting the events (`Store.add`)"),
+    ("store.py", "write", "of which the transactions, commit included (`Store.write`)"),
+    ("sync.py", "feed", "cutting frames (`FrameReader.feed`)"),
+]
+
+
+def profile_summary(file: Path) -> tuple[str, list[str]]:
+    """The top of the profile (printed) and rows for the parts in PARTS (the section)."""
+    stats = pstats.Stats(str(file))
+    table = stats.stats  # type: ignore[attr-defined]
+    rows = sorted(
+        (
+            (ct, tt, calls, f"{Path(f).name}:{line} {name}")
+            for (f, line, name), (_, calls, tt, ct, _) in table.items()
+        ),
+        reverse=True,
+    )
+    top = ["cumulative s | own s | calls | function"]
+    top += [f"{ct:10.2f} | {tt:6.2f} | {calls:8d} | {where}" for ct, tt, calls, where in rows[:45]]
+    whole = 0.0
+    parts = []
+    for base, function, what in PARTS:
+        ct = sum(
+            v[3] for (f, _, name), v in table.items() if Path(f).name == base and name == function
+        )
+        whole = whole or ct
+        share = f"{ct / whole:.0%}" if whole else ""
+        parts.append(f"| {what} | {ct:.1f} s | {share} |")
+    return "\n".join(top), parts
 
 
 def versions() -> tuple[str, str]:
@@ -242,8 +331,6 @@ def versions() -> tuple[str, str]:
         ["node", "--version"], capture_output=True, text=True, check=True
     ).stdout.strip()
     package = (HYPERCORE / "node_modules" / "hypercore" / "package.json").read_text()
-    import json  # noqa: PLC0415
-
     return node_version, json.loads(package)["version"]
 
 
@@ -257,12 +344,16 @@ def main() -> None:
     node_version, hypercore_version = versions()
     commune_runs: list[Run] = []
     hyper_runs: list[Run] = []
+    pulls: list[float] = []
+    ingests: list[float] = []
     with tempfile.TemporaryDirectory() as tmp:
         base = Path(tmp)
         print(f"making a log of {events:,} events…", file=sys.stderr)
-        source_home, reports, sinks = make_log(base, events, runs)
+        source_home, reports, homes = make_log(base, events, 2 * runs + profile)
+        sinks, probes = homes[:runs], homes[runs : 2 * runs]
         raw_bytes = sum(len(r) for r in reports)
         total = count(source_home.store_path)
+        framing = frames_only(reports)
         print("making a Hypercore of as many entries…", file=sys.stderr)
         subprocess.run(
             node_script("write", str(base / "hyper-source"), str(events), str(BODY)),
@@ -280,24 +371,27 @@ def main() -> None:
         assert int(length) == events
         hyper_relay = Relay(("127.0.0.1", int(hyper_port)))
         hyper_relay_port = hyper_relay.start()
-        profiles = [base / f"sink-{n}.prof" for n in range(runs)]
+        profiled = base / "sink.prof"
+        parts: list[str] = []
         try:
             for n, sink in enumerate(sinks):
                 with Node.open(sink) as node:
                     peer_list.add_manual(node, url)
-                commune_runs.append(
-                    commune_run(source, relay, sink, total, profiles[n] if profile else None)
-                )
-                c = commune_runs[-1]
-                print(f"Commune run {n + 1}: {events / c.seconds:,.0f} events/s", file=sys.stderr)
+                commune_runs.append(commune_run(source, relay, sink, total, None))
                 hyper_runs.append(
                     hypercore_run(
                         hyper, hyper_relay, key, hyper_relay_port, base / f"hyper-{n}", events
                     )
                 )
-                h = hyper_runs[-1]
-                rate = events / h.seconds
-                print(f"Hypercore run {n + 1}: {rate:,.0f} entries/s", file=sys.stderr)
+                pulls.append(pull_only(relay, probes[n], url, events))
+                ingests.append(ingest_only(probes[n], reports))
+                c, h = commune_runs[-1], hyper_runs[-1]
+                print(
+                    f"run {n + 1}: Commune {events / c.seconds:,.0f} events/s, Hypercore "
+                    f"{events / h.seconds:,.0f} entries/s; pull only "
+                    f"{events / pulls[-1]:,.0f}/s, ingest only {events / ingests[-1]:,.0f}/s",
+                    file=sys.stderr,
+                )
             same = [
                 subprocess.run(
                     commune(h, "state-hash"), cwd=ROOT, capture_output=True, text=True, check=True
@@ -305,6 +399,10 @@ def main() -> None:
                 for h in (source_home.path, sinks[-1].path)
             ]
             assert same[0] == same[1], same
+            if profile:
+                with Node.open(homes[-1]) as node:
+                    peer_list.add_manual(node, url)
+                slowed = commune_run(source, relay, homes[-1], total, profiled)
             commune_idle, summary = commune_in_sync(relay, sinks[-1], url)
             hyper_idle = hypercore_run(
                 hyper, hyper_relay, key, hyper_relay_port, base / f"hyper-{runs - 1}", events
@@ -316,19 +414,32 @@ def main() -> None:
             relay.close()
             hyper_relay.close()
         if profile:
-            print(profile_summary(profiles))
+            top, parts = profile_summary(profiled)
+            print(top)
+            parts = [
+                "",
+                f"The receiving `serve`'s main thread under cProfile, in one more run "
+                f"(slowed to {events / slowed.seconds:,.0f} events/s by the profiler; the "
+                "checks run on other threads and are not in it):",
+                "",
+                "| part | time | share of the intake |",
+                "| --- | --- | --- |",
+                *parts,
+            ]
     c, h = median_run(commune_runs), median_run(hyper_runs)
+    pull, ingest = statistics.median(pulls), statistics.median(ingests)
     c_rate, h_rate = events / c.seconds, events / h.seconds
     payload = events * BODY
     speed_met = c_rate >= 2 * h_rate
     wire_met = c.wire <= 1.3 * raw_bytes
+    rounds = ", ".join(f"{r.rounds} ok/{r.failed} failed" for r in commune_runs)
     body = "\n".join(
         [
             f"Machine: {platform.platform()}, {os.cpu_count()} cores, Python "
             f"{platform.python_version()}, Node.js {node_version}, Hypercore "
             f"{hypercore_version}. Medians of {runs} runs, Commune's and Hypercore's taking "
             "turns in the same run. Timed from the first TCP connection (seen by a relay on "
-            "loopback) until the receiving side holds every event; the relay counts every "
+            "loopback) until the receiving side holds every entry; the relay counts every "
             "byte both ways at TCP level (TLS 1.3 for Commune, Hypercore's Noise stream for "
             "Hypercore; handshakes included). The receiving process's start-up is not timed.",
             "",
@@ -351,19 +462,35 @@ def main() -> None:
             f"| in-sync exchange: Hypercore, a complete core reconnecting | | | "
             f"{hyper_idle:,} B | one connection: Noise handshake, one update |",
             "",
-            f"CPU seconds during a transfer (median): Commune's serving process "
-            f"{c.cpu_source:.1f} s, receiving process {c.cpu_sink:.1f} s (with its start-up); "
-            f"Hypercore's {h.cpu_source:.1f} s and {h.cpu_sink:.1f} s.",
-            "",
             "Targets (issue 8): Commune at least twice as fast as Hypercore: "
-            f"{'met' if speed_met else 'not met'} ({c_rate / h_rate:.2f}×); wire bytes at "
-            f"most 1.3× the events' bytes: {'met' if wire_met else 'not met'} "
+            f"**{'met' if speed_met else 'not met'}** ({c_rate / h_rate:.2f}×); wire bytes at "
+            f"most 1.3× the events' bytes: **{'met' if wire_met else 'not met'}** "
             f"({c.wire / raw_bytes:.3f}×).",
             "",
+            "Where Commune's time goes, measured in the same run (medians):",
+            "",
+            "| part | time for the same events | rate |",
+            "| --- | --- | --- |",
+            f"| end to end, `serve` to `serve` (above) | {c.seconds:.1f} s | "
+            f"{c_rate:,.0f} events/s |",
+            f"| serving alone: the same pull through the relay, the receiver only counting "
+            f"frames | {pull:.2f} s | {events / pull:,.0f} events/s |",
+            f"| receiving alone: check and store in-process (`Node.ingest`, batches of "
+            f"{proto.BATCH_EVENTS}, as sync commits) | {ingest:.1f} s | {events / ingest:,.0f} "
+            "events/s |",
+            f"| cutting the stream into frames alone (`FrameReader`, {sync.CHUNK // 1024} KiB "
+            f"pieces) | {framing:.2f} s | {events / framing:,.0f} events/s |",
+            "",
+            f"CPU seconds during a transfer: Commune's serving process {c.cpu_source:.1f} s, "
+            f"receiving process {c.cpu_sink:.1f} s (start-up included) for {c.seconds:.1f} s "
+            f"of wall time; Hypercore's {h.cpu_source:.1f} s and {h.cpu_sink:.1f} s for "
+            f"{h.seconds:.1f} s. The receiving serve's sync rounds per run: {rounds}.",
+            *parts,
+            "",
             f"Reproduce: `(cd bench/hypercore && npm ci) && .venv/bin/python -m "
-            f"bench.replication_bench {events} {runs}` (add `--profile` to see where the "
-            "receiving node's main thread spends its time). Last `commune sync` summary of "
-            f"the in-sync exchange: `{summary}`.",
+            f"bench.replication_bench {events} {runs}{' --profile' if profile else ''}`. "
+            "The in-sync exchange's "
+            f"`commune sync` summary: `{summary}`.",
         ]
     )
     print(body)
