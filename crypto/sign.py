@@ -9,7 +9,7 @@ some of them a trivial signature verifies for any message.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import nacl.bindings
 import nacl.exceptions
@@ -53,10 +53,16 @@ class SigningKey:
     """An Ed25519 private key, kept as its 32-byte seed."""
 
     seed: bytes
+    #: the loaded key and its public half, made once: loading costs more than signing
+    _key: Ed25519PrivateKey = field(init=False, repr=False, compare=False)
+    _public: bytes = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if len(self.seed) != SEED_SIZE:
             raise BadPublicKey("an Ed25519 seed has 32 bytes")
+        key = Ed25519PrivateKey.from_private_bytes(self.seed)
+        object.__setattr__(self, "_key", key)
+        object.__setattr__(self, "_public", key.public_key().public_bytes_raw())
 
     def __repr__(self) -> str:  # never print key material
         return "SigningKey(<secret>)"
@@ -68,10 +74,10 @@ class SigningKey:
 
     @property
     def public(self) -> bytes:
-        return Ed25519PrivateKey.from_private_bytes(self.seed).public_key().public_bytes_raw()
+        return self._public
 
     def sign(self, message: bytes) -> bytes:
-        return Ed25519PrivateKey.from_private_bytes(self.seed).sign(message)
+        return self._key.sign(message)
 
     def private_key(self) -> Ed25519PrivateKey:
-        return Ed25519PrivateKey.from_private_bytes(self.seed)
+        return self._key

@@ -17,6 +17,8 @@ from protocol.membership import ActionEvent, Membership
 from protocol.projections import ItemState, StateHasher, change_of, merge, read_payload
 
 REBUILD_BATCH = 2000
+#: item ids per query when loading the states a batch changes (SQLite allows 32,766)
+LOAD_CHUNK = 500
 
 
 def genesis_of(store: Store) -> Event | None:
@@ -187,9 +189,9 @@ class Projector:
 
     def apply(self, events: Iterable[Event]) -> None:
         """Merge counted events into the items; call inside a store transaction."""
-        states: dict[tuple[str, bytes], ItemState | None] = {}
         unreadable: list[tuple[bytes, str]] = []
         erased = self.redacted()
+        changes = []
         for event in events:
             if not self.counts(event.author, event.seq) or event.id in erased:
                 continue
@@ -199,9 +201,10 @@ class Projector:
             if change is None:
                 unreadable.append((event.id, event.kind))
                 continue
-            if change.key not in states:
-                states[change.key] = self._load(change.key)
-            states[change.key] = merge(states[change.key], change)
+            changes.append(change)
+        states = self._load_many({c.key for c in changes})
+        for change in changes:
+            states[change.key] = merge(states.get(change.key), change)
         rows = [
             (s.kind, s.id, s.author, s.ts, int(s.visible), s.encode())
             for s in states.values()
@@ -217,9 +220,24 @@ class Projector:
             "INSERT OR IGNORE INTO unreadable (id, kind) VALUES (?, ?)", unreadable
         )
 
-    def _load(self, key: tuple[str, bytes]) -> ItemState | None:
-        rows = self.store.execute("SELECT state FROM items WHERE kind = ? AND id = ?", key)
-        return ItemState.decode(bytes(rows[0][0])) if rows else None
+    def _load_many(self, keys: set[tuple[str, bytes]]) -> dict[tuple[str, bytes], ItemState]:
+        """The stored states of these items (those that have one), a few queries for a
+        whole batch rather than one per event."""
+        states: dict[tuple[str, bytes], ItemState] = {}
+        by_kind: dict[str, list[bytes]] = {}
+        for kind, item_id in sorted(keys):
+            by_kind.setdefault(kind, []).append(item_id)
+        for kind, ids in by_kind.items():
+            for start in range(0, len(ids), LOAD_CHUNK):
+                chunk = ids[start : start + LOAD_CHUNK]
+                marks = ", ".join("?" * len(chunk))
+                rows = self.store.execute(
+                    f"SELECT id, state FROM items WHERE kind = ? AND id IN ({marks})",  # noqa: S608
+                    (kind, *chunk),
+                )
+                for item_id, state in rows:
+                    states[(kind, bytes(item_id))] = ItemState.decode(bytes(state))
+        return states
 
     def rebuild(self) -> None:
         """Drop the projections and fold the whole log again; inside a transaction."""

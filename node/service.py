@@ -484,6 +484,8 @@ class _Batch:
             head = self.heads[nxt.author] = Head.of(nxt)
             self.placed_heads[(nxt.author, nxt.seq)] = head
             nxt = None
+            if self.held_total <= 0:
+                break  # nothing is held anywhere: no query per event
             waiting = self.store.held_at(event.author, head.seq + 1)
             if not waiting:
                 break

@@ -231,55 +231,98 @@ class Sync:
         """Ingest event and fork frames in batches, each checked and committed on its
         own, until the end frame. An event invalid on its own breaks the protocol: it and
         what follows are dropped, what came before it stays."""
-        batch: list[bytes] = []
-        is_fork: list[bool] = []
-        size = 0
+        intake = _Intake(self, stats, peer)
         counted = [0, 0]
+        try:
+            async for kind, body in frames:
+                if kind in (proto.EVENT, proto.FORK):
+                    counted[kind == proto.FORK] += 1
+                    await intake.add(body, kind == proto.FORK)
+                elif kind == proto.END:
+                    await intake.finish()
+                    end = proto.End.decode(body)
+                    if [end.events, end.forks] != counted:
+                        raise proto.SyncError("the peer's end frame does not match what it sent")
+                    return end
+                else:
+                    raise proto.SyncError(f"a {kind!r} frame in the middle of a stream")
+            await intake.finish()  # keep what arrived before the stream broke
+            raise proto.SyncError("the stream ended before its end frame")
+        finally:
+            intake.abandon()
 
-        async def flush() -> None:
-            nonlocal size
-            if not batch:
-                return
-            outcomes = await asyncio.to_thread(check_many, list(batch))
-            bad = next((i for i, o in enumerate(outcomes) if isinstance(o, InvalidEvent)), None)
-            for outcome, fork in zip(outcomes[:bad], is_fork, strict=False):
-                if fork and isinstance(outcome, Event):
-                    stats.fork_places.add((outcome.author, outcome.seq))
-            # What came before a bad event stays; the bad event and the rest do not.
-            result = self.node.ingest_checked(outcomes if bad is None else outcomes[:bad])
-            stats.add(result)
-            if bad is not None:
-                error = outcomes[bad]
-                assert isinstance(error, InvalidEvent)
-                raise proto.SyncError(
-                    f"the peer sent an invalid event ({error.code}: {error.message})"
-                )
-            batch.clear()
-            is_fork.clear()
-            size = 0
-            if (result.new or result.forks) and self.on_grew is not None:
-                self.on_grew()
-            if self.on_progress is not None:
-                self.on_progress(peer, stats.received)
 
-        async for kind, body in frames:
-            if kind in (proto.EVENT, proto.FORK):
-                counted[kind == proto.FORK] += 1
-                batch.append(body)
-                is_fork.append(kind == proto.FORK)
-                size += len(body)
-                if len(batch) >= proto.BATCH_EVENTS or size >= proto.BATCH_BYTES:
-                    await flush()
-            elif kind == proto.END:
-                await flush()
-                end = proto.End.decode(body)
-                if [end.events, end.forks] != counted:
-                    raise proto.SyncError("the peer's end frame does not match what it sent")
-                return end
-            else:
-                raise proto.SyncError(f"a {kind!r} frame in the middle of a stream")
-        await flush()  # keep what arrived before the stream broke
-        raise proto.SyncError("the stream ended before its end frame")
+class _Intake:
+    """The batches of one incoming stream. A full batch is checked on the other cores
+    (decode, keys, signatures: libsodium releases the GIL) while the batch before it is
+    stored on the event loop's thread, so checking and storing overlap; batches are
+    still stored one after another, in the order they came."""
+
+    def __init__(self, sync: Sync, stats: Stats, peer: str) -> None:
+        self.sync, self.stats, self.peer = sync, stats, peer
+        self.batch: list[bytes] = []
+        self.is_fork: list[bool] = []
+        self.size = 0
+        #: the batch being checked, and which of its frames were fork evidence
+        self.checking: tuple[asyncio.Future[list[Event | InvalidEvent]], list[bool]] | None
+        self.checking = None
+
+    async def add(self, raw: bytes, fork: bool) -> None:
+        self.batch.append(raw)
+        self.is_fork.append(fork)
+        self.size += len(raw)
+        if len(self.batch) >= proto.BATCH_EVENTS or self.size >= proto.BATCH_BYTES:
+            await self.flush()
+
+    async def flush(self) -> None:
+        """Start checking the current batch, then store the one before it meanwhile."""
+        if not self.batch:
+            return
+        future = asyncio.ensure_future(asyncio.to_thread(check_many, list(self.batch)))
+        forks = list(self.is_fork)
+        self.batch.clear()
+        self.is_fork.clear()
+        self.size = 0
+        try:
+            await self.settle()
+        except BaseException:
+            future.cancel()
+            raise
+        self.checking = (future, forks)
+
+    async def finish(self) -> None:
+        await self.flush()
+        await self.settle()
+
+    def abandon(self) -> None:
+        """The stream broke: a batch still being checked is dropped."""
+        if self.checking is not None:
+            self.checking[0].cancel()
+            self.checking = None
+
+    async def settle(self) -> None:
+        """Store the batch that was being checked."""
+        if self.checking is None:
+            return
+        future, forks = self.checking
+        self.checking = None
+        outcomes = await future
+        stats = self.stats
+        bad = next((i for i, o in enumerate(outcomes) if isinstance(o, InvalidEvent)), None)
+        for outcome, fork in zip(outcomes[:bad], forks, strict=False):
+            if fork and isinstance(outcome, Event):
+                stats.fork_places.add((outcome.author, outcome.seq))
+        # What came before a bad event stays; the bad event and the rest do not.
+        result = self.sync.node.ingest_checked(outcomes if bad is None else outcomes[:bad])
+        stats.add(result)
+        if bad is not None:
+            error = outcomes[bad]
+            assert isinstance(error, InvalidEvent)
+            raise proto.SyncError(f"the peer sent an invalid event ({error.code}: {error.message})")
+        if (result.new or result.forks) and self.sync.on_grew is not None:
+            self.sync.on_grew()
+        if self.sync.on_progress is not None:
+            self.sync.on_progress(self.peer, stats.received)
 
 
 async def _frames(

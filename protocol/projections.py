@@ -60,7 +60,8 @@ class ItemState:
         }
 
     def encode(self) -> bytes:
-        return encoding.encode(
+        # arrays and scalars only: msgpack's own encoding is the canonical one
+        return encoding.encode_arrays(
             [
                 self.kind,
                 self.id,

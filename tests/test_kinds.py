@@ -5,6 +5,7 @@ payloads; and what the encoder refuses in a payload."""
 from __future__ import annotations
 
 import re
+import unicodedata
 from typing import Any
 
 import pytest
@@ -14,7 +15,7 @@ from protocol import encoding
 from protocol.envelope import NO_NETWORK, create_event
 from protocol.errors import BadPayload, EncodingError, IntegerOutOfRange, InvalidUtf8
 from protocol.kinds import POSTABLE, Field, KindSpec, member, plan
-from protocol.kinds.base import control_char, has_version, is_int
+from protocol.kinds.base import BIDI_CONTROLS, control_char, has_version, is_int
 from protocol.kinds.edits import target_of
 from protocol.projections import change_of
 from tests.helpers import fixed_key
@@ -361,3 +362,18 @@ def test_text_with_a_lone_surrogate_is_an_encoding_error(value: Any) -> None:
         encoding.encode(value)
     assert caught.value.code == "invalid-utf8"
     assert encoding.encode("\U0001f600") == encoding.encode("😀")  # a real pair is fine
+
+
+def test_control_char_refuses_exactly_the_categories_it_names() -> None:
+    """The fast regular expression agrees with Unicode's categories on every code point."""
+    wrong = [
+        hex(cp)
+        for cp in range(0x110000)
+        if (control_char(chr(cp)) is not None)
+        != (unicodedata.category(chr(cp)) in ("Cc", "Zl", "Zp") or chr(cp) in BIDI_CONTROLS)
+    ]
+    assert wrong == []
+    assert control_char("one\ntwo", allowed="\n") is None
+    assert control_char("one\ttwo\x1b[31m", allowed="\t\n") == (
+        "contains a control character (U+001B)"
+    )

@@ -3,6 +3,7 @@ versions are read (upcasting, docs/PROTOCOL.md §5.2)."""
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -19,6 +20,12 @@ Upcaster = Callable[[Payload], Payload]
 BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
 
 
+#: every character :func:`control_char` refuses: category Cc is exactly U+0000-U+001F and
+#: U+007F-U+009F, Zl exactly U+2028 and Zp exactly U+2029 (stable in Unicode), and the
+#: bidi controls; one regular expression finds them far faster than a loop in Python
+_REFUSED = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+
+
 def control_char(text: str, allowed: str = "") -> str | None:
     """What is wrong with ``text`` if it holds a control character, else None.
 
@@ -26,12 +33,12 @@ def control_char(text: str, allowed: str = "") -> str | None:
     breaks) except those in ``allowed``, the line and paragraph separators (Zl, Zp),
     and :data:`BIDI_CONTROLS`. Other format characters (Cf) are kept: the zero-width
     joiners are part of how many scripts and emoji are written."""
-    for ch in text:
+    for match in _REFUSED.finditer(text):
+        ch = match.group()
         if ch in allowed:
             continue
-        if unicodedata.category(ch) in ("Cc", "Zl", "Zp") or ch in BIDI_CONTROLS:
-            name = unicodedata.name(ch, "")
-            return f"contains a control character (U+{ord(ch):04X}{' ' + name if name else ''})"
+        name = unicodedata.name(ch, "")
+        return f"contains a control character (U+{ord(ch):04X}{' ' + name if name else ''})"
     return None
 
 
