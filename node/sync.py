@@ -233,8 +233,19 @@ class Sync:
         what follows are dropped, what came before it stays."""
         intake = _Intake(self, stats, peer)
         counted = [0, 0]
+        stream = aiter(frames)
         try:
-            async for kind, body in frames:
+            while True:
+                try:
+                    kind, body = await anext(stream)
+                except StopAsyncIteration:
+                    break
+                except Exception:
+                    # The connection broke (reset, TLS error, stall, frame cut in half):
+                    # keep the whole frames that came, so the next round goes on from
+                    # there even over a link that never carries a whole batch.
+                    await intake.finish()
+                    raise
                 if kind in (proto.EVENT, proto.FORK):
                     counted[kind == proto.FORK] += 1
                     await intake.add(body, kind == proto.FORK)

@@ -225,12 +225,6 @@ async def test_partitions_heal_with_nothing_lost_long(tmp_path: Path) -> None:
     print(out)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: Sync.take_in drops the whole frames of an unfinished batch when the "
-    "connection breaks (reset, TLS error), so a link that always breaks before a full "
-    "batch (256 events) never makes progress; see docs/RELIABILITY.md, Partitions",
-)
 async def test_a_link_that_always_breaks_still_makes_progress(tmp_path: Path) -> None:
     """Every connection is cut after 150 kB, less than one batch of 256 events of 1 kB:
     each attempt must keep the whole frames that came, both ways, so that the sync
@@ -335,17 +329,17 @@ rounds without a time cap; CI runs 5 rounds of 0.3 to 1 s).
 | Healed | all four at the same count {out.heal_seconds:.1f} s after the links healed |
 | Outcome | same state-hash on all four, every report everywhere, verify clean, no fork |
 
-Found by this campaign (and tests/test_partitions.py's
-`test_a_link_that_always_breaks_still_makes_progress`, marked xfail until it is fixed):
-when a connection breaks (reset, TLS error), `Sync.take_in` (node/sync.py) drops the
-whole frames of the batch it has not yet committed: it commits them only at a clean end
-of stream. A receiver commits every 256 events (or 2 MiB), so a link that always breaks
-before carrying a full batch, such as a 64 kbit/s link that drops every half minute,
-never makes progress: every round starts again from the same frontier. With a proxy
-that cuts every connection after 150 kB, the receiver stayed at its first events for
-ever. The fix: when the frame stream raises, commit the whole frames that came, then
-raise (as at a clean end). With that change, each attempt kept what came and the sync
-completed.
+Found by this campaign, and fixed (test: `test_a_link_that_always_breaks_still_makes_progress`
+in tests/test_partitions.py, which fails without the fix): when a connection broke
+(reset, TLS error), `Sync.take_in` (node/sync.py) dropped the whole frames of the batch
+it had not yet committed; it committed them only at a clean end of stream. A receiver
+commits every 256 events (or 2 MiB), so a link that always breaks before carrying a
+full batch (say a 64 kbit/s link that drops every half minute: 256 events of 1.1 kB
+take 35 s) never made progress: every round started again from the same frontier.
+Through a proxy that cuts every connection after 150 kB, the receiver stayed at its
+first events for ever. Now, when the frame stream raises, the whole frames that came
+are committed first, as at a clean end; each attempt keeps what came, and the sync
+completes.
 
 The nodes' logs are noisy under these faults: a peer that goes away in the middle of a
 request is logged by aiohttp as `Error handling request` with a traceback, and a push
