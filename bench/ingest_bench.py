@@ -6,7 +6,8 @@
    (PyNaCl / libsodium), on one thread and on both cores.
 2. Ingest: EVENTS events of another node's log, checked (decode, author key, body hash,
    signature) and stored (chain rules, SQLite transaction, projections), in batches of
-   2,000 as an import or a sync does.
+   2,000 as an import does (``Node.ingest_batches``: the next batch is checked on the
+   other cores while this one is stored).
 
 Medians of RUNS runs; the machine is shared and noisy, so the ratio matters more than
 the figures.
@@ -82,8 +83,8 @@ def verify_rate(raws: list[bytes], threads: int) -> float:
 def ingest_rate(raws: list[bytes], home: Home) -> float:
     with Node.open(home) as node:
         started = time.perf_counter()
-        for start in range(0, len(raws), BATCH):
-            result = node.ingest(raws[start : start + BATCH])
+        batches = (raws[start : start + BATCH] for start in range(0, len(raws), BATCH))
+        for result in node.ingest_batches(batches):  # checks the next while storing this
             assert result.refused_total == 0, result.summary()
         took = time.perf_counter() - started
         assert node.store.count() == len(raws)

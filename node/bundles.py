@@ -124,8 +124,7 @@ def import_bundle(node: Node, path: Path) -> tuple[BundleHeader, IngestResult]:
                 )
     # 3. Through the one ingest path, in chunks.
     total = IngestResult()
-    for chunk in _event_chunks(path):
-        result = node.ingest(chunk)
+    for result in node.ingest_batches(_event_chunks(path)):
         total.new += result.new
         total.known += result.known
         total.forks += result.forks

@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
@@ -39,6 +39,18 @@ def _checker_pool() -> ThreadPoolExecutor:
     if _pool is None:
         _pool = ThreadPoolExecutor(max_workers=os.cpu_count() or 2, thread_name_prefix="verify")
     return _pool
+
+
+_pipeline_pool: ThreadPoolExecutor | None = None
+
+
+def _pipeline() -> ThreadPoolExecutor:
+    """One thread that runs :func:`check_many` (which fans out to the checker pool) for
+    :meth:`Node.ingest_batches`, so the caller's thread stores meanwhile."""
+    global _pipeline_pool  # noqa: PLW0603 - one per process, made on first use
+    if _pipeline_pool is None:
+        _pipeline_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="check-ahead")
+    return _pipeline_pool
 
 
 def _check_one(raw: bytes) -> Event | InvalidEvent:
@@ -252,6 +264,21 @@ class Node:
         is changed.
         """
         return self.ingest_checked(check_many(raws))
+
+    def ingest_batches(self, batches: Iterable[Sequence[bytes]]) -> Iterator[IngestResult]:
+        """:meth:`ingest` of each batch in turn, the next batch checked on the other cores
+        while this one is stored (an import, a benchmark): the same results as calling
+        :meth:`ingest` on each, in the same order, in less time."""
+        upcoming = iter(batches)
+        first = next(upcoming, None)
+        if first is None:
+            return
+        pending = _pipeline().submit(check_many, first)
+        for raws in upcoming:
+            outcomes = pending.result()
+            pending = _pipeline().submit(check_many, raws)
+            yield self.ingest_checked(outcomes)
+        yield self.ingest_checked(pending.result())
 
     def ingest_checked(self, outcomes: Sequence[Event | InvalidEvent]) -> IngestResult:
         """:meth:`ingest` after :func:`check_many` (which sync runs in a thread)."""

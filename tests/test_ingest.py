@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import sqlite3
 import stat
 from pathlib import Path
@@ -296,3 +297,31 @@ def test_a_new_store_and_its_wal_are_readable_by_this_user_only(tmp_path: Path) 
         assert stat.S_IMODE(path.stat().st_mode) == 0o640
     finally:
         os.umask(old)
+
+
+def test_ingest_batches_gives_what_ingest_gives_batch_by_batch(tmp_path: Path) -> None:
+    """Checking the next batch while storing this one changes nothing but the time: the
+    same results, in order, and the same store, held events and refusals included."""
+    home = Home(tmp_path / "a")
+    _, keys = home.init("Los Angeles", None)
+    with Node.open(home) as node:
+        found_network(node, keys, SV, IN)
+    shutil.copytree(tmp_path / "a", tmp_path / "b")  # the same node twice
+    nodes = [Node.open(home), Node.open(Home(tmp_path / "b"))]
+    events = feed(SV, 300) + feed(IN, 300)
+    raws = [e.raw for e in reversed(events)]  # gaps: held, then released
+    raws.insert(250, forge(SV, seq=2))  # a wrong chain: refused
+    batches = [raws[i : i + 64] for i in range(0, len(raws), 64)]
+    try:
+        one_by_one = [nodes[0].ingest(b) for b in batches]
+        pipelined = list(nodes[1].ingest_batches(iter(batches)))
+        summary = [(r.new, r.known, r.held, sorted(r.refused.items())) for r in one_by_one]
+        assert [(r.new, r.known, r.held, sorted(r.refused.items())) for r in pipelined] == summary
+        assert sum(r.new for r in pipelined) == 600
+        assert sum(r.refused.total() for r in pipelined) == 1
+        assert nodes[1].projector.state_hash() == nodes[0].projector.state_hash()
+        assert nodes[1].store.count() == nodes[0].store.count()
+        assert list(nodes[1].ingest_batches([])) == []
+    finally:
+        for node in nodes:
+            node.close()
