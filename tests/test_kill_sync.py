@@ -227,7 +227,7 @@ def run_campaign(
 
 
 def test_kill_nine_while_receiving_a_sync_short(tmp_path: Path) -> None:
-    report = run_campaign(tmp_path, cycles=5, events=2000, writer_every=3)
+    report = run_campaign(tmp_path, cycles=5, events=1500, writer_every=3)
     assert report.cycles == 5
     assert report.landed["mid-pull"] >= 1 or report.landed["before any batch"] >= 1
 
@@ -277,7 +277,7 @@ Each cycle uses a fresh receiver, so every cycle pulls the whole log.
 
 Command: `.venv/bin/python -m tests.test_kill_sync --cycles {args.cycles} --events \
 {args.events} --minutes {args.minutes:g} --seed {report.seed}` (`pytest -m long
-tests/test_kill_sync.py` runs 100 cycles without a time cap; CI runs 5 cycles of 2,000
+tests/test_kill_sync.py` runs 100 cycles without a time cap; CI runs 5 cycles of 1,500
 events).
 
 | | |
