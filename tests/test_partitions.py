@@ -339,7 +339,9 @@ take 35 s) never made progress: every round started again from the same frontier
 Through a proxy that cuts every connection after 150 kB, the receiver stayed at its
 first events for ever. Now, when the frame stream raises, the whole frames that came
 are committed first, as at a clean end; each attempt keeps what came, and the sync
-completes.
+completes (commit 072b5b9; the run above had it). A round stopped by its own time limit
+(`REQUEST_TIME`, 600 s) is cancelled rather than broken, and still drops the batch in
+hand (docs/BENCHMARKS.md, slow link).
 
 The nodes' logs are noisy under these faults: a peer that goes away in the middle of a
 request is logged by aiohttp as `Error handling request` with a traceback, and a push
