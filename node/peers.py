@@ -9,10 +9,12 @@ a node that knows one peer comes to know the others.
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass
 
 from cryptography import x509
+from cryptography.hazmat.primitives import serialization
 
 from crypto import tls
 from crypto.errors import CommuneError
@@ -22,6 +24,8 @@ from protocol.kinds import member as member_kinds
 from protocol.projections import read_payload
 
 MANUAL = "peer_urls"
+#: pinned certificates kept in memory, at most (about 1 KiB each)
+MEMBER_CACHE = 4096
 
 
 class BadPeerAddress(CommuneError):
@@ -40,25 +44,50 @@ def _tls_keys(node: Node) -> dict[bytes, bytes]:
             else:
                 excluded.add(node_id)
     for (card_text,) in node.store.execute("SELECT card FROM peers"):
-        card = Card.from_text(card_text)
+        card = _card(str(card_text))
         if card.node_id not in excluded and card.node_id not in keys:
             keys[card.node_id] = card.tls
     keys.pop(node.node_id, None)
     return keys
 
 
+@functools.lru_cache(maxsize=MEMBER_CACHE)
+def _card(text: str) -> Card:
+    return Card.from_text(text)
+
+
 def trusted_ids(node: Node) -> set[bytes]:
     return set(_tls_keys(node))
 
 
+@functools.lru_cache(maxsize=MEMBER_CACHE)
+def _certificate(node_id: bytes, signature: bytes) -> tuple[x509.Certificate, bytes] | None:
+    """A member's pinned certificate and its DER bytes, rebuilt from its id and signature
+    (deterministic, so kept: rebuilding costs about 2 ms, and every new connection needs
+    every member's), or None when the signature is wrong."""
+    try:
+        cert = tls.rebuild_certificate(node_id, signature)
+    except CommuneError:
+        return None
+    return cert, cert.public_bytes(serialization.Encoding.DER)
+
+
 def trusted_certificates(node: Node) -> list[x509.Certificate]:
-    certs = []
+    return [pinned[0] for pinned in _pinned(node).values()]
+
+
+def pinned_certificates(node: Node) -> dict[bytes, bytes]:
+    """DER bytes of each trusted member's pinned certificate → its node id."""
+    return {der: node_id for node_id, (_, der) in _pinned(node).items()}
+
+
+def _pinned(node: Node) -> dict[bytes, tuple[x509.Certificate, bytes]]:
+    out = {}
     for node_id, signature in sorted(_tls_keys(node).items()):
-        try:
-            certs.append(tls.rebuild_certificate(node_id, signature))
-        except CommuneError:
-            continue  # a member whose certificate signature is wrong cannot connect
-    return certs
+        pinned = _certificate(node_id, signature)
+        if pinned is not None:  # a member whose certificate signature is wrong cannot connect
+            out[node_id] = pinned
+    return out
 
 
 def check_url(url: str) -> str:

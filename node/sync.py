@@ -28,13 +28,12 @@ from typing import Any
 
 import aiohttp
 from aiohttp import web
-from cryptography.hazmat.primitives import serialization
 
 from crypto import tls
 from crypto.errors import CommuneError
 from crypto.identity import NodeKeys
 from node import dial, transport
-from node.peers import trusted_certificates, trusted_ids
+from node.peers import pinned_certificates, trusted_certificates, trusted_ids
 from node.service import IngestResult, Node, check_many
 from protocol import sync as proto
 from protocol.envelope import Event
@@ -146,10 +145,7 @@ class Sync:
         """The member a verified peer certificate belongs to: it must be exactly the
         pinned certificate of a trusted node, not merely one that verifies."""
         peer = tls.node_id_of(der)
-        pinned = {
-            c.public_bytes(serialization.Encoding.DER) for c in trusted_certificates(self.node)
-        }
-        if der not in pinned or peer not in trusted_ids(self.node):
+        if der is None or pinned_certificates(self.node).get(der) != peer:
             raise PeerRefused("the peer's certificate is not a member's pinned certificate")
         return peer
 
