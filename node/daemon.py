@@ -209,6 +209,7 @@ class Daemon:
                 ) as ws:
                     failures = 0
                     async for _ in ws:
+                        self.sync.in_step.pop(state.url, None)  # no short hello: it grew
                         state.wake.set()  # the peer's log grew: pull now
             except (aiohttp.ClientError, ConnectionError, OSError, TimeoutError):
                 failures += 1

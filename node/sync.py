@@ -120,6 +120,9 @@ class Sync:
         self.node = node
         self.keys = keys
         self._contexts: dict[str, tuple[tuple[bytes, ...], ssl.SSLContext]] = {}
+        #: peer URL → the summary of its hello in the last round, when it understands
+        #: short hellos: while ours is the same, the next round starts with a short one
+        self.in_step: dict[str, bytes] = {}
         #: called after the log grew from a peer (the scheduler relays it on)
         self.on_grew: Callable[[], None] | None = None
         #: progress callback for large transfers: (peer, events received so far)
@@ -467,10 +470,21 @@ class Server:
         theirs = await self._read_hello(request, stats)
         response = web.StreamResponse(headers={"Content-Type": "application/x-commune-sync"})
         await response.prepare(request)
-        mine = proto.frame(proto.HELLO, self.sync.hello().encode())
-        await response.write(mine)
-        for data in _pack(self.sync.outgoing(theirs), stats):
-            await response.write(data)
+        if theirs.digest is not None:
+            # A short hello: answer with ours and nothing else. The same summary closes
+            # the round; another sends the client back to a full round (§10.3).
+            frames = [
+                proto.frame(proto.HELLO, self.sync.hello().short().encode()),
+                proto.frame(proto.END, proto.End(0, 0).encode()),
+            ]
+            for data in _pack(iter(frames), stats):
+                await response.write(data)
+        else:
+            mine = proto.frame(proto.HELLO, self.sync.hello().encode())
+            stats.bytes_sent += len(mine)
+            await response.write(mine)
+            for data in _pack(self.sync.outgoing(theirs), stats):
+                await response.write(data)
         await response.write_eof()
         self.callers[peer] = self.sync.node.clock()
         stats.seconds = time.monotonic() - began
@@ -577,11 +591,23 @@ async def sync_with(sync: Sync, session: aiohttp.ClientSession, url: str) -> Sta
     started = time.monotonic()
     stats = Stats(peer=url)
     base = url.rstrip("/") + PREFIX
-    hello = proto.frame(proto.HELLO, sync.hello().encode())
-    stats.bytes_sent += len(hello)
+    mine = sync.hello()
     try:
         async with asyncio.timeout(REQUEST_TIME):
-            theirs = await _pull(sync, session, base, hello, stats)
+            if sync.in_step.pop(url, None) == mine.summary():
+                # In step at the end of the last round and nothing new here since: a
+                # short hello; the same summary back closes the round (§10.3).
+                theirs = await _pull(sync, session, base, mine.short(), stats)
+                if theirs.digest == mine.summary():
+                    sync.in_step[url] = theirs.digest
+                    stats.seconds = time.monotonic() - started
+                    return stats
+                mine = sync.hello()  # the peer has something new: a full round
+            theirs = await _pull(sync, session, base, mine, stats)
+            if theirs.digest is not None:
+                raise proto.SyncError("the peer answered a full hello with a short one")
+            if theirs.accepts_short:
+                sync.in_step[url] = theirs.summary()
             if sync.lacks_anything(theirs, stats.fork_places):
                 await _push(sync, session, base, theirs, stats)
     except proto.SyncError as e:
@@ -597,8 +623,10 @@ async def sync_with(sync: Sync, session: aiohttp.ClientSession, url: str) -> Sta
 
 
 async def _pull(
-    sync: Sync, session: aiohttp.ClientSession, base: str, hello: bytes, stats: Stats
+    sync: Sync, session: aiohttp.ClientSession, base: str, mine: proto.Hello, stats: Stats
 ) -> proto.Hello:
+    hello = proto.frame(proto.HELLO, mine.encode())
+    stats.bytes_sent += len(hello)
     async with session.post(f"{base}/sync", data=hello) as response:
         if response.status != 200:
             text = (await response.content.read(300)).decode("utf-8", "replace")
@@ -611,8 +639,14 @@ async def _pull(
         theirs = proto.Hello.decode(first[1])
         if theirs.network != sync.node.network:
             raise proto.SyncError("the peer is in another network")
+        if (theirs.digest is None) != (mine.digest is None):
+            raise proto.SyncError("the peer's hello is not of the kind it was sent")
         _note_own_feed(sync.node, theirs)
-        await sync.take_in(frames, stats, stats.peer)
+        end = await sync.take_in(frames, stats, stats.peer)
+        if theirs.digest is not None:
+            if end.events or end.forks:
+                raise proto.SyncError("the peer sent events after a short hello")
+            return theirs
         _confirm_own_feed(sync.node, theirs)
         return theirs
 

@@ -18,6 +18,7 @@ bytes, so every size has a limit and breaking one is a :class:`SyncError`.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -28,6 +29,8 @@ from protocol.errors import BadShape, CommuneError, EncodingError
 from protocol.frontier import MAX_AUTHORS, Frontier
 
 VERSION = 1
+#: what a hello's summary hashes first (§10.3)
+SUMMARY_LABEL = "commune/frontier-summary/v1"
 HELLO = b"H"
 EVENT = b"E"
 FORK = b"F"
@@ -49,17 +52,42 @@ class SyncError(CommuneError):
 
 @dataclass(frozen=True, slots=True)
 class Hello:
+    """A node's hello: its network, frontier and fork evidence ids. A *short* hello
+    (``digest`` set, frontier and forks empty) carries only :meth:`summary` of them:
+    a client that found a peer in step at the end of the last round sends one, and an
+    answer with the same digest closes an in-sync round in one small exchange (§10.3).
+    A full hello says ``short``: its sender understands short hellos (older nodes
+    ignore the key, and are never sent one)."""
+
     network: bytes
     frontier: Frontier
     forks: frozenset[bytes] = frozenset()
+    #: the summary a short hello carries; None in a full hello
+    digest: bytes | None = None
+    #: a full hello's sender understands short hellos
+    accepts_short: bool = True
+
+    def summary(self) -> bytes:
+        """SHA-256 of the network, the frontier and the fork ids: two nodes with the same
+        summary hold the same heads and the same fork evidence."""
+        if self.digest is not None:
+            return self.digest
+        value = [SUMMARY_LABEL, self.network, self.frontier.to_value(), sorted(self.forks)]
+        return hashlib.sha256(encoding.encode(value)).digest()
+
+    def short(self) -> Hello:
+        return Hello(self.network, Frontier({}), frozenset(), self.summary())
 
     def encode(self) -> bytes:
+        if self.digest is not None:
+            return encoding.encode({"v": VERSION, "network": self.network, "digest": self.digest})
         return encoding.encode(
             {
                 "v": VERSION,
                 "network": self.network,
                 "frontier": self.frontier.to_value(),
                 "forks": sorted(self.forks)[:MAX_FORK_IDS],
+                "short": self.accepts_short,
             }
         )
 
@@ -76,6 +104,13 @@ class Hello:
         network, forks = doc.get("network"), doc.get("forks")
         if not isinstance(network, bytes) or len(network) != 32:
             raise SyncError("the peer's hello has no network id")
+        if "digest" in doc:
+            digest = doc["digest"]
+            if not isinstance(digest, bytes) or len(digest) != 32:
+                raise SyncError("the peer's short hello has no 32-byte digest")
+            if "frontier" in doc or "forks" in doc:
+                raise SyncError("the peer's hello carries both a digest and a frontier")
+            return cls(network, Frontier({}), frozenset(), digest)
         if (
             not isinstance(forks, list)
             or len(forks) > MAX_FORK_IDS
@@ -88,7 +123,7 @@ class Hello:
             frontier = Frontier.from_value(doc.get("frontier"))
         except BadShape as e:
             raise SyncError(f"the peer's frontier is refused: {e.message}") from None
-        return cls(network, frontier, frozenset(forks))
+        return cls(network, frontier, frozenset(forks), accepts_short=doc.get("short") is True)
 
 
 @dataclass(frozen=True, slots=True)
