@@ -337,7 +337,7 @@ def sync_cmd(ctx: Context, config_file: Path | None, peer_urls: tuple[str, ...])
         else:
             click.echo(f"{url}: {stats.summary()}")
     if failed == len(results):
-        fail("no peer could be reached; nothing was exchanged")
+        fail("no sync round completed with any peer (each one's line above says why)")
 
 
 @click.group()

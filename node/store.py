@@ -17,6 +17,7 @@ module sees a sqlite3 type.
 from __future__ import annotations
 
 import os
+import shutil
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -31,6 +32,11 @@ from protocol.chain import Head
 from protocol.envelope import Event, decode_event, strip_body
 
 SCHEMA_VERSION = 1
+#: SQLite's primary result codes for an I/O error and a full disk
+SQLITE_IOERR = 10
+SQLITE_FULL = 13
+#: less free space than this, and an I/O error is taken for a full disk
+LOW_SPACE = 1024 * 1024
 BUSY_TIMEOUT_MS = 15_000
 
 
@@ -45,6 +51,26 @@ def _create_private(path: Path) -> None:
     except OSError:
         return  # SQLite says what is wrong, in its own words, just after
     os.close(fd)
+
+
+def _allocate(path: Path) -> None:
+    """Give every page of SQLite's WAL index (the -shm file) real disk blocks now. SQLite
+    makes it by writing one byte per 4 KiB page and then uses it through a memory map:
+    on a file system with smaller blocks (ext4 under 512 MB), the untouched blocks of a
+    page are holes, and on a full disk the first store into one kills the process
+    (SIGBUS) instead of failing a write."""
+    try:
+        fd = os.open(path, os.O_RDWR)
+    except OSError:
+        return
+    try:
+        size = os.fstat(fd).st_size
+        if size:
+            os.posix_fallocate(fd, 0, size)
+    except OSError:
+        pass  # no room even for that: the next write fails cleanly, as SQLite reports it
+    finally:
+        os.close(fd)
 
 
 class Store:
@@ -62,6 +88,8 @@ class Store:
             self.conn.execute("PRAGMA secure_delete = ON")
             self.db = sqlite_utils.Database(self.conn)
             self._migrate()
+        if str(path) != ":memory:":
+            _allocate(Path(f"{path}-shm"))
 
     def close(self) -> None:
         with self._errors():
@@ -86,11 +114,28 @@ class Store:
                 ) from e
             if "locked" in text or "busy" in text:
                 raise StoreError(f"the store {self.path} is busy; try again ({text})") from e
-            if "full" in text:
+            primary = getattr(e, "sqlite_errorcode", 0) & 0xFF
+            if (
+                primary == SQLITE_FULL
+                or "full" in text
+                or (primary == SQLITE_IOERR and self._disk_full())
+            ):
+                # A disk with no room even for the WAL index is "disk I/O error" to SQLite.
                 raise StoreError(
-                    f"the disk holding {self.path} is full; nothing was written"
+                    f"the disk holding {self.path} is full; nothing was written. Free some "
+                    "space on that disk, then try again"
+                ) from e
+            if primary == SQLITE_IOERR:
+                raise StoreError(
+                    f"cannot read or write the store {self.path} ({text}): check the disk"
                 ) from e
             raise StoreError(f"the store {self.path}: {text}") from e
+
+    def _disk_full(self) -> bool:
+        try:
+            return shutil.disk_usage(Path(self.path).parent).free < LOW_SPACE
+        except (OSError, TypeError):
+            return False
 
     # --- schema ---------------------------------------------------------------------
 

@@ -33,6 +33,7 @@ from crypto import tls
 from crypto.errors import CommuneError
 from crypto.identity import NodeKeys
 from node import dial, transport
+from node.errors import StoreError
 from node.peers import pinned_certificates, trusted_certificates, trusted_ids
 from node.service import IngestResult, Node, check_many
 from protocol import sync as proto
@@ -435,10 +436,20 @@ class Server:
             async with asyncio.timeout(REQUEST_TIME):
                 response: web.StreamResponse = await handler(request)
                 return response
+        except StoreError as e:
+            # This node's own fault (a full disk, a damaged store): the peer is not
+            # backed off, and is not told this node's paths.
+            log.error("cannot serve a peer: %s", e.message)
+            refusal: web.HTTPException = web.HTTPServiceUnavailable(
+                text="this node cannot use its store now (a full disk?); try again later"
+            )
+            self._served(peer, request.path.rsplit("/", 1)[-1], None, e.code)
+            refusal.force_close()
+            raise refusal from None
         except (proto.SyncError, CommuneError) as e:
             self._penalise(peer)
             log.warning("peer %s… broke the protocol: %s", peer.hex()[:12], e.message)
-            refusal: web.HTTPException = web.HTTPBadRequest(text=e.message)
+            refusal = web.HTTPBadRequest(text=e.message)
         except TimeoutError:
             self._penalise(peer)
             log.warning("peer %s… broke the protocol: %s", peer.hex()[:12], "too slow")
