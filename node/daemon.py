@@ -35,6 +35,8 @@ DEFAULT_INTERVAL = 60.0
 JITTER = 0.2
 MAX_BACKOFF = 3600.0
 WATCH_EVERY = 0.2
+#: at least this long between two pokes for new events (seconds)
+WATCH_GAP = 0.05
 REFRESH_PEERS_EVERY = 5.0
 
 
@@ -78,6 +80,9 @@ class Daemon:
         self._trust: frozenset[bytes] = frozenset()
         self._listening: tuple[object, object] | None = None
         self._refresh_wake = asyncio.Event()
+        #: set when a sync in this process stored something: the watcher looks at once
+        self._grew = asyncio.Event()
+        self.sync.on_grew = self._grew.set
         self._stopping = False
         self.rounds = 0
 
@@ -152,8 +157,12 @@ class Daemon:
                 await self.server.tell_live()
                 self.poke()
                 self.refresh_peers()  # the log may name new members' addresses
+                await asyncio.sleep(WATCH_GAP)  # a large transfer: not a poke per batch
             mark = now
-            await asyncio.sleep(WATCH_EVERY)
+            # Another process's writes (a post) are seen within WATCH_EVERY; what a
+            # sync here stored is passed on at once (a relay adds no polling delay).
+            await wait_event(self._grew, WATCH_EVERY)
+            self._grew.clear()
 
     async def _refresh(self) -> None:
         while not self._stopping:
