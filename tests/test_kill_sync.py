@@ -106,12 +106,14 @@ def kill_cycle(
     """One cycle; the number of events and the state-hash both ends reach."""
     home = receiver.home
     start_count = stored_count(home)
-    sync = subprocess.Popen(
-        [sys.executable, "-m", "node", "--home", str(home.path), "sync", "--peer", url],
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    errors = home.path.parent / f"{home.path.name}-sync.err"
+    with errors.open("w") as stderr:
+        sync = subprocess.Popen(
+            [sys.executable, "-m", "node", "--home", str(home.path), "sync", "--peer", url],
+            cwd=ROOT,
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
+        )
     writing = None
     if writer:
         writing = subprocess.Popen(
@@ -134,9 +136,14 @@ def kill_cycle(
     committed = committed_ids(home)  # a lower bound: all of it must survive the kill
     victims = [p for p in (sync, writing) if p is not None]
     rng.shuffle(victims)
+    ended = [p.poll() for p in victims]  # before the kill, a process may only have finished
     for proc in victims:
         proc.send_signal(signal.SIGKILL)
     finished = sync.wait() == 0
+    assert all(code in (None, 0) for code in ended), (
+        f"a process died by itself before the kill (exit codes {ended}; -7 is SIGBUS): "
+        + errors.read_text()[-600:]
+    )
     acknowledged: dict[int, str] = {}
     if writing is not None:
         assert writing.stdout is not None
@@ -226,6 +233,18 @@ def run_campaign(
     return report
 
 
+#: Until node/store.py stops closing a second descriptor of the -shm file while its
+#: connection holds SQLite's locks (docs/RELIABILITY.md, "kill -9"): a receiver then
+#: dies of SIGBUS when another process opens the store, as this campaign does.
+SHM_LOCKS_BUG = pytest.mark.xfail(
+    strict=True,
+    reason="bug in node/store.py (_allocate closes a descriptor of the -shm file, which "
+    "drops this process's SQLite locks on it): `commune sync` dies of SIGBUS when another "
+    "process opens the store",
+)
+
+
+@SHM_LOCKS_BUG
 def test_kill_nine_while_receiving_a_sync_short(tmp_path: Path) -> None:
     report = run_campaign(tmp_path, cycles=5, events=1500, writer_every=3)
     assert report.cycles == 5
@@ -233,6 +252,7 @@ def test_kill_nine_while_receiving_a_sync_short(tmp_path: Path) -> None:
 
 
 @pytest.mark.long
+@SHM_LOCKS_BUG
 def test_kill_nine_while_receiving_a_sync_long(tmp_path: Path) -> None:
     report = run_campaign(tmp_path, cycles=100, events=20_000, writer_every=4)
     assert report.cycles == 100
