@@ -19,6 +19,7 @@ from __future__ import annotations
 import os
 import shutil
 import sqlite3
+import threading
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -53,24 +54,52 @@ def _create_private(path: Path) -> None:
     os.close(fd)
 
 
-def _allocate(path: Path) -> None:
-    """Give every page of SQLite's WAL index (the -shm file) real disk blocks now. SQLite
-    makes it by writing one byte per 4 KiB page and then uses it through a memory map:
-    on a file system with smaller blocks (ext4 under 512 MB), the untouched blocks of a
-    page are holes, and on a full disk the first store into one kills the process
-    (SIGBUS) instead of failing a write."""
-    try:
-        fd = os.open(path, os.O_RDWR)
-    except OSError:
-        return
-    try:
-        size = os.fstat(fd).st_size
-        if size:
-            os.posix_fallocate(fd, 0, size)
-    except OSError:
-        pass  # no room even for that: the next write fails cleanly, as SQLite reports it
-    finally:
-        os.close(fd)
+#: the -shm files this process holds a descriptor of: real path → (descriptor, stores)
+_INDEX_FDS: dict[str, tuple[int, int]] = {}
+_INDEX_LOCK = threading.Lock()
+
+
+def _hold_index(path: Path) -> str | None:
+    """Give every page of SQLite's WAL index (the -shm file) real disk blocks, and keep
+    the descriptor used for it open while any store of this process uses the file.
+
+    SQLite makes the index by writing one byte per 4 KiB page and then uses it through a
+    memory map: on a file system with smaller blocks (ext4 under 512 MB), the untouched
+    blocks of a page are holes, and on a full disk the first store into one kills the
+    process (SIGBUS) instead of failing a write. The descriptor must stay open: closing
+    any descriptor of a file drops every POSIX lock the process holds on it, SQLite's
+    included, and another process would then reset the index under this one's map.
+    The key to give :func:`_release_index`, or None."""
+    key = os.path.realpath(path)
+    with _INDEX_LOCK:
+        held = _INDEX_FDS.get(key)
+        if held is not None:
+            _INDEX_FDS[key] = (held[0], held[1] + 1)
+            return key
+        try:
+            fd = os.open(key, os.O_RDWR)
+        except OSError:
+            return None
+        try:
+            size = os.fstat(fd).st_size
+            if size:
+                os.posix_fallocate(fd, 0, size)
+        except OSError:
+            pass  # no room even for that: the next write fails cleanly, as SQLite reports
+        _INDEX_FDS[key] = (fd, 1)
+        return key
+
+
+def _release_index(key: str) -> None:
+    """After a store's connection closed: close the descriptor once no store of this
+    process uses the file (SQLite's own connections to it are closed by then)."""
+    with _INDEX_LOCK:
+        fd, stores = _INDEX_FDS[key]
+        if stores > 1:
+            _INDEX_FDS[key] = (fd, stores - 1)
+            return
+        del _INDEX_FDS[key]
+    os.close(fd)
 
 
 class Store:
@@ -88,12 +117,18 @@ class Store:
             self.conn.execute("PRAGMA secure_delete = ON")
             self.db = sqlite_utils.Database(self.conn)
             self._migrate()
+        self._index: str | None = None
         if str(path) != ":memory:":
-            _allocate(Path(f"{path}-shm"))
+            self._index = _hold_index(Path(f"{path}-shm"))
 
     def close(self) -> None:
-        with self._errors():
-            self.conn.close()
+        try:
+            with self._errors():
+                self.conn.close()
+        finally:
+            if self._index is not None:
+                _release_index(self._index)
+                self._index = None
 
     def __enter__(self) -> Store:
         return self

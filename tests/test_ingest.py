@@ -12,6 +12,7 @@ import pytest
 
 from crypto.identity import NodeKeys
 from node import service
+from node import store as store_module
 from node.errors import StoreCorrupt, StoreError
 from node.home import Home
 from node.service import Node
@@ -325,3 +326,23 @@ def test_ingest_batches_gives_what_ingest_gives_batch_by_batch(tmp_path: Path) -
     finally:
         for node in nodes:
             node.close()
+
+
+def test_the_wal_index_descriptor_stays_open_while_any_store_of_the_process_uses_it(
+    tmp_path: Path,
+) -> None:
+    """Closing a descriptor of the -shm file would drop SQLite's locks on it (POSIX
+    locks belong to the process): the store keeps its own open until the last store of
+    the process on that file closes."""
+    path = tmp_path / "store.sqlite"
+    first = Store(path)
+    first.set_meta("a", "1")
+    second = Store(path)
+    key = os.path.realpath(f"{path}-shm")
+    assert store_module._INDEX_FDS[key][1] == 2
+    first.close()
+    assert store_module._INDEX_FDS[key][1] == 1
+    assert second.get_meta("a") == "1"
+    second.close()
+    assert key not in store_module._INDEX_FDS
+    second.close()  # closing twice is harmless

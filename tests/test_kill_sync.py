@@ -233,18 +233,6 @@ def run_campaign(
     return report
 
 
-#: Until node/store.py stops closing a second descriptor of the -shm file while its
-#: connection holds SQLite's locks (docs/RELIABILITY.md, "kill -9"): a receiver then
-#: dies of SIGBUS when another process opens the store, as this campaign does.
-SHM_LOCKS_BUG = pytest.mark.xfail(
-    strict=True,
-    reason="bug in node/store.py (_allocate closes a descriptor of the -shm file, which "
-    "drops this process's SQLite locks on it): `commune sync` dies of SIGBUS when another "
-    "process opens the store",
-)
-
-
-@SHM_LOCKS_BUG
 def test_kill_nine_while_receiving_a_sync_short(tmp_path: Path) -> None:
     report = run_campaign(tmp_path, cycles=5, events=1500, writer_every=3)
     assert report.cycles == 5
@@ -252,7 +240,6 @@ def test_kill_nine_while_receiving_a_sync_short(tmp_path: Path) -> None:
 
 
 @pytest.mark.long
-@SHM_LOCKS_BUG
 def test_kill_nine_while_receiving_a_sync_long(tmp_path: Path) -> None:
     report = run_campaign(tmp_path, cycles=100, events=20_000, writer_every=4)
     assert report.cycles == 100
