@@ -101,12 +101,20 @@ def connector(
     proxy: str | None = None,
     proxy_all: bool = False,
     limit_per_host: int = 2,
+    keepalive_timeout: float = 15.0,
 ) -> aiohttp.TCPConnector:
     """The connector of a client session that dials peers as the module says."""
     if proxy is None:
         return aiohttp.TCPConnector(
-            ssl=context, limit_per_host=limit_per_host, resolver=_Resolver(proxied=False)
+            ssl=context,
+            limit_per_host=limit_per_host,
+            resolver=_Resolver(proxied=False),
+            keepalive_timeout=keepalive_timeout,
         )
     return _ProxyConnector.from_url(
-        proxy, onion_only=not proxy_all, ssl=context, limit_per_host=limit_per_host
+        proxy,
+        onion_only=not proxy_all,
+        ssl=context,
+        limit_per_host=limit_per_host,
+        keepalive_timeout=keepalive_timeout,
     )
