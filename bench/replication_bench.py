@@ -398,10 +398,11 @@ def why_slower(c: Run, h: Run, pull: float, ingest: float, framing: float) -> st
         f"end to end, while serving the whole pull (reading the source's log, frames, TLS, "
         f"loopback, relay) takes {pull:.1f} s and cutting the frames {framing:.1f} s. The "
         "receiver stores one batch at a time on its event loop's thread while the next "
-        f"is checked on the other cores, so it kept {c_cpu:.2f} cores busy where "
-        f"Hypercore's two processes kept {h_cpu:.2f}; per CPU second it did {work:.2f}× "
-        "Hypercore's work. Each batch is one transaction (synchronous=FULL, one fsync "
-        f"each: {c.batches:,} of at most {proto.BATCH_EVENTS} events for this transfer)."
+        f"is checked on the other cores: it kept {c_cpu:.2f} cores busy (Hypercore's two "
+        f"processes: {h_cpu:.2f}) and did {work:.2f}× Hypercore's work per CPU second, so "
+        "the time is the storing thread's cost per event. Each batch is one transaction "
+        f"(synchronous=FULL, one fsync each: {c.batches:,} of at most {proto.BATCH_EVENTS} "
+        "events for this transfer)."
     )
 
 
