@@ -18,6 +18,7 @@ Routes (all under :data:`PREFIX`, all needing a pinned member certificate):
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import ssl
 import time
@@ -265,6 +266,13 @@ class Sync:
                     raise proto.SyncError(f"a {kind!r} frame in the middle of a stream")
             await intake.finish()  # keep what arrived before the stream broke
             raise proto.SyncError("the stream ended before its end frame")
+        except asyncio.CancelledError:
+            # The round's time limit (or a stop): keep the whole frames that came, as
+            # for a broken connection, so a slow link still makes progress; then go on
+            # being cancelled.
+            with contextlib.suppress(Exception):
+                await asyncio.shield(intake.finish())
+            raise
         finally:
             intake.abandon()
 

@@ -226,7 +226,7 @@ async def test_partitions_heal_with_nothing_lost_long(tmp_path: Path) -> None:
 
 
 async def test_a_link_that_always_breaks_still_makes_progress(tmp_path: Path) -> None:
-    """Every connection is cut after 150 kB, less than one batch of 256 events of 1 kB:
+    """Every connection is cut after 150 kB, less than one batch (2,000 events or 2 MiB):
     each attempt must keep the whole frames that came, both ways, so that the sync
     resumes where it stopped and completes."""
     la, sv = members = make_network(tmp_path, ["Los Angeles", "San Salvador"])
