@@ -464,7 +464,8 @@ def main() -> None:
         e.show()
         sys.exit(e.exit_code)
     except StoreError as e:
-        fail(e.message + _space_hint())
+        said = "free some space" in e.message.lower()  # the store named a full disk itself
+        fail(e.message + ("" if said else _space_hint()))
     except CommuneError as e:
         fail(e.message)
     except KeyboardInterrupt:

@@ -157,7 +157,7 @@ class Store:
             ):
                 # A disk with no room even for the WAL index is "disk I/O error" to SQLite.
                 raise StoreError(
-                    f"the disk holding {self.path} is full; nothing was written. Free some "
+                    f"the disk holding {self.path} is full; nothing was written: free some "
                     "space on that disk, then try again"
                 ) from e
             if primary == SQLITE_IOERR:

@@ -328,7 +328,9 @@ async def test_a_node_pulling_onto_a_full_disk_keeps_whole_batches_and_resumes(
         disk.release()
         got = snapshot(sv.home.path)
         check_prefixes(got, source)
-        assert had < len(got) < len(source)  # whole batches were kept, then it stopped
+        assert (
+            had <= len(got) < len(source)
+        )  # whole batches (of up to 2,000) or none, then it stopped
         code, out, err = await commune_async(disk, sv.home.path, "sync", "--peer", la.url)
         assert code == 0, err
         assert snapshot(sv.home.path) == source
