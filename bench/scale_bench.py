@@ -201,7 +201,7 @@ def report(results: list[dict[str, float]], runs: int) -> str:
             f"{'met' if met else 'not met'}** at {top['stored']:,.0f} events: the receiver "
             f"peaked at {top['rss']:.0f} MiB against {first['rss']:.0f} MiB at "
             f"{first['stored']:,.0f}; the idle process (same command, nothing new) is the "
-            "bound measured in the same run. Events are taken in batches of 256 (or 2 MiB) "
+            "bound measured in the same run. Events are taken in batches of 2,000 (or 2 MiB) "
             "and committed one batch at a time, and the sender reads its log 512 rows at a "
             "time, so neither side holds more than a batch.",
             "",
