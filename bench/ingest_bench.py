@@ -38,7 +38,7 @@ EXPLANATION = (
     "one thread and holds the GIL: placing each event by the log rule, inserting it, and "
     "updating the projections (decoding the payload, merging the item, writing its "
     "state), which the profile of the receiving node puts at about 43% projections, 20% "
-    "inserts and 16% transactions (docs/BENCHMARKS.md, \"Full replication\"). That "
+    'inserts and 16% transactions (docs/BENCHMARKS.md, "Full replication"). That '
     "thread's cost per event, not the signatures, sets the rate. What this issue's work "
     "took off it: one query per batch for the items instead of one per event, item states "
     "encoded without the canonical walk, no query for held events when none are held, "
