@@ -20,6 +20,12 @@ RELIABILITY_HEAD = """# Reliability
 
 Fault, partition and fuzz campaigns, and what each found. Each section is written by
 the campaign named in it, with the command that runs it again.
+
+Machine: x86_64 (Intel Xeon), 2 cores, 24 GiB, Linux 6.18, Python 3.11.7, run as root in
+a container (which allows tmpfs and loop mounts for the disk-full campaign). It was
+shared with other work while the campaigns ran (load average 2 to 12), which slows the
+rates below but not the outcomes. The short version of every campaign runs in CI
+(`python3 run.py test`); the long ones carry the `long` mark (`.venv/bin/pytest -m long`).
 """
 
 
