@@ -52,6 +52,8 @@ CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 SYNC_META = "sync:"
 BACKUP_META = "backup_at"
 SERVE_FILE = "serve.pid"
+#: what a peer's record adds up over every round (or every request served)
+TOTALS = ("sent", "received", "bytes_sent", "bytes_received")
 #: an error kept with a peer's record is cut to this length
 MAX_ERROR = 300
 
@@ -273,27 +275,72 @@ class SyncCounters:
         )
 
 
-def sync_record(store: Store, url: str) -> dict[str, Any]:
-    """What the store keeps about syncing with ``url`` (empty if nothing yet)."""
+def _stored(store: Store, key: str) -> dict[str, Any]:
+    """The record kept in the store's meta table under ``key`` (empty if none, or not a
+    JSON object)."""
     try:
-        value = json.loads(store.get_meta(SYNC_META + url) or "{}")
+        value = json.loads(store.get_meta(key) or "{}")
     except ValueError:
         return {}
     return value if isinstance(value, dict) else {}
 
 
-def sync_records(store: Store) -> dict[str, dict[str, Any]]:
-    """Every peer's record, by URL."""
+def _all_stored(store: Store, prefix: str) -> dict[str, dict[str, Any]]:
+    """Every record kept under ``prefix``, by the rest of its key."""
     out: dict[str, dict[str, Any]] = {}
-    rows = store.execute("SELECT key, value FROM meta WHERE key LIKE 'sync:%' ORDER BY key")
+    rows = store.execute(
+        "SELECT key, value FROM meta WHERE key LIKE ? ORDER BY key", (prefix + "%",)
+    )
     for key, value in rows:
         try:
             record = json.loads(value)
         except ValueError:
             continue
         if isinstance(record, dict):
-            out[str(key)[len(SYNC_META) :]] = record
+            out[str(key)[len(prefix) :]] = record
     return out
+
+
+def _totals(old: Mapping[str, Any]) -> dict[str, Any]:
+    """The running totals of a peer's record, from its previous version."""
+    totals: dict[str, Any] = {name: int(old.get(name) or 0) for name in TOTALS}
+    totals["refused"] = dict(old.get("refused") or {})
+    return totals
+
+
+def _add(
+    record: dict[str, Any], counters: SyncCounters | ServedCounters, stats: Stats, **labels: str
+) -> None:
+    """Count what one round or request moved, in the registry and in the record."""
+    counters.events_sent.inc(stats.sent, **labels)
+    counters.events_received.inc(stats.received, **labels)
+    counters.bytes_sent.inc(stats.bytes_sent, **labels)
+    counters.bytes_received.inc(stats.bytes_received, **labels)
+    for reason, n in stats.refused.items():
+        counters.refused.inc(n, **labels, reason=reason)
+        record["refused"][reason] = int(record["refused"].get(reason, 0)) + n
+    for name in TOTALS:
+        record[name] += int(getattr(stats, name))
+
+
+def _keep(store: Store, key: str, record: dict[str, Any], event: str, /, **fields: str) -> None:
+    """Write ``record`` under ``key``; a store that cannot be written is logged as
+    ``event``, never raised: what worked must not fail because of its bookkeeping."""
+    try:
+        with store.write():
+            store.set_meta(key, json.dumps(record, sort_keys=True))
+    except CommuneError as e:
+        logs.event(log, event, logging.WARNING, error=e.message, **fields)
+
+
+def sync_record(store: Store, url: str) -> dict[str, Any]:
+    """What the store keeps about syncing with ``url`` (empty if nothing yet)."""
+    return _stored(store, SYNC_META + url)
+
+
+def sync_records(store: Store) -> dict[str, dict[str, Any]]:
+    """Every peer's record, by URL."""
+    return _all_stored(store, SYNC_META)
 
 
 def record_sync(node: Node, url: str, stats: Stats | None, error: str = "") -> dict[str, Any]:
@@ -316,11 +363,7 @@ def record_sync(node: Node, url: str, stats: Stats | None, error: str = "") -> d
         "failures": int(record.get("failures") or 0),
         "rounds_ok": int(record.get("rounds_ok") or 0),
         "rounds_failed": int(record.get("rounds_failed") or 0),
-        "sent": int(record.get("sent") or 0),
-        "received": int(record.get("received") or 0),
-        "bytes_sent": int(record.get("bytes_sent") or 0),
-        "bytes_received": int(record.get("bytes_received") or 0),
-        "refused": dict(record.get("refused") or {}),
+        **_totals(record),
         "last": record.get("last"),
     }
     if stats is None:
@@ -339,22 +382,14 @@ def record_sync(node: Node, url: str, stats: Stats | None, error: str = "") -> d
     else:
         refused = sum(stats.refused.values())
         counters.rounds.inc(peer=url, result="ok")
-        counters.events_sent.inc(stats.sent, peer=url)
-        counters.events_received.inc(stats.received, peer=url)
-        counters.bytes_sent.inc(stats.bytes_sent, peer=url)
-        counters.bytes_received.inc(stats.bytes_received, peer=url)
         counters.held.inc(stats.held, peer=url)
         counters.forks.inc(stats.forks, peer=url)
-        for reason, n in stats.refused.items():
-            counters.refused.inc(n, peer=url, reason=reason)
-            record["refused"][reason] = int(record["refused"].get(reason, 0)) + n
+        _add(record, counters, stats, peer=url)
         if stats.node_id is not None:
             record["node_id"] = stats.node_id.hex()
         record["last_ok"] = now
         record["failures"] = 0
         record["rounds_ok"] += 1
-        for name in ("sent", "received", "bytes_sent", "bytes_received"):
-            record[name] += int(getattr(stats, name))
         record["last"] = {
             "sent": stats.sent,
             "received": stats.received,
@@ -381,11 +416,7 @@ def record_sync(node: Node, url: str, stats: Stats | None, error: str = "") -> d
             bytes_received=stats.bytes_received,
             seconds=round(stats.seconds, 3),
         )
-    try:
-        with node.store.write():
-            node.store.set_meta(SYNC_META + url, json.dumps(record, sort_keys=True))
-    except CommuneError as e:
-        logs.event(log, "sync.unrecorded", logging.WARNING, peer=url, error=e.message)
+    _keep(node.store, SYNC_META + url, record, "sync.unrecorded", peer=url)
     return record
 
 
@@ -443,16 +474,7 @@ class ServedCounters:
 
 def served_records(store: Store) -> dict[str, dict[str, Any]]:
     """What the store keeps about each member that calls this node, by node id (hex)."""
-    out: dict[str, dict[str, Any]] = {}
-    rows = store.execute("SELECT key, value FROM meta WHERE key LIKE 'served:%' ORDER BY key")
-    for key, value in rows:
-        try:
-            record = json.loads(value)
-        except ValueError:
-            continue
-        if isinstance(record, dict):
-            out[str(key)[len(SERVED_META) :]] = record
-    return out
+    return _all_stored(store, SERVED_META)
 
 
 def record_served(
@@ -467,10 +489,8 @@ def record_served(
     counters = ServedCounters.of(registry_for(node))
     key = SERVED_META + caller.hex()
     try:
-        old = json.loads(node.store.get_meta(key) or "{}")
-    except (CommuneError, ValueError):
-        old = {}
-    if not isinstance(old, dict):
+        old = _stored(node.store, key)
+    except CommuneError:
         old = {}
     record: dict[str, Any] = {
         "node_id": caller.hex(),
@@ -479,11 +499,7 @@ def record_served(
         "last_error": "",
         "requests_ok": int(old.get("requests_ok") or 0),
         "requests_refused": int(old.get("requests_refused") or 0),
-        "sent": int(old.get("sent") or 0),
-        "received": int(old.get("received") or 0),
-        "bytes_sent": int(old.get("bytes_sent") or 0),
-        "bytes_received": int(old.get("bytes_received") or 0),
-        "refused": dict(old.get("refused") or {}),
+        **_totals(old),
     }
     if stats is None:
         counters.requests.inc(node=short, route=route, result="refused")
@@ -491,17 +507,9 @@ def record_served(
         record["last_error"] = logs.safe_text(error)[:MAX_ERROR]
     else:
         counters.requests.inc(node=short, route=route, result="ok")
-        counters.events_sent.inc(stats.sent, node=short)
-        counters.events_received.inc(stats.received, node=short)
-        counters.bytes_sent.inc(stats.bytes_sent, node=short)
-        counters.bytes_received.inc(stats.bytes_received, node=short)
-        for reason, n in stats.refused.items():
-            counters.refused.inc(n, node=short, reason=reason)
-            record["refused"][reason] = int(record["refused"].get(reason, 0)) + n
+        _add(record, counters, stats, node=short)
         record["last_ok"] = now
         record["requests_ok"] += 1
-        for name in ("sent", "received", "bytes_sent", "bytes_received"):
-            record[name] += int(getattr(stats, name))
         refused = sum(stats.refused.values())
         moved = stats.sent or stats.received or stats.forks or refused
         logs.event(
@@ -518,11 +526,7 @@ def record_served(
             bytes_received=stats.bytes_received,
             seconds=round(stats.seconds, 3),
         )
-    try:
-        with node.store.write():
-            node.store.set_meta(key, json.dumps(record, sort_keys=True))
-    except CommuneError as e:
-        logs.event(log, "serve.unrecorded", logging.WARNING, node=short, error=e.message)
+    _keep(node.store, key, record, "serve.unrecorded", node=short)
     return record
 
 

@@ -289,8 +289,7 @@ class _Intake:
         self.is_fork: list[bool] = []
         self.size = 0
         #: the batch being checked, and which of its frames were fork evidence
-        self.checking: tuple[asyncio.Future[list[Event | InvalidEvent]], list[bool]] | None
-        self.checking = None
+        self.checking: tuple[asyncio.Future[list[Event | InvalidEvent]], list[bool]] | None = None
 
     async def add(self, raw: bytes, fork: bool) -> None:
         self.batch.append(raw)
@@ -457,18 +456,18 @@ class Server:
             refusal: web.HTTPException = web.HTTPServiceUnavailable(
                 text="this node cannot use its store now (a full disk?); try again later"
             )
-            self._served(peer, request.path.rsplit("/", 1)[-1], None, e.code)
-            refusal.force_close()
-            raise refusal from None
+            error = e.code
         except (proto.SyncError, CommuneError) as e:
             self._penalise(peer)
             log.warning("peer %s… broke the protocol: %s", peer.hex()[:12], e.message)
             refusal = web.HTTPBadRequest(text=e.message)
+            error = e.message
         except TimeoutError:
             self._penalise(peer)
             log.warning("peer %s… broke the protocol: %s", peer.hex()[:12], "too slow")
             refusal = web.HTTPRequestTimeout(text="the request took too long")
-        self._served(peer, request.path.rsplit("/", 1)[-1], None, refusal.text or "")
+            error = refusal.text or ""
+        self._served(peer, request.path.rsplit("/", 1)[-1], None, error)
         refusal.force_close()  # disconnected, not only answered
         raise refusal
 
