@@ -117,7 +117,6 @@ def gather_status(node: Node, home: Home) -> dict[str, Any]:
     names = {m["node_id"]: m["name"] for m in members}
     for peer in peer_list.known_peers(node):
         record = records.get(peer.url, {})
-        last_ok = record.get("last_ok")
         peer_id = peer.node_id.hex() if peer.node_id else record.get("node_id")
         peers.append(
             {
@@ -125,40 +124,19 @@ def gather_status(node: Node, home: Home) -> dict[str, Any]:
                 "id": peer_id,
                 "name": peer.name or names.get(peer_id or "", ""),
                 "source": peer.source,
-                "last_ok": last_ok,
-                "last_ok_ago": None if last_ok is None else round(now - float(last_ok)),
-                "last_attempt": record.get("last_attempt"),
-                "last_error": record.get("last_error") or "",
-                "failures": int(record.get("failures") or 0),
-                "rounds_ok": int(record.get("rounds_ok") or 0),
-                "rounds_failed": int(record.get("rounds_failed") or 0),
-                "sent": int(record.get("sent") or 0),
-                "received": int(record.get("received") or 0),
-                "bytes_sent": int(record.get("bytes_sent") or 0),
-                "bytes_received": int(record.get("bytes_received") or 0),
-                "refused": dict(record.get("refused") or {}),
+                **_as_shown(
+                    record, now, "last_attempt", ("failures", "rounds_ok", "rounds_failed")
+                ),
             }
         )
-    callers = []
-    for caller_id, record in metrics.served_records(store).items():
-        last_ok = record.get("last_ok")
-        callers.append(
-            {
-                "id": caller_id,
-                "name": names.get(caller_id, ""),
-                "last_ok": last_ok,
-                "last_ok_ago": None if last_ok is None else round(now - float(last_ok)),
-                "last_call": record.get("last_call"),
-                "last_error": record.get("last_error") or "",
-                "requests_ok": int(record.get("requests_ok") or 0),
-                "requests_refused": int(record.get("requests_refused") or 0),
-                "sent": int(record.get("sent") or 0),
-                "received": int(record.get("received") or 0),
-                "bytes_sent": int(record.get("bytes_sent") or 0),
-                "bytes_received": int(record.get("bytes_received") or 0),
-                "refused": dict(record.get("refused") or {}),
-            }
-        )
+    callers = [
+        {
+            "id": caller_id,
+            "name": names.get(caller_id, ""),
+            **_as_shown(record, now, "last_call", ("requests_ok", "requests_refused")),
+        }
+        for caller_id, record in metrics.served_records(store).items()
+    ]
     callers.sort(key=lambda c: (str(c["name"]).casefold(), c["id"]))
     running = metrics.serve_running(home.path)
     serve: dict[str, Any] = {"running": running is not None}
@@ -190,6 +168,22 @@ def gather_status(node: Node, home: Home) -> dict[str, Any]:
         "callers": callers,
         "serve": serve,
         "backup": {"last": backup, "age": None if backup is None else round(now - backup)},
+    }
+
+
+def _as_shown(
+    record: dict[str, Any], now: float, last_try: str, counts: tuple[str, ...]
+) -> dict[str, Any]:
+    """A peer's or a caller's record as ``status --json`` shows it: its last good
+    exchange and last try, its last error, its ``counts`` and its running totals."""
+    last_ok = record.get("last_ok")
+    return {
+        "last_ok": last_ok,
+        "last_ok_ago": None if last_ok is None else round(now - float(last_ok)),
+        last_try: record.get(last_try),
+        "last_error": record.get("last_error") or "",
+        **{name: int(record.get(name) or 0) for name in counts},
+        **metrics.totals(record),
     }
 
 
@@ -298,15 +292,21 @@ def _peer_words(p: dict[str, Any], now: float) -> str:
             f"{plural(p['sent'], 'event')} sent, {p['received']} received, "
             f"{size(p['bytes_sent'])} out, {size(p['bytes_received'])} in"
         )
-        refused = sum(p["refused"].values())
-        if refused:
-            reasons = ", ".join(f"{n} {r}" for r, n in sorted(p["refused"].items()))
-            words += f"; {refused} refused ({reasons})"
+        words += _refused_words(p["refused"])
     if p["failures"]:
         when = f" {ago(now - p['last_attempt'])}" if p["last_attempt"] else ""
         tries = "the last try" if p["failures"] == 1 else f"the last {p['failures']} tries"
         words += f"; failing: {tries} failed (last{when}): {p['last_error']}"
     return words
+
+
+def _refused_words(refused: dict[str, int]) -> str:
+    """``; 3 refused (2 bad-signature, 1 wrong-network)``, or nothing."""
+    total = sum(refused.values())
+    if not total:
+        return ""
+    reasons = ", ".join(f"{n} {r}" for r, n in sorted(refused.items()))
+    return f"; {total} refused ({reasons})"
 
 
 def _caller_words(c: dict[str, Any], now: float) -> str:
@@ -319,10 +319,7 @@ def _caller_words(c: dict[str, Any], now: float) -> str:
             f"{plural(c['sent'], 'event')} sent, {c['received']} received, "
             f"{size(c['bytes_sent'])} out, {size(c['bytes_received'])} in"
         )
-        refused = sum(c["refused"].values())
-        if refused:
-            reasons = ", ".join(f"{n} {r}" for r, n in sorted(c["refused"].items()))
-            words += f"; {refused} refused ({reasons})"
+        words += _refused_words(c["refused"])
     if c["requests_refused"]:
         words += f"; {plural(c['requests_refused'], 'request')} refused, the last: "
         words += c["last_error"] or "?"

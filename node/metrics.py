@@ -301,7 +301,7 @@ def _all_stored(store: Store, prefix: str) -> dict[str, dict[str, Any]]:
     return out
 
 
-def _totals(old: Mapping[str, Any]) -> dict[str, Any]:
+def totals(old: Mapping[str, Any]) -> dict[str, Any]:
     """The running totals of a peer's record, from its previous version."""
     totals: dict[str, Any] = {name: int(old.get(name) or 0) for name in TOTALS}
     totals["refused"] = dict(old.get("refused") or {})
@@ -363,7 +363,7 @@ def record_sync(node: Node, url: str, stats: Stats | None, error: str = "") -> d
         "failures": int(record.get("failures") or 0),
         "rounds_ok": int(record.get("rounds_ok") or 0),
         "rounds_failed": int(record.get("rounds_failed") or 0),
-        **_totals(record),
+        **totals(record),
         "last": record.get("last"),
     }
     if stats is None:
@@ -499,7 +499,7 @@ def record_served(
         "last_error": "",
         "requests_ok": int(old.get("requests_ok") or 0),
         "requests_refused": int(old.get("requests_refused") or 0),
-        **_totals(old),
+        **totals(old),
     }
     if stats is None:
         counters.requests.inc(node=short, route=route, result="refused")
