@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -86,9 +86,14 @@ def forge(
 
 
 def commune(
-    home: Path, *args: str, input: str | None = None, env: dict[str, str] | None = None
+    home: Path,
+    *args: str,
+    input: str | None = None,
+    env: dict[str, str] | None = None,
+    preexec_fn: Callable[[], None] | None = None,
 ) -> subprocess.CompletedProcess[str]:
-    """Run the real ``commune`` command in a separate process."""
+    """Run the real ``commune`` command in a separate process (``preexec_fn`` runs in it
+    first: a resource limit, say)."""
     full_env = dict(os.environ)
     full_env.pop("COMMUNE_PASSPHRASE", None)
     full_env.update(env or {})
@@ -101,6 +106,7 @@ def commune(
         cwd=ROOT,
         timeout=120,
         check=False,
+        preexec_fn=preexec_fn,
     )
 
 

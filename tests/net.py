@@ -117,9 +117,11 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-async def commune_async(home: Path, *args: str) -> tuple[int, str, str]:
+async def commune_async(
+    home: Path, *args: str, preexec_fn: Callable[[], None] | None = None
+) -> tuple[int, str, str]:
     """The real ``commune`` command, without blocking the event loop (nodes served by
-    this test process must answer it)."""
+    this test process must answer it); ``preexec_fn`` runs in it first."""
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
@@ -130,6 +132,7 @@ async def commune_async(home: Path, *args: str) -> tuple[int, str, str]:
         cwd=ROOT,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
+        preexec_fn=preexec_fn,
     )
     out, err = await asyncio.wait_for(proc.communicate(), 120)
     return proc.returncode or 0, out.decode(), err.decode()

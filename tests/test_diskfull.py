@@ -13,7 +13,6 @@ reports as SQLITE_IOERR) must leave the store as it was.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import os
 import resource
@@ -32,6 +31,7 @@ from node.errors import StoreError
 from node.home import Home
 from node.service import Node
 from protocol.kinds import POSTABLE
+from tests import helpers, net
 from tests.helpers import ROOT
 from tests.net import Member, close_all, free_port, make_network
 
@@ -153,35 +153,12 @@ def disk(tmp_path: Path) -> Iterator[SmallDisk]:
 
 def commune(disk: SmallDisk, home: Path, *args: str) -> subprocess.CompletedProcess[str]:
     """The real ``commune`` command, under the disk's file size limit if it has one."""
-    env = {k: v for k, v in os.environ.items() if k != "COMMUNE_PASSPHRASE"}
-    return subprocess.run(
-        [sys.executable, "-m", "node", "--home", str(home), *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=ROOT,
-        timeout=120,
-        check=False,
-        preexec_fn=disk.preexec(),
-    )
+    return helpers.commune(home, *args, preexec_fn=disk.preexec())
 
 
 async def commune_async(disk: SmallDisk, home: Path, *args: str) -> tuple[int, str, str]:
     """As :func:`commune`, without blocking the event loop (it may call this process)."""
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "node",
-        "--home",
-        str(home),
-        *args,
-        cwd=ROOT,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        preexec_fn=disk.preexec(),
-    )
-    out, err = await asyncio.wait_for(proc.communicate(), 120)
-    return proc.returncode or 0, out.decode(), err.decode()
+    return await net.commune_async(home, *args, preexec_fn=disk.preexec())
 
 
 def error_line(stderr: str) -> str:
