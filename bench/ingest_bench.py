@@ -49,9 +49,14 @@ EXPLANATION = (
 )
 
 
-def make_log(base: Path, events: int, sinks: int) -> tuple[list[bytes], list[Home]]:
-    """A source node that founded a network, admitted ``sinks`` nodes (which joined),
-    then wrote ``events`` reports; its log, and the sinks' folders."""
+def source_log(
+    base: Path, events: int, sinks: int, *, body: int = 200, sinks_in_step: bool = False
+) -> tuple[Home, list[bytes], list[Home], int]:
+    """A source node that founded a network and admitted ``sinks`` nodes (which joined),
+    then wrote ``events`` reports of ``body`` bytes of body: its folder, its whole log,
+    the sinks' folders, and how many events of the log come before the reports. With
+    ``sinks_in_step``, each sink also holds the admissions and has its feed confirmed,
+    as after a first sync with the source."""
     home = Home(base / "source")
     _, keys = home.init("Los Angeles", None)
     spec = POSTABLE["report"]
@@ -65,15 +70,28 @@ def make_log(base: Path, events: int, sinks: int) -> tuple[list[bytes], list[Hom
             with Node.open(sink) as joined:
                 network.join(joined, invite.to_text())
             homes.append(sink)
+        admissions = [e.raw for e in node.store.events()]
+        if sinks_in_step:
+            for sink in homes:
+                with Node.open(sink) as joined:
+                    joined.ingest(admissions)
+                    with joined.store.write():
+                        joined.store.set_meta("feed_unconfirmed", "")
         for start in range(0, events, BATCH):
             node.post(
                 keys,
                 [
-                    ("report", spec.build({"title": f"r{i}", "body": "x" * 200}))
+                    ("report", spec.build({"title": f"r{i}", "body": "x" * body}))
                     for i in range(start, min(events, start + BATCH))
                 ],
             )
         raws = [e.raw for e in node.store.events()]
+    return home, raws, homes, len(admissions)
+
+
+def make_log(base: Path, events: int, sinks: int) -> tuple[list[bytes], list[Home]]:
+    """:func:`source_log`'s whole log, and the sinks' folders."""
+    _, raws, homes, _ = source_log(base, events, sinks)
     return raws, homes
 
 

@@ -37,19 +37,18 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from bench.ingest_bench import source_log
 from bench.report import write_section
 from bench.wire import Relay
-from node import network, sync
 from node import peers as peer_list
+from node import sync
 from node.home import Home
 from node.service import Node
 from protocol import sync as proto
-from protocol.kinds import POSTABLE
 from tests.helpers import ROOT
 from tests.net import free_port
 
 BODY = 250
-BATCH = 2000
 HYPERCORE = Path(__file__).resolve().parent / "hypercore"
 TIMEOUT = 900.0
 
@@ -74,36 +73,8 @@ def make_log(base: Path, events: int, sinks: int) -> tuple[Home, list[bytes], li
     """A source that founded a network, admitted ``sinks`` nodes (each joined and took the
     admissions, as after a first sync), then wrote ``events`` reports of BODY bytes of
     body. The source's folder, the reports' raw events, and the sinks' folders."""
-    home = Home(base / "source")
-    _, keys = home.init("Los Angeles", None)
-    spec = POSTABLE["report"]
-    homes = []
-    with Node.open(home) as node:
-        network.found(node, keys, "Red")
-        for n in range(sinks):
-            sink = Home(base / f"sink-{n}")
-            sink.init(f"El Salvador {n}", None)
-            _, invite = network.admit(node, keys, sink.identity().card.to_text(), False)
-            with Node.open(sink) as joined:
-                network.join(joined, invite.to_text())
-            homes.append(sink)
-        admissions = [e.raw for e in node.store.events()]
-        for sink in homes:
-            with Node.open(sink) as joined:
-                joined.ingest(admissions)
-                # As after a first sync with the source: its own (empty) feed is confirmed.
-                with joined.store.write():
-                    joined.store.set_meta("feed_unconfirmed", "")
-        for start in range(0, events, BATCH):
-            node.post(
-                keys,
-                [
-                    ("report", spec.build({"title": f"r{i}", "body": "x" * BODY}))
-                    for i in range(start, min(events, start + BATCH))
-                ],
-            )
-        reports = [e.raw for e in node.store.events()][len(admissions) :]
-    return home, reports, homes
+    home, raws, homes, admissions = source_log(base, events, sinks, body=BODY, sinks_in_step=True)
+    return home, raws[admissions:], homes
 
 
 def cpu_seconds(pid: int) -> float:
