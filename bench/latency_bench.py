@@ -24,7 +24,7 @@ from pathlib import Path
 from bench.report import write_section
 from bench.sync_bench import machine, round_with
 from node.daemon import WATCH_EVERY
-from tests.net import close_all, link, make_network, until
+from tests.net import close_all, link_line, make_network, until
 
 
 def p95(values: list[float]) -> float:
@@ -40,9 +40,7 @@ async def main(events: int) -> dict[str, float]:
         try:
             for m in members:
                 await m.start()
-            link(sv, la)
-            link(india, sv)
-            link(za, india)
+            link_line(members)  # LA ← SV ← IN ← ZA
             await until(lambda: len({m.state() for m in members}) == 1, timeout=120)
             # every live channel open before timing (a first round runs at once; the
             # channels follow): wait until each server sees its caller's channel

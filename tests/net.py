@@ -4,6 +4,7 @@ mutual TLS, each node's sync server on its own port (chosen by the system)."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 import socket
 import subprocess
 import sys
@@ -92,6 +93,13 @@ def link(a: Member, b: Member) -> None:
     peer_list.add_manual(a.node, b.url)
     if a.daemon is not None:
         a.daemon.refresh_peers()
+
+
+def link_line(members: list[Member]) -> None:
+    """Each member calls the one before it: a line, as collectives that can each reach
+    only their neighbour (what one writes crosses the others to reach the far end)."""
+    for before, after in itertools.pairwise(members):
+        link(after, before)
 
 
 async def until(

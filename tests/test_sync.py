@@ -24,6 +24,7 @@ from tests.net import (
     commune_async,
     free_port,
     link,
+    link_line,
     make_network,
     new_member,
     serve_process,
@@ -34,16 +35,14 @@ from tests.net import (
 async def test_four_nodes_in_a_line_converge_and_a_new_event_crosses_at_once(
     tmp_path: Path,
 ) -> None:
-    la, sv, india, za = members = make_network(
+    la, _sv, india, za = members = make_network(
         tmp_path, ["Los Angeles", "San Salvador", "Mumbai", "Johannesburg"]
     )
     try:
         for m in members:
             m.post(f"report from {m.name}")
             await m.start(interval=3600.0)  # no periodic round during the test
-        link(sv, la)
-        link(india, sv)
-        link(za, india)
+        link_line(members)  # LA ← SV ← IN ← ZA
         await until(lambda: len({m.state() for m in members}) == 1, what="convergence")
         assert za.titles() == {f"report from {m.name}" for m in members}
         # live: a new event crosses the whole line without waiting for a period

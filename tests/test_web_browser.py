@@ -17,7 +17,7 @@ from node import private
 from node.web.app import start_web
 from protocol.kinds import POSTABLE
 from tests.helpers import ROOT
-from tests.net import Member, close_all, link, make_network, until
+from tests.net import Member, close_all, link_line, make_network, until
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = ROOT / "test-artifacts" / "web"
@@ -78,9 +78,7 @@ async def site(tmp_path: Path) -> AsyncIterator[Site]:
     try:
         for m in members:
             await m.start()
-        link(sv, la)
-        link(india, sv)
-        link(za, india)
+        link_line(members)  # LA ← SV ← IN ← ZA
         await until(lambda: len({m.state() for m in members}) == 1, what="the network syncing")
         daemon = la.daemon
         assert daemon is not None
