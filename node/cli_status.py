@@ -288,11 +288,8 @@ def _peer_words(p: dict[str, Any], now: float) -> str:
     else:
         words = (
             f"last good sync {ago(now - p['last_ok'])}; "
-            f"in all {plural(p['rounds_ok'], 'good round')}, "
-            f"{plural(p['sent'], 'event')} sent, {p['received']} received, "
-            f"{size(p['bytes_sent'])} out, {size(p['bytes_received'])} in"
+            f"in all {plural(p['rounds_ok'], 'good round')}, {_moved_words(p)}"
         )
-        words += _refused_words(p["refused"])
     if p["failures"]:
         when = f" {ago(now - p['last_attempt'])}" if p["last_attempt"] else ""
         tries = "the last try" if p["failures"] == 1 else f"the last {p['failures']} tries"
@@ -300,13 +297,18 @@ def _peer_words(p: dict[str, Any], now: float) -> str:
     return words
 
 
-def _refused_words(refused: dict[str, int]) -> str:
-    """``; 3 refused (2 bad-signature, 1 wrong-network)``, or nothing."""
-    total = sum(refused.values())
-    if not total:
-        return ""
-    reasons = ", ".join(f"{n} {r}" for r, n in sorted(refused.items()))
-    return f"; {total} refused ({reasons})"
+def _moved_words(r: dict[str, Any]) -> str:
+    """What went both ways in all, and what was refused: ``12 events sent, 3 received,
+    14.1 KiB out, 3.2 KiB in; 1 refused (1 bad-signature)``."""
+    words = (
+        f"{plural(r['sent'], 'event')} sent, {r['received']} received, "
+        f"{size(r['bytes_sent'])} out, {size(r['bytes_received'])} in"
+    )
+    refused = sum(r["refused"].values())
+    if refused:
+        reasons = ", ".join(f"{n} {why}" for why, n in sorted(r["refused"].items()))
+        words += f"; {refused} refused ({reasons})"
+    return words
 
 
 def _caller_words(c: dict[str, Any], now: float) -> str:
@@ -315,11 +317,8 @@ def _caller_words(c: dict[str, Any], now: float) -> str:
     else:
         words = (
             f"last served {ago(now - c['last_ok'])}; "
-            f"in all {plural(c['requests_ok'], 'request')}, "
-            f"{plural(c['sent'], 'event')} sent, {c['received']} received, "
-            f"{size(c['bytes_sent'])} out, {size(c['bytes_received'])} in"
+            f"in all {plural(c['requests_ok'], 'request')}, {_moved_words(c)}"
         )
-        words += _refused_words(c["refused"])
     if c["requests_refused"]:
         words += f"; {plural(c['requests_refused'], 'request')} refused, the last: "
         words += c["last_error"] or "?"
