@@ -146,8 +146,11 @@ async def commune_async(
     return proc.returncode or 0, out.decode(), err.decode()
 
 
-def serve_process(home: Path, port: int) -> subprocess.Popen[str]:
-    """``commune serve`` in its own process, once it listens."""
+def serve_process(
+    home: Path, port: int, preexec_fn: Callable[[], None] | None = None
+) -> subprocess.Popen[str]:
+    """``commune serve`` in its own process, once it listens (``preexec_fn`` runs in it
+    first)."""
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -167,6 +170,7 @@ def serve_process(home: Path, port: int) -> subprocess.Popen[str]:
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         text=True,
+        preexec_fn=preexec_fn,  # noqa: PLW1509 - only limits, set by tests
     )
     assert proc.stdout is not None
     line = proc.stdout.readline()

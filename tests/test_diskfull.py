@@ -19,7 +19,6 @@ import resource
 import shutil
 import signal
 import subprocess
-import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,7 +31,6 @@ from node.home import Home
 from node.service import Node
 from protocol.kinds import POSTABLE
 from tests import helpers, net
-from tests.helpers import ROOT
 from tests.net import Member, close_all, free_port, make_network
 
 DISK_SIZE = 8 * 1024 * 1024
@@ -41,7 +39,6 @@ SHM_SIZE = 32 * 1024
 LOG_SIZE = 1000
 SYNC_ROOM = 400 * 1024
 #: force a method ("tmpfs", "loop" or "rlimit"), to try the others on a machine
-COMMAND = (sys.executable, "-m", "node", "--home")
 METHOD = os.environ.get("COMMUNE_DISKFULL_METHOD", "")
 NAMES = ["Los Angeles", "San Salvador", "Mumbai"]
 SV_FOLDER = "san-salvador"  # where tests.net.make_network puts San Salvador's node
@@ -318,22 +315,7 @@ async def test_a_node_pulling_onto_a_full_disk_keeps_whole_batches_and_resumes(
 
 def serve(disk: SmallDisk, home: Path, port: int) -> subprocess.Popen[str]:
     """``commune serve`` for ``home`` in its own process, under the disk's limit."""
-    proc = subprocess.Popen(
-        [
-            *COMMAND,
-            *(str(home), "serve", "--listen", f"127.0.0.1:{port}"),
-            *("--interval", "3600", "--web", "127.0.0.1:0"),  # no fixed port to collide on
-        ],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,  # never read: a full pipe would stall the server
-        text=True,
-        preexec_fn=disk.preexec(),  # noqa: PLW1509
-    )
-    assert proc.stdout is not None
-    line = proc.stdout.readline()
-    assert line.startswith("Serving on"), line
-    return proc
+    return net.serve_process(home, port, preexec_fn=disk.preexec())
 
 
 async def test_a_server_receiving_onto_a_full_disk_refuses_cleanly_and_serves_on(
