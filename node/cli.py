@@ -7,7 +7,6 @@ stderr and a non-zero exit; no traceback for anything a user can cause.
 from __future__ import annotations
 
 import json
-import shutil
 import sys
 from pathlib import Path
 from typing import Any
@@ -31,7 +30,6 @@ from node.cli_keys import KEY_COMMANDS
 from node.cli_network import NETWORK_COMMANDS
 from node.cli_status import STATUS_COMMANDS
 from node.cli_sync import SYNC_COMMANDS, confirm_feed
-from node.errors import StoreError
 from node.home import default_home
 from node.importer import build_payloads
 from node.peers import known_peers
@@ -58,7 +56,6 @@ def cli(ctx: click.Context, home: Path | None) -> None:
     """
     context = Context(home or default_home())
     ctx.obj = context
-    _home[0] = context.home.path
     try:
         if context.home.key_path.exists() and not context.home.key_is_encrypted():
             click.echo(INSECURE_WARNING, err=True)
@@ -433,28 +430,6 @@ for _command in [*NETWORK_COMMANDS, *SYNC_COMMANDS, *KEY_COMMANDS, *STATUS_COMMA
     cli.add_command(_command)
 
 
-#: the node folder of the command running, for the hint on a full disk
-_home: list[Path | None] = [None]
-#: less free space than this where the store is, and a store error says so
-LOW_SPACE = 4 * 1024 * 1024
-
-
-def _space_hint() -> str:
-    """SQLite reports a disk with no room even for its shared-memory index as a "disk
-    I/O error": say what is really wrong, and what to do, when the disk is (nearly) full."""
-    home = _home[0]
-    try:
-        free = shutil.disk_usage(home).free if home is not None else LOW_SPACE
-    except OSError:
-        return ""
-    if free >= LOW_SPACE:
-        return ""
-    return (
-        f"; the disk holding {home} is full ({free // 1024} KiB free): "
-        "free some space on it, then run the command again"
-    )
-
-
 def main() -> None:
     try:
         cli.main(standalone_mode=False)
@@ -463,9 +438,6 @@ def main() -> None:
     except click.ClickException as e:
         e.show()
         sys.exit(e.exit_code)
-    except StoreError as e:
-        said = "free some space" in e.message.lower()  # the store named a full disk itself
-        fail(e.message + ("" if said else _space_hint()))
     except CommuneError as e:
         fail(e.message)
     except KeyboardInterrupt:

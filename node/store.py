@@ -36,8 +36,9 @@ SCHEMA_VERSION = 1
 #: SQLite's primary result codes for an I/O error and a full disk
 SQLITE_IOERR = 10
 SQLITE_FULL = 13
-#: less free space than this, and an I/O error is taken for a full disk
-LOW_SPACE = 1024 * 1024
+#: less free space than this, and an I/O error is taken for a full disk (SQLite reports
+#: a disk with no room even for its WAL index as a "disk I/O error")
+LOW_SPACE = 4 * 1024 * 1024
 BUSY_TIMEOUT_MS = 15_000
 
 
