@@ -148,7 +148,18 @@ class Daemon:
 
     async def _watch(self) -> None:
         mark = None
+        trusted = frozenset(peer_list.trusted_ids(self.node))
         while not self._stopping:
+            # The membership, whichever process changed it (an admit or a revoke from
+            # the command line): a node no longer trusted is cut off at once.
+            now_trusted = frozenset(peer_list.trusted_ids(self.node))
+            if now_trusted != trusted:
+                trusted = now_trusted
+                dropped = await self.server.drop_untrusted(trusted)
+                if dropped:
+                    log.info("closed %d connections of nodes no longer members", dropped)
+                self.session()  # a new client session, pinned to today's members
+                self.refresh_peers()
             rows = self.node.store.execute(
                 "SELECT (SELECT max(rowid) FROM events), (SELECT count(*) FROM forks)"
             )

@@ -119,6 +119,8 @@ class Projector:
         self._membership: Membership | None = None
         self._closure: set[bytes] | None = None
         self._fresh = False
+        #: the store's data_version when the membership was computed
+        self._version: int | None = None
 
     # --- membership -----------------------------------------------------------------
 
@@ -126,10 +128,16 @@ class Projector:
         return genesis_of(self.store)
 
     def membership(self) -> Membership | None:
-        if not self._fresh:
+        """The membership the log gives. Kept between calls, and computed again when
+        this process changed it (:meth:`refresh`) or when any other process (a command
+        beside ``serve``, another store object) committed to the store since: whoever
+        wrote an admission or a revocation, every process follows it."""
+        version = self.store.data_version()
+        if not self._fresh or version != self._version:
             self._membership = compute_membership(self.store)
             self._closure = admitted_closure(self.store)
             self._fresh = True
+            self._version = version
         return self._membership
 
     def log_authors(self) -> set[bytes]:

@@ -278,6 +278,13 @@ class Store:
             row = self.conn.execute("SELECT raw FROM events WHERE id = ?", (event_id,)).fetchone()
         return None if row is None else decode_event(bytes(row[0]))
 
+    def data_version(self) -> int:
+        """SQLite's ``data_version``: it changes when another connection (another process,
+        or another store object) commits to this file, and never for this connection's
+        own commits. What a process caches from the store is stale when it changed."""
+        with self._errors():
+            return int(self.conn.execute("PRAGMA data_version").fetchone()[0])
+
     def count(self) -> int:
         with self._errors():
             return int(self.conn.execute("SELECT count(*) FROM events").fetchone()[0])

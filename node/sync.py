@@ -405,6 +405,9 @@ class Server:
         self.penalties: dict[bytes, tuple[float, float]] = {}
         #: when each member that calls this node last synced with it (the web view)
         self.callers: dict[bytes, float] = {}
+        #: the open connections of members, by the member at the other end (kept-alive
+        #: ones included), so that a revoked member's are closed at once
+        self.connections: dict[asyncio.BaseTransport, bytes] = {}
         #: told of every request a member makes: (member, route, stats, or None and
         #: the error when it was refused); the daemon counts them (node/metrics.py)
         self.on_served: Callable[[bytes, str, Stats | None, str], None] | None = None
@@ -440,6 +443,8 @@ class Server:
         if time.monotonic() < until:
             raise web.HTTPTooManyRequests(text="this node is backing off from you")
         request[PEER] = peer
+        if request.transport is not None:
+            self.connections[request.transport] = peer
         if request.path == f"{PREFIX}/live":
             # A live channel stays open for as long as both nodes run: no request time
             # limit (the heartbeat finds a dead peer); it carries no data to misuse.
@@ -545,15 +550,32 @@ class Server:
     async def tell_live(self) -> None:
         """Say "grew" on every live channel; close those of nodes no longer trusted."""
         trusted = trusted_ids(self.sync.node)
-        for ws, peer in list(self.live.items()):
+        await self.drop_untrusted(trusted)
+        for ws in list(self.live):
             try:
-                if peer in trusted:
-                    await ws.send_str("grew")
-                else:
-                    await ws.close()
-                    self.live.pop(ws, None)
+                await ws.send_str("grew")
             except (ConnectionError, RuntimeError):
                 self.live.pop(ws, None)
+
+    async def drop_untrusted(self, trusted: set[bytes] | frozenset[bytes]) -> int:
+        """Close every live channel and open connection of a node not in ``trusted``
+        (revoked, or forked, since it connected); how many were closed. Its next
+        handshake fails: new connections are pinned to today's members."""
+        closed = 0
+        for ws, peer in list(self.live.items()):
+            if peer not in trusted:
+                self.live.pop(ws, None)
+                with contextlib.suppress(ConnectionError, RuntimeError):
+                    await ws.close()
+                closed += 1
+        for conn, peer in list(self.connections.items()):
+            if conn.is_closing():
+                del self.connections[conn]
+            elif peer not in trusted:
+                del self.connections[conn]
+                conn.close()
+                closed += 1
+        return closed
 
 
 async def start_server(
