@@ -444,6 +444,10 @@ class Server:
             raise web.HTTPTooManyRequests(text="this node is backing off from you")
         request[PEER] = peer
         if request.transport is not None:
+            if len(self.connections) >= 1024:  # forget those closed since
+                self.connections = {
+                    c: p for c, p in self.connections.items() if not c.is_closing()
+                }
             self.connections[request.transport] = peer
         if request.path == f"{PREFIX}/live":
             # A live channel stays open for as long as both nodes run: no request time
