@@ -164,11 +164,17 @@ def gather_status(node: Node, home: Home) -> dict[str, Any]:
             "newest": iso_time(newest) if newest is not None else None,
         },
         "feed_unconfirmed": store.get_meta("feed_unconfirmed") or "",
+        "writes_blocked": _blocked(node),
         "peers": peers,
         "callers": callers,
         "serve": serve,
         "backup": {"last": backup, "age": None if backup is None else round(now - backup)},
     }
+
+
+def _blocked(node: Node) -> str:
+    problem = node.feed_problem()
+    return "" if problem is None else problem.message
 
 
 def _as_shown(
@@ -257,7 +263,9 @@ def _log_words(report: dict[str, Any]) -> list[str]:
         )
     else:
         lines.append("  no fork evidence")
-    if report["feed_unconfirmed"]:
+    if report["writes_blocked"]:
+        lines.append(f"  Writing is blocked: {report['writes_blocked']}")
+    elif report["feed_unconfirmed"]:
         lines.append(
             "  This node must sync before it writes (its folder was joined, copied or "
             "restored): `commune sync`"
@@ -553,13 +561,22 @@ def check_membership(node: Node) -> list[Check]:
     else:
         out.append(Check("network", OK, f"a member of {membership.name} ({me.state})"))
     reason = node.store.get_meta("feed_unconfirmed")
-    if reason:
+    problem = node.feed_problem()
+    if problem is not None:
+        fix = "`commune sync` once a peer can be reached"
+        if problem.code == "behind":
+            fix += (
+                "; if no peer ever received the missing events, `commune sync --accept-loss` "
+                "writes from this store's head"
+            )
+        out.append(Check("own feed", FAIL, f"writing is blocked: {problem.message}", fix))
+    elif reason:
         out.append(
             Check(
                 "own feed",
                 WARN,
                 f"not confirmed yet ({reason}): a peer may hold more of this node's feed than "
-                "this store, so it must sync before it writes",
+                "this store, so it syncs before it writes",
                 "`commune sync` once a peer can be reached",
             )
         )

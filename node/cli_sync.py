@@ -304,8 +304,17 @@ async def _run(node: Node, keys: NodeKeys, settings: Config, lock: metrics.Serve
 @click.command("sync")
 @config_option
 @click.option("--peer", "peer_urls", multiple=True, metavar="URL", help="Only this peer (repeat).")
+@click.option(
+    "--accept-loss",
+    is_flag=True,
+    help="After this round, write from this store's head even if this node once wrote "
+    "more of its own feed (an older store put back): only when no peer or copy holds "
+    "those events, which are then lost.",
+)
 @pass_ctx
-def sync_cmd(ctx: Context, config_file: Path | None, peer_urls: tuple[str, ...]) -> None:
+def sync_cmd(
+    ctx: Context, config_file: Path | None, peer_urls: tuple[str, ...], accept_loss: bool
+) -> None:
     """One sync round now with every known peer (or the given ones), then a summary."""
     from node import daemon  # noqa: PLC0415 - aiohttp only where needed
 
@@ -318,6 +327,9 @@ def sync_cmd(ctx: Context, config_file: Path | None, peer_urls: tuple[str, ...])
         add_peers(node, settings)
         urls = [peer_list.check_url(u) for u in peer_urls] if peer_urls else None
         if urls is None and not peer_list.known_peers(node):
+            if accept_loss:
+                _accept_loss(node)
+                return
             fail("this node knows no peer yet: `commune peer add https://HOST:PORT`")
         results = asyncio.run(
             daemon.sync_once(
@@ -336,8 +348,28 @@ def sync_cmd(ctx: Context, config_file: Path | None, peer_urls: tuple[str, ...])
             click.echo(f"{url}: failed: {error}")
         else:
             click.echo(f"{url}: {stats.summary()}")
+    if accept_loss:
+        with ctx.node() as node:
+            _accept_loss(node)
     if failed == len(results):
         fail("no sync round completed with any peer (each one's line above says why)")
+
+
+def _accept_loss(node: Node) -> None:
+    """``sync --accept-loss``: the user's word that the events of this node's feed above
+    its store's head exist nowhere else (never while a peer's copy of them waits here)."""
+    problem = node.feed_problem()
+    if problem is None:
+        click.echo("Nothing to accept: this store holds all of this node's feed.", err=True)
+    elif problem.code == "held":
+        fail(f"not accepted: {problem.message}")
+    else:
+        node.accept_feed_at_store()
+        click.echo(
+            "Accepted: this node writes from its store's head from now on; any events of its "
+            "feed above it that a peer still holds will show this node as forked.",
+            err=True,
+        )
 
 
 @click.group()
@@ -381,12 +413,13 @@ def peer_list_cmd(ctx: Context, as_json: bool) -> None:
 
 def confirm_feed(node: Node, keys: NodeKeys, settings: Config | None = None) -> None:
     """Never fork this node's own feed (docs/PROTOCOL.md §10.5): when this store may hold
-    less of it than a peer (after a join, a copy or restore of the folder, or a store
-    made after the key), ask the peers first; they send back whatever of it they have.
-    Peers are dialled as the settings say (by default, those of $COMMUNE_CONFIG or of
-    the node folder's node.toml: a node that reaches its peers over Tor only)."""
+    less of it than a peer (after a join, a copy or restore of the folder, a store made
+    after the key, or one behind what the node recorded writing), ask the peers first;
+    they send back whatever of it they have. Peers are dialled as the settings say (by
+    default, those of $COMMUNE_CONFIG or of the node folder's node.toml: a node that
+    reaches its peers over Tor only)."""
     reason = node.store.get_meta("feed_unconfirmed")
-    if not reason or node.membership() is None:
+    if (not reason and node.feed_problem() is None) or node.membership() is None:
         return
     from node import daemon  # noqa: PLC0415 - aiohttp only where needed
 
@@ -397,20 +430,22 @@ def confirm_feed(node: Node, keys: NodeKeys, settings: Config | None = None) -> 
     results = asyncio.run(
         daemon.sync_once(node, keys, proxy=settings.proxy, proxy_all=settings.proxy_all)
     )
-    if any(stats is not None for _, stats, _ in results):
-        return  # the pull fetched our own events; Node.post refuses if any are still missing
-    if reason == "join":
-        click.echo(
-            "note: no peer could be reached; this node's key was made in this folder, so no "
-            "peer can hold events of its feed that this store lacks.",
-            err=True,
-        )
+    problem = node.feed_problem()
+    if problem is None:
+        if reason == "join" and not any(stats is not None for _, stats, _ in results):
+            click.echo(
+                "note: no peer could be reached; this node's key was made in this folder, so "
+                "no peer can hold events of its feed that this store lacks.",
+                err=True,
+            )
         return
-    fail(
-        "this node's folder was copied or restored (or its store is new), so a peer may hold "
-        "more of this node's own feed than this store does, and writing now could fork it. "
-        "No peer could be reached: run `commune sync` once one can be, then post again"
-    )
+    for url, stats, error in results:
+        if stats is None:
+            click.echo(f"  {url}: {error}", err=True)
+    reached = sum(1 for _, stats, _ in results if stats is not None)
+    if not results:
+        fail(f"{problem.message} (this node knows no peer: `commune peer add https://HOST:PORT`)")
+    fail(f"{problem.message} ({reached} of {len(results)} peers reached)")
 
 
 SYNC_COMMANDS = [serve, sync_cmd, peer]

@@ -6,6 +6,8 @@
       node.key            the secret keys, under the passphrase (crypto/keyfile.py), 0600
       node.json           the public identity: name, node id, sealing key, signed card
       store.sqlite        the log and the projections (node/store.py), with -wal and -shm
+      own-head            how far this node has written its own feed ("SEQ ID"), kept
+                          beside the store: a store older than that is known to be one
 """
 
 from __future__ import annotations
@@ -82,6 +84,7 @@ class Home:
         self.key_path = path / "node.key"
         self.identity_path = path / "node.json"
         self.store_path = path / "store.sqlite"
+        self.head_path = path / "own-head"
 
     def is_initialised(self) -> bool:
         return self.key_path.exists() or self.identity_path.exists()
@@ -126,6 +129,20 @@ class Home:
                 f"{self.identity_path} is damaged ({e}); restore it from a backup"
             ) from None
         return Identity(card.name, card.node_id, card.sealing_key, card)
+
+    def recorded_head(self) -> int:
+        """The highest seq this node has written of its own feed, as recorded beside the
+        store (0 when nothing is recorded, or the record is unreadable)."""
+        try:
+            text = self.head_path.read_text(encoding="ascii")
+            return max(0, int(text.split()[0]))
+        except (OSError, ValueError, IndexError, UnicodeDecodeError):
+            return 0
+
+    def record_head(self, seq: int, event_id: bytes) -> None:
+        """Record that this node has written its own feed up to ``seq`` (outside the
+        store, so that an older store put in its place is seen to be older)."""
+        write_private(self.head_path, f"{seq} {event_id.hex()}\n".encode())
 
     def check_key_permissions(self) -> None:
         mode = self.key_path.stat().st_mode

@@ -26,6 +26,15 @@ from protocol.kinds import member as member_kinds
 from protocol.membership import Membership
 from protocol.validate import check_event
 
+#: The marks of a store that may hold less of this node's own feed than peers do, and
+#: that block writing until a peer has confirmed the feed (``feed_unconfirmed``; after a
+#: ``join`` the key was made here, so no peer can hold more of the feed: not blocking).
+UNCONFIRMED_BLOCKS = {
+    "copied": "its folder or store file was copied here",
+    "restored": "it was restored from a backup",
+    "new-store": "the store was made after the key",
+    "behind": "it holds less of the feed than this node recorded writing",
+}
 #: Batches at least this large are checked on every core (libsodium releases the GIL).
 PARALLEL_FROM = 64
 #: Events held back (for a gap, or an admission not seen yet), at most; a peer cannot
@@ -122,6 +131,17 @@ class IngestResult:
 
 
 @dataclass(frozen=True, slots=True)
+class FeedProblem:
+    """Why this node must not write its own feed now (:meth:`Node.feed_problem`)."""
+
+    #: "behind": the store holds less than the node recorded writing; "unconfirmed": it
+    #: may be older than the feed (copied, restored, new); "held": its own events wait
+    #: here above a gap (a peer holds more of the feed)
+    code: str
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
 class Fault:
     """A stored event that does not check: what ``verify`` reports."""
 
@@ -156,20 +176,92 @@ class Node:
 
     def _check_store_origin(self, existed: bool) -> None:
         """A store that is not the one ``init`` made next to this key (made later, or
-        copied or restored from elsewhere) may hold less of this node's own feed than its
-        peers do: mark the feed unconfirmed, so nothing is written before a peer has
-        been asked (docs/PROTOCOL.md §10.5)."""
+        copied or restored from elsewhere), or one that holds less of this node's own
+        feed than the node has recorded writing (an older copy put in its place, whatever
+        its inode), may hold less of the feed than its peers do: mark the feed
+        unconfirmed, so nothing is written before a peer has been asked
+        (docs/PROTOCOL.md §10.5)."""
         stat = os.stat(self.home.store_path)
         here = f"{stat.st_dev}:{stat.st_ino}"
         recorded = self.store.get_meta("store_file")
-        if recorded == here:
+        head = self.store.head(self.node_id)
+        behind = self.home.recorded_head() > (head.seq if head else 0)
+        if recorded == here and not behind:
+            if self.store.get_meta("feed_unconfirmed") == "behind":
+                with self.store.write():  # caught up since: the store holds what it wrote
+                    self.store.set_meta("feed_unconfirmed", "")
             return
         with self.store.write():
-            if recorded is not None:
+            if behind:
+                self.store.set_meta("feed_unconfirmed", "behind")
+            elif recorded is not None and recorded != here:
                 self.store.set_meta("feed_unconfirmed", "copied")
-            elif not existed and self.store.get_meta("made_by_init") is None:
+            elif recorded is None and not existed and self.store.get_meta("made_by_init") is None:
                 self.store.set_meta("feed_unconfirmed", "new-store")
             self.store.set_meta("store_file", here)
+
+    def feed_problem(self) -> FeedProblem | None:
+        """Why writing to this node's own feed now could fork it, or None. Only evidence
+        counts (docs/PROTOCOL.md §10.5): a store that may be older than the feed and
+        has not been confirmed by a peer since, a store behind what this node recorded
+        writing, or this node's own signed events held here above a gap. What a peer
+        merely claims never blocks a write."""
+        head = self.store.head(self.node_id)
+        mine = head.seq if head else 0
+        reason = self.store.get_meta("feed_unconfirmed") or ""
+        recorded = self.home.recorded_head()
+        if recorded > mine:
+            return FeedProblem(
+                "behind",
+                f"this node has written its own feed up to seq {recorded} (recorded in "
+                f"{self.home.head_path}), but this store holds it only up to seq {mine}: an "
+                "older copy of the store? Writing now would fork the feed. Run `commune "
+                "sync` to fetch the rest from a peer",
+            )
+        if reason in UNCONFIRMED_BLOCKS and reason != "behind":  # "behind": as recorded
+            return FeedProblem(
+                "unconfirmed",
+                f"this store may be older than this node's own feed ({UNCONFIRMED_BLOCKS[reason]}"
+                "), and no peer has confirmed how far the feed goes since. Writing now "
+                "could fork it: run `commune sync` once a peer can be reached",
+            )
+        rows = self.store.execute(
+            "SELECT min(seq), max(seq) FROM held WHERE author = ?", (self.node_id,)
+        )
+        low, high = rows[0] if rows else (None, None)
+        if high is not None:
+            return FeedProblem(
+                "held",
+                f"this store holds this node's own events {low}–{high} from a peer, but not "
+                f"those from seq {mine + 1} before them: writing now would fork the feed. "
+                "Run `commune sync` to fetch the rest",
+            )
+        return None
+
+    def confirm_feed(self, claimed: int) -> bool:
+        """After a complete pull from a peer that holds this node's feed up to seq
+        ``claimed`` (and sent all of it: the caller checked): the store's head is
+        confirmed unless it is still behind what this node recorded writing. Whether the
+        feed is confirmed now."""
+        head = self.store.head(self.node_id)
+        mine = head.seq if head else 0
+        if claimed > mine or self.home.recorded_head() > mine:
+            return False
+        if self.store.get_meta("feed_unconfirmed"):
+            with self.store.write():
+                self.store.set_meta("feed_unconfirmed", "")
+        return True
+
+    def accept_feed_at_store(self) -> None:
+        """The user's word, after peers were asked: the events of this node's feed above
+        this store's head were never sent to anyone and are lost; write from here."""
+        head = self.store.head(self.node_id)
+        with self.store.write():
+            self.store.set_meta("feed_unconfirmed", "")
+        if head is not None:
+            self.home.record_head(head.seq, head.id)
+        else:
+            self.home.head_path.unlink(missing_ok=True)
 
     def close(self) -> None:
         self.store.close()
@@ -205,15 +297,10 @@ class Node:
         author = keys.node_id
         made: list[Event] = []
         with self.store.write():
+            problem = self.feed_problem()
+            if problem is not None:
+                raise FeedBehind(problem.message)
             head = self.store.head(author)
-            held_by_peers = int(self.store.get_meta("own_seq_at_peers") or 0)
-            if held_by_peers > (head.seq if head else 0):
-                raise FeedBehind(
-                    f"a peer holds this node's own events up to seq {held_by_peers}, but this "
-                    f"store has them only up to seq {head.seq if head else 0} (a restored or "
-                    "older copy?). Writing now would fork this node's feed; run `commune sync` "
-                    "to fetch them first"
-                )
             last = int(self.store.get_meta("hlc") or 0)
             network = self.network
             for kind, payload in items:
@@ -237,6 +324,8 @@ class Node:
                 after(made)
             absorbed = IngestResult()
             self._absorb(absorbed, [], own=made)
+        if made:
+            self.home.record_head(made[-1].seq, made[-1].id)
         if absorbed.erased:
             self.store.checkpoint()
         return made

@@ -445,9 +445,7 @@ class Server:
         request[PEER] = peer
         if request.transport is not None:
             if len(self.connections) >= 1024:  # forget those closed since
-                self.connections = {
-                    c: p for c, p in self.connections.items() if not c.is_closing()
-                }
+                self.connections = {c: p for c, p in self.connections.items() if not c.is_closing()}
             self.connections[request.transport] = peer
         if request.path == f"{PREFIX}/live":
             # A live channel stays open for as long as both nodes run: no request time
@@ -492,7 +490,6 @@ class Server:
             hello = proto.Hello.decode(body)
             if hello.network != self.sync.node.network:
                 raise proto.SyncError("the peer's hello is for another network")
-            _note_own_feed(self.sync.node, hello)
             return hello
         raise proto.SyncError("the sync request has no hello")
 
@@ -710,13 +707,12 @@ async def _pull(
             raise proto.SyncError("the peer is in another network")
         if (theirs.digest is None) != (mine.digest is None):
             raise proto.SyncError("the peer's hello is not of the kind it was sent")
-        _note_own_feed(sync.node, theirs)
         end = await sync.take_in(frames, stats, stats.peer)
         if theirs.digest is not None:
             if end.events or end.forks:
                 raise proto.SyncError("the peer sent events after a short hello")
             return theirs
-        _confirm_own_feed(sync.node, theirs)
+        _check_own_feed(sync.node, theirs)
         return theirs
 
 
@@ -737,21 +733,19 @@ async def _push(
         await sync.take_in(_frames(response.content.readany, stats), stats, stats.peer)
 
 
-def _note_own_feed(node: Node, theirs: proto.Hello) -> None:
-    """Remember the highest seq of this node's own feed a peer holds (never fork it)."""
-    seq = theirs.frontier.seq(node.node_id)
-    seen = int(node.store.get_meta("own_seq_at_peers") or 0)
-    if seq > seen:
-        with node.store.write():
-            node.store.set_meta("own_seq_at_peers", str(seq))
-
-
-def _confirm_own_feed(node: Node, theirs: proto.Hello) -> None:
-    """After a complete pull, this node holds at least what the peer has of its feed:
-    the check a joined or restored node owes before it writes is done."""
+def _check_own_feed(node: Node, theirs: proto.Hello) -> None:
+    """After a complete pull: the peer's hello said how far it holds this node's own
+    feed, and it has sent all of it, so this store now holds at least as much; then the
+    check a restored or copied node owes before it writes is done (docs/PROTOCOL.md
+    §10.5). A peer that claims more of the feed than it sent is lying (or this node's
+    feed forked, which the fork evidence shows): it is refused, and its claim changes
+    nothing here."""
+    claimed = theirs.frontier.seq(node.node_id)
     head = node.store.head(node.node_id)
-    if node.store.get_meta("feed_unconfirmed") and theirs.frontier.seq(node.node_id) <= (
-        head.seq if head else 0
-    ):
-        with node.store.write():
-            node.store.set_meta("feed_unconfirmed", "")
+    mine = head.seq if head else 0
+    if claimed > mine and node.node_id not in node.store.fork_seqs():
+        raise proto.SyncError(
+            f"the peer's hello says it holds this node's own feed up to seq {claimed}, but "
+            f"it sent it only up to seq {mine}"
+        )
+    node.confirm_feed(claimed)

@@ -207,9 +207,10 @@ def test_a_fork_travels_in_bundles_and_marks_its_author(
     shutil.copytree(sv, twin)
     ok(sv, "post", "report", "--title", "una", "--body", "…")
     # The command line refuses to write from a copied folder before asking a peer...
-    assert "copied or restored" in refused(twin, "post", "report", "--title", "otra")
-    # ...so the twin writes the way a buggy or malicious copy would, under the CLI.
+    assert "was copied here" in refused(twin, "post", "report", "--title", "otra")
+    # ...so the twin writes the way a buggy or malicious copy would, past the guard.
     with Node.open(Home(twin)) as node:
+        node.accept_feed_at_store()
         spec = POSTABLE["report"]
         node.post(Home(twin).unlock(None), [("report", spec.build({"title": "otra"}))])
     carry(sv, la, tmp_path)
