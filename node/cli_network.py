@@ -50,7 +50,6 @@ def admit(ctx: Context, card: str, admin: bool) -> None:
     with ctx.node() as node:
         confirm_feed(node, keys)
         event, invite = network.admit(node, keys, card, admin)
-    who = invite.admitter  # this node's card; the invitee's name is in the admit event
     if event is None:
         click.echo("That node is a member already; here is its invite again:", err=True)
     else:
@@ -60,10 +59,10 @@ def admit(ctx: Context, card: str, admin: bool) -> None:
             err=True,
         )
     click.echo(invite.to_text())
-    if not who.addresses:
+    if not invite.addresses:
         click.echo(
-            "(This node's card has no address yet; the new node will need one to "
-            "reach it: see `commune peer add`.)",
+            "(No member has published an address yet (`commune serve --advertise URL`), so "
+            "the new node will need one to reach the network: see `commune peer add`.)",
             err=True,
         )
 
@@ -79,9 +78,17 @@ def join(ctx: Context, invite: str) -> None:
         click.echo(f"This node is in the network {parsed.network_name!r} already.")
         return
     click.echo(
-        f"Joined the network {parsed.network_name!r}. First peer: "
+        f"Joined the network {parsed.network_name!r}, admitted by "
         f"{parsed.admitter.name} ({parsed.admitter.node_id.hex()[:12]}…)."
     )
+    if parsed.addresses:
+        click.echo(f"Will sync with {', '.join(parsed.addresses)}.", err=True)
+    else:
+        click.echo(
+            "The invite names no address to reach the network: add one member's with "
+            "`commune peer add https://HOST:PORT`.",
+            err=True,
+        )
 
 
 @click.command()

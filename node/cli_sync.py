@@ -241,6 +241,7 @@ def serve(
             urls = list(settings.advertise)
             if network.publish_addresses(node, keys, urls):
                 click.echo(f"Published this node's addresses: {', '.join(urls)}", err=True)
+            network.current_card(node, keys)  # `card` and invites carry them too
 
         with contextlib.suppress(KeyboardInterrupt):
             asyncio.run(_run(node, keys, settings, lock))

@@ -130,6 +130,12 @@ class Home:
             ) from None
         return Identity(card.name, card.node_id, card.sealing_key, card)
 
+    def update_card(self, card: Card) -> None:
+        """Keep a newer card of this node (signed again, with its addresses)."""
+        if card.node_id != self.identity().node_id:
+            raise ConfigError("that card is not this node's")
+        write_private(self.identity_path, identity_document(card))
+
     def recorded_head(self) -> int:
         """The highest seq this node has written of its own feed, as recorded beside the
         store (0 when nothing is recorded, or the record is unreadable)."""

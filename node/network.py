@@ -3,9 +3,15 @@ membership events of docs/PROTOCOL.md §5.5 through ``Node.post``."""
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
+
 from crypto.errors import CommuneError
 from crypto.identity import NodeKeys
+from node import peers as peer_list
 from node.service import IngestResult, Node
+from protocol import admission
+from protocol.card import MAX_ADDRESSES as MAX_CARD_ADDRESSES
 from protocol.card import Card
 from protocol.envelope import NO_NETWORK, Event, decode_event
 from protocol.errors import BadCard, BadPayload
@@ -14,6 +20,9 @@ from protocol.kinds import member
 from protocol.kinds import redact as redact_kind
 from protocol.membership import Member, Membership
 from protocol.projections import read_payload
+
+#: Addresses an invite names, at most (protocol/invite.py).
+MAX_INVITE_ADDRESSES = 16
 
 
 class NotAdmin(CommuneError):
@@ -78,11 +87,64 @@ def found(node: Node, keys: NodeKeys, name: str, suite: str = member.CLASSIC_SUI
     return node.post(keys, [(member.GENESIS, payload)], after=record)[0]
 
 
-def invite_for(node: Node, node_id: bytes) -> Invite:
+def advertised(node: Node, author: bytes) -> tuple[str, ...]:
+    """The addresses ``author`` last published in this node's log (``node.address``)."""
+    best: tuple[int, tuple[str, ...]] = (0, ())
+    for event in node.store.events_of_kinds([member.ADDRESS]):
+        if event.author != author or event.seq <= best[0]:
+            continue
+        payload = read_payload(event)
+        try:
+            best = (event.seq, member.parse_addresses(payload) if payload is not None else ())
+        except BadPayload:
+            continue
+    return best[1]
+
+
+def current_card(node: Node, keys: NodeKeys) -> Card:
+    """This node's card with the addresses it publishes: signed again and kept in
+    ``node.json`` when they changed, so ``card``, invites and backups carry them."""
+    card = node.home.identity().card
+    addresses = advertised(node, node.node_id)[:MAX_CARD_ADDRESSES]
+    if addresses and card.addresses != addresses:
+        card = dataclasses.replace(card, addresses=addresses, signature=b"").sign(keys.signing)
+        node.home.update_card(card)
+    return card
+
+
+def invite_for(node: Node, node_id: bytes, card: Card | None = None) -> Invite:
+    """The invite for a node this node admitted: the network's genesis, this node's card,
+    the proof of the node's admission (and as many of the network's other admin actions
+    as fit: revocations first, so the newcomer trusts no revoked node), and the
+    addresses of the members that published some (docs/PROTOCOL.md §6.2, §6.3)."""
     genesis = node.projector.genesis()
-    if genesis is None:
+    known = node.projector.known()
+    if genesis is None or known is None:
         raise MembershipError("this node belongs to no network")
-    return Invite(genesis, node_id, node.home.identity().card)
+    events = [
+        *node.store.events_of_kinds(member.ACTIONS),
+        *node.store.held_of_kinds(member.ACTIONS),
+    ]
+    chain = admission.build(known, events, node_id)
+    if not chain and node_id != genesis.author:
+        raise MembershipError("that node is not an admitted member here; no invite for it")
+    chosen = {e.id: e for e in chain}
+    rest = sorted(
+        (e for e in events if e.id not in chosen),
+        key=lambda e: (e.kind != member.REVOKE, e.ts, e.author, e.seq),
+    )
+    for event in rest:
+        if len(chosen) >= admission.MAX_PROOF_EVENTS:
+            break
+        chosen[event.id] = event
+    proof = tuple(sorted(chosen.values(), key=lambda e: (e.ts, e.author, e.seq, e.id)))
+    card = card or node.home.identity().card
+    urls = list(card.addresses)
+    membership = node.projector.trust()
+    for member_id in sorted(membership.members if membership else ()):
+        if member_id not in (node.node_id, node_id):
+            urls.extend(a for a in advertised(node, member_id) if a not in urls)
+    return Invite(genesis, node_id, card, proof, tuple(urls[:MAX_INVITE_ADDRESSES]))
 
 
 def admit(node: Node, keys: NodeKeys, card_text: str, admin: bool) -> tuple[Event | None, Invite]:
@@ -90,6 +152,7 @@ def admit(node: Node, keys: NodeKeys, card_text: str, admin: bool) -> tuple[Even
     invite is printed again, nothing is written)."""
     card = Card.from_text(card_text)
     membership = _require_admin(node, "admit a node")
+    mine = current_card(node, keys)
     existing = membership.get(card.node_id)
     if existing is not None:
         if existing.state != "admitted":
@@ -97,14 +160,16 @@ def admit(node: Node, keys: NodeKeys, card_text: str, admin: bool) -> tuple[Even
                 f"{existing.name} was {existing.state}; that key can never come back. "
                 "Its collective must make a new node (`commune init`) and send its new card"
             )
-        return None, invite_for(node, card.node_id)
+        return None, invite_for(node, card.node_id, mine)
     action = member.Admit(card.node_id, card.name, card.sealing_key, admin, card.tls)
     event = node.post(keys, [(member.ADMIT, member.action_payload(action))])[0]
-    return event, invite_for(node, card.node_id)
+    return event, invite_for(node, card.node_id, mine)
 
 
 def join(node: Node, invite_text: str) -> tuple[Invite, IngestResult | None]:
-    """Store what the invite says to trust: the network's genesis and the first peer."""
+    """Store what the invite brings: the network's genesis, the proof of this node's
+    admission (kept until it can be placed in the log, and trusted meanwhile: §6.3), and
+    where to reach the admitter and the other members."""
     invite = Invite.from_text(invite_text)
     if invite.invitee != node.node_id:
         raise BadCard(
@@ -125,7 +190,12 @@ def join(node: Node, invite_text: str) -> tuple[Invite, IngestResult | None]:
             node.store.set_meta("feed_unconfirmed", "join")
         node.store.add_peer(invite.admitter)
         node.projector.rebuild()
-    return invite, node.ingest([invite.genesis.raw])
+    for url in invite.addresses:
+        if url not in invite.admitter.addresses:
+            with contextlib.suppress(CommuneError):
+                peer_list.add_manual(node, url)
+    result = node.ingest([invite.genesis.raw, *(e.raw for e in invite.proof)])
+    return invite, result
 
 
 def revoke(node: Node, keys: NodeKeys, who: str) -> tuple[Event, Member, int]:

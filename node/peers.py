@@ -1,8 +1,10 @@
 """Whom this node trusts and where it finds them (docs/PROTOCOL.md §10.1).
 
-Trust follows the membership in the log: the certificates of members that are admitted
-(not revoked, not forked) are pinned, plus the first peer of a node that joined and
-has not yet seen its admitter's admission of it (from the invite's card). Addresses come
+Trust follows the membership: the certificates of members that are admitted (not
+revoked, not forked) by the log and by the admissions this node holds before its log
+does (an invite's proof, an introduction: docs/PROTOCOL.md §6.3) are pinned, and
+nothing else is: a card, a peers table or a backup gives addresses, never trust.
+Addresses come
 from cards, from ``peer add``, and from members' ``node.address`` events in the log, so
 a node that knows one peer comes to know the others.
 """
@@ -33,20 +35,13 @@ class BadPeerAddress(CommuneError):
 
 
 def _tls_keys(node: Node) -> dict[bytes, bytes]:
-    """node id → certificate signature, for every node this node trusts."""
-    keys: dict[bytes, bytes] = {}
-    membership = node.membership()
-    excluded: set[bytes] = set()
-    if membership is not None:
-        for node_id, m in membership.members.items():
-            if m.state == "admitted":
-                keys[node_id] = m.tls
-            else:
-                excluded.add(node_id)
-    for (card_text,) in node.store.execute("SELECT card FROM peers"):
-        card = _card(str(card_text))
-        if card.node_id not in excluded and card.node_id not in keys:
-            keys[card.node_id] = card.tls
+    """node id → certificate signature, for every node this node trusts: the admitted
+    members that its log and the admissions it holds give (docs/PROTOCOL.md §6.3),
+    nothing else. The peers table and ``peer add`` give addresses, never trust."""
+    trust = node.projector.trust()
+    if trust is None:
+        return {}
+    keys = {n: m.tls for n, m in trust.members.items() if m.state == "admitted"}
     keys.pop(node.node_id, None)
     return keys
 

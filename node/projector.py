@@ -8,6 +8,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from node.store import Store
+from protocol import admission
 from protocol import membership as membership_rules
 from protocol.envelope import SEALED, Event, decode_event
 from protocol.errors import BadPayload
@@ -26,9 +27,7 @@ def genesis_of(store: Store) -> Event | None:
     return None if raw is None else decode_event(bytes.fromhex(raw))
 
 
-def compute_membership(store: Store) -> Membership | None:
-    """The network's membership from the genesis and the admin actions in the log
-    (protocol/membership.py); None while this node belongs to no network."""
+def _genesis_info(store: Store) -> tuple[Event, member_kinds.Genesis] | None:
     genesis = genesis_of(store)
     if genesis is None:
         return None
@@ -36,25 +35,46 @@ def compute_membership(store: Store) -> Membership | None:
     if payload is None:
         return None
     try:
-        info = member_kinds.parse_genesis(payload)
+        return genesis, member_kinds.parse_genesis(payload)
     except BadPayload:
         return None  # join and found refuse such a genesis; a store that has one is damaged
-    actions = []
-    for event in store.events_of_kinds(member_kinds.ACTIONS):
-        body = read_payload(event)
-        if body is None:
-            continue
-        try:
-            action = member_kinds.parse_action(event.kind, body)
-        except BadPayload:
-            continue  # a malformed action changes nothing (validity is the envelope's)
-        actions.append(ActionEvent(event.id, event.author, event.seq, event.ts, action))
+
+
+def _actions(events: Iterable[Event]) -> list[ActionEvent]:
+    return [a for a in (admission.action_of(e) for e in events) if a is not None]
+
+
+def compute_membership(store: Store) -> Membership | None:
+    """The network's membership from the genesis and the admin actions in the log
+    (protocol/membership.py); None while this node belongs to no network."""
+    found = _genesis_info(store)
+    if found is None:
+        return None
+    genesis, info = found
+    actions = _actions(store.events_of_kinds(member_kinds.ACTIONS))
     return membership_rules.fold(genesis, info, actions, store.fork_seqs())
+
+
+def known_admissions(store: Store) -> admission.Known | None:
+    """What this node knows of who was admitted: the genesis, and the admin actions in
+    its log *and* those held until they can be placed (a proof that came with an invite
+    or a new peer, docs/PROTOCOL.md §6.3); None while it belongs to no network."""
+    found = _genesis_info(store)
+    if found is None:
+        return None
+    genesis, info = found
+    events = [
+        *store.events_of_kinds(member_kinds.ACTIONS),
+        *store.held_of_kinds(member_kinds.ACTIONS),
+    ]
+    forks = tuple(sorted(store.fork_seqs().items()))
+    return admission.Known(genesis, info, tuple(_actions(events)), forks)
 
 
 def admitted_closure(store: Store) -> set[bytes] | None:
     """§5.5: the authors whose events enter the log: the founder, and anyone named by an
-    admit action of an author already in the set, whether or not that action counts.
+    admit action of an author already in the set, whether or not that action counts,
+    whether it is in the log or held until it can be placed (§6.3).
 
     Adding events can only grow this set, so every node that has the same events has the
     same log; what *counts* is decided over that log by the membership fold."""
@@ -62,15 +82,12 @@ def admitted_closure(store: Store) -> set[bytes] | None:
     if genesis is None:
         return None
     edges: dict[bytes, set[bytes]] = {}
-    for event in store.events_of_kinds([member_kinds.ADMIT]):
-        body = read_payload(event)
-        if body is None:
-            continue
-        try:
-            action = member_kinds.parse_action(event.kind, body)
-        except BadPayload:
-            continue
-        edges.setdefault(event.author, set()).add(action.node)
+    admits = [
+        *store.events_of_kinds([member_kinds.ADMIT]),
+        *store.held_of_kinds([member_kinds.ADMIT]),
+    ]
+    for action in _actions(admits):
+        edges.setdefault(action.author, set()).add(action.action.node)
     reached = {genesis.author}
     frontier = [genesis.author]
     while frontier:
@@ -117,6 +134,8 @@ class Projector:
         self.store = store
         self.own_id = own_id
         self._membership: Membership | None = None
+        self._known: admission.Known | None = None
+        self._trust: Membership | None = None
         self._closure: set[bytes] | None = None
         self._fresh = False
         #: the store's data_version when the membership was computed
@@ -135,10 +154,24 @@ class Projector:
         version = self.store.data_version()
         if not self._fresh or version != self._version:
             self._membership = compute_membership(self.store)
+            self._known = known_admissions(self.store)
+            self._trust = None if self._known is None else self._known.membership()
             self._closure = admitted_closure(self.store)
             self._fresh = True
             self._version = version
         return self._membership
+
+    def trust(self) -> Membership | None:
+        """Who this node lets in and reaches (its pinned certificates): the membership
+        of its log together with the admissions it holds before its log does (§6.3).
+        Never what counts: that is :meth:`membership`."""
+        self.membership()
+        return self._trust
+
+    def known(self) -> admission.Known | None:
+        """The genesis and every admin action this node holds (log and held)."""
+        self.membership()
+        return self._known
 
     def log_authors(self) -> set[bytes]:
         self.membership()

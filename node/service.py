@@ -596,6 +596,9 @@ class _Batch:
         elif self.store.hold(event, reason):
             self.held_total += 1
             self.held_here.add(event.id)
+            if event.kind in member_kinds.ACTIONS:
+                # A held admission lets its node in before the log holds it (§6.3).
+                self.membership_changed = True
         else:
             self.result.known += 1
 

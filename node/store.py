@@ -32,7 +32,9 @@ from protocol.card import Card
 from protocol.chain import Head
 from protocol.envelope import Event, decode_event, strip_body
 
-SCHEMA_VERSION = 1
+#: 1: the first schema; 2: ``held`` keeps each event's kind (admissions waiting to be
+#: placed are found by it: docs/PROTOCOL.md §6.3)
+SCHEMA_VERSION = 2
 #: SQLite's primary result codes for an I/O error and a full disk
 SQLITE_IOERR = 10
 SQLITE_FULL = 13
@@ -184,6 +186,9 @@ class Store:
             )
         if version == SCHEMA_VERSION:
             return
+        if version == 1:
+            self._migrate_1_to_2()
+            return
         with self.write():
             db = self.db
             db.table("events").create(
@@ -204,11 +209,19 @@ class Store:
                 not_null={"author", "seq", "raw"},
             )
             db.table("held").create(
-                {"id": bytes, "author": bytes, "seq": int, "raw": bytes, "reason": str},
+                {
+                    "id": bytes,
+                    "author": bytes,
+                    "seq": int,
+                    "raw": bytes,
+                    "reason": str,
+                    "kind": str,
+                },
                 pk="id",
-                not_null={"author", "seq", "raw", "reason"},
+                not_null={"author", "seq", "raw", "reason", "kind"},
             )
             db.table("held").create_index(["author", "seq"])
+            db.table("held").create_index(["kind"])
             # Projections (node/projector.py): rebuildable from the log at any time.
             db.table("items").create(
                 {
@@ -230,6 +243,18 @@ class Store:
                 not_null={"name", "card"},
             )
             db.table("meta").create({"key": str, "value": str}, pk="key")
+            self.conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+
+    def _migrate_1_to_2(self) -> None:
+        """Schema 1 to 2: the kind of every held event, read from the event itself."""
+        with self.write():
+            self.conn.execute("ALTER TABLE held ADD COLUMN kind TEXT NOT NULL DEFAULT ''")
+            rows = self.conn.execute("SELECT id, raw FROM held").fetchall()
+            self.conn.executemany(
+                "UPDATE held SET kind = ? WHERE id = ?",
+                [(decode_event(bytes(raw)).kind, held_id) for held_id, raw in rows],
+            )
+            self.conn.execute("CREATE INDEX IF NOT EXISTS idx_held_kind ON held (kind)")
             self.conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
     # --- transactions ---------------------------------------------------------------
@@ -407,8 +432,9 @@ class Store:
         """Keep a valid event that cannot be applied yet (a gap before it); False if known."""
         with self._errors():
             cursor = self.conn.execute(
-                "INSERT OR IGNORE INTO held (id, author, seq, raw, reason) VALUES (?, ?, ?, ?, ?)",
-                (event.id, event.author, event.seq, event.raw, reason),
+                "INSERT OR IGNORE INTO held (id, author, seq, raw, reason, kind) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (event.id, event.author, event.seq, event.raw, reason, event.kind),
             )
         return cursor.rowcount == 1
 
@@ -440,6 +466,17 @@ class Store:
         with self._errors():
             rows = self.conn.execute(
                 f"SELECT raw FROM events WHERE kind IN ({marks})",  # noqa: S608
+                tuple(kinds),
+            ).fetchall()
+        return [decode_event(bytes(r[0])) for r in rows]
+
+    def held_of_kinds(self, kinds: Sequence[str]) -> list[Event]:
+        """Held events (waiting for a gap to fill, or for their author's admission) of
+        these kinds: the admissions a node knows before its log holds them (§6.3)."""
+        marks = ", ".join("?" * len(kinds))
+        with self._errors():
+            rows = self.conn.execute(
+                f"SELECT raw FROM held WHERE kind IN ({marks}) ORDER BY author, seq, id",  # noqa: S608
                 tuple(kinds),
             ).fetchall()
         return [decode_event(bytes(r[0])) for r in rows]

@@ -25,7 +25,7 @@ import time
 from collections import Counter
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NoReturn
 
 import aiohttp
 from aiohttp import web
@@ -37,10 +37,12 @@ from node import dial, transport
 from node.errors import StoreError
 from node.peers import pinned_certificates, trusted_certificates, trusted_ids
 from node.service import IngestResult, Node, check_many
+from protocol import admission
 from protocol import sync as proto
 from protocol.envelope import Event
 from protocol.errors import InvalidEvent
 from protocol.frontier import Frontier
+from protocol.kinds import member as member_kinds
 
 log = logging.getLogger("commune.sync")
 
@@ -65,6 +67,15 @@ MAX_PENALTY = 3600.0
 
 
 PEER = web.RequestKey("peer", bytes)
+#: Introductions (§10.6) one source address may make a minute.
+INTRO_RATE = 10
+
+
+def _hang_up(request: web.Request) -> NoReturn:
+    """Close the connection without an answer: what a stranger gets."""
+    if request.transport is not None:
+        request.transport.abort()
+    raise web.HTTPForbidden()  # never sent: the connection is gone
 
 
 class PeerRefused(CommuneError):
@@ -183,6 +194,12 @@ class Sync:
         plan = proto.plan(heads, theirs.frontier, store.id_at)
         events = 0
         if plan.start:
+            # Admissions held here ride first with what is sent, so the peer lets in
+            # the nodes they admit even before the admins' feeds reach it (§6.3).
+            for held in store.held_of_kinds(member_kinds.ACTIONS):
+                if theirs.frontier.seq(held.author) < held.seq:
+                    events += 1
+                    yield proto.frame(proto.EVENT, held.raw)
             firsts = [
                 store.execute("SELECT rowid FROM events WHERE author = ? AND seq = ?", (a, s))
                 for a, s in plan.start.items()
@@ -405,6 +422,8 @@ class Server:
         self.penalties: dict[bytes, tuple[float, float]] = {}
         #: when each member that calls this node last synced with it (the web view)
         self.callers: dict[bytes, float] = {}
+        #: introductions by source address this minute: (minute's start, count)
+        self.introductions: dict[str, tuple[float, int]] = {}
         #: the open connections of members, by the member at the other end (kept-alive
         #: ones included), so that a revoked member's are closed at once
         self.connections: dict[asyncio.BaseTransport, bytes] = {}
@@ -438,6 +457,13 @@ class Server:
 
     @web.middleware
     async def _guard(self, request: web.Request, handler: Any) -> web.StreamResponse:
+        sslobj = request.transport.get_extra_info("ssl_object") if request.transport else None
+        if sslobj is not None and sslobj.getpeercert(binary_form=True) is None:
+            # No certificate: a node this one has not pinned yet may introduce itself;
+            # anyone else gets a closed connection and not a byte (§10.6).
+            if request.method == "POST" and request.path == f"{PREFIX}/introduce":
+                return await self.handle_introduce(request)
+            _hang_up(request)
         peer = self.peer_of(request)
         until, _ = self.penalties.get(peer, (0.0, 0.0))
         if time.monotonic() < until:
@@ -477,6 +503,55 @@ class Server:
         self._served(peer, request.path.rsplit("/", 1)[-1], None, error)
         refusal.force_close()  # disconnected, not only answered
         raise refusal
+
+    async def handle_introduce(self, request: web.Request) -> web.StreamResponse:
+        """A node this one does not know yet proves its admission (§6.3, §10.6): the
+        proof is checked by the membership rules against what this node holds, and kept
+        (placed in the log, or held until it can be); the node is pinned from then on
+        and connects again with its certificate. Anything but a well-formed proof for
+        this network gets a closed connection; a proof that does not admit its node, a
+        short refusal."""
+        node = self.sync.node
+        address = request.remote or "?"
+        if not self._intro_allowed(address):
+            _hang_up(request)
+        try:
+            async with asyncio.timeout(READ_TIMEOUT):
+                body = await request.content.read(admission.MAX_PROOF_BYTES + 2048)
+            intro = admission.Introduction.decode(body)
+        except (TimeoutError, admission.ProofRefused, aiohttp.ClientPayloadError):
+            _hang_up(request)
+        known = node.projector.known()
+        if known is None or intro.network != node.network:
+            _hang_up(request)
+        try:
+            events = await asyncio.to_thread(admission.check, known, intro.proof, intro.node)
+        except admission.ProofRefused as e:
+            log.warning("refused an introduction: %s", e.message)
+            refusal = web.HTTPForbidden(text=e.message)
+            refusal.force_close()
+            raise refusal from None
+        result = node.ingest([e.raw for e in events])
+        if (result.new or result.held) and self.sync.on_grew is not None:
+            self.sync.on_grew()
+        log.info("node %s… introduced itself with a proof of admission", intro.node.hex()[:12])
+        response = web.Response(text="welcome: connect again with this node's certificate")
+        response.force_close()
+        return response
+
+    def _intro_allowed(self, address: str) -> bool:
+        """At most INTRO_RATE introductions a minute from one address: each costs up to
+        MAX_PROOF_EVENTS signature checks, and whoever sends one is not known yet."""
+        now = time.monotonic()
+        start, count = self.introductions.get(address, (now, 0))
+        if now - start > 60.0:
+            start, count = now, 0
+        if count >= INTRO_RATE:
+            return False
+        if len(self.introductions) >= 4096:
+            self.introductions.clear()
+        self.introductions[address] = (start, count + 1)
+        return True
 
     def _penalise(self, peer: bytes) -> None:
         _, last = self.penalties.get(peer, (0.0, 0.0))
@@ -652,6 +727,18 @@ async def sync_with(sync: Sync, session: aiohttp.ClientSession, url: str) -> Sta
                     raise
                 # Nothing came back: a kept-alive connection the server had just closed
                 # (it closes idle ones after KEEPALIVE). Once more, on a new connection.
+                try:
+                    await _round(sync, session, base, url, stats)
+                except (aiohttp.ClientError, ConnectionError, ssl.SSLError):
+                    if stats.bytes_received or not await introduce(sync, session, base):
+                        raise
+                    await _round(sync, session, base, url, stats)
+            except (aiohttp.ClientError, ConnectionError, ssl.SSLError):
+                # The handshake failed: perhaps the peer has not pinned this node yet. A
+                # member this node knows is told the proof of its admission (§10.6), and
+                # the round is tried once more.
+                if stats.bytes_received or not await introduce(sync, session, base):
+                    raise
                 await _round(sync, session, base, url, stats)
     except proto.SyncError as e:
         raise PeerRefused(f"{url} broke the sync protocol: {e.message}") from None
@@ -663,6 +750,36 @@ async def sync_with(sync: Sync, session: aiohttp.ClientSession, url: str) -> Sta
         raise PeerRefused(f"{url} took longer than {REQUEST_TIME:.0f} s") from None
     stats.seconds = time.monotonic() - started
     return stats
+
+
+async def introduce(sync: Sync, session: aiohttp.ClientSession, base: str) -> bool:
+    """Tell the member at ``base`` the proof of this node's admission, over a connection
+    on which this node shows no certificate but checks the server's (§10.6): only a
+    member this node knows hears it. True when it was accepted; False when there is no
+    proof to give, or the server could not be reached or is not a member this node
+    knows; :class:`PeerRefused` when the server refused the proof, saying why."""
+    node = sync.node
+    known = node.projector.known()
+    if known is None or node.node_id == known.genesis.author:
+        return False
+    events = [
+        *node.store.events_of_kinds(member_kinds.ACTIONS),
+        *node.store.held_of_kinds(member_kinds.ACTIONS),
+    ]
+    proof = admission.build(known, events, node.node_id)
+    if not proof:
+        return False
+    intro = admission.Introduction(node.network, node.node_id, tuple(e.raw for e in proof))
+    context = transport.introduction_context(trusted_certificates(node))
+    try:
+        async with session.post(f"{base}/introduce", data=intro.encode(), ssl=context) as answer:
+            text = (await answer.content.read(300)).decode("utf-8", "replace")
+            if answer.status == 200:
+                log.info("introduced this node to %s", base.removesuffix(PREFIX))
+                return True
+    except (aiohttp.ClientError, ConnectionError, ssl.SSLError, TimeoutError):
+        return False
+    raise PeerRefused(f"{base.removesuffix(PREFIX)} refused this node's proof of admission: {text}")
 
 
 async def _round(

@@ -273,27 +273,91 @@ def genesis_event(**changed: Any) -> Event:
     )
 
 
+def admit_event(genesis: Event, node: bytes, *, key: Any = None, seq: int = 2) -> Event:
+    """An admission of ``node`` written by the founder (or by ``key``)."""
+    other = NodeKeys.generate()
+    action = member.Admit(node, "SV", other.sealing_public, False, bytes(64))
+    return create_event(
+        key or KEYS.signing,
+        network=genesis.id,
+        seq=seq,
+        prev=genesis.id if seq == 2 else bytes(32),
+        ts=2_000 << 16,
+        kind=member.ADMIT,
+        body=encoding.encode(member.action_payload(action)),
+    )
+
+
+INVITEE = bytes.fromhex("3d4017c3e843895a92b70aa74d1b7ebc9c982ccf2ec4968cc0cd55f12af4660c")
+
+
 def test_a_crafted_valid_invite_reads() -> None:
-    card = Card("SV", KEYS.node_id, KEYS.sealing_public).sign(KEYS.signing)
-    invite = Invite(genesis_event(), bytes(range(32)), card)
+    card = Card("LA", KEYS.node_id, KEYS.sealing_public).sign(KEYS.signing)
+    genesis = genesis_event()
+    proof = (admit_event(genesis, INVITEE),)
+    invite = Invite(genesis, INVITEE, card, proof, ("https://203.0.113.7:8470",))
     again = Invite.from_text(invite.to_text())
     assert again == invite
     assert again.network_name == "Red"
 
 
+def test_an_invite_whose_proof_does_not_admit_its_node_is_refused() -> None:
+    card = Card("LA", KEYS.node_id, KEYS.sealing_public).sign(KEYS.signing)
+    genesis = genesis_event()
+    # no proof at all, a proof for another node, a proof signed by a non-member
+    stranger = NodeKeys.generate()
+    for proof, message in [
+        ((), "does not show this node admitted"),
+        ((admit_event(genesis, NodeKeys.generate().node_id),), "does not show this node"),
+        ((admit_event(genesis, INVITEE, key=stranger.signing),), "does not show this node"),
+        ((genesis,), "another network"),
+        (
+            (
+                create_event(
+                    KEYS.signing,
+                    network=genesis.id,
+                    seq=2,
+                    prev=genesis.id,
+                    ts=2_000 << 16,
+                    kind="report",
+                    body=encoding.encode({"v": 1, "title": "x", "body": "y"}),
+                ),
+            ),
+            "admin actions only",
+        ),
+    ]:
+        text = Invite(genesis, INVITEE, card, proof).to_text()
+        with pytest.raises(BadCard, match=message):
+            Invite.from_text(text)
+    # an admitter that is no member the proof names
+    outsider = Card("X", stranger.node_id, stranger.sealing_public).sign(stranger.signing)
+    text = Invite(genesis, INVITEE, outsider, (admit_event(genesis, INVITEE),)).to_text()
+    with pytest.raises(BadCard, match="admitter is not a member"):
+        Invite.from_text(text)
+    # an event of the proof altered after signing
+    event = admit_event(genesis, INVITEE)
+    altered = bytearray(event.raw)
+    altered[-5] ^= 1
+    value = [2, genesis.raw, INVITEE, card.to_text(), [bytes(altered)], []]
+    with pytest.raises(BadCard, match="proof of admission is refused"):
+        Invite.from_text(armor(INVITE_PREFIX, encoding.encode(value)))
+
+
 @pytest.mark.parametrize(
     ("value", "message"),
     [
-        ({"a": 1, "b": 2, "c": 3, "d": 4}, "not a list of four"),
-        ("abcd", "not a list of four"),
-        (5, "not a list of four"),
-        ([1, b"", b""], "not a list of four"),
+        ({"a": 1, "b": 2, "c": 3, "d": 4}, "not a list"),
+        ("abcd", "not a list"),
+        (5, "not a list"),
+        ([2, b"", b""], "not a list of six"),
         ([True, b"genesis", bytes(32), "commune-card:x"], "version is not an integer"),
-        ([2, b"genesis", bytes(32), "commune-card:x"], "of version 2"),
-        ([1, "genesis", bytes(32), "commune-card:x"], "genesis event is not bytes"),
-        ([1, b"genesis", bytes(32), b"commune-card:x"], "card is not text"),
-        ([1, b"genesis", "x" * 32, "commune-card:x"], "does not name a node"),
-        ([1, b"genesis", bytes(32), "commune-card:x"], "genesis event is refused"),
+        ([1, b"genesis", bytes(32), "commune-card:x"], "made by an older Commune"),
+        ([3, b"genesis", bytes(32), "commune-card:x", [], []], "of version 3"),
+        ([2, "genesis", bytes(32), "commune-card:x", [], []], "genesis event is not bytes"),
+        ([2, b"genesis", bytes(32), b"commune-card:x", [], []], "card is not text"),
+        ([2, b"genesis", "x" * 32, "commune-card:x", [], []], "does not name a node"),
+        ([2, b"genesis", bytes(32), "commune-card:x", {}, []], "proof of admission is not"),
+        ([2, b"genesis", bytes(32), "commune-card:x", [], []], "genesis event is refused"),
     ],
 )
 def test_an_invite_of_the_wrong_shape_is_refused(value: Any, message: str) -> None:
@@ -313,6 +377,8 @@ def test_an_invite_of_the_wrong_shape_is_refused(value: Any, message: str) -> No
 def test_an_invite_with_a_malformed_genesis_is_refused(changed: dict[str, Any]) -> None:
     card = Card("SV", KEYS.node_id, KEYS.sealing_public).sign(KEYS.signing)
     genesis = genesis_event(**changed)
-    text = armor(INVITE_PREFIX, encoding.encode([1, genesis.raw, bytes(32), card.to_text()]))
+    text = armor(
+        INVITE_PREFIX, encoding.encode([2, genesis.raw, bytes(32), card.to_text(), [], []])
+    )
     with pytest.raises(BadCard, match="founding event is malformed"):
         Invite.from_text(text)
