@@ -38,6 +38,9 @@ WATCH_EVERY = 0.2
 #: at least this long between two pokes for new events (seconds)
 WATCH_GAP = 0.05
 REFRESH_PEERS_EVERY = 5.0
+#: seconds an old client session is kept for the rounds still using it, once a new one
+#: is made for a membership that grew
+SESSION_GRACE = 60.0
 
 
 @dataclass
@@ -77,6 +80,9 @@ class Daemon:
         self.peers: dict[str, PeerState] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self._session: aiohttp.ClientSession | None = None
+        #: sessions of an older membership, kept a while for the rounds still on them
+        self._retired: list[aiohttp.ClientSession] = []
+        self._closing: set[asyncio.Task[None]] = set()
         self._trust: frozenset[bytes] = frozenset()
         self._listening: tuple[object, object] | None = None
         self._refresh_wake = asyncio.Event()
@@ -120,24 +126,38 @@ class Daemon:
                 task.exception()  # retrieved: no "never retrieved" warning
         for ws in list(self.server.live):
             await ws.close()
-        if self._session is not None:
-            await self._session.close()
+        for old in [*self._retired, *([self._session] if self._session else [])]:
+            await old.close()
+        self._retired.clear()
         if self._listening is not None:
             runner, listener = self._listening
             await sync.stop_server(runner, listener)  # type: ignore[arg-type]
 
     def session(self) -> aiohttp.ClientSession:
-        """One client session, made again when the membership (the pinned list) changes."""
+        """One client session, made again when the membership (the pinned list) changes.
+        When someone left it (revoked, forked), the old session is closed at once, with
+        its connections to that node; when it only grew, rounds still running on the old
+        one are let finish first."""
         trust = frozenset(peer_list.trusted_ids(self.node))
         if self._session is None or trust != self._trust:
             if self._session is not None:
                 old = self._session
-                asyncio.get_running_loop().create_task(old.close())
+                loop = asyncio.get_running_loop()
+                self._retired.append(old)
+                grace = 0.0 if self._trust - trust else SESSION_GRACE
+                loop.call_later(grace, self._retire_later, old)
             self._session = sync.client_session(
                 self.sync, proxy=self.proxy, proxy_all=self.proxy_all
             )
             self._trust = trust
         return self._session
+
+    def _retire_later(self, session: aiohttp.ClientSession) -> None:
+        if session in self._retired:
+            self._retired.remove(session)
+            task = asyncio.get_running_loop().create_task(session.close())
+            self._closing.add(task)
+            task.add_done_callback(self._closing.discard)
 
     def poke(self) -> None:
         """Sync with every peer now (the log grew)."""
@@ -158,7 +178,8 @@ class Daemon:
                 dropped = await self.server.drop_untrusted(trusted)
                 if dropped:
                     log.info("closed %d connections of nodes no longer members", dropped)
-                self.session()  # a new client session, pinned to today's members
+                if self._session is not None:
+                    self.session()  # a new client session, pinned to today's members
                 self.refresh_peers()
             rows = self.node.store.execute(
                 "SELECT (SELECT max(rowid) FROM events), (SELECT count(*) FROM forks)"

@@ -116,11 +116,9 @@ def found_and_admit(nodes: list[DemoNode]) -> None:
     for other in nodes[1:]:
         card = other.home.identity().card.to_text()  # the newcomer sends its card
         _, invite = network.admit(la.node, la.keys, card, False)  # LA sends the invite
-        network.join(other.node, invite.to_text())
-    # The line: each node first hears of the network from LA's log (as by a bundle).
-    log = [e.raw for e in la.node.store.events()]
-    for other in nodes[1:]:
-        other.node.ingest(log)
+        network.join(other.node, invite.to_text())  # it carries the proof of admission
+    # Nothing else: each node reaches its neighbour only, and proves its admission to
+    # it when that neighbour has not heard of it yet (docs/PROTOCOL.md §6.3).
 
 
 def post_samples(nodes: list[DemoNode]) -> None:

@@ -500,6 +500,12 @@ class Server:
             log.warning("peer %s… broke the protocol: %s", peer.hex()[:12], "too slow")
             refusal = web.HTTPRequestTimeout(text="the request took too long")
             error = refusal.text or ""
+        except ConnectionError:
+            # The peer hung up mid-answer (it stopped, or its round was cut short):
+            # nothing to answer, and no fault of anyone's worth a trace.
+            log.debug("peer %s… hung up during %s", peer.hex()[:12], request.path)
+            refusal = web.HTTPServiceUnavailable(text="the connection was closed")
+            error = "hung up"
         self._served(peer, request.path.rsplit("/", 1)[-1], None, error)
         refusal.force_close()  # disconnected, not only answered
         raise refusal

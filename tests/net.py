@@ -147,10 +147,14 @@ async def commune_async(
 
 
 def serve_process(
-    home: Path, port: int, preexec_fn: Callable[[], None] | None = None
+    home: Path,
+    port: int,
+    preexec_fn: Callable[[], None] | None = None,
+    *,
+    advertise: str | None = None,
 ) -> subprocess.Popen[str]:
     """``commune serve`` in its own process, once it listens (``preexec_fn`` runs in it
-    first)."""
+    first; ``advertise``: the address it publishes)."""
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -165,6 +169,7 @@ def serve_process(
             "3600",
             "--web",
             "127.0.0.1:0",
+            *(["--advertise", advertise] if advertise else []),
         ],
         cwd=ROOT,
         stdout=subprocess.PIPE,
