@@ -7,7 +7,7 @@ A backup is one JSON file holding what a fresh machine needs and cannot get from
 - the node's public identity (``node.json``: name, node id, sealing key, signed card);
 - how to find its network again: the network id, the founding (genesis) event, the
   peers table (node id, name, card, URL) and the addresses given with ``peer add``;
-- how far its own feed went when the backup was made (for the user's information).
+- how far its own feed went when the backup was made.
 
 Nothing else: the log, and this node's own feed in it, come back from the peers, and
 its contacts with them (they are sealed to its key). Everything but the key file is
@@ -15,30 +15,38 @@ public within the network; the key file opens only with the passphrase.
 
 ::
 
-    {"type": "commune-node-backup", "version": 1, "written": "...Z",
+    {"type": "commune-node-backup", "version": 2, "written": "...Z",
      "node": {...node.json...}, "key_file": "<the key file's text>", "key_encrypted": true,
      "network": "<hex>" | null, "genesis": "<hex>" | null,
      "peers": [{"node_id", "name", "card", "url"}], "peer_urls": [...], "own_seq": 12,
-     "sha256": "<hex>"}
+     "sha256": "<hex>", "signature": "<hex>"}
 
-``sha256`` is the SHA-256 of every other field, as JSON with sorted keys and no spaces,
-so a damaged file (one byte changed, truncated) is refused before anything is written.
+``signature`` is the node's own Ed25519 signature (protocol/signed.py) over every other
+field but the checksum, as JSON with sorted keys and no spaces: checked once the
+passphrase has opened the key, it refuses a backup that anyone altered, checksum and
+all. ``sha256`` is the SHA-256 of every other field (the signature too), the same way,
+so a damaged file (one byte changed, truncated) is refused before anything is written. A backup of version 1 has no signature:
+it is restored only when asked to (``restore --unsigned``).
 
 A restore fills a folder that holds no node: it writes the key file, ``node.json``, and
-a new store that knows the network, its genesis and the peers, marked
-``feed_unconfirmed = "restored"``, so the node writes nothing before a peer has told it
-how far its own feed goes (docs/PROTOCOL.md §10.5): it never forks its own feed.
+a new store that knows the network, its genesis and the peers' addresses (never trust:
+who is a member is what the log says), marked ``feed_unconfirmed = "restored"``, so the
+node writes nothing before a peer has told it how far its own feed goes (docs/PROTOCOL.md
+§10.5): it never forks its own feed. A copy of the store beside the backup is not taken
+as it is: every event in it is checked and taken in by the rules of any ingest.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime
 import hashlib
 import json
 import os
 import shutil
 import sqlite3
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -46,11 +54,13 @@ from typing import Any
 from crypto import keyfile
 from crypto.errors import CommuneError
 from crypto.identity import NodeKeys
+from crypto.sign import SigningKey
 from node import peers as peer_list
 from node.errors import ConfigError, StoreError
 from node.home import Home, identity_document, write_private
-from node.service import Node
+from node.service import IngestResult, Node
 from node.store import Store
+from protocol import signed
 from protocol.card import Card
 from protocol.envelope import Event
 from protocol.invite import check_genesis
@@ -59,8 +69,13 @@ from protocol.projections import read_payload
 from protocol.validate import check_event
 
 TYPE = "commune-node-backup"
-VERSION = 1
+VERSION = 2
+#: the first version, without a signature: restored only with ``restore --unsigned``
+UNSIGNED_VERSION = 1
 CHECKSUM = "sha256"
+SIGNATURE = "signature"
+#: Events taken from a store copy per batch.
+COPY_BATCH = 2000
 #: Far more than any real backup (a key, a card, a few hundred peers).
 MAX_SIZE = 16 * 1024 * 1024
 #: Where a restore builds the node before moving it into place.
@@ -69,6 +84,10 @@ STAGING = ".restoring"
 
 class BadBackup(CommuneError):
     code = "bad-backup"
+
+
+class UnsignedBackup(BadBackup):
+    """A backup of the first version, which carries no signature."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +106,11 @@ class Backup:
     peer_urls: tuple[str, ...]
     own_seq: int
     written: str
+    version: int = VERSION
+    #: the node's signature over :attr:`signed_part` (None in a version 1 backup)
+    signature: bytes | None = None
+    #: the bytes the checksum and the signature are over, as read from the file
+    signed_part: bytes = b""
 
     @property
     def key_encrypted(self) -> bool:
@@ -103,7 +127,7 @@ class Backup:
         """Every field but the checksum."""
         return {
             "type": TYPE,
-            "version": VERSION,
+            "version": self.version,
             "written": self.written,
             "node": json.loads(identity_document(self.card)),
             "key_file": self.key_file.decode("utf-8"),
@@ -123,23 +147,45 @@ class Backup:
             "own_seq": self.own_seq,
         }
 
-    def to_bytes(self) -> bytes:
-        content = self.content()
-        doc = dict(content, **{CHECKSUM: checksum(content)})
+    def to_bytes(self, key: SigningKey) -> bytes:
+        """The backup file, signed by the node's key (which must be this node's)."""
+        if key.public != self.card.node_id:
+            raise BadBackup("a backup is signed by the key of the node it holds")
+        content = dict(self.content(), version=VERSION)
+        doc = dict(content, **{SIGNATURE: signed.sign_backup(key, _canonical(content)).hex()})
+        doc[CHECKSUM] = checksum(doc)
         return (json.dumps(doc, indent=1, sort_keys=True, ensure_ascii=False) + "\n").encode()
 
-    def open(self, passphrase: bytes | None) -> NodeKeys:
+    def open(self, passphrase: bytes | None, *, unsigned_ok: bool = False) -> NodeKeys:
         """The node's keys; :class:`WrongPassphrase` when the passphrase does not open
-        them, :class:`BadBackup` when they are not the keys of the node in the backup."""
+        them, :class:`BadBackup` when they are not the keys of the node in the backup or
+        the backup was altered since that node signed it, :class:`UnsignedBackup` for an
+        unsigned (version 1) backup unless ``unsigned_ok``."""
         keys = NodeKeys.from_bytes(keyfile.unlock(self.key_file, passphrase))
         if keys.node_id != self.card.node_id or keys.sealing_public != self.card.sealing_key:
             raise BadBackup("the key in this backup is not the key of the node it names")
+        if self.signature is None:
+            if not unsigned_ok:
+                raise UnsignedBackup(
+                    "this backup was written by an older Commune and carries no signature, so "
+                    "an alteration (another network, other peers) could not be told; nothing "
+                    "was written. If the file never left your hands, restore it with "
+                    "`commune restore --unsigned FILE`"
+                )
+        elif not signed.verify_backup(keys.node_id, self.signed_part, self.signature):
+            raise BadBackup(
+                "this backup was altered after its node signed it (its signature does not "
+                "match its contents); nothing was written"
+            )
         return keys
 
 
+def _canonical(content: dict[str, Any]) -> bytes:
+    return json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
 def checksum(content: dict[str, Any]) -> str:
-    canonical = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(canonical.encode()).hexdigest()
+    return hashlib.sha256(_canonical(content)).hexdigest()
 
 
 # --- taking a backup -------------------------------------------------------------------
@@ -173,10 +219,11 @@ def take(home: Home, *, now: datetime.datetime | None = None) -> Backup:
     return Backup(key_file, card, network, genesis, tuple(peers), tuple(urls), own_seq, written)
 
 
-def write(backup: Backup, path: Path) -> None:
-    """Write the backup to ``path``, atomically, readable by its owner only."""
+def write(backup: Backup, path: Path, key: SigningKey) -> None:
+    """Write the backup, signed by ``key`` (the node's), to ``path``, atomically,
+    readable by its owner only."""
     try:
-        write_private(path, backup.to_bytes())
+        write_private(path, backup.to_bytes(key))
     except OSError as e:
         raise ConfigError(f"cannot write the backup to {path}: {e.strerror}") from None
 
@@ -210,16 +257,27 @@ def parse(data: bytes, source: str = "the backup") -> Backup:
     given = doc.pop(CHECKSUM, None)
     if not isinstance(given, str) or given != checksum(doc):
         raise BadBackup(f"{damaged}: its checksum does not match; nothing was written")
+    signature_hex = doc.pop(SIGNATURE, None)
     if doc.get("type") != TYPE:
         raise BadBackup(f"{source} is not a Commune node backup (type {doc.get('type')!r})")
     version = doc.get("version")
-    if version != VERSION:
+    signature = None
+    if version == VERSION:
+        try:
+            signature = bytes.fromhex(str(signature_hex))
+        except ValueError:
+            signature = b""
+        if len(signature) != 64:
+            raise BadBackup(f"{damaged}: its signature is missing or malformed")
+    elif version != UNSIGNED_VERSION:
         raise BadBackup(
             f"{source} is a backup of version {version!r}; this program reads version "
             f"{VERSION}: use the Commune that wrote it, or a newer one"
         )
     try:
-        return _backup(doc, source)
+        return dataclasses.replace(
+            _backup(doc, source), version=version, signature=signature, signed_part=_canonical(doc)
+        )
     except (KeyError, TypeError, ValueError, AttributeError) as e:
         raise BadBackup(f"{source} is not a valid backup ({type(e).__name__}: {e})") from None
     except BadBackup:
@@ -311,16 +369,22 @@ def check_free(home: Home) -> None:
 
 
 def restore(
-    home: Home, backup: Backup, passphrase: bytes | None, store_copy: Path | None = None
-) -> NodeKeys:
-    """Bring the node of ``backup`` back into ``home``, which must hold no node.
+    home: Home,
+    backup: Backup,
+    passphrase: bytes | None,
+    store_copy: Path | None = None,
+    *,
+    unsigned_ok: bool = False,
+) -> tuple[NodeKeys, IngestResult | None]:
+    """Bring the node of ``backup`` back into ``home``, which must hold no node; the
+    keys, and what came of the events of ``store_copy`` when one was given.
 
-    The passphrase is checked before anything is written. The node is built in a
-    staging folder inside ``home`` and moved into place file by file (store, identity,
-    key last), so the key is never there without the rest; a restore that fails
-    leaves the folder as it found it."""
+    The passphrase and the backup's signature are checked before anything is written.
+    The node is built in a staging folder inside ``home`` and moved into place file by
+    file (store, identity, key last), so the key is never there without the rest; a
+    restore that fails leaves the folder as it found it."""
     check_free(home)
-    keys = backup.open(passphrase)
+    keys = backup.open(passphrase, unsigned_ok=unsigned_ok)
     staging = Home(home.path / STAGING)
     created = not home.path.exists()
     done = False
@@ -331,13 +395,14 @@ def restore(
         staging.path.mkdir(mode=0o700)
         write_private(staging.key_path, backup.key_file)
         write_private(staging.identity_path, identity_document(backup.card))
-        if store_copy is not None:
-            shutil.copyfile(store_copy, staging.store_path)
-            os.chmod(staging.store_path, 0o600)
-        _build_store(staging, backup)
+        taken = _build_store(staging, backup, store_copy)
         check_free(home)  # nothing appeared meanwhile
         for name in (home.store_path.name, home.identity_path.name, home.key_path.name):
             os.replace(staging.path / name, home.path / name)
+        if backup.signature is not None and backup.own_seq:
+            # Signed by the node: it had written its feed this far, so a store holding
+            # less must not write before the rest is back (docs/PROTOCOL.md §10.5).
+            home.record_head(backup.own_seq, bytes(32))
         dir_fd = os.open(home.path, os.O_RDONLY)
         try:
             os.fsync(dir_fd)
@@ -351,15 +416,16 @@ def restore(
         if created and not done:
             with contextlib.suppress(OSError):
                 home.path.rmdir()
-    return keys
+    return keys, taken
 
 
-def _build_store(staging: Home, backup: Backup) -> None:
+def _build_store(staging: Home, backup: Backup, store_copy: Path | None) -> IngestResult | None:
+    """A new store for the restored node: its network and genesis from the (signed)
+    backup, its peers' addresses, then every event of the store copy, if any, checked
+    and taken in by the rules of any ingest (so a forged or altered event, one of
+    another network or one a redaction erased stays out, whatever the copy holds)."""
     with Node(staging, Store(staging.store_path)) as node:
         store = node.store
-        held = store.get_meta("network")
-        if held is not None and (backup.network is None or held != backup.network.hex()):
-            raise BadBackup("the copy of the store beside the backup is of another network")
         stat = os.stat(staging.store_path)
         with store.write():
             # The file keeps its inode when moved into place: Node.open sees the store
@@ -378,7 +444,43 @@ def _build_store(staging: Home, backup: Backup) -> None:
             result = node.ingest([backup.genesis.raw])
             if result.refused_total:
                 raise BadBackup(f"the network's founding event was refused: {result.summary()}")
+        taken = None
+        if store_copy is not None:
+            if backup.network is None:
+                raise BadBackup("a store copy lies beside a backup of a node in no network")
+            taken = IngestResult()
+            for batch in node.ingest_batches(_copied_events(store_copy)):
+                taken.new += batch.new
+                taken.known += batch.known
+                taken.held += batch.held
+                taken.forks += batch.forks
+                taken.refused.update(batch.refused)
+                taken.errors.extend(batch.errors[: max(0, 20 - len(taken.errors))])
+            if taken.new == 0 and taken.refused_total:
+                raise BadBackup(
+                    "the store copy beside the backup holds no event of this node's network "
+                    f"that checks ({taken.summary()}); nothing was written"
+                )
         # One file, no write-ahead log beside it, so that moving it moves all of it.
         rows = store.execute("PRAGMA journal_mode = DELETE")
         if not rows or str(rows[0][0]).lower() != "delete":
             raise StoreError("the restored store could not be made into a single file")
+        return taken
+
+
+def _copied_events(path: Path) -> Iterator[list[bytes]]:
+    """The raw events of a store copy (its log, then its fork evidence), in batches,
+    read-only, as untrusted bytes: nothing else of the copy is used."""
+    try:
+        db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    except sqlite3.Error as e:
+        raise BadBackup(f"the store copy {path} cannot be opened ({e})") from None
+    try:
+        for table in ("events", "forks"):
+            cursor = db.execute(f"SELECT raw FROM {table} ORDER BY author, seq")  # noqa: S608
+            while rows := cursor.fetchmany(COPY_BATCH):
+                yield [bytes(r[0]) if isinstance(r[0], bytes) else b"" for r in rows]
+    except sqlite3.Error as e:
+        raise BadBackup(f"the store copy {path} is damaged or not a store ({e})") from None
+    finally:
+        db.close()

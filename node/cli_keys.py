@@ -93,17 +93,17 @@ def backup_cmd(ctx: Context, file: Path, insecure: bool, with_store: bool) -> No
             "anyone who finds the file: give it one first with `commune passwd`, or give "
             "--insecure (demos and tests only)"
         )
-    if encrypted:
-        # A backup nobody can open is worth nothing: check the passphrase now.
-        try:
-            home.unlock(passphrase())
-        except WrongPassphrase:
-            fail(
-                "the passphrase does not open this node's key; no backup was written (it "
-                "would be useless without the passphrase that opens it)"
-            )
+    # A backup nobody can open is worth nothing: check the passphrase now. The keys
+    # sign the backup, so that an altered one is refused at restore.
+    try:
+        keys = home.unlock(passphrase() if encrypted else None)
+    except WrongPassphrase:
+        fail(
+            "the passphrase does not open this node's key; no backup was written (it "
+            "would be useless without the passphrase that opens it)"
+        )
     taken = backups.take(home)
-    backups.write(taken, file)
+    backups.write(taken, file, keys.signing)
     with Store(home.store_path) as store:
         metrics.record_backup(store)
     name = taken.card.name
@@ -140,8 +140,14 @@ def backup_cmd(ctx: Context, file: Path, insecure: bool, with_store: bool) -> No
 
 @click.command("restore")
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--unsigned",
+    is_flag=True,
+    help="Restore a backup written by an older Commune, which carries no signature (only "
+    "if the file never left your hands: an alteration could not be told).",
+)
 @pass_ctx
-def restore_cmd(ctx: Context, file: Path) -> None:
+def restore_cmd(ctx: Context, file: Path, unsigned: bool) -> None:
     """Bring a node back from a backup FILE into a folder that holds no node.
 
     The passphrase is read from $COMMUNE_PASSPHRASE, else asked for.
@@ -156,9 +162,14 @@ def restore_cmd(ctx: Context, file: Path) -> None:
         click.echo("WARNING: the key in this backup is stored without a passphrase.", err=True)
     try:
         copy = backups.store_copy_path(file)
-        backups.restore(home, taken, secret, copy if copy.exists() else None)
-        if copy.exists():
-            say(f"The log comes from the store copy {copy}; peers fill in what is newer.")
+        _, from_copy = backups.restore(
+            home, taken, secret, copy if copy.exists() else None, unsigned_ok=unsigned
+        )
+        if from_copy is not None:
+            say(
+                f"The log comes from the store copy {copy}, every event checked again: "
+                f"{from_copy.summary()}. Peers fill in what is newer."
+            )
     except WrongPassphrase:
         fail("the passphrase does not open the key in this backup; nothing was written")
     card = taken.card

@@ -192,7 +192,7 @@ class Node:
                     self.store.set_meta("feed_unconfirmed", "")
             return
         with self.store.write():
-            if behind:
+            if behind and self.store.get_meta("feed_unconfirmed") not in UNCONFIRMED_BLOCKS:
                 self.store.set_meta("feed_unconfirmed", "behind")
             elif recorded is not None and recorded != here:
                 self.store.set_meta("feed_unconfirmed", "copied")

@@ -25,6 +25,8 @@ CHECKSUM = b"commune/v1/checksum\x00"
 STATE_HASH = b"commune/v1/state-hash\x00"
 #: the checksum of a sneakernet bundle (§9)
 BUNDLE = b"commune/v1/bundle\x00"
+#: A node backup's signature by the node's key, over its canonical JSON (node/backup.py).
+BACKUP_SIGNATURE = b"commune/v1/backup-signature\x00"
 #: HPKE info of a sealed event's wrapped content keys, before network and author (§11.3).
 SEAL_KEY = b"commune/v1/seal-key\x00"
 #: Associated data of a sealed event's box, before network and author (§11.4).
@@ -75,3 +77,11 @@ def sign_card(key: SigningKey, card: bytes) -> bytes:
 
 def verify_card(node_id: bytes, card: bytes, signature: bytes) -> bool:
     return verify(node_id, CARD_SIGNATURE + card, signature)
+
+
+def sign_backup(key: SigningKey, content: bytes) -> bytes:
+    return key.sign(BACKUP_SIGNATURE + content)
+
+
+def verify_backup(node_id: bytes, content: bytes, signature: bytes) -> bool:
+    return verify(node_id, BACKUP_SIGNATURE + content, signature)

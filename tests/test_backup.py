@@ -216,7 +216,7 @@ def test_backup_and_restore_bring_a_lost_node_back_without_forking_it(tmp_path: 
             assert form not in data
     doc = json.loads(data)
     assert doc["type"] == "commune-node-backup"
-    assert doc["version"] == 1
+    assert doc["version"] == 2
     assert doc["key_file"].encode() == (sv / "node.key").read_bytes()
 
     # A wrong passphrase writes nothing; the right one brings the node back.
@@ -291,4 +291,131 @@ def test_a_backup_with_the_store_brings_the_log_back_without_any_peer(tmp_path: 
     assert json.loads(ok(la2, "log", "--json")) == json.loads(ok(la, "log", "--json"))
     shown = json.loads(ok(la2, "show", "contacts", "--json", env=secret(OLD)))
     assert [c["name"] for c in shown] == ["Ana"]
+    assert ok(la2, "state-hash") == ok(la, "state-hash")
+
+
+def _rewrite(file: Path, change: Any) -> None:
+    """Alter a backup the way an attacker who knows the format would: change its
+    contents, then compute its checksum again."""
+    doc = json.loads(file.read_bytes())
+    doc.pop(backup.CHECKSUM)
+    change(doc)
+    doc[backup.CHECKSUM] = backup.checksum(doc)
+    file.write_text(json.dumps(doc))
+
+
+def test_an_altered_backup_is_refused_even_with_its_checksum_made_again(tmp_path: Path) -> None:
+    la, za = tmp_path / "la", tmp_path / "za"
+    ok(la, "init", "--name", "Los Angeles", env=secret(OLD))
+    ok(la, "found", "Red", env=secret(OLD))
+    ok(za, "init", "--name", "Stranger", "--insecure-no-passphrase")
+    file = tmp_path / "la.backup"
+    ok(la, "backup", str(file), env=secret(OLD))
+    stranger = json.loads((za / "node.json").read_text())
+    for change in (
+        # a stranger planted as a peer, another address, another own_seq, no signature
+        lambda d: d["peers"].append(
+            {
+                "node_id": stranger["node_id"],
+                "name": "Stranger",
+                "card": stranger["card"],
+                "url": "https://198.51.100.9:8470",
+            }
+        ),
+        lambda d: d["peer_urls"].append("https://198.51.100.9:8470"),
+        lambda d: d.update(own_seq=99),
+        lambda d: d.pop(backup.SIGNATURE),
+    ):
+        altered = tmp_path / "altered.backup"
+        altered.write_bytes(file.read_bytes())
+        _rewrite(altered, change)
+        error = refused(tmp_path / "target", "restore", str(altered), env=secret(OLD))
+        assert "altered" in error or "signature is missing" in error, error
+        assert "nothing was written" in error or "malformed" in error
+        assert not (tmp_path / "target").exists()
+
+
+def test_an_unsigned_backup_is_restored_only_when_asked_and_its_peers_give_no_trust(
+    tmp_path: Path,
+) -> None:
+    la, za = tmp_path / "la", tmp_path / "za"
+    ok(la, "init", "--name", "Los Angeles", env=secret(OLD))
+    ok(la, "found", "Red", env=secret(OLD))
+    ok(za, "init", "--name", "Stranger", "--insecure-no-passphrase")
+    file = tmp_path / "la.backup"
+    ok(la, "backup", str(file), env=secret(OLD))
+    stranger = json.loads((za / "node.json").read_text())
+
+    def older(doc: dict[str, Any]) -> None:
+        # as an older Commune wrote it (no signature), with a stranger among its peers
+        doc.pop(backup.SIGNATURE)
+        doc["version"] = 1
+        doc["peers"].append(
+            {
+                "node_id": stranger["node_id"],
+                "name": "Stranger",
+                "card": stranger["card"],
+                "url": "https://198.51.100.9:8470",
+            }
+        )
+
+    _rewrite(file, older)
+    target = tmp_path / "target"
+    assert "--unsigned" in refused(target, "restore", str(file), env=secret(OLD))
+    assert not target.exists()
+    ok(target, "restore", "--unsigned", str(file), env=secret(OLD))
+    from node import peers as peer_list  # noqa: PLC0415
+    from node.service import Node  # noqa: PLC0415
+
+    with Node.open(Home(target)) as node:
+        assert bytes.fromhex(stranger["node_id"]) not in peer_list.trusted_ids(node)
+        assert peer_list.trusted_ids(node) == set()  # the founder is this node itself
+
+
+def test_a_tampered_store_copy_is_checked_event_by_event(tmp_path: Path) -> None:
+    la, za, la2 = tmp_path / "la", tmp_path / "za", tmp_path / "la-restored"
+    ok(la, "init", "--name", "Los Angeles", env=secret(OLD))
+    ok(la, "found", "Red", env=secret(OLD))
+    ok(za, "init", "--name", "Stranger", "--insecure-no-passphrase")
+    ok(za, "found", "Otra red")
+    ok(za, "post", "report", "--title", "de otra red")
+    secret_report = ok(
+        la, "post", "report", "--title", "borrado", "--body", "secreto", env=secret(OLD)
+    )
+    ok(la, "post", "report", "--title", "queda", env=secret(OLD))
+    target_id = bytes.fromhex(secret_report.strip())
+    with sqlite3.connect(la / "store.sqlite") as db:
+        (unerased,) = db.execute("SELECT raw FROM events WHERE id = ?", (target_id,)).fetchone()
+    ok(la, "redact", secret_report.strip(), env=secret(OLD))
+    file = tmp_path / "la.backup"
+    ok(la, "backup", str(file), "--with-store", env=secret(OLD))
+    copy = backup.store_copy_path(file)
+    original_log = json.loads(ok(la, "log", "--json"))
+    # The attacker adds events of another network, a report with a broken signature,
+    # meta that would let the node write at once, and text a redaction erased.
+    with sqlite3.connect(za / "store.sqlite") as theirs:
+        foreign = theirs.execute("SELECT id, author, seq, ts, kind, raw FROM events").fetchall()
+    with sqlite3.connect(copy) as db:
+        db.executemany(
+            "INSERT INTO events (id, author, seq, ts, kind, raw) VALUES (?,?,?,?,?,?)", foreign
+        )
+        (raw,) = db.execute("SELECT raw FROM events WHERE kind = 'report' LIMIT 1").fetchone()
+        broken = bytearray(raw)
+        broken[-3] ^= 0xFF
+        db.execute(
+            "INSERT INTO events (id, author, seq, ts, kind, raw) VALUES (?,?,?,?,?,?)",
+            (b"x" * 32, b"y" * 32, 1, 0, "report", bytes(broken)),
+        )
+        db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('feed_unconfirmed', '')")
+        # ...and puts back the text a redaction had erased
+        db.execute("UPDATE events SET raw = ? WHERE id = ?", (unerased, target_id))
+    assert b"secreto" in copy.read_bytes()
+    out = commune(la2, "restore", str(file), env=secret(OLD))
+    assert out.returncode == 0, out.stderr
+    assert "refused" in out.stderr
+    assert json.loads(ok(la2, "log", "--json")) == original_log
+    assert meta(la2)["feed_unconfirmed"] == "restored"
+    titles = {r["title"] for r in json.loads(ok(la2, "show", "reports", "--json"))}
+    assert titles == {"queda"}
+    assert b"secreto" not in (la2 / "store.sqlite").read_bytes()
     assert ok(la2, "state-hash") == ok(la, "state-hash")
