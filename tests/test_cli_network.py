@@ -99,7 +99,8 @@ def test_done_when_two_nodes_converge_by_sneakernet(
     ok(sv, "post", "contact", "--name", "Priya", "--email", "priya@example.org")
 
     summary = carry(sv, la, tmp_path)
-    assert "3 new, 1 already known" in summary  # SV's three posts; the genesis LA wrote
+    # SV's three posts; the genesis and SV's admission (which came with its invite)
+    assert "3 new, 2 already known" in summary
     ok(la, "post", "plan", "--edit", plan, "--status", "done")
     summary = carry(la, sv, tmp_path)
     assert "0 refused" in summary
@@ -178,23 +179,53 @@ def test_revocation_cutoff_through_the_cli(tmp_path: Path, la_sv: tuple[Path, Pa
     assert "revoked" in refused(la, "admit", ok(sv, "card").strip())
 
 
-def test_events_are_held_until_their_authors_admission_arrives(
-    tmp_path: Path, la_sv: tuple[Path, Path]
-) -> None:
-    la, sv = la_sv
+@pytest.fixture
+def la_sv_gap(tmp_path: Path) -> tuple[Path, Path]:
+    """As ``la_sv``, but LA posts before it admits SV: SV's invite carries its
+    admission, which cannot be placed in SV's log before LA's report (a gap)."""
+    la = make(tmp_path, "Los Angeles", "la")
+    sv = make(tmp_path, "San Salvador", "sv")
+    ok(la, "found", "Red")
+    ok(la, "post", "report", "--title", "Bienvenida", "--body", "…")
+    admit(la, sv)
+    return la, sv
+
+
+def test_events_are_held_until_their_authors_admission_arrives(tmp_path: Path) -> None:
+    la = make(tmp_path, "Los Angeles", "la")
+    sv = make(tmp_path, "San Salvador", "sv")
     india = make(tmp_path, "Mumbai", "in")
-    admit(la, india)
+    ok(la, "found", "Red")
+    admit(la, india)  # India's invite knows nothing of SV
+    ok(la, "post", "report", "--title", "Bienvenida", "--body", "…")
+    admit(la, sv)
     ok(sv, "post", "report", "--title", "Desde San Salvador", "--body", "…")
-    # India has the genesis (from its invite) but not LA's admission of SV yet
+    # India has the genesis and its own admission, not LA's admission of SV
     summary = carry(sv, india, tmp_path)
-    assert "0 new" in summary.splitlines()[1]
     held = int(summary.splitlines()[1].split(", ")[2].split()[0])
     assert held >= 1
     assert js(india, "show", "reports") == []
     carry(la, india, tmp_path)  # the admission arrives: the held events are placed
-    assert [r["title"] for r in js(india, "show", "reports")] == ["Desde San Salvador"]
+    titles = {r["title"] for r in js(india, "show", "reports")}
+    assert titles == {"Desde San Salvador", "Bienvenida"}
     carry(india, la, tmp_path)
     assert ok(india, "state-hash") == ok(la, "state-hash")
+
+
+def test_an_admission_that_came_with_the_invite_counts_at_once(
+    tmp_path: Path, la_sv: tuple[Path, Path]
+) -> None:
+    """LA's feed up to SV's admission is the genesis and the admission: the invite
+    carries both, so SV's posts count on SV, and on any node SV's bundle reaches."""
+    la, sv = la_sv
+    ok(sv, "post", "report", "--title", "Primero", "--body", "…")
+    result = commune(sv, "show", "reports")
+    assert "admission" not in result.stderr
+    assert "Primero" in result.stdout
+    india = make(tmp_path, "Mumbai", "in")
+    admit(la, india)
+    carry(sv, india, tmp_path)
+    assert [r["title"] for r in js(india, "show", "reports")] == ["Primero"]
 
 
 def test_a_fork_travels_in_bundles_and_marks_its_author(
@@ -231,9 +262,9 @@ def test_a_fork_travels_in_bundles_and_marks_its_author(
 
 
 def test_an_unknown_kind_is_stored_listed_counted_and_relayed(
-    tmp_path: Path, la_sv: tuple[Path, Path]
+    tmp_path: Path, la_sv_gap: tuple[Path, Path]
 ) -> None:
-    la, sv = la_sv
+    la, sv = la_sv_gap
     keys = Home(sv).unlock(None)
     with Node.open(Home(sv)) as node:
         poll = node.post(keys, [("poll", {"v": 1, "question": "¿Sábado o domingo?"})])[0]
@@ -305,9 +336,9 @@ def test_a_damaged_bundle_is_refused_and_changes_nothing(
 
 
 def test_a_new_node_is_told_its_posts_wait_for_its_admission(
-    tmp_path: Path, la_sv: tuple[Path, Path]
+    tmp_path: Path, la_sv_gap: tuple[Path, Path]
 ) -> None:
-    la, sv = la_sv
+    la, sv = la_sv_gap
     ok(sv, "post", "report", "--title", "Primero", "--body", "…")
     result = commune(sv, "show", "reports")
     assert result.returncode == 0
@@ -326,12 +357,13 @@ def test_posts_made_before_joining_stop_showing_until_the_admission_arrives(
     ok(sv, "post", "report", "--title", "Antes de unirnos", "--body", "…")
     assert len(js(sv, "show", "reports")) == 1  # in no network, a node counts its own
     ok(la, "found", "Red")
-    admit(la, sv)
+    ok(la, "post", "report", "--title", "Bienvenida", "--body", "…")
+    admit(la, sv)  # its admission waits in SV's store for LA's report before it
     assert js(sv, "show", "reports") == []
     before = ok(sv, "state-hash")
     ok(sv, "rebuild")
     assert ok(sv, "state-hash") == before
     carry(la, sv, tmp_path)
     carry(sv, la, tmp_path)
-    assert [r["title"] for r in js(la, "show", "reports")] == ["Antes de unirnos"]
+    assert [r["title"] for r in js(la, "show", "reports")] == ["Antes de unirnos", "Bienvenida"]
     assert ok(sv, "state-hash") == ok(la, "state-hash")
