@@ -25,8 +25,9 @@ public within the network; the key file opens only with the passphrase.
 field but the checksum, as JSON with sorted keys and no spaces: checked once the
 passphrase has opened the key, it refuses a backup that anyone altered, checksum and
 all. ``sha256`` is the SHA-256 of every other field (the signature too), the same way,
-so a damaged file (one byte changed, truncated) is refused before anything is written. A backup of version 1 has no signature:
-it is restored only when asked to (``restore --unsigned``).
+so a damaged file (one byte changed, truncated) is refused before anything is written.
+A backup of version 1 has no signature: it is restored only when asked to
+(``restore --unsigned``).
 
 A restore fills a folder that holds no node: it writes the key file, ``node.json``, and
 a new store that knows the network, its genesis and the peers' addresses (never trust:
