@@ -9,6 +9,7 @@ import dataclasses
 from crypto.errors import CommuneError
 from crypto.identity import NodeKeys
 from node import peers as peer_list
+from node.projector import admin_action_events
 from node.service import IngestResult, Node
 from protocol import admission
 from protocol.card import MAX_ADDRESSES as MAX_CARD_ADDRESSES
@@ -118,14 +119,10 @@ def invite_for(node: Node, node_id: bytes, card: Card | None = None) -> Invite:
     as fit: revocations first, so the newcomer trusts no revoked node), and the
     addresses of the members that published some (docs/PROTOCOL.md §6.2, §6.3)."""
     genesis = node.projector.genesis()
-    known = node.projector.known()
-    if genesis is None or known is None:
+    if genesis is None:
         raise MembershipError("this node belongs to no network")
-    events = [
-        *node.store.events_of_kinds(member.ACTIONS),
-        *node.store.held_of_kinds(member.ACTIONS),
-    ]
-    chain = admission.build(known, events, node_id)
+    events = admin_action_events(node.store)
+    chain = node.projector.proof_for(node_id)
     if not chain and node_id != genesis.author:
         raise MembershipError("that node is not an admitted member here; no invite for it")
     chosen = {e.id: e for e in chain}

@@ -55,6 +55,14 @@ def compute_membership(store: Store) -> Membership | None:
     return membership_rules.fold(genesis, info, actions, store.fork_seqs())
 
 
+def admin_action_events(store: Store) -> list[Event]:
+    """Every admin action the store holds: in the log, and held until it can be placed."""
+    return [
+        *store.events_of_kinds(member_kinds.ACTIONS),
+        *store.held_of_kinds(member_kinds.ACTIONS),
+    ]
+
+
 def known_admissions(store: Store) -> admission.Known | None:
     """What this node knows of who was admitted: the genesis, and the admin actions in
     its log *and* those held until they can be placed (a proof that came with an invite
@@ -63,10 +71,7 @@ def known_admissions(store: Store) -> admission.Known | None:
     if found is None:
         return None
     genesis, info = found
-    events = [
-        *store.events_of_kinds(member_kinds.ACTIONS),
-        *store.held_of_kinds(member_kinds.ACTIONS),
-    ]
+    events = admin_action_events(store)
     forks = tuple(sorted(store.fork_seqs().items()))
     return admission.Known(genesis, info, tuple(_actions(events)), forks)
 
@@ -172,6 +177,14 @@ class Projector:
         """The genesis and every admin action this node holds (log and held)."""
         self.membership()
         return self._known
+
+    def proof_for(self, node_id: bytes) -> list[Event]:
+        """The smallest proof this node can give that ``node_id`` is admitted
+        (docs/PROTOCOL.md §6.3); empty when it is not, or is the founder."""
+        known = self.known()
+        if known is None:
+            return []
+        return admission.build(known, admin_action_events(self.store), node_id)
 
     def log_authors(self) -> set[bytes]:
         self.membership()

@@ -97,7 +97,8 @@ class IngestResult:
     held: int = 0
     forks: int = 0
     #: new events kept in the log that do not count: their author was revoked or
-    #: forked before them, or its admission does not count (§5.5)
+    #: forked before them, or its admission does not count, or is held and has not
+    #: reached the log yet (§5.5, §6.3)
     uncounted: int = 0
     refused: Counter[str] = field(default_factory=Counter)
     #: the first refusals, for a clear message: (event id or None, error)
@@ -123,7 +124,8 @@ class IngestResult:
             parts.append(f"{self.forks} fork evidence")
         if self.uncounted:
             parts.append(
-                f"{self.uncounted} not counted (after their author's cutoff; kept as evidence)"
+                f"{self.uncounted} not counted yet (their author's admission has not reached "
+                "the log, or they come after its cutoff)"
             )
         refused = ", ".join(f"{n} {code}" for code, n in sorted(self.refused.items()))
         parts.append(f"{self.refused_total} refused" + (f" ({refused})" if refused else ""))

@@ -67,7 +67,7 @@ MAX_PENALTY = 3600.0
 
 
 PEER = web.RequestKey("peer", bytes)
-#: Introductions (§10.6) one source address may make a minute.
+#: Introductions (§10.7) one source address may make a minute.
 INTRO_RATE = 10
 
 
@@ -460,7 +460,7 @@ class Server:
         sslobj = request.transport.get_extra_info("ssl_object") if request.transport else None
         if sslobj is not None and sslobj.getpeercert(binary_form=True) is None:
             # No certificate: a node this one has not pinned yet may introduce itself;
-            # anyone else gets a closed connection and not a byte (§10.6).
+            # anyone else gets a closed connection and not a byte (§10.7).
             if request.method == "POST" and request.path == f"{PREFIX}/introduce":
                 return await self.handle_introduce(request)
             _hang_up(request)
@@ -511,7 +511,7 @@ class Server:
         raise refusal
 
     async def handle_introduce(self, request: web.Request) -> web.StreamResponse:
-        """A node this one does not know yet proves its admission (§6.3, §10.6): the
+        """A node this one does not know yet proves its admission (§6.3, §10.7): the
         proof is checked by the membership rules against what this node holds, and kept
         (placed in the log, or held until it can be); the node is pinned from then on
         and connects again with its certificate. Anything but a well-formed proof for
@@ -726,26 +726,7 @@ async def sync_with(sync: Sync, session: aiohttp.ClientSession, url: str) -> Sta
     base = url.rstrip("/") + PREFIX
     try:
         async with asyncio.timeout(REQUEST_TIME):
-            try:
-                await _round(sync, session, base, url, stats)
-            except aiohttp.ServerDisconnectedError:
-                if stats.bytes_received:
-                    raise
-                # Nothing came back: a kept-alive connection the server had just closed
-                # (it closes idle ones after KEEPALIVE). Once more, on a new connection.
-                try:
-                    await _round(sync, session, base, url, stats)
-                except (aiohttp.ClientError, ConnectionError, ssl.SSLError):
-                    if stats.bytes_received or not await introduce(sync, session, base):
-                        raise
-                    await _round(sync, session, base, url, stats)
-            except (aiohttp.ClientError, ConnectionError, ssl.SSLError):
-                # The handshake failed: perhaps the peer has not pinned this node yet. A
-                # member this node knows is told the proof of its admission (§10.6), and
-                # the round is tried once more.
-                if stats.bytes_received or not await introduce(sync, session, base):
-                    raise
-                await _round(sync, session, base, url, stats)
+            await _tries(sync, session, base, url, stats)
     except proto.SyncError as e:
         raise PeerRefused(f"{url} broke the sync protocol: {e.message}") from None
     except aiohttp.ClientResponseError as e:
@@ -758,21 +739,37 @@ async def sync_with(sync: Sync, session: aiohttp.ClientSession, url: str) -> Sta
     return stats
 
 
+async def _tries(
+    sync: Sync, session: aiohttp.ClientSession, base: str, url: str, stats: Stats
+) -> None:
+    """The round, tried again when nothing at all came back: once when the server had
+    just closed a kept-alive connection (it closes idle ones after KEEPALIVE), and once
+    after introducing this node (§10.7) when the handshake failed, perhaps because the
+    peer has not pinned this node yet."""
+    reconnected = introduced = False
+    while True:
+        try:
+            await _round(sync, session, base, url, stats)
+            return
+        except (aiohttp.ClientError, ConnectionError, ssl.SSLError) as e:
+            if stats.bytes_received:
+                raise
+            if isinstance(e, aiohttp.ServerDisconnectedError) and not reconnected:
+                reconnected = True
+                continue
+            if introduced or not await introduce(sync, session, base):
+                raise
+            introduced = True
+
+
 async def introduce(sync: Sync, session: aiohttp.ClientSession, base: str) -> bool:
     """Tell the member at ``base`` the proof of this node's admission, over a connection
-    on which this node shows no certificate but checks the server's (§10.6): only a
+    on which this node shows no certificate but checks the server's (§10.7): only a
     member this node knows hears it. True when it was accepted; False when there is no
     proof to give, or the server could not be reached or is not a member this node
     knows; :class:`PeerRefused` when the server refused the proof, saying why."""
     node = sync.node
-    known = node.projector.known()
-    if known is None or node.node_id == known.genesis.author:
-        return False
-    events = [
-        *node.store.events_of_kinds(member_kinds.ACTIONS),
-        *node.store.held_of_kinds(member_kinds.ACTIONS),
-    ]
-    proof = admission.build(known, events, node.node_id)
+    proof = node.projector.proof_for(node.node_id)
     if not proof:
         return False
     intro = admission.Introduction(node.network, node.node_id, tuple(e.raw for e in proof))

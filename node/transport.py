@@ -4,7 +4,7 @@ given (pinned) certificates.
 
 The client always shows its certificate and checks the server's. The server asks for
 the client's and refuses a handshake with any certificate it has not pinned; a client
-that shows none completes the handshake, and may then only introduce itself (§10.6):
+that shows none completes the handshake, and may then only introduce itself (§10.7):
 the sync server reads nothing else from it and closes the connection. (Python's ``ssl``
 has no per-connection verification callback, so a node not yet pinned proves its
 admission at that one route, checked by the membership rules.)"""
@@ -67,6 +67,6 @@ def client_context(key: SigningKey, trusted: Iterable[x509.Certificate]) -> ssl.
 
 def introduction_context(trusted: Iterable[x509.Certificate]) -> ssl.SSLContext:
     """A client context that shows no certificate (this node is not pinned by the server
-    yet) and checks the server's against the pinned ones, for an introduction (§10.6):
+    yet) and checks the server's against the pinned ones, for an introduction (§10.7):
     a node sends its proof of admission only to a member it knows."""
     return _context(False, None, trusted)

@@ -33,7 +33,7 @@ from protocol.validate import check_event
 #: this many bytes: a peer that is not known yet controls them.
 MAX_PROOF_EVENTS = 64
 MAX_PROOF_BYTES = 64 * 1024
-#: What an introduction says (§10.6): version, network, the node it is for, the proof.
+#: What an introduction says (§10.7): version, network, the node it is for, the proof.
 INTRO_VERSION = 1
 
 
@@ -153,7 +153,7 @@ def check(known: Known, raws: Sequence[bytes], subject: bytes) -> list[Event]:
     return events
 
 
-# --- the introduction (§10.6) --------------------------------------------------------
+# --- the introduction (§10.7) --------------------------------------------------------
 
 
 @dataclass(frozen=True, slots=True)

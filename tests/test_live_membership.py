@@ -81,7 +81,7 @@ async def test_admit_and_revoke_from_the_command_line_reach_a_running_serve(
             peer_list.add_manual(newcomer.node, url)
             took = await _gets_in(newcomer, url)
             assert took < 3.0
-        sv.post("antes")
+        antes = sv.post("antes")
         await _round(sv, url)
 
         # A live channel and a kept-alive connection of SV's, open when it is revoked.
@@ -140,6 +140,20 @@ async def test_admit_and_revoke_from_the_command_line_reach_a_running_serve(
             await _round(sv, url)
         results = await daemon.sync_once(india.node, india.keys, [url])
         assert results[0][1] is not None  # members still get in
+
+        # A redaction by the command line: serve's web view stops showing the text, and
+        # the redaction reaches Mumbai through serve.
+        await _cli(la_home.path, "redact", antes.hex())
+        async with (
+            aiohttp.ClientSession() as web,
+            web.get(server.web_url + "reports") as page,  # type: ignore[attr-defined]
+        ):
+            assert "antes" not in await page.text()
+        assert (await daemon.sync_once(india.node, india.keys, [url]))[0][1] is not None
+        assert "antes" not in {r["title"] for r in india.node.projector.rows("report")}
+        assert (await _cli(la_home.path, "state-hash")).strip() == (
+            india.node.projector.state_hash().hex()
+        )
     finally:
         server.terminate()
         server.wait(10)

@@ -4,8 +4,10 @@ converge, relay it, and show it as unknown rather than dropping or misreading it
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
+from node.store import Store
 from protocol import encoding
 from protocol.envelope import SEALED
 from tests.net import close_all, link, make_network, until
@@ -49,3 +51,23 @@ async def test_a_newer_node_writes_what_older_ones_cannot_read_and_all_still_syn
         for m in members:
             await m.stop()
         close_all(members)
+
+
+def test_a_store_of_schema_1_is_migrated_with_nothing_lost(tmp_path: Path) -> None:
+    """Schema 2 keeps the kind of each held event (its admissions count for trust,
+    docs/PROTOCOL.md §6.3): a store written by the previous version gets it from the
+    events themselves on first open."""
+    members = make_network(tmp_path, ["Los Angeles", "San Salvador"])
+    admission = next(e for e in members[0].node.store.events() if e.kind == "member.admit")
+    close_all(members)
+    path = tmp_path / "old.sqlite"
+    with Store(path) as store, store.write():
+        store.hold(admission, "gap")
+    with sqlite3.connect(path) as db:  # as schema 1 wrote it: no kind column
+        db.execute("DROP INDEX idx_held_kind")
+        db.execute("ALTER TABLE held DROP COLUMN kind")
+        db.execute("PRAGMA user_version = 1")
+    with Store(path) as store:
+        assert int(store.execute("PRAGMA user_version")[0][0]) == 2
+        assert store.held_count() == 1
+        assert [e.id for e in store.held_of_kinds(["member.admit"])] == [admission.id]
