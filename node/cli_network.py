@@ -161,7 +161,9 @@ def redact_cmd(ctx: Context, event_id: str) -> None:
     keys = ctx.keys()
     with ctx.node() as node:
         confirm_feed(node, keys)
-        event = network.redact(node, keys, event_id)
+        event = network.redact(
+            node, keys, event_id, lambda item: private.sealed_edits_of(node, keys, item)
+        )
     click.echo(event.id.hex())
     click.echo(
         "Erased here. Every node that receives this redaction erases the event's contents "

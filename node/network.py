@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+from collections.abc import Callable
 
 from crypto.errors import CommuneError
 from crypto.identity import NodeKeys
@@ -54,18 +55,28 @@ def _require_admin(node: Node, what: str) -> Membership:
 
 
 def resolve(membership: Membership, text: str) -> Member:
-    """A member by node id (or a unique prefix of at least 6 hex digits) or by name."""
+    """A member by node id (or a prefix of at least 6 hex digits) or by exact name. A
+    text that is both one member's name and the start of another's id is refused,
+    naming both: a member could otherwise grind a key whose id starts with another
+    collective's name and receive what was meant for it."""
     wanted = text.strip().lower()
     by_id = [
         m for n, m in membership.members.items() if len(wanted) >= 6 and n.hex().startswith(wanted)
     ]
     by_name = [m for m in membership.members.values() if m.name.lower() == wanted]
-    found = by_id or by_name
+    found = {m.node_id: m for m in [*by_id, *by_name]}
     if len(found) == 1:
-        return found[0]
+        return next(iter(found.values()))
     if not found:
         raise MembershipError(f"no member of this network has the id or name {text!r}")
-    choices = ", ".join(f"{m.name} ({m.node_id.hex()[:12]})" for m in found)
+    if by_id and by_name:
+        names = ", ".join(f"{m.name} ({m.node_id.hex()[:12]}…)" for m in by_name)
+        ids = ", ".join(f"{m.name} ({m.node_id.hex()[:12]}…)" for m in by_id)
+        raise MembershipError(
+            f"{text!r} is the name of {names} and the start of the id of {ids}: give the "
+            "full node id of the one you mean"
+        )
+    choices = ", ".join(f"{m.name} ({m.node_id.hex()[:12]}…)" for m in found.values())
     raise MembershipError(f"{text!r} matches several members: {choices}; give more of the id")
 
 
@@ -262,8 +273,16 @@ def find_event(node: Node, text: str) -> Event:
     return decode_event(bytes(rows[0][0]))
 
 
-def redact(node: Node, keys: NodeKeys, text: str) -> Event:
-    """§12: erase an event's body everywhere; its author or an admin."""
+def redact(
+    node: Node,
+    keys: NodeKeys,
+    text: str,
+    sealed_edits: Callable[[bytes], list[Event]] | None = None,
+) -> Event:
+    """§12: erase an event's body everywhere; its author or an admin. An item's public
+    edits go with it by rule; its sealed edits (``sealed_edits``: those this node can
+    open) are redacted too, each by its own redaction, when this node may (their
+    author, or an admin)."""
     membership = _require_network(node)
     target = find_event(node, text)
     if not redact_kind.may_redact(target.kind):
@@ -271,8 +290,16 @@ def redact(node: Node, keys: NodeKeys, text: str) -> Event:
             f"a {target.kind} event decides who is in the network; it cannot be redacted"
         )
     me = membership.get(node.node_id)
-    if target.author != node.node_id and (me is None or not me.is_admin):
+    admin = me is not None and me.is_admin
+    if target.author != node.node_id and not admin:
         raise NotAdmin("only the event's author or an admin can redact it")
-    if target.id in node.projector.redacted():
+    erased = node.projector.redacted()
+    if target.id in erased:
         raise MembershipError("that event is redacted already")
-    return node.post(keys, [(redact_kind.KIND, redact_kind.payload(target.id))])[0]
+    also = [
+        e.id
+        for e in (sealed_edits(target.id) if sealed_edits is not None else [])
+        if e.id not in erased and (admin or e.author == node.node_id)
+    ]
+    payloads = [(redact_kind.KIND, redact_kind.payload(i)) for i in [target.id, *also]]
+    return node.post(keys, payloads)[0]

@@ -140,8 +140,9 @@ class Private:
 def opened(node: Node, keys: NodeKeys) -> Iterator[Private]:
     """Every counted sealed event this node can open (redacted ones have no body)."""
     secret = keys.sealing_secret()
+    erased = node.projector.redacted()
     for event in node.projector.counted_events_of_kinds([SEALED]):
-        if event.body is None or event.id in node.projector.redacted():
+        if event.body is None or event.id in erased:
             continue
         try:
             content = sealed.open_sealed(
@@ -155,6 +156,21 @@ def opened(node: Node, keys: NodeKeys) -> Iterator[Private]:
             continue  # malformed: it changes nothing
         if content is not None:
             yield Private(event, content)
+
+
+def sealed_edits_of(node: Node, keys: NodeKeys, item_id: bytes) -> list[Event]:
+    """The sealed edits of a private item that this node can open: a redaction of the
+    item names them too (docs/PROTOCOL.md §12), since relays cannot see which item a
+    sealed edit changes."""
+    found = []
+    for private in opened(node, keys):
+        if private.event.id == item_id:
+            continue
+        view = dataclasses.replace(private.event, kind=private.opened.kind)
+        change = change_of(view, private.opened.payload)
+        if change is not None and not change.create and change.item_id == item_id:
+            found.append(private.event)
+    return found
 
 
 def items(node: Node, keys: NodeKeys, kind: str) -> list[dict[str, Any]]:

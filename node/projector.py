@@ -12,7 +12,7 @@ from protocol import admission
 from protocol import membership as membership_rules
 from protocol.envelope import SEALED, Event, decode_event
 from protocol.errors import BadPayload
-from protocol.kinds import EDITS, KNOWN, POSTABLE, redact
+from protocol.kinds import EDITS, KNOWN, POSTABLE, edits, redact
 from protocol.kinds import member as member_kinds
 from protocol.membership import ActionEvent, Membership
 from protocol.projections import ItemState, StateHasher, change_of, merge, read_payload
@@ -220,9 +220,11 @@ class Projector:
     def redacted(self) -> set[bytes]:
         """The ids of the events whose bodies the log erases (docs/PROTOCOL.md §12): named
         by a counted redaction whose author is the target's author or an admin at the
-        redaction's seq; never an event of a membership kind."""
+        redaction's seq; never an event of a membership kind. A redacted item takes the
+        public edits that name it along."""
         membership = self.membership()
         targets: set[bytes] = set()
+        items: set[bytes] = set()
         for event in self.store.events_of_kinds([redact.KIND]):
             if not self.counts(event.author, event.seq):
                 continue
@@ -237,6 +239,16 @@ class Projector:
                 redactor is not None and redactor.is_admin_at(event.seq)
             ):
                 targets.add(target_id)
+                if target.kind in POSTABLE:
+                    items.add(target_id)
+        if items:
+            # Redacting an item erases its public edits too, whoever wrote them: their
+            # text is the item's (§12). Sealed edits name their item inside the seal,
+            # which relays cannot read: they are redacted one by one (``redact``).
+            for edit in self.store.events_of_kinds(sorted(EDITS)):
+                payload = read_payload(edit)
+                if payload is not None and edits.target_of(payload) in items:
+                    targets.add(edit.id)
         return targets
 
     # --- items ----------------------------------------------------------------------

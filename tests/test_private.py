@@ -192,3 +192,30 @@ def test_a_member_who_cannot_read_a_contact_cannot_change_it(tmp_path: Path) -> 
         assert contact_names(la) == {NAME}  # unchanged, not deleted
     finally:
         close_all(members)
+
+
+def test_to_a_name_that_is_also_the_start_of_another_members_id_is_refused(
+    tmp_path: Path,
+) -> None:
+    """A member that ground a key whose id starts with another collective's name does
+    not receive what was meant for that collective: the name is refused as ambiguous,
+    naming both, and the full id still works."""
+    from tests.net import new_member  # noqa: PLC0415
+
+    la = new_member(tmp_path, "Los Angeles")
+    grinder = new_member(tmp_path, "Grinder")
+    victim = new_member(tmp_path, grinder.keys.node_id.hex()[:8])  # as if ground to it
+    members = [la, grinder, victim]
+    try:
+        network.found(la.node, la.keys, "Red")
+        for m in (grinder, victim):
+            network.admit(la.node, la.keys, m.home.identity().card.to_text(), False)
+        with pytest.raises(network.MembershipError) as refused:
+            private.recipients(la.node, la.keys, [victim.name])
+        assert "Grinder" in refused.value.message
+        assert victim.name in refused.value.message
+        assert "full node id" in refused.value.message
+        readers = private.recipients(la.node, la.keys, [victim.keys.node_id.hex()])
+        assert set(readers) == {la.keys.node_id, victim.keys.node_id}
+    finally:
+        close_all(members)

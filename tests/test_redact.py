@@ -149,3 +149,56 @@ def test_fork_evidence_is_erased_by_a_redaction_too(tmp_path: Path) -> None:
         assert twin_id in la.node.projector.redacted()
     finally:
         close_all(members)
+
+
+def test_redacting_an_item_erases_the_text_of_its_edits_everywhere(tmp_path: Path) -> None:
+    """SV (no admin) redacts its plan: LA's public `plan.update` of it, which carries
+    text, is erased on every node too; and a redacted private contact takes its sealed
+    edits along (those its redactor may redact)."""
+    from node import private  # noqa: PLC0415
+
+    la, sv = members = make_network(tmp_path, ["Los Angeles", "San Salvador"])
+    try:
+        plan = sv.node.post(sv.keys, [("plan", POSTABLE["plan"].build({"title": "mural"}))])[0]
+        la.node.ingest([e.raw for e in sv.node.store.events()])
+        edit = la.node.post(
+            la.keys, [("plan.update", {"v": 1, "of": plan.id, "description": SECRET})]
+        )[0]
+        sv.node.ingest([edit.raw])
+        readers = private.recipients(sv.node, sv.keys, [])
+        contact = POSTABLE["contact"].build({"name": "Ana", "phone": "+503 7000 0000"})
+        made = sv.node.post(
+            sv.keys, [private.seal_item(sv.node, sv.keys, "contact", contact, readers)]
+        )[0]
+        change = {"v": 1, "of": made.id, "phone": "+503 7999 9999"}
+        update = sv.node.post(
+            sv.keys, [private.seal_item(sv.node, sv.keys, "contact.update", change, readers)]
+        )[0]
+        la.node.ingest([e.raw for e in sv.node.store.events()])
+
+        redaction = network.redact(
+            sv.node,
+            sv.keys,
+            plan.id.hex(),
+        )
+        network.redact(
+            sv.node,
+            sv.keys,
+            made.id.hex(),
+            lambda item: private.sealed_edits_of(sv.node, sv.keys, item),
+        )
+        la.node.ingest([e.raw for e in sv.node.store.events()])
+        for m in members:
+            for erased in (plan.id, edit.id, made.id, update.id):
+                stored = m.node.store.get(erased)
+                assert stored is not None
+                assert stored.body is None, erased.hex()
+            assert m.node.projector.rows("plan") == []
+            assert m.node.verify() == []
+        assert la.state() == sv.state()
+        assert redaction.kind == redact_kind.KIND
+        for m in members:
+            m.node.close()
+            assert SECRET.encode() not in folder_bytes(m.home)
+    finally:
+        close_all([])
