@@ -127,7 +127,13 @@ def _post_command(spec: KindSpec) -> click.Command:
                     fail(f"--{action} takes no field options ({', '.join(given)})", 2)
                 fields = spec.build_update(given) if action == UPDATE else {}
                 target, is_private = resolve_item(node, keys, spec.name, str(changes[action]))
-                items = [(edits[action].name, {"v": 1, "of": target, **fields})]
+                # ranks after every value of the item this node has seen (§5.3)
+                after = (
+                    private.item_latest(node, keys, spec.name, target)
+                    if is_private
+                    else node.projector.item_latest(spec.name, target)
+                )
+                items = [(edits[action].name, {"v": 1, "of": target, "after": after, **fields})]
             else:
                 items = [(spec.name, spec.build(given))]
             readers = _readers(node, keys, spec, target=target, is_private=is_private, to=to)

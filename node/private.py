@@ -173,10 +173,35 @@ def sealed_edits_of(node: Node, keys: NodeKeys, item_id: bytes) -> list[Event]:
     return found
 
 
+def item_latest(node: Node, keys: NodeKeys, kind: str, item_id: bytes) -> int:
+    """The highest clock among a private item's values (0 when this node cannot read
+    it): what a new edit of it names in ``after`` (§5.3)."""
+    state = _states(node, keys, kind)[0].get((kind, item_id))
+    return 0 if state is None else state.latest()
+
+
 def items(node: Node, keys: NodeKeys, kind: str) -> list[dict[str, Any]]:
     """The private items of one kind, folded in memory as public ones are (§5.3), with
-    who can read each. A change counts only when its author is one of the item's
-    readers: a member who cannot read an item cannot change it (§11.9)."""
+    who can read each."""
+    states, readers = _states(node, keys, kind)
+    names = _names(node)
+    rows = []
+    for state in sorted(states.values(), key=lambda s: (s.ts, s.id)):
+        if not state.visible:
+            continue
+        row = state.as_row()
+        row["private"] = True
+        row["readers"] = [names.get(r, r.hex()[:12]) for r in readers.get(state.id, ())]
+        rows.append(row)
+    return rows
+
+
+def _states(
+    node: Node, keys: NodeKeys, kind: str
+) -> tuple[dict[tuple[str, bytes], ItemState], dict[bytes, tuple[bytes, ...]]]:
+    """The states of the private items of one kind this node can read, and each one's
+    readers. A change counts only when its author is one of the item's readers: a member
+    who cannot read an item cannot change it (§11.9)."""
     changes: list[Change] = []
     readers: dict[bytes, tuple[bytes, ...]] = {}
     for private in opened(node, keys):
@@ -195,16 +220,7 @@ def items(node: Node, keys: NodeKeys, kind: str) -> list[dict[str, Any]]:
         if not change.create and change.author not in allowed:
             continue
         states[change.key] = merge(states.get(change.key), change)
-    names = _names(node)
-    rows = []
-    for state in sorted(states.values(), key=lambda s: (s.ts, s.id)):
-        if not state.visible:
-            continue
-        row = state.as_row()
-        row["private"] = True
-        row["readers"] = [names.get(r, r.hex()[:12]) for r in readers.get(state.id, ())]
-        rows.append(row)
-    return rows
+    return states, readers
 
 
 def readers_of(node: Node, keys: NodeKeys, item_id: bytes) -> tuple[bytes, ...] | None:

@@ -305,6 +305,12 @@ class Projector:
                     states[(kind, bytes(item_id))] = ItemState.decode(bytes(state))
         return states
 
+    def item_latest(self, kind: str, item_id: bytes) -> int:
+        """The highest clock among a public item's values (0 when it is not here): what
+        a new edit of it names in ``after`` (docs/PROTOCOL.md §5.3)."""
+        state = self._load_many({(kind, item_id)}).get((kind, item_id))
+        return 0 if state is None else state.latest()
+
     def rebuild(self) -> None:
         """Drop the projections and fold the whole log again; inside a transaction."""
         self.refresh()

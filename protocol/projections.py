@@ -4,7 +4,10 @@ Every item (a report, a plan, a contact) is a small state that events *merge* in
 
 - the creating event sets the item's author and time and its fields;
 - ``plan.update`` and ``contact.update`` set some fields. Each field is a
-  last-writer-wins register: the value with the highest ``(ts, author)`` clock wins;
+  last-writer-wins register: the value with the highest ``(rank, author)`` wins, where
+  an edit's rank is its ``ts``, or one above the ``after`` it names (the highest clock
+  of the item its author had seen), whichever is higher: so an edit made after another
+  was seen beats it, however far ahead the other's clock was;
 - ``report.retract`` adds its author to the item's retractions; the report is hidden
   when its own author is among them (checked when read, so the order does not matter);
 - ``contact.delete`` deletes the contact for good.
@@ -24,7 +27,7 @@ from protocol.envelope import SEALED, Event
 from protocol.errors import EncodingError
 from protocol.kinds import EDITS, KNOWN, POSTABLE, Payload
 from protocol.kinds.base import has_version
-from protocol.kinds.edits import DELETE, RETRACT, UPDATE, target_of
+from protocol.kinds.edits import DELETE, RETRACT, UPDATE, rank_of, target_of
 
 #: (value, ts, author) of one field
 Register = tuple[str, int, bytes]
@@ -45,6 +48,11 @@ class ItemState:
     def visible(self) -> bool:
         """Created, not retracted by its author, not deleted."""
         return self.author is not None and self.author not in self.retracted_by and not self.deleted
+
+    def latest(self) -> int:
+        """The highest clock among the item's values: what a new edit of it names in
+        ``after`` (§5.3), so that it ranks after all of them."""
+        return max([self.ts, *(register[1] for _, register in self.fields)])
 
     def values(self) -> dict[str, str]:
         spec = POSTABLE[self.kind]
@@ -133,16 +141,19 @@ def change_of(event: Event, payload: Payload | None = None) -> Change | None:
     target = target_of(payload)
     if edit is None or target is None or not has_version(payload, 1):
         return None
+    rank = rank_of(payload, event.ts)
+    if rank is None:
+        return None
     if edit.action == UPDATE:
         changed = POSTABLE[edit.target].read_update(payload)
         return Change(
-            edit.target, target, event.author, event.ts, fields=tuple(sorted(changed.items()))
+            edit.target, target, event.author, rank, fields=tuple(sorted(changed.items()))
         )
     return Change(
         edit.target,
         target,
         event.author,
-        event.ts,
+        rank,
         retract=edit.action == RETRACT,
         delete=edit.action == DELETE,
     )

@@ -113,7 +113,10 @@ def histories(draw: st.DrawFn) -> tuple[World, Event]:
         elif op == "plan.update" and plans:
             target = draw(st.sampled_from(plans))
             status = draw(st.sampled_from(["open", "doing", "done", "dropped"]))
-            world.write(author, op, {"v": 1, "of": target, "status": status}, skew)
+            # an edit may rank after what its author had seen, however far ahead (§5.3)
+            after = draw(st.one_of(st.none(), st.integers(0, 2**64 - 2)))
+            extra = {} if after is None else {"after": after}
+            world.write(author, op, {"v": 1, "of": target, "status": status, **extra}, skew)
         elif op == "report.retract" and reports:
             world.write(author, op, {"v": 1, "of": draw(st.sampled_from(reports))}, skew)
         elif op == "contact":

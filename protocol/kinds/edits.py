@@ -1,4 +1,7 @@
-"""Changes to existing items (docs/PROTOCOL.md §5.3). Each names its item by id in ``of``.
+"""Changes to existing items (docs/PROTOCOL.md §5.3). Each names its item by id in ``of``,
+and may say in ``after`` the highest clock of that item's values its author had seen
+when writing it: the change then ranks after every one of them, whatever its own
+timestamp, so an edit dated in the future never beats an edit made after it was seen.
 
 =================  =============================================================
 kind               effect
@@ -57,3 +60,17 @@ def target_of(payload: dict[str, Any]) -> bytes | None:
         return None
     of = payload.get("of")
     return of if isinstance(of, bytes) and len(of) == 32 else None
+
+
+#: The largest rank a change can have (registers are unsigned 64-bit integers).
+MAX_RANK = 2**64 - 1
+
+
+def rank_of(payload: dict[str, Any], ts: int) -> int | None:
+    """Where a change ranks among the item's changes (§5.3): its timestamp, or one above
+    the ``after`` it names when that is higher; None when ``after`` is malformed (the
+    edit is then unreadable, as any malformed payload)."""
+    after = payload.get("after", 0)
+    if type(after) is not int or not 0 <= after < MAX_RANK:
+        return None
+    return min(MAX_RANK, max(ts, after + 1))
