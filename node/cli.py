@@ -15,7 +15,7 @@ import click
 
 from crypto.errors import CommuneError
 from crypto.identity import NodeKeys
-from node import private
+from node import private, terminal
 from node.cli_common import (
     INSECURE_WARNING,
     Context,
@@ -437,6 +437,7 @@ for _command in [*NETWORK_COMMANDS, *SYNC_COMMANDS, *KEY_COMMANDS, *STATUS_COMMA
 
 
 def main() -> None:
+    terminal.install(sys)  # text from peers never reaches the terminal raw
     try:
         cli.main(standalone_mode=False)
     except click.exceptions.Abort:

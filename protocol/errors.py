@@ -25,7 +25,8 @@
     │   ├── BadSeq                      seq does not follow the author's head (§4.1)
     │   ├── BadPrev                     prev is not the id of the previous event (§4.2)
     │   ├── BadTimestamp                ts does not rise along the feed (§4.3)
-    │   └── WrongNetwork                the event belongs to another network (§4.4)
+    │   ├── WrongNetwork                the event belongs to another network (§4.4)
+    │   └── BadText                     a known kind's text holds a control character (§3.8)
     ├── BadPayload                      a payload a user wrote breaks its kind's schema
     └── BadCard                         a node card is mistyped, cut short or forged
 
@@ -48,6 +49,7 @@ __all__ = [
     "BadSeq",
     "BadShape",
     "BadSignature",
+    "BadText",
     "BadTimestamp",
     "CommuneError",
     "CryptoError",
@@ -168,6 +170,12 @@ class BadTimestamp(InvalidEvent):
 
 class WrongNetwork(InvalidEvent):
     code = "wrong-network"
+
+
+class BadText(InvalidEvent):
+    """A text field of a known kind holds a character a post may not (§3.8)."""
+
+    code = "bad-text"
 
 
 class BadPayload(CommuneError):

@@ -13,8 +13,8 @@ from crypto.errors import BadPublicKey
 from crypto.sign import check_public_key
 from protocol import signed
 from protocol.envelope import Event, decode_event
-from protocol.errors import BadAuthor, BadBodyHash, BadSignature, MissingBody
-from protocol.kinds import member
+from protocol.errors import BadAuthor, BadBodyHash, BadSignature, BadText, MissingBody
+from protocol.kinds import member, text_problem
 
 
 @lru_cache(maxsize=4096)
@@ -60,4 +60,13 @@ def check_event(raw: bytes) -> Event:
     check_author(event.author)
     check_body(event)
     check_signature(event)
+    check_text(event)
     return event
+
+
+def check_text(event: Event) -> None:
+    """§3.8: the text of a known kind holds nothing a post could not (a peer's terminal
+    escapes, bidi overrides): refused on every node alike."""
+    problem = text_problem(event.kind, event.body)
+    if problem is not None:
+        raise BadText(f"a {event.kind} event whose text a post would refuse: {problem}")

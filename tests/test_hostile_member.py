@@ -53,3 +53,79 @@ async def test_an_edit_dated_a_year_ahead_loses_to_an_edit_made_after_it(
         assert json.loads(out)[0]["status"] == "done"
     finally:
         close_all(members)
+
+
+ESCAPES = ["\x1b]0;pwned\x07", "\x1b[2J", "\u202egnp.exe", "a\u2028b", "\x9b31m"]
+
+
+def test_text_a_post_would_refuse_is_refused_from_a_peer_on_every_node(tmp_path: Path) -> None:
+    """§3.8: an event of a known kind whose text holds a terminal escape or a bidi
+    override is refused on ingest, as the command line refuses it when posting."""
+    from protocol import encoding  # noqa: PLC0415
+    from protocol.envelope import create_event  # noqa: PLC0415
+
+    la, sv = members = make_network(tmp_path, ["Los Angeles", "San Salvador"])
+    try:
+        head = sv.node.store.head(sv.keys.node_id)
+        seq, prev, ts = (head.seq, head.id, head.ts) if head else (0, None, 1 << 20)
+        for i, bad in enumerate(ESCAPES):
+            for kind, payload in (
+                ("report", {"v": 1, "title": f"t{i}{bad}", "body": "ok"}),
+                ("plan", {"v": 1, "title": "ok", "owner": bad}),
+                ("plan.update", {"v": 1, "of": bytes(32), "status": "open", "owner": bad}),
+            ):
+                event = create_event(
+                    sv.keys.signing,
+                    network=sv.node.network,
+                    seq=seq + 1,
+                    prev=prev,
+                    ts=ts + 1,
+                    kind=kind,
+                    body=encoding.encode(payload),
+                )
+                result = la.node.ingest([event.raw])
+                assert result.refused["bad-text"] == 1, (kind, bad)
+        # a multi-line field keeps its line breaks and tabs, as a post does
+        fine = create_event(
+            sv.keys.signing,
+            network=sv.node.network,
+            seq=seq + 1,
+            prev=prev,
+            ts=ts + 1,
+            kind="report",
+            body=encoding.encode({"v": 1, "title": "ok", "body": "una\n\tdos"}),
+        )
+        assert la.node.ingest([fine.raw]).refused_total == 0
+    finally:
+        close_all(members)
+
+
+async def test_what_a_peer_says_reaches_the_terminal_escaped(tmp_path: Path) -> None:
+    """A hostile member's refusal text, shown by `sync` and then by `status`, and an
+    unknown kind's fields: every escape shows as \\uXXXX, never raw."""
+    from aiohttp import web  # noqa: PLC0415
+
+    from node import peers as peer_list  # noqa: PLC0415
+    from node import sync  # noqa: PLC0415
+
+    la, sv = members = make_network(tmp_path, ["Los Angeles", "San Salvador"])
+
+    class Hostile(sync.Server):
+        async def handle_sync(self, request: web.Request) -> web.StreamResponse:
+            raise web.HTTPForbidden(text="".join(ESCAPES))
+
+    server = Hostile(sync.Sync(sv.node, sv.keys))
+    runner, listener = await sync.start_server(server, "127.0.0.1", 0)
+    url = f"https://127.0.0.1:{listener.sockets[0].getsockname()[1]}"
+    try:
+        peer_list.add_manual(la.node, url)
+        la.node.close()
+        for args in (("sync",), ("status",), ("status", "--json"), ("peer", "list")):
+            _, out, err = await commune_async(la.home.path, *args)
+            for bad in ESCAPES:
+                assert bad not in out + err, (args, bad)
+        _, out, err = await commune_async(la.home.path, "status")
+        assert "\\u001b]0;pwned" in out + err
+    finally:
+        await sync.stop_server(runner, listener)
+        close_all(members)

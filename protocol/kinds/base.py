@@ -88,6 +88,8 @@ class Field:
         log never raises; a value :meth:`clean` would refuse is malformed."""
         if len(text) > self.max_len or (self.required and not text):
             return False
+        if control_char(text, allowed="\n\t" if self.multiline else "") is not None:
+            return False  # never stored since §3.8, but a store may be older
         return not text or self.check is None or self.check(text) is None
 
 
