@@ -240,6 +240,14 @@ def _network_words(report: dict[str, Any]) -> list[str]:
         role = "admin" if m["roles"] else "member"
         mark = "  (this node)" if m["this_node"] else ""
         lines.append(f"  {m['name']:<{width}}  {role:<6}  {m['state']}{mark}")
+    me = next((m for m in members if m["this_node"]), None)
+    if me is not None and me["state"] == "forked":
+        lines.append(
+            "  THIS NODE'S FEED FORKED: another copy of its key (a copied folder, or a "
+            "restored backup run beside it) wrote events too, so members refuse it and "
+            "nothing it writes counts. Stop every copy but one; the collective needs a new "
+            "node (`commune init` in a new folder), admitted by an admin."
+        )
     return lines
 
 

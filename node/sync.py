@@ -37,10 +37,10 @@ from node import dial, transport
 from node.errors import StoreError
 from node.peers import pinned_certificates, trusted_certificates, trusted_ids
 from node.service import IngestResult, Node, check_many
-from protocol import admission
+from protocol import admission, encoding
 from protocol import sync as proto
-from protocol.envelope import Event
-from protocol.errors import InvalidEvent
+from protocol.envelope import MAX_EVENT_SIZE, Event
+from protocol.errors import EncodingError, InvalidEvent
 from protocol.frontier import Frontier
 from protocol.kinds import member as member_kinds
 
@@ -530,6 +530,18 @@ class Server:
         known = node.projector.known()
         if known is None or intro.network != node.network:
             _hang_up(request)
+        evidence = self._fork_evidence(intro.node)
+        if evidence:
+            # Another copy of that node's key wrote its feed too: say so, with the two
+            # signed events that show it, so the copy shut out learns why (§10.7).
+            log.warning("node %s… introduced itself, but its feed forked", intro.node.hex()[:12])
+            answer = web.Response(
+                status=409,
+                body=encoding.encode(evidence),
+                content_type="application/x-commune-fork",
+            )
+            answer.force_close()
+            return answer
         try:
             events = await asyncio.to_thread(admission.check, known, intro.proof, intro.node)
         except admission.ProofRefused as e:
@@ -544,6 +556,18 @@ class Server:
         response = web.Response(text="welcome: connect again with this node's certificate")
         response.force_close()
         return response
+
+    def _fork_evidence(self, node_id: bytes) -> list[bytes]:
+        """The two events that show ``node_id``'s feed forked (ours at the lowest forked
+        seq, and the evidence kept there), or nothing."""
+        seq = self.sync.node.store.fork_seqs().get(node_id)
+        if seq is None:
+            return []
+        store = self.sync.node.store
+        ours = store.id_at(node_id, seq)
+        event = store.get(ours) if ours is not None else None
+        kept = [f for f in store.forks() if f.author == node_id and f.seq == seq]
+        return [e.raw for e in [*([event] if event else []), *kept[:1]]]
 
     def _intro_allowed(self, address: str) -> bool:
         """At most INTRO_RATE introductions a minute from one address: each costs up to
@@ -769,20 +793,55 @@ async def introduce(sync: Sync, session: aiohttp.ClientSession, base: str) -> bo
     proof to give, or the server could not be reached or is not a member this node
     knows; :class:`PeerRefused` when the server refused the proof, saying why."""
     node = sync.node
+    known = node.projector.known()
     proof = node.projector.proof_for(node.node_id)
-    if not proof:
-        return False
+    if known is None or (not proof and node.node_id != known.genesis.author):
+        return False  # no proof to give (the founder's is the genesis itself)
     intro = admission.Introduction(node.network, node.node_id, tuple(e.raw for e in proof))
     context = transport.introduction_context(trusted_certificates(node))
+    where = base.removesuffix(PREFIX)
     try:
         async with session.post(f"{base}/introduce", data=intro.encode(), ssl=context) as answer:
-            text = (await answer.content.read(300)).decode("utf-8", "replace")
+            body = await _read_at_most(answer.content, 2 * MAX_EVENT_SIZE + 1024)
             if answer.status == 200:
-                log.info("introduced this node to %s", base.removesuffix(PREFIX))
+                log.info("introduced this node to %s", where)
                 return True
     except (aiohttp.ClientError, ConnectionError, ssl.SSLError, TimeoutError):
         return False
-    raise PeerRefused(f"{base.removesuffix(PREFIX)} refused this node's proof of admission: {text}")
+    if answer.status == 409:
+        _take_own_fork(node, body, where)
+    text = body[:300].decode("utf-8", "replace")
+    raise PeerRefused(f"{where} refused this node's proof of admission: {text}")
+
+
+async def _read_at_most(content: aiohttp.StreamReader, limit: int) -> bytes:
+    """The whole body, or its first ``limit`` bytes: a peer controls its length."""
+    data = b""
+    while len(data) < limit:
+        chunk = await content.read(limit - len(data))
+        if not chunk:
+            break
+        data += chunk
+    return data
+
+
+def _take_own_fork(node: Node, body: bytes, where: str) -> NoReturn:
+    """A member refused this node because its feed forked: keep the evidence it sent
+    (checked like any event) and say in words what happened and what to do."""
+    try:
+        raws = encoding.decode(body)
+    except EncodingError:
+        raws = []
+    if isinstance(raws, list) and len(raws) <= 2 and all(isinstance(r, bytes) for r in raws):
+        node.ingest(raws)
+    seq = node.store.fork_seqs().get(node.node_id)
+    at = f" at seq {seq}" if seq is not None else ""
+    raise PeerRefused(
+        f"{where} refuses this node: its feed forked{at}, so another copy of this node's "
+        "key (a copied folder, or a restored backup run beside it) wrote events too, and "
+        "the network stops counting this node from there. Stop every copy but one; the "
+        "collective needs a new node (`commune init` in a new folder), admitted by an admin"
+    )
 
 
 async def _round(

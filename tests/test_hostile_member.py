@@ -129,3 +129,45 @@ async def test_what_a_peer_says_reaches_the_terminal_escaped(tmp_path: Path) -> 
     finally:
         await sync.stop_server(runner, listener)
         close_all(members)
+
+
+async def test_the_copy_whose_feed_forked_is_told_why_and_what_to_do(tmp_path: Path) -> None:
+    import shutil  # noqa: PLC0415
+
+    from node import daemon  # noqa: PLC0415
+    from node import peers as peer_list  # noqa: PLC0415
+    from node.home import Home  # noqa: PLC0415
+
+    la, sv = members = make_network(tmp_path, ["Los Angeles", "San Salvador"])
+    try:
+        sv.post("antes")
+        la.node.ingest([e.raw for e in sv.node.store.events()])
+        sv.node.close()
+        twin_home = tmp_path / "sv-twin"
+        shutil.copytree(sv.home.path, twin_home)  # a copy of SV's folder, run elsewhere
+        sv.node = Node.open(sv.home)
+        sv.post("una")
+        twin = Node.open(Home(twin_home))
+        twin.accept_feed_at_store()  # a copy that writes past the guard
+        twin.post(sv.keys, [("report", POSTABLE["report"].build({"title": "otra"}))])
+        la.node.ingest([e.raw for e in sv.node.store.events()])
+        la.node.ingest([e.raw for e in twin.store.events()])
+        assert sv.keys.node_id in la.node.store.fork_seqs()  # LA holds the evidence
+        await la.start()
+        # The copy calls LA: refused, and told why in words, with the evidence
+        peer_list.add_manual(twin, la.url)
+        results = await daemon.sync_once(twin, sv.keys)
+        assert results[0][1] is None
+        assert "feed forked" in results[0][2]
+        assert "Stop every copy but one" in results[0][2]
+        assert sv.keys.node_id in twin.store.fork_seqs()  # it holds the evidence now
+        twin.close()
+        code, out, _ = await commune_async(twin_home, "status")
+        assert "THIS NODE'S FEED FORKED" in out
+        code, out, err = await commune_async(twin_home, "doctor", "--timeout", "5")
+        assert code != 0
+        assert "own feed split in two" in out
+        assert "no fork evidence" not in out
+    finally:
+        await la.stop()
+        close_all(members)
