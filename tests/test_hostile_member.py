@@ -164,7 +164,7 @@ async def test_the_copy_whose_feed_forked_is_told_why_and_what_to_do(tmp_path: P
         twin.close()
         code, out, _ = await commune_async(twin_home, "status")
         assert "THIS NODE'S FEED FORKED" in out
-        code, out, err = await commune_async(twin_home, "doctor", "--timeout", "5")
+        code, out, _ = await commune_async(twin_home, "doctor", "--timeout", "5")
         assert code != 0
         assert "own feed split in two" in out
         assert "no fork evidence" not in out
