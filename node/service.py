@@ -20,7 +20,7 @@ from node.store import Store
 from protocol import chain, encoding, hlc
 from protocol.chain import Head
 from protocol.envelope import NO_NETWORK, Event, create_event
-from protocol.errors import BadSeq, InvalidEvent, WrongNetwork
+from protocol.errors import BadPrev, BadSeq, InvalidEvent, WrongNetwork
 from protocol.kinds import Payload, redact
 from protocol.kinds import member as member_kinds
 from protocol.membership import Membership
@@ -551,10 +551,27 @@ class _Batch:
         else:
             try:
                 chain.check_next(head, event)
+            except BadPrev as e:
+                self._forked_after(event, e)
+                return
             except InvalidEvent as e:
                 result.refuse(event.id, e)
                 return
             self._append(event)
+
+    def _forked_after(self, event: Event, error: BadPrev | None) -> None:
+        """Keep ``event`` as fork evidence (§4.5): a second event at a taken seq that
+        could follow the same predecessor (``error`` None), or one, at any seq, whose
+        prev is not the author's event before it here (``error``): its author signed
+        another event before it than the one here, so its feed forked at or below that
+        seq. Either way the author is cut off from there (§5.5), and sync then finds where
+        the two branches parted (§10.3). Evidence at an earlier seq makes it redundant."""
+        del error  # the evidence speaks for itself
+        if self.store.add_fork(event):
+            self.result.forks += 1
+            self.membership_changed = True  # §5.5: a fork is a cutoff
+        else:
+            self.result.known += 1
 
     def _place_behind_head(self, event: Event) -> None:
         placed = self.placed.get((event.author, event.seq))
@@ -570,14 +587,13 @@ class _Batch:
         # whether this event or the stored one arrived first (§4.5).
         try:
             chain.check_next(self._head_at(event.author, event.seq - 1), event)
+        except BadPrev as e:
+            self._forked_after(event, e)  # it followed another predecessor: a fork too
+            return
         except InvalidEvent as e:
             self.result.refuse(event.id, e)
             return
-        if self.store.add_fork(event):
-            self.result.forks += 1
-            self.membership_changed = True  # §5.5: a fork is a cutoff
-        else:
-            self.result.known += 1
+        self._forked_after(event, None)
 
     def _head_at(self, author: bytes, seq: int) -> Head | None:
         """The author's feed as it stood at ``seq`` (None before seq 1)."""
@@ -626,15 +642,21 @@ class _Batch:
             for candidate in waiting:
                 try:
                     chain.check_next(head, candidate)
+                except BadPrev as e:
+                    self._forked_after(candidate, e)
+                    refusals.append((candidate, e))
+                    continue
                 except InvalidEvent as e:
                     refusals.append((candidate, e))
                     continue
                 if nxt is None:
                     nxt = candidate
-            # Those that cannot follow the head never will: refused. Of those that can,
-            # the first (by id) is appended and any other is fork evidence.
+            # Those that cannot follow the head never will: refused (or kept as fork
+            # evidence, above). Of those that can, the first (by id) is appended and any
+            # other is fork evidence.
             for candidate, error in refusals:
-                self.result.refuse(candidate.id, error)
+                if not isinstance(error, BadPrev):
+                    self.result.refuse(candidate.id, error)
             if nxt is not None:
                 refused = {c.id for c, _ in refusals}
                 for other in waiting:

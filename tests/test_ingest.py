@@ -111,9 +111,32 @@ def test_refused_events_leave_the_store_as_it_was(node: Node) -> None:
     bad_prev = forge(SV, seq=2, prev=bytes(32), ts=good[0].ts + 1)
     forged = forge(IN, author=SV.public, seq=2, prev=good[0].id, ts=good[0].ts + 1)
     result = node.ingest([bad_prev, forged, b"\x00garbage"])
-    assert result.refused == {"bad-prev": 1, "bad-signature": 1, "trailing-bytes": 1}
+    assert result.refused == {"bad-signature": 1, "trailing-bytes": 1}
+    assert result.forks == 1  # signed by SV at its next seq, after another head: a fork
     assert result.new == 0
     assert [e.id for e in node.store.events() if e.author == SV.public] == [good[0].id]
+
+
+def test_a_next_event_whose_prev_is_not_the_head_is_kept_as_fork_evidence(node: Node) -> None:
+    """Issue 13: SV signed seq 3 after another seq 2 than the one here, so its feed
+    forked: kept as evidence (whichever arrives first), and SV is cut off."""
+    events = feed(SV, 3)
+    node.ingest([e.raw for e in events[:2]])
+    other_branch = forge(SV, seq=3, prev=bytes(range(32)), ts=events[1].ts + 9)
+    result = node.ingest([other_branch])
+    assert (result.forks, result.refused_total) == (1, 0)
+    membership = node.membership()
+    assert membership is not None
+    assert membership.members[SV.public].forked_at == 3
+    # the same evidence when it came before the event it conflicts with (held first)
+    again = Node(node.home, Store(":memory:"))
+    with again.store.write():
+        again.store.set_meta("network", node.store.get_meta("network") or "")
+        again.store.set_meta("genesis", node.store.get_meta("genesis") or "")
+    again.ingest([e.raw for e in node.store.events() if e.author != SV.public])
+    again.ingest([events[0].raw, other_branch])
+    assert again.ingest([events[1].raw]).forks == 1
+    assert again.store.fork_seqs() == node.store.fork_seqs()
 
 
 def test_events_of_another_network_are_refused(node: Node) -> None:
@@ -214,7 +237,9 @@ def test_a_held_event_that_cannot_follow_its_head_is_refused_not_kept(node: Node
     assert node.ingest([wrong_prev, backwards]).held == 2  # a gap: seq 1 and 2 missing
     result = node.ingest([e.raw for e in events])
     assert result.new == 2
-    assert result.refused == {"bad-prev": 1, "bad-timestamp": 1}
+    # another prev at the next seq is a fork (kept as evidence); a ts going back is not
+    assert result.refused == {"bad-timestamp": 1}
+    assert result.forks == 1
     assert result.held == 0
     assert node.store.held_count() == 0
     assert node.store.head(SV.public).seq == 2  # type: ignore[union-attr]
@@ -242,13 +267,14 @@ def test_whether_a_conflicting_event_is_fork_evidence_does_not_depend_on_order(
     other = Node(node.home, Store(twin))
     try:
         first = node.ingest([e.raw for e in events])
-        late = node.ingest([stray])  # behind the head: checked against seq 1, refused
-        assert (first.new, late.forks, late.refused) == (2, 0, {"bad-prev": 1})
-        early = other.ingest([events[0].raw, stray])  # next after seq 1: refused the same way
-        assert early.refused == {"bad-prev": 1}
+        # behind the head, it does not follow seq 1: SV signed another seq 1 before it
+        late = node.ingest([stray])
+        assert (first.new, late.forks, late.refused_total) == (2, 1, 0)
+        early = other.ingest([events[0].raw, stray])  # next after seq 1: the same evidence
+        assert (early.forks, early.refused_total) == (1, 0)
         other.ingest([events[1].raw])
         assert other.projector.state_hash() == node.projector.state_hash()
-        assert node.store.forks() == other.store.forks() == []
+        assert [f.id for f in node.store.forks()] == [f.id for f in other.store.forks()]
     finally:
         other.close()
 
