@@ -43,6 +43,7 @@ from protocol.envelope import MAX_EVENT_SIZE, Event
 from protocol.errors import EncodingError, InvalidEvent
 from protocol.frontier import Frontier
 from protocol.kinds import member as member_kinds
+from protocol.validate import check_event
 
 log = logging.getLogger("commune.sync")
 
@@ -146,6 +147,9 @@ class Sync:
         self.on_grew: Callable[[], None] | None = None
         #: progress callback for large transfers: (peer, events received so far)
         self.on_progress: Callable[[str, int], None] | None = None
+        #: (peer URL, author, seq) where this node looked for the parting of a forked
+        #: feed already: not looked for again in every round
+        self.searched: set[tuple[str, bytes, int]] = set()
 
     # trust: rebuilt when the membership changes; new connections use the new list
     def context(self, server: bool) -> ssl.SSLContext:
@@ -241,6 +245,27 @@ class Sync:
         for raw in ours:
             yield proto.frame(proto.FORK, raw)
         yield proto.frame(proto.END, proto.End(0, len(ours)).encode())
+
+    def divergences(self, theirs: proto.Hello) -> list[tuple[bytes, int]]:
+        """(author, seq) where the peer's branch of a feed may differ from ours: where
+        its head is not our event at that seq, and where fork evidence here follows
+        another predecessor than ours (the peer may hold that branch). Where the two
+        parted is then looked for (§10.3)."""
+        store = self.node.store
+        found: dict[bytes, int] = {}
+        for author, head in store.heads().items():
+            their_seq = theirs.frontier.seq(author)
+            if 0 < their_seq <= head.seq:
+                mine = head.id if their_seq == head.seq else store.id_at(author, their_seq)
+                if mine != theirs.frontier.heads[author][1]:
+                    found[author] = their_seq
+        for evidence in store.forks():
+            below = evidence.seq - 1
+            if below >= 1 and theirs.frontier.seq(evidence.author) >= below:
+                mine = store.id_at(evidence.author, below)
+                if mine is not None and mine != evidence.prev:
+                    found[evidence.author] = min(found.get(evidence.author, below), below)
+        return sorted(found.items())
 
     def lacks_anything(self, theirs: proto.Hello, places: Iterable[tuple[bytes, int]] = ()) -> bool:
         store = self.node.store
@@ -443,6 +468,7 @@ class Server:
         app.router.add_post(f"{PREFIX}/sync", self.handle_sync)
         app.router.add_post(f"{PREFIX}/push", self.handle_push)
         app.router.add_get(f"{PREFIX}/live", self.handle_live)
+        app.router.add_post(f"{PREFIX}/ids", self.handle_ids)
         return app
 
     def peer_of(self, request: web.Request) -> bytes:
@@ -641,6 +667,24 @@ class Server:
         stats.seconds = time.monotonic() - began
         self._served(peer, "push", stats)
         return response
+
+    async def handle_ids(self, request: web.Request) -> web.StreamResponse:
+        """This node's event ids at the seqs a member asks about, of one author's feed,
+        and the whole event at one seq: how a member finds where its branch of a forked
+        feed and this node's parted (§10.3)."""
+        async with asyncio.timeout(READ_TIMEOUT):
+            body = await _read_at_most(request.content, proto.MAX_IDS_REQUEST + 1)
+        asked = proto.IdsRequest.decode(body)
+        store = self.sync.node.store
+        ids = tuple(store.id_at(asked.author, seq) for seq in asked.seqs)
+        event = None
+        if asked.event is not None:
+            event_id = store.id_at(asked.author, asked.event)
+            found = store.get(event_id) if event_id is not None else None
+            event = found.raw if found is not None else None
+        return web.Response(
+            body=proto.IdsAnswer(ids, event).encode(), content_type="application/x-commune-ids"
+        )
 
     async def handle_live(self, request: web.Request) -> web.WebSocketResponse:
         ws = web.WebSocketResponse(heartbeat=30.0, max_msg_size=1024)
@@ -863,8 +907,77 @@ async def _round(
         raise proto.SyncError("the peer answered a full hello with a short one")
     if theirs.accepts_short:
         sync.in_step[url] = theirs.summary()
+    for author, differ in sync.divergences(theirs)[: proto.MAX_SEARCHES]:
+        if (url, author, differ) not in sync.searched:
+            await _find_parting(sync, session, base, stats, author=author, differ=differ)
+            sync.searched.add((url, author, differ))
     if sync.lacks_anything(theirs, stats.fork_places):
         await _push(sync, session, base, theirs, stats)
+
+
+async def _find_parting(
+    sync: Sync,
+    session: aiohttp.ClientSession,
+    base: str,
+    stats: Stats,
+    *,
+    author: bytes,
+    differ: int,
+) -> None:
+    """Find the first seq where the peer's branch of ``author``'s feed and ours differ
+    (they differ at ``differ``, unless the peer's branch is ours there), asking the peer
+    its ids at up to MAX_PROBES seqs at a time; then take its event there as fork
+    evidence, and ours goes back to it with the push (§10.3). A peer that does not
+    answer ``ids`` (an older node) is not searched."""
+    store = sync.node.store
+    agree, first = 0, True
+    while True:
+        asked = [*proto.probes(agree, differ), *([differ] if first else [])]
+        if not asked:
+            break
+        answer = await _ask_ids(session, base, proto.IdsRequest(author, tuple(asked)), stats)
+        if answer is None:
+            return
+        same = [
+            theirs == store.id_at(author, seq)
+            for theirs, seq in zip(answer.ids, asked, strict=True)
+        ]
+        if first:
+            if same[-1]:
+                return  # this peer's branch is ours up to there: nothing to find
+            asked, same, first = asked[:-1], same[:-1], False
+        agree, differ = proto.narrow(agree, differ, asked, same)
+        if differ - agree <= 1:
+            break
+    answer = await _ask_ids(session, base, proto.IdsRequest(author, (), differ), stats)
+    if answer is None or answer.event is None:
+        return
+    try:
+        event = check_event(answer.event)
+    except InvalidEvent as e:
+        raise proto.SyncError(f"the peer's event where the feeds parted: {e.message}") from None
+    if event.author != author or event.seq != differ:
+        raise proto.SyncError("the peer answered with another event than the one asked for")
+    result = sync.node.ingest([answer.event])
+    stats.add(result)
+    stats.fork_places.add((author, differ))
+    if result.forks:
+        log.warning("found where %s…'s feed forked: seq %d", author.hex()[:12], differ)
+
+
+async def _ask_ids(
+    session: aiohttp.ClientSession, base: str, asked: proto.IdsRequest, stats: Stats
+) -> proto.IdsAnswer | None:
+    data = asked.encode()
+    stats.bytes_sent += len(data)
+    async with session.post(f"{base}/ids", data=data) as response:
+        if response.status == 404:
+            return None  # an older node
+        body = await _read_at_most(response.content, 2 * MAX_EVENT_SIZE)
+        stats.bytes_received += len(body)
+        if response.status != 200:
+            raise PeerRefused(f"{stats.peer} refused an ids request: {response.status}")
+    return proto.IdsAnswer.decode(body, asked)
 
 
 async def _pull(

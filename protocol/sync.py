@@ -244,3 +244,102 @@ def plan(
 def missing_forks(ours: Iterable[tuple[bytes, bytes]], theirs: frozenset[bytes]) -> list[bytes]:
     """Of our fork evidence (id, raw), the raws the peer does not list."""
     return [raw for fork_id, raw in ours if fork_id not in theirs]
+
+
+# --- finding where two feeds parted (§10.3) ------------------------------------------
+
+#: Seqs one ``ids`` request asks about, at most: a search over a feed of a million
+#: events takes four requests.
+MAX_PROBES = 64
+MAX_IDS_REQUEST = 64 + MAX_PROBES * 10
+#: Authors whose divergence one round looks for, at most.
+MAX_SEARCHES = 8
+
+
+@dataclass(frozen=True, slots=True)
+class IdsRequest:
+    """Ask a peer its event ids at some seqs of one author's feed, and the whole event
+    at one seq (where the feeds parted, once found)."""
+
+    author: bytes
+    seqs: tuple[int, ...] = ()
+    event: int | None = None
+
+    def encode(self) -> bytes:
+        return encoding.encode(
+            {"v": VERSION, "author": self.author, "seqs": list(self.seqs), "event": self.event}
+        )
+
+    @classmethod
+    def decode(cls, data: bytes) -> IdsRequest:
+        if len(data) > MAX_IDS_REQUEST:
+            raise SyncError("the ids request is too large")
+        try:
+            doc = encoding.decode(data)
+        except EncodingError as e:
+            raise SyncError(f"the ids request is not canonical ({e.message})") from None
+        if not isinstance(doc, dict) or doc.get("v") != VERSION:
+            raise SyncError("the ids request is not a map of this version")
+        author, seqs, event = doc.get("author"), doc.get("seqs"), doc.get("event")
+        if not (isinstance(author, bytes) and len(author) == 32):
+            raise SyncError("the ids request names no author")
+        if not (
+            isinstance(seqs, list)
+            and len(seqs) <= MAX_PROBES
+            and all(type(s) is int and 0 < s < 2**63 for s in seqs)
+        ):
+            raise SyncError(f"the ids request asks about at most {MAX_PROBES} seqs")
+        if event is not None and not (type(event) is int and 0 < event < 2**63):
+            raise SyncError("the ids request asks for an event at no seq")
+        return cls(author, tuple(seqs), event)
+
+
+@dataclass(frozen=True, slots=True)
+class IdsAnswer:
+    """The ids at the asked seqs (None where the answerer has no event there), and the
+    asked event's bytes (or None)."""
+
+    ids: tuple[bytes | None, ...]
+    event: bytes | None = None
+
+    def encode(self) -> bytes:
+        return encoding.encode({"ids": list(self.ids), "event": self.event})
+
+    @classmethod
+    def decode(cls, data: bytes, asked: IdsRequest) -> IdsAnswer:
+        try:
+            doc = encoding.decode(data)
+        except EncodingError as e:
+            raise SyncError(f"the ids answer is not canonical ({e.message})") from None
+        ids, event = (doc.get("ids"), doc.get("event")) if isinstance(doc, dict) else (None, None)
+        if not (
+            isinstance(ids, list)
+            and len(ids) == len(asked.seqs)
+            and all(i is None or (isinstance(i, bytes) and len(i) == 32) for i in ids)
+        ):
+            raise SyncError("the ids answer does not answer what was asked")
+        if event is not None and not (isinstance(event, bytes) and len(event) <= MAX_EVENT_SIZE):
+            raise SyncError("the ids answer's event is not an event")
+        return cls(tuple(ids), event)
+
+
+def probes(agree: int, differ: int) -> list[int]:
+    """Seqs to ask about between ``agree`` (the feeds agree there, or 0) and ``differ``
+    (they differ there), evenly spread, at most MAX_PROBES."""
+    span = differ - agree - 1
+    if span <= 0:
+        return []
+    count = min(MAX_PROBES, span)
+    return sorted({agree + 1 + (i * span) // count for i in range(count)})
+
+
+def narrow(agree: int, differ: int, asked: Sequence[int], same: Sequence[bool]) -> tuple[int, int]:
+    """After asking the peer its ids at ``asked`` (``same[i]``: its id is ours there):
+    the new (agree, differ). Two branches of a feed that parted stay apart (each event
+    names the one before it), so the first seq where they differ is the divergence."""
+    for seq, equal in zip(asked, same, strict=True):
+        if equal:
+            agree = max(agree, seq)
+        else:
+            return agree, seq
+    return agree, differ

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from node.service import Node
 from protocol.kinds import POSTABLE
-from tests.net import close_all, commune_async, make_network
+from tests.net import Member, close_all, commune_async, make_network
 
 YEAR = 365 * 24 * 3600.0
 
@@ -171,3 +171,60 @@ async def test_the_copy_whose_feed_forked_is_told_why_and_what_to_do(tmp_path: P
     finally:
         await la.stop()
         close_all(members)
+
+
+def _two_branches(tmp_path: Path, before: int, a: int, b: int) -> list[Member]:
+    """A network where SV's folder was copied after ``before`` events of its own, then
+    SV wrote ``a`` more and the copy ``b`` more: two branches of one feed. LA holds
+    SV's branch, Mumbai the copy's; neither has seen the other."""
+    import shutil  # noqa: PLC0415
+
+    from node.home import Home  # noqa: PLC0415
+
+    la, sv, india = members = make_network(tmp_path, ["Los Angeles", "San Salvador", "Mumbai"])
+    for i in range(before):
+        sv.post(f"shared {i}")
+    sv.node.close()
+    shutil.copytree(sv.home.path, tmp_path / "twin")
+    sv.node = Node.open(sv.home)
+    twin = Node.open(Home(tmp_path / "twin"))
+    twin.accept_feed_at_store()
+    for i in range(a):
+        sv.post(f"branch a {i}")
+    for i in range(b):
+        twin.post(sv.keys, [("report", POSTABLE["report"].build({"title": f"branch b {i}"}))])
+    la.node.ingest([e.raw for e in sv.node.store.events()])
+    india.node.ingest([e.raw for e in twin.store.events()])
+    twin.close()
+    return members
+
+
+async def _one_round(client: Member, server: Member) -> None:
+    from node import sync  # noqa: PLC0415
+
+    await server.start()
+    try:
+        service = sync.Sync(client.node, client.keys)
+        async with sync.client_session(service) as session:
+            await sync.sync_with(service, session, server.url)
+    finally:
+        await server.stop()
+
+
+async def test_two_branches_that_parted_before_the_shorter_head_are_found_in_one_round(
+    tmp_path: Path,
+) -> None:
+    for a, b in ((6, 9), (9, 9), (9, 6), (40, 150)):
+        root = tmp_path / f"{a}-{b}"
+        la, sv, india = members = _two_branches(root, before=4, a=a, b=b)
+        try:
+            head = sv.node.store.head(sv.keys.node_id)
+            assert head is not None
+            parted = head.seq - a + 1  # the first seq where the branches differ
+            assert sv.keys.node_id not in la.node.store.fork_seqs()
+            await _one_round(la, india)  # LA calls Mumbai, once
+            for m in (la, india):
+                assert m.node.store.fork_seqs().get(sv.keys.node_id) == parted, (a, b, m.name)
+            assert la.state() == india.state()
+        finally:
+            close_all(members)
