@@ -63,6 +63,8 @@ def source_log(
     homes = []
     with Node.open(home) as node:
         network.found(node, keys, "Red")
+        # far more than a day's budget of one member (PROTOCOL §4.6): raised first
+        network.set_limits(node, keys, 10**8, 2**40)
         for n in range(sinks):
             sink = Home(base / f"sink-{n}")
             sink.init(f"El Salvador {n}", None)

@@ -82,6 +82,7 @@ class Source:
         _, self.keys = self.home.init("Los Angeles", None)
         self.node = Node.open(self.home)
         network.found(self.node, self.keys, "Red")
+        network.set_limits(self.node, self.keys, 10**8, 2**40)  # PROTOCOL §4.6
         self.sinks: list[Home] = []
         for n in range(members):
             sink = Home(base / f"sink-{n}")

@@ -40,7 +40,7 @@ TARGET = 20.0
 
 
 async def _world(base: Path, events: int, body: int) -> tuple[Member, Member, float]:
-    la, sv = make_network(base, ["Los Angeles", "San Salvador"])
+    la, sv = make_network(base, ["Los Angeles", "San Salvador"], roomy=True)
     before = la.node.store.count()
     la.node.post(la.keys, reports(events, body=body))  # type: ignore[arg-type]
     raws = [e.raw for e in la.node.store.events()][before:]

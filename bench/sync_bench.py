@@ -89,7 +89,7 @@ async def transfer(events: int) -> list[str]:
     lines: list[str] = []
     with tempfile.TemporaryDirectory() as tmp:
         la, sv, _, _ = members = make_network(
-            Path(tmp), ["Los Angeles", "San Salvador", "Mumbai", "Johannesburg"]
+            Path(tmp), ["Los Angeles", "San Salvador", "Mumbai", "Johannesburg"], roomy=True
         )
         try:
             for start in range(0, events, 2000):
@@ -134,7 +134,7 @@ async def transfer(events: int) -> list[str]:
 def network_of(base: Path, authors: int) -> tuple[Member, Member]:
     """Two nodes holding the same log of ``authors`` authors: LA (the founder), SV (a
     member), and ``authors - 2`` more members (keys only) with one report each."""
-    la, sv = make_network(base, ["Los Angeles", "San Salvador"])
+    la, sv = make_network(base, ["Los Angeles", "San Salvador"], roomy=True)
     sv.post("from San Salvador")
     la.node.ingest([e.raw for e in sv.node.store.events() if e.author == sv.keys.node_id])
     for n in range(authors - 2):

@@ -71,7 +71,7 @@ def fill(la, sv, events: int) -> dict[str, int]:  # type: ignore[no-untyped-def]
 
 async def main(events: int, requests: int) -> tuple[list[tuple[str, str, float, float, int]], int]:
     with tempfile.TemporaryDirectory() as tmp:
-        la, sv = members = make_network(Path(tmp), ["Los Angeles", "San Salvador"])
+        la, sv = members = make_network(Path(tmp), ["Los Angeles", "San Salvador"], roomy=True)
         try:
             counts = fill(la, sv, events)
             stored = la.node.store.count()

@@ -172,4 +172,38 @@ def redact_cmd(ctx: Context, event_id: str) -> None:
     )
 
 
-NETWORK_COMMANDS = [found, admit, join, revoke, role, export_cmd, import_cmd, redact_cmd]
+@click.command("limits")
+@click.option("--events-per-day", type=click.IntRange(1), help="Raise the events per day.")
+@click.option("--bytes-per-day", type=click.IntRange(1), help="Raise the bytes per day.")
+@pass_ctx
+def limits_cmd(ctx: Context, events_per_day: int | None, bytes_per_day: int | None) -> None:
+    """Show, or raise (admins only), what one member may add to every node per day."""
+    if events_per_day is None and bytes_per_day is None:
+        with ctx.node() as node:
+            now = node.projector.limits()
+        click.echo(
+            f"Each member's events are taken in up to {now.events_per_day} events and "
+            f"{now.bytes_per_day} bytes ({now.bytes_per_day / 2**20:.0f} MiB) per day."
+        )
+        return
+    keys = ctx.keys()
+    with ctx.node() as node:
+        confirm_feed(node, keys)
+        _, wanted = network.set_limits(node, keys, events_per_day, bytes_per_day)
+    click.echo(
+        f"Raised the daily budget to {wanted.events_per_day} events and "
+        f"{wanted.bytes_per_day} bytes per member; nodes take it in as the log reaches them."
+    )
+
+
+NETWORK_COMMANDS = [
+    found,
+    admit,
+    join,
+    revoke,
+    role,
+    limits_cmd,
+    export_cmd,
+    import_cmd,
+    redact_cmd,
+]

@@ -165,6 +165,15 @@ def gather_status(node: Node, home: Home) -> dict[str, Any]:
         },
         "feed_unconfirmed": store.get_meta("feed_unconfirmed") or "",
         "writes_blocked": _blocked(node),
+        "held_back": [
+            {
+                "id": author.hex(),
+                "name": next((m["name"] for m in members if m["node_id"] == author.hex()), ""),
+                "events": count,
+                "last": last,
+            }
+            for author, (count, last) in sorted(node.held_back().items())
+        ],
         "peers": peers,
         "callers": callers,
         "serve": serve,
@@ -271,6 +280,13 @@ def _log_words(report: dict[str, Any]) -> list[str]:
         )
     else:
         lines.append("  no fork evidence")
+    for row in report["held_back"]:
+        who = row["name"] or row["id"][:12]
+        lines.append(
+            f"  {who}: {plural(row['events'], 'event')} held back, over the network's daily "
+            "budget (or dated days ahead): taken in once an admin raises the budget "
+            "(`commune limits`), or their day comes"
+        )
     if report["writes_blocked"]:
         lines.append(f"  Writing is blocked: {report['writes_blocked']}")
     elif report["feed_unconfirmed"]:

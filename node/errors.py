@@ -7,7 +7,8 @@
     │   └── StoreCorrupt    the store's file is damaged
     ├── ConfigError         the node folder or its settings are missing or wrong
     │   └── NotInitialised  no node in this folder yet
-    └── FeedBehind          a peer holds more of this node's own feed than its store
+    ├── FeedBehind          writing now could fork this node's own feed (§10.5)
+    └── OverBudget          a post would go over the network's daily budget
 """
 
 from __future__ import annotations
@@ -29,6 +30,12 @@ class ConfigError(CommuneError):
 
 class NotInitialised(ConfigError):
     code = "not-initialised"
+
+
+class OverBudget(CommuneError):
+    """Writing this would put the node over the network's daily budget (§4.6)."""
+
+    code = "over-budget"
 
 
 class FeedBehind(CommuneError):

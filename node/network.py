@@ -237,6 +237,36 @@ def set_role(node: Node, keys: NodeKeys, who: str, admin: bool) -> tuple[Event, 
     return event, target
 
 
+def set_limits(
+    node: Node, keys: NodeKeys, events_per_day: int | None, bytes_per_day: int | None
+) -> tuple[Event, member.Limits]:
+    """§4.6: raise what one member may add to every node's store per day (admins only).
+    A budget only rises: what nodes took in under it stays in every log."""
+    _require_admin(node, "change the network's daily budget")
+    now = node.projector.limits()
+    wanted = member.Limits(
+        now.events_per_day if events_per_day is None else events_per_day,
+        now.bytes_per_day if bytes_per_day is None else bytes_per_day,
+    )
+    if wanted.events_per_day < now.events_per_day or wanted.bytes_per_day < now.bytes_per_day:
+        raise MembershipError(
+            f"the daily budget only rises: it is {now.events_per_day} events and "
+            f"{now.bytes_per_day} bytes per member now"
+        )
+    if wanted == now:
+        raise MembershipError("that is the daily budget already; give a higher one")
+    payload = {
+        "v": 1,
+        "events_per_day": wanted.events_per_day,
+        "bytes_per_day": wanted.bytes_per_day,
+    }
+    try:
+        member.parse_limits(payload)
+    except BadPayload as e:
+        raise MembershipError(e.message) from None
+    return node.post(keys, [(member.LIMITS, payload)])[0], wanted
+
+
 def publish_addresses(node: Node, keys: NodeKeys, urls: list[str]) -> bool:
     """Write a ``node.address`` event when ``urls`` differ from the last one this node
     published (§5.5): members learn where to reach each other through the log."""

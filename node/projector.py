@@ -305,6 +305,25 @@ class Projector:
                     states[(kind, bytes(item_id))] = ItemState.decode(bytes(state))
         return states
 
+    def limits(self) -> member_kinds.Limits:
+        """How much of one author's feed, per day of its timestamps, this node takes in
+        (docs/PROTOCOL.md §4.6): the defaults, raised by any counted ``network.limits``
+        of an admin (the highest of each applies; a limit is never lowered, so what a
+        node took in stays in every node's log)."""
+        membership = self.membership()
+        events, size = member_kinds.DEFAULT_EVENTS_PER_DAY, member_kinds.DEFAULT_BYTES_PER_DAY
+        for event in self.store.events_of_kinds([member_kinds.LIMITS]):
+            admin = membership.get(event.author) if membership is not None else None
+            payload = read_payload(event)
+            if admin is None or payload is None or not admin.is_admin_at(event.seq):
+                continue
+            try:
+                limits = member_kinds.parse_limits(payload)
+            except BadPayload:
+                continue
+            events, size = max(events, limits.events_per_day), max(size, limits.bytes_per_day)
+        return member_kinds.Limits(events, size)
+
     def item_latest(self, kind: str, item_id: bytes) -> int:
         """The highest clock among a public item's values (0 when it is not here): what
         a new edit of it names in ``after`` (docs/PROTOCOL.md §5.3)."""

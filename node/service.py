@@ -4,6 +4,7 @@ so every event is checked by the same rules whichever way it came.
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from collections import Counter
@@ -13,10 +14,10 @@ from dataclasses import dataclass, field
 
 from crypto.errors import CommuneError
 from crypto.identity import NodeKeys
-from node.errors import FeedBehind
+from node.errors import FeedBehind, OverBudget
 from node.home import Home
 from node.projector import Projector, shrank
-from node.store import Store
+from node.store import Store, day_of
 from protocol import chain, encoding, hlc
 from protocol.chain import Head
 from protocol.envelope import NO_NETWORK, Event, create_event
@@ -37,9 +38,19 @@ UNCONFIRMED_BLOCKS = {
 }
 #: Batches at least this large are checked on every core (libsodium releases the GIL).
 PARALLEL_FROM = 64
-#: Events held back (for a gap, or an admission not seen yet), at most; a peer cannot
-#: fill the disk with them.
-MAX_HELD = 100_000
+#: Events held (for a gap, or an admission not seen yet), at most, of one author of the
+#: log; of one author outside it (a key no member admitted); and of all those together.
+#: The oldest go first, so no author crowds out another's gap (§4.5).
+HELD_PER_MEMBER = 10_000
+HELD_PER_STRANGER = 16
+HELD_STRANGERS = 4_096
+#: Events dated more than this many days after this node's today are taken in later,
+#: when their day comes (a clock set ahead cannot spread a feed over future days'
+#: budgets, §4.6).
+DAYS_AHEAD = 1
+#: where the authors whose events were held back are remembered, at most this many
+HELD_BACK = "held_back"
+MAX_HELD_BACK_AUTHORS = 64
 _pool: ThreadPoolExecutor | None = None
 
 
@@ -108,6 +119,11 @@ class IngestResult:
     held_ids: set[bytes] = field(default_factory=set)
     #: stored events whose bodies a redaction erased in this batch
     erased: int = 0
+    #: events not taken in now, by author: over the author's daily budget, or dated
+    #: days ahead (§4.6); the peer offers them again later
+    held_back: Counter[bytes] = field(default_factory=Counter)
+    #: held events dropped to make room for newer ones (the oldest first, §4.5)
+    evicted: int = 0
 
     def refuse(self, event_id: bytes | None, error: CommuneError) -> None:
         self.refused[error.code] += 1
@@ -122,6 +138,8 @@ class IngestResult:
         parts = [f"{self.new} new", f"{self.known} already known", f"{self.held} held"]
         if self.forks:
             parts.append(f"{self.forks} fork evidence")
+        if self.held_back:
+            parts.append(f"{sum(self.held_back.values())} held back (over a daily budget)")
         if self.uncounted:
             parts.append(
                 f"{self.uncounted} not counted yet (their author's admission has not reached "
@@ -320,6 +338,7 @@ class Node:
                 chain.check_next(head, event)
                 made.append(event)
                 head, last = Head.of(event), ts
+            self._check_own_budget(made)
             self.store.add(made)
             self.store.set_meta("hlc", str(last))
             if after is not None:
@@ -331,6 +350,25 @@ class Node:
         if absorbed.erased:
             self.store.checkpoint()
         return made
+
+    def _check_own_budget(self, made: Sequence[Event]) -> None:
+        """Never write what the other nodes would hold back (§4.6): a node's own events
+        stay within the network's daily budget, or nothing is written."""
+        limits = self.projector.limits()
+        spent: dict[int, tuple[int, int]] = {}
+        for event in made:
+            day = day_of(event.ts)
+            events, size = spent.get(day) or self.store.spent(event.author, day)
+            spent[day] = (events + 1, size + len(event.raw))
+        for events, size in spent.values():
+            if events > limits.events_per_day or size > limits.bytes_per_day:
+                raise OverBudget(
+                    f"that would be {events} events ({size / 2**20:.1f} MiB) of this node's "
+                    f"on one day; the network takes in at most {limits.events_per_day} events "
+                    f"and {limits.bytes_per_day / 2**20:.0f} MiB per member per day, so the "
+                    "other nodes would hold the rest back. Nothing was written: post the "
+                    "rest tomorrow, or ask an admin to raise the budget (`commune limits`)"
+                )
 
     def _absorb(self, result: IngestResult, events: list[Event], own: Sequence[Event] = ()) -> None:
         """Inside a write transaction: place foreign ``events`` (after this node's own
@@ -399,9 +437,34 @@ class Node:
         with self.store.write():
             self._absorb(result, events)
             self._observe(result.stored)
+            if result.held_back:
+                self._note_held_back(result.held_back)
         if result.erased:
             self.store.checkpoint()
         return result
+
+    def _note_held_back(self, held_back: Counter[bytes]) -> None:
+        """Remember, per author, how many of its events were held back and when last
+        (``status``, ``/metrics`` and the web view name them)."""
+        record = self.held_back()
+        now = int(self.clock())
+        for author, count in held_back.items():
+            before = record.get(author, (0, 0))
+            record[author] = (before[0] + count, now)
+        latest = sorted(record.items(), key=lambda item: -item[1][1])[:MAX_HELD_BACK_AUTHORS]
+        value = {a.hex(): list(v) for a, v in latest}
+        self.store.set_meta(HELD_BACK, json.dumps(value, sort_keys=True))
+
+    def held_back(self) -> dict[bytes, tuple[int, int]]:
+        """Author -> (events held back in all, when last: unix seconds) (§4.6)."""
+        value = self.store.get_meta(HELD_BACK)
+        try:
+            return {
+                bytes.fromhex(a): (int(v[0]), int(v[1]))
+                for a, v in json.loads(value or "{}").items()
+            }
+        except (ValueError, TypeError, IndexError, AttributeError):
+            return {}
 
     def _observe(self, events: Sequence[Event]) -> None:
         if not events:
@@ -495,6 +558,11 @@ class _Batch:
         self.membership_changed = False
         self.restored = 0
         self._redacted_ids: set[bytes] | None = None
+        self.limits = node.projector.limits()
+        #: (author, day) -> (events, bytes) in the log, this batch's included (§4.6)
+        self.spent: dict[tuple[bytes, int], tuple[int, int]] = {}
+        self._now_ms = node.now_ms
+        self._today: int | None = None
 
     def _redacted(self) -> set[bytes]:
         if self._redacted_ids is None:
@@ -523,6 +591,7 @@ class _Batch:
         self.membership_changed = False
         before = self.projector.log_authors()
         self.projector.refresh()
+        self.limits = self.projector.limits()  # an admin may have raised them
         admitted = [n for n in self.projector.log_authors() if n not in before]
         released = self.store.take_held(admitted)
         self.held_total -= len(released)
@@ -609,21 +678,55 @@ class _Batch:
         return Head.of(event)
 
     def _hold(self, event: Event, reason: str) -> None:
-        if self.held_total >= MAX_HELD:
-            self.result.refuse(event.id, BadSeq("too many events are waiting to be placed"))
-        elif self.store.hold(event, reason):
-            self.held_total += 1
-            self.held_here.add(event.id)
-            if event.kind in member_kinds.ACTIONS:
-                # A held admission lets its node in before the log holds it (§6.3).
-                self.membership_changed = True
-        else:
+        """Keep ``event`` until it can be placed, within its author's share (§4.5): the
+        oldest held events of that author, and of all authors outside the log, go first
+        (admin actions never: they decide who is let in)."""
+        if not self.store.hold(event, reason):
             self.result.known += 1
+            return
+        self.held_total += 1
+        self.held_here.add(event.id)
+        if reason == "not-admitted":
+            dropped = self.store.evict_held(author=event.author, keep=HELD_PER_STRANGER)
+            dropped += self.store.evict_held(reason=reason, keep=HELD_STRANGERS)
+        else:
+            dropped = self.store.evict_held(author=event.author, keep=HELD_PER_MEMBER)
+        if dropped:
+            self.held_total -= len(dropped)
+            self.held_here.difference_update(dropped)
+            self.result.evicted += len(dropped)
+        if event.kind in member_kinds.ACTIONS:
+            # A held admission lets its node in before the log holds it (§6.3).
+            self.membership_changed = True
+
+    def _within_budget(self, event: Event) -> bool:
+        """Whether the author's feed may grow by ``event`` here now (§4.6): within the
+        network's daily budget for the day its timestamp names, and not dated days after
+        this node's today. An event held back is not stored; its peer offers it again."""
+        day = day_of(event.ts)
+        if self._today is None:
+            self._today = day_of(hlc.pack(self._now_ms()))
+        if day > self._today + DAYS_AHEAD:
+            self.result.held_back[event.author] += 1
+            return False
+        key = (event.author, day)
+        spent = self.spent.get(key)
+        if spent is None:
+            spent = self.spent[key] = self.store.spent(event.author, day)
+        events, size = spent[0] + 1, spent[1] + len(event.raw)
+        if events > self.limits.events_per_day or size > self.limits.bytes_per_day:
+            self.result.held_back[event.author] += 1
+            return False
+        self.spent[key] = (events, size)
+        return True
 
     def _append(self, event: Event) -> None:
-        """Append ``event``, then any held events that now follow on, in order."""
+        """Append ``event``, then any held events that now follow on, in order, as far
+        as the author's daily budget goes (§4.6)."""
         nxt: Event | None = event
         while nxt is not None:
+            if not self._within_budget(nxt):
+                break  # not stored (a held one was taken off already): offered again later
             self.result.stored.append(nxt)
             self.unsaved.append(nxt)
             self.result.new += 1

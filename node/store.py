@@ -31,10 +31,13 @@ from node.errors import StoreCorrupt, StoreError
 from protocol.card import Card
 from protocol.chain import Head
 from protocol.envelope import Event, decode_event, strip_body
+from protocol.kinds.member import ACTIONS
 
 #: 1: the first schema; 2: ``held`` keeps each event's kind (admissions waiting to be
-#: placed are found by it: docs/PROTOCOL.md §6.3)
-SCHEMA_VERSION = 2
+#: placed are found by it: docs/PROTOCOL.md §6.3); 3: ``held`` is indexed by reason, and
+#: ``budget`` counts each author's events and bytes per day (§4.6)
+SCHEMA_VERSION = 3
+MS_PER_DAY = 86_400_000
 #: SQLite's primary result codes for an I/O error and a full disk
 SQLITE_IOERR = 10
 SQLITE_FULL = 13
@@ -42,6 +45,11 @@ SQLITE_FULL = 13
 #: a disk with no room even for its WAL index as a "disk I/O error")
 LOW_SPACE = 4 * 1024 * 1024
 BUSY_TIMEOUT_MS = 15_000
+
+
+def day_of(ts: int) -> int:
+    """The UTC day (days since 1970) an event's timestamp names (§4.6)."""
+    return (ts >> 16) // MS_PER_DAY
 
 
 def _create_private(path: Path) -> None:
@@ -186,8 +194,10 @@ class Store:
             )
         if version == SCHEMA_VERSION:
             return
-        if version == 1:
-            self._migrate_1_to_2()
+        if version in (1, 2):
+            if version == 1:
+                self._migrate_1_to_2()
+            self._migrate_2_to_3()
             return
         with self.write():
             db = self.db
@@ -222,6 +232,8 @@ class Store:
             )
             db.table("held").create_index(["author", "seq"])
             db.table("held").create_index(["kind"])
+            db.table("held").create_index(["reason"])
+            self._create_budget()
             # Projections (node/projector.py): rebuildable from the log at any time.
             db.table("items").create(
                 {
@@ -255,7 +267,27 @@ class Store:
                 [(decode_event(bytes(raw)).kind, held_id) for held_id, raw in rows],
             )
             self.conn.execute("CREATE INDEX IF NOT EXISTS idx_held_kind ON held (kind)")
+            self.conn.execute("PRAGMA user_version = 2")
+
+    def _migrate_2_to_3(self) -> None:
+        """Schema 2 to 3: held events by reason; each author's daily budget, counted
+        from the log."""
+        with self.write():
+            self.conn.execute("CREATE INDEX IF NOT EXISTS idx_held_reason ON held (reason)")
+            self._create_budget()
+            self.conn.execute(
+                "INSERT INTO budget (author, day, events, bytes) "
+                "SELECT author, (ts >> 16) / ?, count(*), sum(length(raw)) "
+                "FROM events GROUP BY 1, 2",
+                (MS_PER_DAY,),
+            )
             self.conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+
+    def _create_budget(self) -> None:
+        self.conn.execute(
+            "CREATE TABLE IF NOT EXISTS budget (author BLOB NOT NULL, day INTEGER NOT NULL, "
+            "events INTEGER NOT NULL, bytes INTEGER NOT NULL, PRIMARY KEY (author, day))"
+        )
 
     # --- transactions ---------------------------------------------------------------
 
@@ -369,6 +401,17 @@ class Store:
                 "ts = excluded.ts, network = excluded.network WHERE excluded.seq > heads.seq",
                 [(e.author, e.seq, e.id, e.ts, e.network) for e in heads.values()],
             )
+            spent: dict[tuple[bytes, int], list[int]] = {}
+            for e in events:
+                tally = spent.setdefault((e.author, day_of(e.ts)), [0, 0])
+                tally[0] += 1
+                tally[1] += len(e.raw)
+            self.conn.executemany(
+                "INSERT INTO budget (author, day, events, bytes) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (author, day) DO UPDATE SET events = events + excluded.events, "
+                "bytes = bytes + excluded.bytes",
+                [(a, d, n, b) for (a, d), (n, b) in spent.items()],
+            )
 
     def erase_bodies(self, ids: Iterable[bytes]) -> int:
         """Erase the bodies of these events wherever they are kept (log, fork evidence),
@@ -437,6 +480,49 @@ class Store:
                 (event.id, event.author, event.seq, event.raw, reason, event.kind),
             )
         return cursor.rowcount == 1
+
+    def spent(self, author: bytes, day: int) -> tuple[int, int]:
+        """The events and bytes of ``author`` in the log dated on ``day`` (§4.6)."""
+        with self._errors():
+            row = self.conn.execute(
+                "SELECT events, bytes FROM budget WHERE author = ? AND day = ?", (author, day)
+            ).fetchone()
+        return (0, 0) if row is None else (int(row[0]), int(row[1]))
+
+    def held_count_of(self, *, author: bytes | None = None, reason: str | None = None) -> int:
+        """Held events of one author, or held for one reason."""
+        column, value = ("author", author) if author is not None else ("reason", reason)
+        with self._errors():
+            row = self.conn.execute(
+                f"SELECT count(*) FROM held WHERE {column} = ?",  # noqa: S608 - fixed names
+                (value,),
+            ).fetchone()
+        return int(row[0])
+
+    def evict_held(
+        self, *, keep: int, author: bytes | None = None, reason: str | None = None
+    ) -> list[bytes]:
+        """Remove the oldest held events of one author (or held for one reason) beyond
+        the ``keep`` newest, admin actions excepted (they decide who is let in: §6.3);
+        the ids removed. Call inside :meth:`write`."""
+        column, value = ("author", author) if author is not None else ("reason", reason)
+        marks = ", ".join("?" * len(ACTIONS))
+        where = f"{column} = ? AND kind NOT IN ({marks})"
+        with self._errors():
+            count = int(
+                self.conn.execute(
+                    f"SELECT count(*) FROM held WHERE {where}",  # noqa: S608
+                    (value, *ACTIONS),
+                ).fetchone()[0]
+            )
+            if count <= keep:
+                return []
+            rows = self.conn.execute(
+                f"SELECT rowid, id FROM held WHERE {where} ORDER BY rowid LIMIT ?",  # noqa: S608
+                (value, *ACTIONS, count - keep),
+            ).fetchall()
+            self.conn.executemany("DELETE FROM held WHERE rowid = ?", [(r[0],) for r in rows])
+        return [bytes(r[1]) for r in rows]
 
     def held_at(self, author: bytes, seq: int) -> list[Event]:
         with self._errors():

@@ -71,12 +71,16 @@ def make_network(
     *,
     passphrase: bytes | None = None,
     suite: str = "x25519",
+    roomy: bool = False,
 ) -> list[Member]:
     """The first founds "Red" and admits the others (card, invite, join); then every
-    node takes the founder's log (as from a bundle), so all know every admission."""
+    node takes the founder's log (as from a bundle), so all know every admission.
+    ``roomy``: the daily budget is raised first, for logs of more than a day's worth."""
     members = [new_member(tmp_path, name, passphrase) for name in names]
     founder = members[0]
     network.found(founder.node, founder.keys, "Red", suite)
+    if roomy:
+        network.set_limits(founder.node, founder.keys, 10**8, 2**40)
     for m in members[1:]:
         _, invite = network.admit(
             founder.node, founder.keys, m.home.identity().card.to_text(), False

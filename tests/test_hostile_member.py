@@ -7,6 +7,8 @@ import json
 import time
 from pathlib import Path
 
+import pytest
+
 from node.service import Node
 from protocol.kinds import POSTABLE
 from tests.net import Member, close_all, commune_async, make_network
@@ -228,3 +230,40 @@ async def test_two_branches_that_parted_before_the_shorter_head_are_found_in_one
             assert la.state() == india.state()
         finally:
             close_all(members)
+
+
+async def test_an_author_held_back_over_the_budget_is_named_everywhere(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """§4.6: status, /metrics and the web view's problems name the author whose events
+    were held back."""
+    import aiohttp  # noqa: PLC0415
+
+    from node.web import start_web  # noqa: PLC0415
+    from protocol.kinds import member  # noqa: PLC0415
+
+    la, sv = members = make_network(tmp_path, ["Los Angeles", "San Salvador"])
+    try:
+        for i in range(6):
+            sv.post(f"r{i}")
+        monkeypatch.setattr(member, "DEFAULT_EVENTS_PER_DAY", 3)
+        result = la.node.ingest([e.raw for e in sv.node.store.events()])
+        assert result.held_back[sv.keys.node_id] == 1
+        runner, port = await start_web(la.node, la.keys, host="127.0.0.1", port=0)
+        try:
+            async with aiohttp.ClientSession() as web:
+                async with web.get(f"http://127.0.0.1:{port}/") as page:
+                    html = await page.text()
+                async with web.get(f"http://127.0.0.1:{port}/metrics") as page:
+                    metrics = await page.text()
+        finally:
+            await runner.cleanup()
+        assert "San Salvador: 1 event held back, over the network&#39;s daily budget" in html
+        assert 'collective="San Salvador"} 1' in metrics.split("commune_events_held_back{")[-1]
+        la.node.close()
+        _, out, _ = await commune_async(la.home.path, "status")
+        assert "San Salvador: 1 event held back" in out
+        _, out, _ = await commune_async(la.home.path, "status", "--json")
+        assert json.loads(out)["held_back"][0]["name"] == "San Salvador"
+    finally:
+        close_all(members)

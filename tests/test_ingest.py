@@ -158,12 +158,76 @@ def test_large_batches_are_checked_on_every_core_with_the_same_result(node: Node
     assert result.held == len(events) - 101
 
 
-def test_held_events_are_bounded(node: Node, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(service, "MAX_HELD", 3)
-    events = feed(SV, 10)
-    result = node.ingest([e.raw for e in events[1:]])
-    assert result.held == 3
-    assert result.refused == {"bad-seq": 6}
+def test_held_events_are_bounded_per_author_and_no_author_crowds_out_another(
+    node: Node, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """§4.5: each author of the log keeps at most HELD_PER_MEMBER events waiting, the
+    newest; a flood by one leaves another's one-event gap alone."""
+    monkeypatch.setattr(service, "HELD_PER_MEMBER", 3)
+    honest = feed(IN, 2, network=node.network)
+    assert node.ingest([honest[1].raw]).held == 1  # IN's seq 1 is missing
+    flood = feed(SV, 10, network=node.network)
+    result = node.ingest([e.raw for e in flood[1:]])  # SV's seq 1 is missing
+    assert (result.held, result.evicted, result.refused_total) == (3, 6, 0)
+    held = {e.seq for e in node.store.take_held([SV.public])}
+    assert held == {8, 9, 10}  # the oldest went first
+    assert node.ingest([honest[0].raw]).new == 2  # IN's gap filled: nothing crowded it out
+
+
+def test_keys_no_member_admitted_share_a_small_parking(
+    node: Node, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(service, "HELD_PER_STRANGER", 2)
+    monkeypatch.setattr(service, "HELD_STRANGERS", 5)
+    honest = feed(IN, 2, network=node.network)
+    node.ingest([honest[1].raw])
+    for n in range(4):
+        stranger = fixed_key(60 + n)
+        node.ingest([e.raw for e in feed(stranger, 3, network=node.network)])
+    assert node.store.held_count_of(reason="not-admitted") == 5
+    assert max(node.store.held_count_of(author=fixed_key(60 + n).public) for n in range(4)) <= 2
+    assert node.store.held_count_of(author=IN.public) == 1
+    assert node.ingest([honest[0].raw]).new == 2
+
+
+def test_an_authors_feed_beyond_the_daily_budget_is_held_back_until_an_admin_raises_it(
+    node_and_keys: tuple[Node, NodeKeys], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """§4.6: what one author adds to every store, per day of its events' timestamps,
+    is bounded; the rest is not stored (its peer offers it again), named by author,
+    and taken in once an admin raises the budget."""
+    from protocol.kinds import member  # noqa: PLC0415
+
+    node, keys = node_and_keys
+    found_network(node, keys, SV, IN)
+    monkeypatch.setattr(member, "DEFAULT_EVENTS_PER_DAY", 5)
+    events = feed(SV, 8, network=node.network)
+    result = node.ingest([e.raw for e in events])
+    # the sixth is held back; the two after it wait for it, as after any gap
+    assert (result.new, result.held_back[SV.public], result.held) == (5, 1, 2)
+    assert result.refused_total == 0
+    assert node.store.head(SV.public).seq == 5  # type: ignore[union-attr]
+    # bytes too
+    monkeypatch.setattr(member, "DEFAULT_BYTES_PER_DAY", 1)
+    assert node.ingest([e.raw for e in feed(IN, 1, network=node.network)]).held_back[IN.public] == 1
+    monkeypatch.setattr(member, "DEFAULT_BYTES_PER_DAY", 1 << 30)
+    # an admin raises the limit: what was held back is taken in when offered again
+    node.post(keys, [(member.LIMITS, {"v": 1, "events_per_day": 100, "bytes_per_day": 1 << 30})])
+    result = node.ingest([e.raw for e in events])
+    assert (result.new, sum(result.held_back.values())) == (3, 0)
+
+
+def test_an_event_dated_days_ahead_is_taken_in_when_its_day_comes(
+    node_and_keys: tuple[Node, NodeKeys],
+) -> None:
+    node, keys = node_and_keys
+    found_network(node, keys, SV)
+    now = [node.clock()]
+    later = Node(node.home, node.store, clock=lambda: now[0])
+    ahead = feed(SV, 1, network=node.network, start_ts=int((now[0] + 3 * 86400) * 1000) << 16)
+    assert later.ingest([ahead[0].raw]).held_back[SV.public] == 1
+    now[0] += 3 * 86400
+    assert later.ingest([ahead[0].raw]).new == 1
 
 
 def test_a_batch_is_one_transaction(node: Node) -> None:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-from node.store import Store
+from node.store import SCHEMA_VERSION, Store, day_of
 from protocol import encoding
 from protocol.envelope import SEALED
 from tests.net import close_all, link, make_network, until
@@ -55,19 +55,28 @@ async def test_a_newer_node_writes_what_older_ones_cannot_read_and_all_still_syn
 
 def test_a_store_of_schema_1_is_migrated_with_nothing_lost(tmp_path: Path) -> None:
     """Schema 2 keeps the kind of each held event (its admissions count for trust,
-    docs/PROTOCOL.md §6.3): a store written by the previous version gets it from the
-    events themselves on first open."""
+    docs/PROTOCOL.md §6.3), schema 3 each author's daily budget (§4.6): a store written
+    by the first version gets both from the events themselves on first open."""
     members = make_network(tmp_path, ["Los Angeles", "San Salvador"])
-    admission = next(e for e in members[0].node.store.events() if e.kind == "member.admit")
+    log = list(members[0].node.store.events())
+    admission = next(e for e in log if e.kind == "member.admit")
     close_all(members)
     path = tmp_path / "old.sqlite"
     with Store(path) as store, store.write():
+        store.add([e for e in log if e.id != admission.id and e.seq < admission.seq])
         store.hold(admission, "gap")
-    with sqlite3.connect(path) as db:  # as schema 1 wrote it: no kind column
+    with sqlite3.connect(path) as db:  # as schema 1 wrote it: no kind, no budget
         db.execute("DROP INDEX idx_held_kind")
+        db.execute("DROP INDEX idx_held_reason")
         db.execute("ALTER TABLE held DROP COLUMN kind")
+        db.execute("DROP TABLE budget")
         db.execute("PRAGMA user_version = 1")
     with Store(path) as store:
-        assert int(store.execute("PRAGMA user_version")[0][0]) == 2
+        assert int(store.execute("PRAGMA user_version")[0][0]) == SCHEMA_VERSION
         assert store.held_count() == 1
         assert [e.id for e in store.held_of_kinds(["member.admit"])] == [admission.id]
+        stored = [e for e in log if e.seq < admission.seq]
+        assert store.spent(admission.author, day_of(stored[0].ts)) == (
+            len(stored),
+            sum(len(e.raw) for e in stored),
+        )

@@ -469,7 +469,7 @@ async def test_lists_are_paged_searched_and_filtered(world: World) -> None:
 
 
 async def read_a_page_at_a_time(tmp_path: Path, events: int) -> None:
-    members = make_network(tmp_path, ["Los Angeles"])
+    members = make_network(tmp_path, ["Los Angeles"], roomy=True)
     la = members[0]
     spec = POSTABLE["report"]
     try:

@@ -116,6 +116,12 @@ ES: dict[str, str] = {
     "This node calls no other node: it syncs when other nodes call it.": (
         "Este nodo no llama a ningún otro nodo: se sincroniza cuando otros nodos lo llaman."
     ),
+    "{name}: {n} event held back, over the network's daily budget.": (
+        "{name}: {n} evento retenido, por encima del límite diario de la red."
+    ),
+    "{name}: {n} events held back, over the network's daily budget.": (
+        "{name}: {n} eventos retenidos, por encima del límite diario de la red."
+    ),
     "{n} event waits for earlier ones that have not arrived yet.": (
         "{n} evento espera a otros anteriores que aún no han llegado."
     ),

@@ -163,6 +163,13 @@ def _scraped(state: WebState) -> list[metrics.Metric]:
         "Valid events waiting to be placed (a gap before them, or an admission not seen).",
     ).set(held)
     gauge("commune_fork_evidence", "Fork evidence kept: second events at a taken place.").set(forks)
+    held_back = gauge(
+        "commune_events_held_back",
+        "Events of an author not taken in: over the network's daily budget (PROTOCOL §4.6).",
+        ("node", "collective"),
+    )
+    for author, (count, _) in node.held_back().items():
+        held_back.set(count, node=author.hex()[:12], collective=names.get(author, ""))
     gauge(
         "commune_newest_event_timestamp_seconds",
         "The newest event's own time (its author's clock), unix seconds.",

@@ -136,6 +136,16 @@ async def overview(request: web.Request) -> web.Response:
     for peer in peers or []:
         if peer["problem"]:
             problems.append(v.tr("{name}: {problem}", name=peer["name"], problem=peer["problem"]))
+    names = {m.node_id: m.name for m in v.members}
+    for author, (count, _) in sorted(v.state.node.held_back().items()):
+        problems.append(
+            v.tr.plural(
+                "{name}: {n} event held back, over the network's daily budget.",
+                "{name}: {n} events held back, over the network's daily budget.",
+                count,
+                name=names.get(author, author.hex()[:12]),
+            )
+        )
     held = data.held()
     if held:
         problems.append(

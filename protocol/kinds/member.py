@@ -19,6 +19,10 @@ kind               payload (besides ``v``)
 ``node.address``   ``addresses``: where this node can be reached (list of text)
 ``node.keys``      ``mlkem768-x25519``: this node's post-quantum sealing key
                    (1216 bytes), in a network founded with that suite
+``network.limits`` ``events_per_day``, ``bytes_per_day``: how much of one
+                   author's feed, per day of its timestamps, every node
+                   takes in (§4.6); counts when its author is an admin at
+                   its seq; the highest of each, and the defaults, apply
 =================  =========================================================
 """
 
@@ -39,8 +43,16 @@ ROLE = "member.role"
 ADDRESS = "node.address"
 #: a member's public key for the post-quantum sealing suite (too long for a card)
 SEALING_KEYS = "node.keys"
+LIMITS = "network.limits"
 ACTIONS = (ADMIT, REVOKE, ROLE)
-KINDS = (GENESIS, *ACTIONS, ADDRESS, SEALING_KEYS)
+KINDS = (GENESIS, *ACTIONS, ADDRESS, SEALING_KEYS, LIMITS)
+#: What one author may add to every node's store per day of its events' timestamps,
+#: unless an admin raised it (§4.6): far more than a collective writes, far less than
+#: would fill a small node's disk.
+DEFAULT_EVENTS_PER_DAY = 50_000
+DEFAULT_BYTES_PER_DAY = 512 * 1024 * 1024
+#: the most an admin can set: beyond it, a limit would bound nothing
+MAX_LIMIT = 2**40
 #: the sealing suites a network can choose at its founding (docs/PROTOCOL.md §11)
 CLASSIC_SUITE = "x25519"
 PQ_SUITE = "mlkem768-x25519"
@@ -191,6 +203,24 @@ def genesis_payload(genesis: Genesis) -> dict[str, Any]:
         payload["suite"] = genesis.suite
     parse_genesis(payload)
     return payload
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    events_per_day: int = DEFAULT_EVENTS_PER_DAY
+    bytes_per_day: int = DEFAULT_BYTES_PER_DAY
+
+
+def parse_limits(payload: dict[str, Any]) -> Limits:
+    """A ``network.limits`` payload; :class:`BadPayload` when malformed."""
+    _version(payload)
+    values = []
+    for field in ("events_per_day", "bytes_per_day"):
+        value = payload.get(field)
+        if not is_int(value) or not 1 <= value <= MAX_LIMIT:
+            raise BadPayload(f"{field!r} must be a whole number from 1 to {MAX_LIMIT}")
+        values.append(value)
+    return Limits(*values)
 
 
 def parse_sealing_keys(payload: dict[str, Any]) -> bytes:
