@@ -272,7 +272,8 @@ CASES = [
     # --- wrong chains, forks, replays, strangers, revoked members (ingest) ---
     Case("replay of a stored event", "ingest", lambda w: [w.sv_feed[0].raw], "known"),
     Case("seq gap", "ingest", lambda w: [w.sv_feed[2].raw], "held"),
-    Case("prev not the previous id", "ingest", lambda w: [w.next_sv(prev=bytes(32))], "bad-prev"),
+    # signed by SV at its next seq after another predecessor: its feed forked (§4.5)
+    Case("prev not the previous id", "ingest", lambda w: [w.next_sv(prev=bytes(32))], "fork"),
     Case("ts not rising", "ingest", lambda w: [w.next_sv(ts=w.sv_feed[0].ts)], "bad-timestamp"),
     Case(
         "feed moved to another network",

@@ -13,44 +13,67 @@ from node.service import Node
 from protocol.kinds import POSTABLE
 from tests.net import Member, close_all, commune_async, make_network
 
-YEAR = 365 * 24 * 3600.0
 
+def test_an_edit_dated_ahead_loses_to_an_edit_made_after_it(tmp_path: Path) -> None:
+    """§5.3: SV's clock is 47 hours ahead; its edit is taken in (dated tomorrow, §4.6)
+    but suspect, so LA's clock does not follow it; LA's edit, made after it was seen,
+    wins anyway, on every node whatever the order, and LA's clock stays its own."""
+    from protocol import encoding  # noqa: PLC0415
+    from protocol.projections import read_payload  # noqa: PLC0415
 
-async def test_an_edit_dated_a_year_ahead_loses_to_an_edit_made_after_it(
-    tmp_path: Path,
-) -> None:
     la, sv, india = members = make_network(tmp_path, ["Los Angeles", "San Salvador", "Mumbai"])
+    day = (int(time.time()) // 86400 + 1) * 86400.0  # a day's start: the test's "now"
     try:
-        plan = la.node.post(la.keys, [("plan", POSTABLE["plan"].build({"title": "Carta"}))])[0]
+        at_la = Node(la.home, la.node.store, clock=lambda: day + 1800)
+        plan = at_la.post(la.keys, [("plan", POSTABLE["plan"].build({"title": "Carta"}))])[0]
         for m in (sv, india):
             m.node.ingest([e.raw for e in la.node.store.events()])
-        # SV's clock is set a year ahead: its edit is dated then
-        ahead = Node(sv.home, sv.node.store, clock=lambda: time.time() + YEAR)
+        ahead = Node(sv.home, sv.node.store, clock=lambda: day + 1800 + 47 * 3600)
+        future = ahead.post(
+            sv.keys, [("plan.update", {"v": 1, "of": plan.id, "status": "dropped"})]
+        )[0]
+        assert at_la.ingest([future.raw]).new == 1
+        assert la.node.projector.rows("plan")[0]["status"] == "dropped"
+        after = at_la.projector.item_latest("plan", plan.id)
+        assert after == future.ts
+        mine = at_la.post(
+            la.keys, [("plan.update", {"v": 1, "of": plan.id, "after": after, "status": "done"})]
+        )[0]
+        assert mine.ts < future.ts  # LA's clock was not dragged ahead
+        for m in (sv, india):  # in either order
+            m.node.ingest([mine.raw] if m is india else [future.raw, mine.raw])
+        india.node.ingest([future.raw])
+        for m in (la, sv, india):
+            assert m.node.projector.rows("plan")[0]["status"] == "done"
+        assert la.state() == sv.state() == india.state()
+        assert read_payload(mine) == encoding.decode(mine.body or b"")
+    finally:
+        close_all(members)
+
+
+async def test_an_edit_from_the_command_line_names_what_it_had_seen(tmp_path: Path) -> None:
+    la, sv = members = make_network(tmp_path, ["Los Angeles", "San Salvador"])
+    try:
+        plan = la.node.post(la.keys, [("plan", POSTABLE["plan"].build({"title": "Carta"}))])[0]
+        sv.node.ingest([e.raw for e in la.node.store.events()])
+        ahead = Node(sv.home, sv.node.store, clock=lambda: time.time() + 3600)
         future = ahead.post(
             sv.keys, [("plan.update", {"v": 1, "of": plan.id, "status": "dropped"})]
         )[0]
         la.node.ingest([future.raw])
-        assert la.node.projector.rows("plan")[0]["status"] == "dropped"
         la.node.close()
-        # LA, having seen it, sets the status from the command line: its edit wins
-        code, _, err = await commune_async(
+        code, out, err = await commune_async(
             la.home.path, "post", "plan", "--edit", plan.id.hex(), "--status", "done"
         )
         assert code == 0, err
         la.node = Node.open(la.home)
-        (mine,) = [
-            e
-            for e in la.node.store.events()
-            if e.kind == "plan.update" and e.author == la.keys.node_id
-        ]
-        assert mine.ts < future.ts  # LA's clock was not dragged a year ahead
-        # on every node, whatever order the two edits come in
-        india.node.ingest([mine.raw])
-        india.node.ingest([future.raw])
-        sv.node.ingest([mine.raw])
-        for m in (la, sv, india):
-            assert m.node.projector.rows("plan")[0]["status"] == "done"
-        assert la.state() == sv.state() == india.state()
+        edit = la.node.store.get(bytes.fromhex(out.strip()))
+        assert edit is not None
+        from protocol.projections import read_payload  # noqa: PLC0415
+
+        payload = read_payload(edit)
+        assert payload is not None
+        assert payload["after"] == future.ts
         code, out, _ = await commune_async(la.home.path, "show", "plans", "--json")
         assert json.loads(out)[0]["status"] == "done"
     finally:
