@@ -34,6 +34,9 @@ DEFAULT_PORT = 8470
 DEFAULT_INTERVAL = 60.0
 JITTER = 0.2
 MAX_BACKOFF = 3600.0
+#: after a failed round, the next try comes after this many seconds, doubled with each
+#: failure in a row, up to the interval
+RETRY_FIRST = 2.0
 WATCH_EVERY = 0.2
 #: at least this long between two pokes for new events (seconds)
 WATCH_GAP = 0.05
@@ -52,6 +55,8 @@ class PeerState:
     last_error: str = ""
     #: when the last sync round with this peer succeeded (the node's clock, seconds), or None
     last_ok: float | None = None
+    #: the peer asked not to be called before this (time.monotonic)
+    busy_until: float = 0.0
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
 
@@ -214,13 +219,24 @@ class Daemon:
         self._refresh_wake.set()
 
     def _delay(self, state: PeerState) -> float:
-        base: float = self.interval * 2.0 ** min(state.failures, 16)
+        """Seconds until the next round with a peer: the interval; after failures,
+        RETRY_FIRST doubled with each failure in a row, never more than the interval (a
+        link that comes back is tried again within one interval); all with jitter."""
         spread: float = random.uniform(1 - JITTER, 1 + JITTER)  # noqa: S311
-        return min(MAX_BACKOFF, base * spread)
+        if state.failures == 0:
+            return self.interval * spread
+        backoff = RETRY_FIRST * 2.0 ** min(state.failures - 1, 16)
+        return min(self.interval, backoff) * spread
 
     async def _peer_loop(self, state: PeerState) -> None:
         while not self._stopping:
-            await wait_event(state.wake, self._delay(state))
+            if state.failures or state.busy_until > time.monotonic():
+                # Backing off (or asked to wait): news does not bring the next try
+                # nearer; failures count attempts in time, not pokes.
+                wait = max(self._delay(state), state.busy_until - time.monotonic())
+                await asyncio.sleep(wait)
+            else:
+                await wait_event(state.wake, self._delay(state))
             state.wake.clear()
             if self._stopping:
                 return
@@ -230,6 +246,11 @@ class Daemon:
     async def round(self, state: PeerState) -> None:
         try:
             stats = await sync.sync_with(self.sync, self.session(), state.url)
+        except sync.PeerBusy as e:
+            # Not a failure: the peer asked to come back later (429, Retry-After).
+            state.busy_until = time.monotonic() + e.retry_after
+            state.last_error = e.message
+            return
         except Exception as e:
             state.failures += 1
             state.last_error = getattr(e, "message", str(e))

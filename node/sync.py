@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import ssl
 import time
 from collections import Counter
@@ -33,7 +34,7 @@ from aiohttp import web
 from crypto import tls
 from crypto.errors import CommuneError
 from crypto.identity import NodeKeys
-from node import dial, transport
+from node import dial, gate, transport
 from node.errors import StoreError
 from node.peers import pinned_certificates, trusted_certificates, trusted_ids
 from node.service import IngestResult, Node, check_many
@@ -68,8 +69,19 @@ MAX_PENALTY = 3600.0
 
 
 PEER = web.RequestKey("peer", bytes)
+#: Requests one member may have in flight at once, its live channel aside.
+MEMBER_REQUESTS = 2
+#: Full rounds one member may start: a burst of PULL_BURST, then PULL_RATE a second.
+PULL_BURST = 20
+PULL_RATE = 1.0
 #: Introductions (§10.7) one source address may make a minute.
 INTRO_RATE = 10
+
+
+def _too_many(why: str, seconds: float) -> web.HTTPTooManyRequests:
+    """429 with Retry-After: the client waits that long (it is not backed off)."""
+    wait = max(1, math.ceil(seconds))
+    return web.HTTPTooManyRequests(text=why, headers={"Retry-After": str(wait)})
 
 
 def _hang_up(request: web.Request) -> NoReturn:
@@ -83,6 +95,33 @@ class PeerRefused(CommuneError):
     """The peer broke the protocol or refused us; it is backed off."""
 
     code = "peer-refused"
+
+
+class PeerBusy(PeerRefused):
+    """The peer asked us to come back later (429 with Retry-After): not a failure, and
+    not backed off; the next round waits that long."""
+
+    code = "peer-busy"
+
+    def __init__(self, message: str, retry_after: float) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+#: A peer's Retry-After this short is waited out within the round, at most twice.
+WAIT_IN_ROUND = 5.0
+
+
+def _busy(response: aiohttp.ClientResponse, stats: Stats) -> None:
+    """Raise :class:`PeerBusy` for a 429 answer, with the wait it asks for."""
+    if response.status != 429:
+        return
+    try:
+        wait = float(response.headers.get("Retry-After", "1"))
+    except ValueError:
+        wait = 1.0
+    wait = min(max(wait, 0.0), 3600.0)
+    raise PeerBusy(f"{stats.peer} is busy; it asks to come back in {wait:.0f} s", wait)
 
 
 @dataclass
@@ -440,8 +479,16 @@ def _is_event(data: bytes) -> bool:
 class Server:
     """The sync routes, for ``serve``."""
 
-    def __init__(self, sync: Sync) -> None:
+    def __init__(self, sync: Sync, limits: gate.Limits | None = None) -> None:
         self.sync = sync
+        #: admission control before and after the handshake (node/gate.py)
+        self.gate = gate.Gate(
+            limits or gate.Limits(idle_timeout=KEEPALIVE), lambda: sync.context(server=True)
+        )
+        #: requests each member has in flight (its live channel aside)
+        self.in_flight: dict[bytes, int] = {}
+        #: each member's bucket of full rounds: (tokens, when last filled)
+        self.pulls: dict[bytes, tuple[float, float]] = {}
         #: open live channels, and the member at the other end of each
         self.live: dict[web.WebSocketResponse, bytes] = {}
         self.penalties: dict[bytes, tuple[float, float]] = {}
@@ -483,6 +530,13 @@ class Server:
 
     @web.middleware
     async def _guard(self, request: web.Request, handler: Any) -> web.StreamResponse:
+        self.gate.busy(request.transport, known=False)
+        try:
+            return await self._admitted(request, handler)
+        finally:
+            self.gate.done(request.transport)
+
+    async def _admitted(self, request: web.Request, handler: Any) -> web.StreamResponse:
         sslobj = request.transport.get_extra_info("ssl_object") if request.transport else None
         if sslobj is not None and sslobj.getpeercert(binary_form=True) is None:
             # No certificate: a node this one has not pinned yet may introduce itself;
@@ -491,10 +545,41 @@ class Server:
                 return await self.handle_introduce(request)
             _hang_up(request)
         peer = self.peer_of(request)
+        self.gate.busy(request.transport)  # a member's connection
         until, _ = self.penalties.get(peer, (0.0, 0.0))
         if time.monotonic() < until:
-            raise web.HTTPTooManyRequests(text="this node is backing off from you")
+            raise _too_many("this node is backing off from you", until - time.monotonic())
         request[PEER] = peer
+        if request.path != f"{PREFIX}/live":
+            if self.in_flight.get(peer, 0) >= MEMBER_REQUESTS:
+                raise _too_many("this node is answering your other requests", 1.0)
+            if request.path == f"{PREFIX}/sync":
+                wait = self._take_pull(peer)
+                if wait > 0:
+                    raise _too_many("too many rounds from you", wait)
+            self.in_flight[peer] = self.in_flight.get(peer, 0) + 1
+            try:
+                return await self._served_request(request, handler, peer)
+            finally:
+                self.in_flight[peer] -= 1
+                if not self.in_flight[peer]:
+                    del self.in_flight[peer]
+        return await self._served_request(request, handler, peer)
+
+    def _take_pull(self, peer: bytes) -> float:
+        """Take a token from ``peer``'s bucket of rounds; 0, or the seconds until one."""
+        now = time.monotonic()
+        tokens, last = self.pulls.get(peer, (float(PULL_BURST), now))
+        tokens = min(float(PULL_BURST), tokens + (now - last) * PULL_RATE)
+        if tokens < 1.0:
+            self.pulls[peer] = (tokens, now)
+            return (1.0 - tokens) / PULL_RATE
+        self.pulls[peer] = (tokens - 1.0, now)
+        return 0.0
+
+    async def _served_request(
+        self, request: web.Request, handler: Any, peer: bytes
+    ) -> web.StreamResponse:
         if request.transport is not None:
             if len(self.connections) >= 1024:  # forget those closed since
                 self.connections = {c: p for c, p in self.connections.items() if not c.is_closing()}
@@ -731,16 +816,15 @@ class Server:
 async def start_server(
     server: Server, host: str, port: int
 ) -> tuple[web.AppRunner, asyncio.Server]:
-    """Listen on host:port with mutual TLS; returns what ``stop_server`` needs."""
+    """Listen on host:port with mutual TLS, behind the server's gate (node/gate.py);
+    returns what ``stop_server`` needs."""
     runner = web.AppRunner(server.app(), access_log=None, keepalive_timeout=KEEPALIVE)
     await runner.setup()
     loop = asyncio.get_running_loop()
     listener = await loop.create_server(
-        runner.server,  # type: ignore[arg-type]
+        server.gate.factory(runner.server),  # type: ignore[arg-type]
         host,
         port,
-        ssl=server.sync.context(server=True),
-        ssl_handshake_timeout=HANDSHAKE_TIMEOUT,
         reuse_address=True,
     )
     return runner, listener
@@ -815,10 +899,17 @@ async def _tries(
     after introducing this node (§10.7) when the handshake failed, perhaps because the
     peer has not pinned this node yet."""
     reconnected = introduced = False
+    waits = 0
     while True:
         try:
             await _round(sync, session, base, url, stats)
             return
+        except PeerBusy as e:
+            # Asked to come back soon: wait it out here, twice at most (§10.4).
+            if e.retry_after > WAIT_IN_ROUND or waits >= 2:
+                raise
+            waits += 1
+            await asyncio.sleep(e.retry_after)
         except (aiohttp.ClientError, ConnectionError, ssl.SSLError) as e:
             if stats.bytes_received:
                 raise
@@ -976,6 +1067,7 @@ async def _ask_ids(
         body = await _read_at_most(response.content, 2 * MAX_EVENT_SIZE)
         stats.bytes_received += len(body)
         if response.status != 200:
+            _busy(response, stats)
             raise PeerRefused(f"{stats.peer} refused an ids request: {response.status}")
     return proto.IdsAnswer.decode(body, asked)
 
@@ -987,6 +1079,7 @@ async def _pull(
     stats.bytes_sent += len(hello)
     async with session.post(f"{base}/sync", data=hello) as response:
         if response.status != 200:
+            _busy(response, stats)
             text = (await response.content.read(300)).decode("utf-8", "replace")
             raise PeerRefused(f"{stats.peer} refused the sync: {response.status} {text}")
         stats.node_id = sync.identify(_peer_der(response))
@@ -1020,6 +1113,7 @@ async def _push(
 
     async with session.post(f"{base}/push", data=body()) as response:
         if response.status != 200:
+            _busy(response, stats)
             text = (await response.content.read(300)).decode("utf-8", "replace")
             raise PeerRefused(f"{stats.peer} refused what we sent: {response.status} {text}")
         await sync.take_in(_frames(response.content.readany, stats), stats, stats.peer)

@@ -26,7 +26,7 @@ from aiohttp import web
 
 from crypto.errors import CommuneError
 from crypto.identity import NodeKeys
-from node import logs
+from node import gate, logs
 from node.daemon import Daemon
 from node.service import Node
 from node.web import activity, events, i18n, pages
@@ -75,8 +75,9 @@ def make_app(
     ``daemon`` it shows how syncing with each peer goes."""
     state = WebState(node, keys, daemon, host, port, environment())
     state.static = {name: (HERE / "static" / name).read_bytes() for name in STATIC_TYPES}
-    app = web.Application(middlewares=[_errors, _guard], client_max_size=1024)
+    app = web.Application(middlewares=[_gated, _errors, _guard], client_max_size=1024)
     app[STATE] = state
+    app[GATE] = gate.Gate(WEB_LIMITS)
     app.on_response_prepare.append(_headers)
     app.cleanup_ctx.append(_running)
     app.on_shutdown.append(_shutdown)
@@ -110,13 +111,10 @@ async def start_web(
     sock = _listen(host, port)
     try:
         actual = int(sock.getsockname()[1])
-        runner = web.AppRunner(
-            make_app(node, keys, host=host, port=actual, daemon=daemon),
-            access_log=None,
-            shutdown_timeout=5.0,
-        )
+        app = make_app(node, keys, host=host, port=actual, daemon=daemon)
+        runner = web.AppRunner(app, access_log=None, shutdown_timeout=5.0)
         await runner.setup()
-        await web.SockSite(runner, sock).start()
+        await _GatedSite(runner, sock, app[GATE]).start()
     except BaseException:
         sock.close()
         raise
@@ -174,6 +172,41 @@ _ERRORS = {
     405: ("Only reading", "This view is read-only: nothing can be sent to it."),
     421: ("Wrong address", "This node's page answers only at its own address."),
 }
+
+
+#: the web view's connections: read by one person's browser on this machine, so a slow or
+#: idle connection is closed sooner than a member's (node/gate.py)
+WEB_LIMITS = gate.Limits(max_open=256, header_timeout=10.0, idle_timeout=15.0)
+GATE = web.AppKey("gate", gate.Gate)
+
+
+@web.middleware
+async def _gated(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """A request read whole: the gate's header and idle deadlines pause meanwhile."""
+    door = request.app[GATE]
+    door.busy(request.transport)
+    try:
+        return await handler(request)
+    finally:
+        door.done(request.transport)
+
+
+class _GatedSite(web.SockSite):
+    """A site whose connections pass the app's gate first (node/gate.py)."""
+
+    def __init__(self, runner: web.AppRunner, sock: socket.socket, door: gate.Gate) -> None:
+        super().__init__(runner, sock)
+        self._door = door
+
+    async def start(self) -> None:
+        await web.BaseSite.start(self)
+        server = self._runner.server
+        assert server is not None
+        self._server = await asyncio.get_running_loop().create_server(
+            self._door.factory(server),
+            sock=self._sock,
+            backlog=self._backlog,
+        )
 
 
 @web.middleware
