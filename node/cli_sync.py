@@ -11,6 +11,7 @@ import contextlib
 import json
 import signal
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import click
@@ -95,6 +96,25 @@ def apply_limits(settings: Config) -> None:
     sync.CONNECT_TIMEOUT = settings.connect_seconds
     sync.READ_TIMEOUT = settings.read_timeout
     sync.REQUEST_TIME = settings.request_time
+
+
+def gate_limits(settings: Config) -> Any:
+    """The sync server's gate (node/gate.py) as the settings say, within this process's
+    open-file limit (a connection is a file; some are kept for the store and peers)."""
+    import resource  # noqa: PLC0415
+
+    from node import gate  # noqa: PLC0415
+
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    room = settings.max_connections if soft == resource.RLIM_INFINITY else soft - 128
+    return gate.Limits(
+        max_open=max(16, min(settings.max_connections, room)),
+        per_address=settings.connections_per_address,
+        unknown_total=max(16, min(settings.max_connections, room) // 3),
+        handshake_timeout=settings.handshake_timeout,
+        header_timeout=settings.header_timeout,
+        idle_timeout=settings.idle_timeout,
+    )
 
 
 def add_peers(node: Node, settings: Config) -> None:
@@ -263,6 +283,7 @@ async def _run(node: Node, keys: NodeKeys, settings: Config, lock: metrics.Serve
         parallel=settings.parallel,
         proxy=settings.proxy,
         proxy_all=settings.proxy_all,
+        gate=gate_limits(settings),
     )
     try:
         await runner.start()

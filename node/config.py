@@ -31,6 +31,11 @@ it exists is in :data:`SETTINGS` (and docs/CLI.md, ``serve``)::
     connect_timeout = 60           # default 15 s, 60 s with a proxy (Tor is slow to connect)
     read_timeout = 30              # a peer must send something this often
     request_time = 600             # no pull or push may last longer
+    max_connections = 768          # open at most (and within the open-file limit)
+    connections_per_address = 16   # in their handshake at once, from one address
+    handshake_timeout = 10         # seconds
+    header_timeout = 10            # seconds for a request's headers
+    idle_timeout = 150             # seconds a member's connection may idle
 
 Only the limits a collective may need to tune are here (slow links, Tor); the protocol's
 own limits (sizes of hellos, batches and events) are fixed, the same on every node.
@@ -83,6 +88,12 @@ class Config:
     connect_timeout: float | None = None
     read_timeout: float = 30.0
     request_time: float = 600.0
+    #: the sync server's gate (node/gate.py)
+    max_connections: int = 768
+    connections_per_address: int = 16
+    handshake_timeout: float = 10.0
+    header_timeout: float = 10.0
+    idle_timeout: float = 150.0
     log_format: str = "text"
     log_level: str = "info"
 
@@ -330,6 +341,44 @@ SETTINGS: tuple[Setting, ...] = (
         "request_time",
         _seconds(10, 86400),
         "no pull or push may last longer than this many seconds",
+    ),
+    Setting(
+        "limits",
+        "max_connections",
+        "max_connections",
+        _count(16, 100_000),
+        "connections the sync server keeps open at most (and never more than the process's "
+        "open-file limit allows); beyond it a new one is closed at once",
+    ),
+    Setting(
+        "limits",
+        "connections_per_address",
+        "connections_per_address",
+        _count(1, 10_000),
+        "connections from one address not yet known to be a member's (in their TLS "
+        "handshake) the sync server allows at once",
+    ),
+    Setting(
+        "limits",
+        "handshake_timeout",
+        "handshake_timeout",
+        _seconds(1, 300),
+        "seconds a TLS handshake may take before the connection is closed",
+    ),
+    Setting(
+        "limits",
+        "header_timeout",
+        "header_timeout",
+        _seconds(1, 300),
+        "seconds a request's headers may take to arrive, from its first byte",
+    ),
+    Setting(
+        "limits",
+        "idle_timeout",
+        "idle_timeout",
+        _seconds(5, 3600),
+        "seconds a member's connection may stay idle between requests (kept longer than "
+        "the sync interval, so periodic rounds reuse it)",
     ),
 )
 

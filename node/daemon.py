@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 import aiohttp
 
 from crypto.identity import NodeKeys
+from node import gate as gate_module
 from node import peers as peer_list
 from node import sync
 from node.metrics import record_served, record_sync
@@ -72,12 +73,13 @@ class Daemon:
         parallel: int = 4,
         proxy: str | None = None,
         proxy_all: bool = False,
+        gate: gate_module.Limits | None = None,
     ) -> None:
         self.node = node
         #: a SOCKS5 proxy (Tor's) for .onion peers, or for every peer with proxy_all
         self.proxy, self.proxy_all = proxy, proxy_all
         self.sync = sync.Sync(node, keys)
-        self.server = sync.Server(self.sync)
+        self.server = sync.Server(self.sync, gate)
         self.server.on_served = self._served
         self.host, self.port = host, port
         self.interval = interval

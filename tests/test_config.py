@@ -183,7 +183,7 @@ BAD = [
     ("[limits]\nrequest_time = 5\n", r"\[limits\] request_time: wants between 10 and 86400"),
     ('[log]\nformat = "xml"\n', r'\[log\] format: wants one of "text", "json", not \'xml\''),
     ("[log]\nlevel = 3\n", r'\[log\] level: wants one of "debug", "info", "warning", "error"'),
-    ("[limits]\nmax_event = 5\n", r"\[limits\] max_event: unknown key; \[limits\] takes"),
+    ("[limits]\nframe_size = 5\n", r"\[limits\] frame_size: unknown key; \[limits\] takes"),
 ]
 
 

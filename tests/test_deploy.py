@@ -67,6 +67,13 @@ def _compose() -> dict[str, Any]:
     return dict(yaml.safe_load(text))
 
 
+def test_the_containers_have_room_for_the_connections_the_settings_allow() -> None:
+    limit = config.Config().max_connections + 128
+    for name, service in _compose()["services"].items():
+        nofile = service["ulimits"]["nofile"]
+        assert nofile["soft"] >= limit, name
+
+
 def test_compose_runs_four_nodes_each_with_its_settings_volume_and_secret() -> None:
     compose = _compose()
     services = compose["services"]
@@ -129,6 +136,8 @@ def test_the_unit_is_hardened_and_holds_no_secret() -> None:
         "StateDirectory": "commune",
         "MemoryDenyWriteExecute": "yes",
         "User": "commune",
+        # room for [limits] max_connections (768) and the store (docs/CLI.md)
+        "LimitNOFILE": "4096",
     }.items():
         assert unit.get(key) == [value], key
     assert "@system-service" in unit["SystemCallFilter"]
