@@ -377,6 +377,47 @@ def sync_cmd(
         fail("no sync round completed with any peer (each one's line above says why)")
 
 
+@click.command("resync")
+@config_option
+@pass_ctx
+def resync_cmd(ctx: Context, config_file: Path | None) -> None:
+    """Make a new store when this one is damaged: from what still checks in it, then
+    from the peers (the damaged file is kept beside it)."""
+    from node import daemon, resync  # noqa: PLC0415 - aiohttp only where needed
+
+    settings = config.find(ctx.home.path, config_file)
+    apply_limits(settings)
+    keys = ctx.keys()
+    outcome = resync.resync(ctx.home)
+    click.echo(f"Kept the damaged store as {outcome.kept_as}.", err=True)
+    click.echo(
+        f"From it: {outcome.salvaged.summary()}"
+        + (f"; {outcome.lost} rows could not be read" if outcome.lost else "")
+    )
+    if not outcome.network:
+        fail(
+            "the damaged store no longer says which network this node is in: restore the "
+            "node from a backup (`commune restore`), or ask an admin for a new invite"
+        )
+    with ctx.node() as node:
+        add_peers(node, settings)
+        results = asyncio.run(
+            daemon.sync_once(node, keys, proxy=settings.proxy, proxy_all=settings.proxy_all)
+        )
+        problem = node.feed_problem()
+    for url, stats, error in results:
+        click.echo(f"{url}: {stats.summary() if stats else 'failed: ' + error}")
+    if not any(stats is not None for _, stats, _ in results):
+        fail(
+            "no peer could be reached: run `commune sync` once one can be (this node writes "
+            "nothing before a peer has confirmed its own feed)"
+        )
+    if problem is not None:
+        click.echo(f"note: {problem.message}", err=True)
+    else:
+        click.echo("The new store is in step with the peers reached.", err=True)
+
+
 def _accept_loss(node: Node) -> None:
     """``sync --accept-loss``: the user's word that the events of this node's feed above
     its store's head exist nowhere else (never while a peer's copy of them waits here)."""
@@ -470,4 +511,4 @@ def confirm_feed(node: Node, keys: NodeKeys, settings: Config | None = None) -> 
     fail(f"{problem.message} ({reached} of {len(results)} peers reached)")
 
 
-SYNC_COMMANDS = [serve, sync_cmd, peer]
+SYNC_COMMANDS = [serve, sync_cmd, resync_cmd, peer]

@@ -20,6 +20,7 @@ import os
 import shutil
 import sqlite3
 import threading
+import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -45,6 +46,14 @@ SQLITE_FULL = 13
 #: a disk with no room even for its WAL index as a "disk I/O error")
 LOW_SPACE = 4 * 1024 * 1024
 BUSY_TIMEOUT_MS = 15_000
+#: how long the check of a store as it opens may take (SQLite's quick_check, stopped
+#: when the time is up: a large store is checked whole by ``verify`` and ``doctor``)
+QUICK_CHECK_SECONDS = 0.2
+#: what to do about a damaged store, said wherever it stops something
+DAMAGED_FIX = (
+    "run `commune resync` to make a new store from what still checks and from the "
+    "peers, or restore the node from a backup"
+)
 
 
 def day_of(ts: int) -> int:
@@ -117,6 +126,9 @@ class Store:
     def __init__(self, path: Path | str) -> None:
         """Open (or make) the store at ``path``; ":memory:" keeps it in memory (tests)."""
         self.path = path
+        #: why this store is damaged (SQLite's quick check), or None: then nothing is
+        #: written to it any more, and what it serves is checked again first
+        self.damaged: str | None = None
         if str(path) != ":memory:":
             _create_private(Path(path))
         with self._errors():
@@ -128,6 +140,8 @@ class Store:
             self.conn.execute("PRAGMA secure_delete = ON")
             self.db = sqlite_utils.Database(self.conn)
             self._migrate()
+        if str(path) != ":memory:":
+            self.damaged = self._quick_check()
         self._index: str | None = None
         if str(path) != ":memory:":
             self._index = _hold_index(Path(f"{path}-shm"))
@@ -155,8 +169,7 @@ class Store:
             text = str(e)
             if "malformed" in text or "not a database" in text:
                 raise StoreCorrupt(
-                    f"the store {self.path} is damaged ({text}); restore it from a backup "
-                    "or fetch the log again from peers"
+                    f"the store {self.path} is damaged ({text}): {DAMAGED_FIX}"
                 ) from e
             if "locked" in text or "busy" in text:
                 raise StoreError(f"the store {self.path} is busy; try again ({text})") from e
@@ -176,6 +189,24 @@ class Store:
                     f"cannot read or write the store {self.path} ({text}): check the disk"
                 ) from e
             raise StoreError(f"the store {self.path}: {text}") from e
+
+    def _quick_check(self) -> str | None:
+        """SQLite's quick_check for at most QUICK_CHECK_SECONDS: what it found wrong,
+        or None (whole, or not checked to the end in time)."""
+        deadline = time.monotonic() + QUICK_CHECK_SECONDS
+        self.conn.set_progress_handler(lambda: int(time.monotonic() > deadline), 10_000)
+        try:
+            rows = self.conn.execute("PRAGMA quick_check(5)").fetchall()
+        except sqlite3.OperationalError as e:
+            if "interrupt" in str(e):
+                return None  # out of time: the part checked is whole
+            return str(e)
+        except sqlite3.DatabaseError as e:
+            return str(e)
+        finally:
+            self.conn.set_progress_handler(None, 0)
+        found = [str(r[0]) for r in rows]
+        return None if found == ["ok"] else "; ".join(found)[:300]
 
     def _disk_full(self) -> bool:
         try:
@@ -294,7 +325,13 @@ class Store:
     @contextmanager
     def write(self) -> Iterator[None]:
         """One write transaction. BEGIN IMMEDIATE takes the write lock at once, so a
-        command and a running server never both read a head and then both append."""
+        command and a running server never both read a head and then both append. A
+        damaged store takes no more writes: writing to it could lose what it holds."""
+        if self.damaged is not None:
+            raise StoreCorrupt(
+                f"the store {self.path} is damaged ({self.damaged}); nothing was written: "
+                + DAMAGED_FIX
+            )
         with self._errors():
             self.conn.execute("BEGIN IMMEDIATE")
             try:

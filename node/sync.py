@@ -260,6 +260,8 @@ class Sync:
                     last = rowid
                     start = plan.start.get(bytes(author))
                     if start is not None and seq >= start:
+                        if store.damaged is not None and not _still_valid(bytes(raw)):
+                            continue  # a damaged store serves only what checks
                         events += 1
                         yield proto.frame(proto.EVENT, bytes(raw))
         forks = [(f.id, f.raw) for f in store.forks()]
@@ -947,6 +949,14 @@ async def introduce(sync: Sync, session: aiohttp.ClientSession, base: str) -> bo
         _take_own_fork(node, body, where)
     text = body[:300].decode("utf-8", "replace")
     raise PeerRefused(f"{where} refused this node's proof of admission: {text}")
+
+
+def _still_valid(raw: bytes) -> bool:
+    try:
+        check_event(raw)
+    except InvalidEvent:
+        return False
+    return True
 
 
 async def _read_at_most(content: aiohttp.StreamReader, limit: int) -> bytes:

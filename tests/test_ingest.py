@@ -255,7 +255,7 @@ def test_author_seq_is_unique_in_the_store(node: Node) -> None:
 def test_a_damaged_store_is_reported_not_crashed_on(tmp_path: Path) -> None:
     path = tmp_path / "store.sqlite"
     path.write_bytes(b"this is not a database at all" * 100)
-    with pytest.raises(StoreCorrupt, match="restore it from a backup"):
+    with pytest.raises(StoreCorrupt, match="restore the node from a backup"):
         Store(path)
 
 
