@@ -41,6 +41,7 @@ async def test_a_damaged_store_stops_writes_and_resync_makes_a_new_one(tmp_path:
         assert "commune resync" in errors[0]
         # one command: a new store from what still checks and from the peer
         code, out, err = await commune_async(la.home.path, "resync")
+        assert "From it:" in out
         assert code == 0, err
         assert "Kept the damaged store as" in err
         kept = [p for p in la.home.path.iterdir() if ".damaged-" in p.name]

@@ -335,7 +335,7 @@ rounds without a time cap; CI runs 5 rounds of 0.3 to 1 s).
 | Reports posted | {len(out.posted):,} |
 | Faults injected | {faults} |
 | Logged by the nodes | {logged} |
-| Healed | all four at the same count {out.heal_seconds:.1f} s after the links healed, nobody posting |
+| Healed | all four at the same count {out.heal_seconds:.1f} s after the heal, nobody posting |
 | Outcome | same state-hash on all four, every report everywhere, verify clean, no fork |
 
 Found by this campaign, and fixed (test: `test_a_link_that_always_breaks_still_makes_progress`
