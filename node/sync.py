@@ -71,9 +71,13 @@ MAX_PENALTY = 3600.0
 PEER = web.RequestKey("peer", bytes)
 #: Requests one member may have in flight at once, its live channel aside.
 MEMBER_REQUESTS = 2
-#: Full rounds one member may start: a burst of PULL_BURST, then PULL_RATE a second.
+#: Full rounds one member may start: a burst of PULL_BURST, then PULL_RATE a second
+#: (short hellos, a summary each, are not counted).
 PULL_BURST = 20
 PULL_RATE = 1.0
+#: A request refused for these limits is answered this many seconds late: a member that
+#: ignores Retry-After is slowed to a few requests a second, at the cost of a timer.
+TARPIT = 0.5
 #: Introductions (§10.7) one source address may make a minute.
 INTRO_RATE = 10
 
@@ -554,11 +558,13 @@ class Server:
         request[PEER] = peer
         if request.path != f"{PREFIX}/live":
             if self.in_flight.get(peer, 0) >= MEMBER_REQUESTS:
+                await asyncio.sleep(TARPIT)  # a member that does not wait is slowed down
                 raise _too_many("this node is answering your other requests", 1.0)
             if request.path == f"{PREFIX}/sync":
-                wait = self._take_pull(peer)
-                if wait > 0:
-                    raise _too_many("too many rounds from you", wait)
+                wait = self._pull_wait(peer)
+                if wait > 0:  # refused before anything is read: a greedy member costs little
+                    await asyncio.sleep(TARPIT)
+                    raise _too_many("too many full rounds from you", wait)
             self.in_flight[peer] = self.in_flight.get(peer, 0) + 1
             try:
                 return await self._served_request(request, handler, peer)
@@ -567,6 +573,13 @@ class Server:
                 if not self.in_flight[peer]:
                     del self.in_flight[peer]
         return await self._served_request(request, handler, peer)
+
+    def _pull_wait(self, peer: bytes) -> float:
+        """Seconds until ``peer``'s bucket of full rounds holds a token (0: it does)."""
+        now = time.monotonic()
+        tokens, last = self.pulls.get(peer, (float(PULL_BURST), now))
+        tokens = min(float(PULL_BURST), tokens + (now - last) * PULL_RATE)
+        return 0.0 if tokens >= 1.0 else (1.0 - tokens) / PULL_RATE
 
     def _take_pull(self, peer: bytes) -> float:
         """Take a token from ``peer``'s bucket of rounds; 0, or the seconds until one."""
@@ -716,6 +729,12 @@ class Server:
         peer = request[PEER]
         stats = Stats(peer=peer.hex()[:12], node_id=peer)
         theirs = await self._read_hello(request, stats)
+        if theirs.digest is None:
+            # A full round costs this node a plan and a stream: a bucket per member (a
+            # short hello, which costs a summary, is not counted).
+            wait = self._take_pull(peer)
+            if wait > 0:
+                raise _too_many("too many full rounds from you", wait)
         response = web.StreamResponse(headers={"Content-Type": "application/x-commune-sync"})
         await response.prepare(request)
         if theirs.digest is not None:
