@@ -518,8 +518,8 @@ def check_store(node: Node) -> list[Check]:
                 "store integrity",
                 FAIL,
                 f"SQLite finds the store damaged: {'; '.join(problems[:3])}",
-                "stop serve, move store.sqlite away and restore it from a backup "
-                "(`backup --with-store`), or let the peers send the log again",
+                "stop serve, then `commune resync` (a new store from what still checks and "
+                "from the peers), or restore the node from a backup",
             )
         )
     else:
@@ -874,8 +874,8 @@ def run_doctor(
         timeout = PROXIED_TIMEOUT if settings.proxy else DEFAULT_TIMEOUT
     dial = Dial(timeout, settings.proxy, settings.proxy_all)
     damaged = (
-        "stop serve, move store.sqlite away and restore it from a backup "
-        "(`backup --with-store`), or let the peers send the log again"
+        "stop serve, then `commune resync` (a new store from what still checks and from "
+        "the peers), or restore the node from a backup"
     )
     try:
         node = Node.open(home)
