@@ -188,10 +188,7 @@ class Daemon:
                 if self._session is not None:
                     self.session()  # a new client session, pinned to today's members
                 self.refresh_peers()
-            rows = self.node.store.execute(
-                "SELECT (SELECT max(rowid) FROM events), (SELECT count(*) FROM forks)"
-            )
-            now = tuple(rows[0])
+            now = self.node.store.log_mark()
             if mark is not None and now != mark:
                 await self.server.tell_live()
                 self.poke()

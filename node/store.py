@@ -362,6 +362,32 @@ class Store:
             ).fetchone()
         return None if row is None else bytes(row[0])
 
+    def rowid_at(self, author: bytes, seq: int) -> int | None:
+        """Where the log's event at (author, seq) stands in arrival order, or None."""
+        with self._errors():
+            row = self.conn.execute(
+                "SELECT rowid FROM events WHERE author = ? AND seq = ?", (author, seq)
+            ).fetchone()
+        return None if row is None else int(row[0])
+
+    def rows_after(self, rowid: int, limit: int) -> list[tuple[int, bytes, int, bytes]]:
+        """(rowid, author, seq, raw) of up to ``limit`` events stored after ``rowid``, in
+        arrival order: how a stream of what a peer lacks is read in chunks."""
+        with self._errors():
+            rows = self.conn.execute(
+                "SELECT rowid, author, seq, raw FROM events WHERE rowid > ? ORDER BY rowid LIMIT ?",
+                (rowid, limit),
+            ).fetchall()
+        return [(int(r[0]), bytes(r[1]), int(r[2]), bytes(r[3])) for r in rows]
+
+    def log_mark(self) -> tuple[int, int]:
+        """(the last event's rowid, fork evidence kept): changes whenever the log grows."""
+        with self._errors():
+            row = self.conn.execute(
+                "SELECT coalesce((SELECT max(rowid) FROM events), 0), (SELECT count(*) FROM forks)"
+            ).fetchone()
+        return int(row[0]), int(row[1])
+
     def get_fork(self, event_id: bytes) -> Event | None:
         with self._errors():
             row = self.conn.execute("SELECT raw FROM forks WHERE id = ?", (event_id,)).fetchone()

@@ -247,27 +247,17 @@ class Sync:
                 if theirs.frontier.seq(held.author) < held.seq:
                     events += 1
                     yield proto.frame(proto.EVENT, held.raw)
-            firsts = [
-                store.execute("SELECT rowid FROM events WHERE author = ? AND seq = ?", (a, s))
-                for a, s in plan.start.items()
-            ]
-            last = min(int(r[0][0]) for r in firsts if r) - 1
-            while True:
-                rows = store.execute(
-                    "SELECT rowid, author, seq, raw FROM events WHERE rowid > ? "
-                    "ORDER BY rowid LIMIT 512",
-                    (last,),
-                )
-                if not rows:
-                    break
+            firsts = [store.rowid_at(a, s) for a, s in plan.start.items()]
+            last = min(r for r in firsts if r is not None) - 1
+            while rows := store.rows_after(last, 512):
                 for rowid, author, seq, raw in rows:
                     last = rowid
-                    start = plan.start.get(bytes(author))
+                    start = plan.start.get(author)
                     if start is not None and seq >= start:
-                        if store.damaged is not None and not _still_valid(bytes(raw)):
+                        if store.damaged is not None and not _still_valid(raw):
                             continue  # a damaged store serves only what checks
                         events += 1
-                        yield proto.frame(proto.EVENT, bytes(raw))
+                        yield proto.frame(proto.EVENT, raw)
         forks = [(f.id, f.raw) for f in store.forks()]
         forks += self._ours_at([*plan.diverged, *places])
         sent_forks = list(dict.fromkeys(proto.missing_forks(forks, theirs.forks)))
