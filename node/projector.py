@@ -12,7 +12,7 @@ from protocol import admission
 from protocol import membership as membership_rules
 from protocol.envelope import SEALED, Event, decode_event
 from protocol.errors import BadPayload
-from protocol.kinds import EDITS, KNOWN, POSTABLE, edits, redact
+from protocol.kinds import EDITS, KNOWN, POSTABLE, redact
 from protocol.kinds import member as member_kinds
 from protocol.membership import ActionEvent, Membership
 from protocol.projections import ItemState, StateHasher, change_of, merge, read_payload
@@ -77,61 +77,18 @@ def known_admissions(store: Store) -> admission.Known | None:
 
 
 def admitted_closure(store: Store) -> set[bytes] | None:
-    """§5.5: the authors whose events enter the log: the founder, and anyone named by an
-    admit action of an author already in the set, whether or not that action counts,
-    whether it is in the log or held until it can be placed (§6.3).
-
-    Adding events can only grow this set, so every node that has the same events has the
-    same log; what *counts* is decided over that log by the membership fold."""
+    """The log closure (protocol/membership.py :func:`closure`, §5.5 (a)) of the admits
+    in the log and those held (§6.3); None before this node belongs to a network."""
     genesis = genesis_of(store)
     if genesis is None:
         return None
-    edges: dict[bytes, set[bytes]] = {}
     admits = [
         *store.events_of_kinds([member_kinds.ADMIT]),
         *store.held_of_kinds([member_kinds.ADMIT]),
     ]
-    for action in _actions(admits):
-        edges.setdefault(action.author, set()).add(action.action.node)
-    reached = {genesis.author}
-    frontier = [genesis.author]
-    while frontier:
-        for target in edges.get(frontier.pop(), ()):
-            if target not in reached:
-                reached.add(target)
-                frontier.append(target)
-    return reached
-
-
-def limits(membership: Membership | None) -> dict[bytes, float]:
-    """For each member, the highest seq that counts (inf when unlimited)."""
-    if membership is None:
-        return {}
-    result: dict[bytes, float] = {}
-    for node_id, m in membership.members.items():
-        limit = float("inf")
-        if m.cutoff is not None:
-            limit = m.cutoff
-        if m.forked_at is not None:
-            limit = min(limit, m.forked_at - 1)
-        result[node_id] = limit
-    return result
-
-
-def shrank(before: Membership | None, after: Membership | None) -> bool:
-    """Whether some events that counted under ``before`` no longer count."""
-    old, new = limits(before), limits(after)
-    return any(new.get(node, -1.0) < limit for node, limit in old.items())
-
-
-def grew(before: Membership | None, after: Membership | None) -> dict[bytes, tuple[float, float]]:
-    """For each author with more events counting under ``after``: (old limit, new limit)."""
-    old, new = limits(before), limits(after)
-    return {
-        node: (old.get(node, 0.0), limit)
-        for node, limit in new.items()
-        if limit > old.get(node, 0.0)
-    }
+    return membership_rules.closure(
+        genesis.author, ((a.author, a.action.node) for a in _actions(admits))
+    )
 
 
 class Projector:
@@ -210,7 +167,7 @@ class Projector:
 
     def apply_grown(self, before: Membership | None, after: Membership | None) -> None:
         """Apply the stored events that count now and did not under ``before``."""
-        for author, (low, high) in grew(before, after).items():
+        for author, (low, high) in membership_rules.grew(before, after).items():
             rows = self.store.execute(
                 "SELECT raw FROM events WHERE author = ? AND seq > ? AND seq <= ?",
                 (author, low, min(high, 2**63 - 1)),
@@ -218,38 +175,22 @@ class Projector:
             self.apply([decode_event(bytes(r[0])) for r in rows])
 
     def redacted(self) -> set[bytes]:
-        """The ids of the events whose bodies the log erases (docs/PROTOCOL.md §12): named
-        by a counted redaction whose author is the target's author or an admin at the
-        redaction's seq; never an event of a membership kind. A redacted item takes the
-        public edits that name it along."""
+        """The ids of the events whose bodies the log erases (docs/PROTOCOL.md §12, the
+        rule in protocol/kinds/redact.py :func:`erased`)."""
         membership = self.membership()
-        targets: set[bytes] = set()
-        items: set[bytes] = set()
-        for event in self.store.events_of_kinds([redact.KIND]):
-            if not self.counts(event.author, event.seq):
-                continue
-            target_id = redact.target(read_payload(event))
-            if target_id is None or target_id in targets:
-                continue
-            target = self.store.get(target_id) or self.store.get_fork(target_id)
-            if target is None or not redact.may_redact(target.kind):
-                continue  # not here yet (it is erased when it comes), or not erasable
-            redactor = membership.get(event.author) if membership is not None else None
-            if target.author == event.author or (
-                redactor is not None and redactor.is_admin_at(event.seq)
-            ):
-                targets.add(target_id)
-                if target.kind in POSTABLE:
-                    items.add(target_id)
-        if items:
-            # Redacting an item erases its public edits too, whoever wrote them: their
-            # text is the item's (§12). Sealed edits name their item inside the seal,
-            # which relays cannot read: they are redacted one by one (``redact``).
-            for edit in self.store.events_of_kinds(sorted(EDITS)):
-                payload = read_payload(edit)
-                if payload is not None and edits.target_of(payload) in items:
-                    targets.add(edit.id)
-        return targets
+
+        def admin_at(author: bytes, seq: int) -> bool:
+            redactor = membership.get(author) if membership is not None else None
+            return redactor is not None and redactor.is_admin_at(seq)
+
+        return redact.erased(
+            self.store.events_of_kinds([redact.KIND]),
+            find=lambda event_id: self.store.get(event_id) or self.store.get_fork(event_id),
+            counts=self.counts,
+            admin_at=admin_at,
+            item_kinds=POSTABLE,
+            edits=lambda: self.store.events_of_kinds(sorted(EDITS)),
+        )
 
     # --- items ----------------------------------------------------------------------
 

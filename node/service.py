@@ -16,9 +16,10 @@ from crypto.errors import CommuneError
 from crypto.identity import NodeKeys
 from node.errors import FeedBehind, OverBudget
 from node.home import Home
-from node.projector import Projector, shrank
+from node.projector import Projector
 from node.store import Store, day_of
 from protocol import chain, encoding, hlc
+from protocol import membership as membership_rules
 from protocol.chain import Head
 from protocol.envelope import NO_NETWORK, Event, create_event
 from protocol.errors import BadPrev, BadSeq, InvalidEvent, WrongNetwork
@@ -379,7 +380,7 @@ class Node:
         batch.membership_changed = before is None or any(e.kind in member_kinds.KINDS for e in own)
         batch.run(events)
         after = self.projector.membership()
-        if shrank(before, after) or batch.restored:
+        if membership_rules.shrank(before, after) or batch.restored:
             self.projector.rebuild()
         else:
             self.projector.apply([*own, *result.stored])

@@ -217,3 +217,61 @@ def fold(
         if not struck:
             return Membership(genesis.id, info.name, genesis.author, members, frozenset(void))
         void.update(struck)
+
+
+# --- the log closure and what counts, as numbers (§5.5) ------------------------------
+
+
+def closure(founder: bytes, admits: Iterable[tuple[bytes, bytes]]) -> set[bytes]:
+    """§5.5 (a): the authors whose events enter the log: the founder, and anyone named by
+    an admit action (``(author, node admitted)``) of an author already in the set,
+    whether or not that action counts (the caller passes the admits of the log and those
+    held until they can be placed, §6.3).
+
+    Adding admits can only grow this set, so every node that has the same events has the
+    same log; what *counts* is decided over that log by :func:`fold`."""
+    edges: dict[bytes, set[bytes]] = {}
+    for author, node in admits:
+        edges.setdefault(author, set()).add(node)
+    reached = {founder}
+    frontier = [founder]
+    while frontier:
+        for target in edges.get(frontier.pop(), ()):
+            if target not in reached:
+                reached.add(target)
+                frontier.append(target)
+    return reached
+
+
+def limits(membership: Membership | None) -> dict[bytes, float]:
+    """§5.5 rules 3 and 4: for each member, the highest seq of its feed that counts (inf
+    when unlimited): its cutoff, and below its first fork."""
+    if membership is None:
+        return {}
+    result: dict[bytes, float] = {}
+    for node_id, m in membership.members.items():
+        limit = float("inf")
+        if m.cutoff is not None:
+            limit = m.cutoff
+        if m.forked_at is not None:
+            limit = min(limit, m.forked_at - 1)
+        result[node_id] = limit
+    return result
+
+
+def shrank(before: Membership | None, after: Membership | None) -> bool:
+    """Whether some events that counted under ``before`` no longer count (§4.5 step 4:
+    the projections are then folded again from the whole log)."""
+    old, new = limits(before), limits(after)
+    return any(new.get(node, -1.0) < limit for node, limit in old.items())
+
+
+def grew(before: Membership | None, after: Membership | None) -> dict[bytes, tuple[float, float]]:
+    """For each author with more events counting under ``after``: (old limit, new limit)
+    (§4.5 step 4: those events are merged in)."""
+    old, new = limits(before), limits(after)
+    return {
+        node: (old.get(node, 0.0), limit)
+        for node, limit in new.items()
+        if limit > old.get(node, 0.0)
+    }
