@@ -18,14 +18,15 @@ from node.errors import FeedBehind, OverBudget
 from node.home import Home
 from node.projector import Projector
 from node.store import Store, day_of
-from protocol import chain, encoding, hlc
+from protocol import chain, encoding, hlc, placement
 from protocol import membership as membership_rules
 from protocol.chain import Head
 from protocol.envelope import NO_NETWORK, Event, create_event
-from protocol.errors import BadPrev, BadSeq, InvalidEvent, WrongNetwork
+from protocol.errors import BadSeq, InvalidEvent
 from protocol.kinds import Payload, redact
 from protocol.kinds import member as member_kinds
 from protocol.membership import Membership
+from protocol.placement import Outcome
 from protocol.validate import check_event
 
 #: The marks of a store that may hold less of this node's own feed than peers do, and
@@ -605,65 +606,41 @@ class _Batch:
         return self.heads[author]
 
     def place(self, event: Event) -> None:
-        result = self.result
-        if event.network not in (NO_NETWORK, self.network):
-            result.refuse(event.id, WrongNetwork("the event belongs to another network"))
-            return
+        """Do what the rule of §4.5 (protocol/placement.py) says with ``event``."""
         head = self.head(event.author)
-        if head is not None and event.seq <= head.seq:
-            self._place_behind_head(event)
-            return
-        if not self.projector.in_log(event.author):
-            self._hold(event, "not-admitted")
-            return
-        if event.seq > (head.seq if head else 0) + 1:
-            self._hold(event, "gap")
-        else:
-            try:
-                chain.check_next(head, event)
-            except BadPrev as e:
-                self._forked_after(event, e)
-                return
-            except InvalidEvent as e:
-                result.refuse(event.id, e)
-                return
+        decision = placement.place(
+            event,
+            network=self.network,
+            head=head,
+            in_log=self.projector.in_log(event.author),
+            id_at_seq=lambda: self.placed.get((event.author, event.seq))
+            or self.store.id_at(event.author, event.seq),
+            head_before=lambda: self._head_at(event.author, event.seq - 1),
+        )
+        outcome = decision.outcome
+        if outcome is Outcome.APPEND:
             self._append(event)
+        elif outcome is Outcome.KNOWN:
+            self.result.known += 1
+            if event.body is not None and event.id not in self._redacted():
+                self.restored += self.store.restore_body(event)  # a relay had left it out
+        elif outcome is Outcome.FORK:
+            self._keep_evidence(event)
+        elif outcome is Outcome.HOLD:
+            self._hold(event, decision.reason)
+        else:
+            assert decision.error is not None
+            self.result.refuse(event.id, decision.error)
 
-    def _forked_after(self, event: Event, error: BadPrev | None) -> None:
-        """Keep ``event`` as fork evidence (§4.5): a second event at a taken seq that
-        could follow the same predecessor (``error`` None), or one, at any seq, whose
-        prev is not the author's event before it here (``error``): its author signed
-        another event before it than the one here, so its feed forked at or below that
-        seq. Either way the author is cut off from there (§5.5), and sync then finds where
-        the two branches parted (§10.3). Evidence at an earlier seq makes it redundant."""
-        del error  # the evidence speaks for itself
+    def _keep_evidence(self, event: Event) -> None:
+        """Keep ``event`` as fork evidence (§4.5): its author is cut off from there
+        (§5.5), and sync then finds where the two branches parted (§10.3). Evidence at
+        an earlier seq makes it redundant."""
         if self.store.add_fork(event):
             self.result.forks += 1
             self.membership_changed = True  # §5.5: a fork is a cutoff
         else:
             self.result.known += 1
-
-    def _place_behind_head(self, event: Event) -> None:
-        placed = self.placed.get((event.author, event.seq))
-        if placed is None:
-            placed = self.store.id_at(event.author, event.seq)
-        if placed == event.id:
-            self.result.known += 1
-            if event.body is not None and event.id not in self._redacted():
-                self.restored += self.store.restore_body(event)  # a relay had left it out
-            return
-        # Evidence of a fork only if it could have followed the same predecessor: the
-        # same §4 check as for the next event, so the outcome does not depend on
-        # whether this event or the stored one arrived first (§4.5).
-        try:
-            chain.check_next(self._head_at(event.author, event.seq - 1), event)
-        except BadPrev as e:
-            self._forked_after(event, e)  # it followed another predecessor: a fork too
-            return
-        except InvalidEvent as e:
-            self.result.refuse(event.id, e)
-            return
-        self._forked_after(event, None)
 
     def _head_at(self, author: bytes, seq: int) -> Head | None:
         """The author's feed as it stood at ``seq`` (None before seq 1)."""
@@ -742,35 +719,12 @@ class _Batch:
             waiting = self.store.held_at(event.author, head.seq + 1)
             if not waiting:
                 break
-            refusals: list[tuple[Event, InvalidEvent]] = []
-            for candidate in waiting:
-                try:
-                    chain.check_next(head, candidate)
-                except BadPrev as e:
-                    self._forked_after(candidate, e)
-                    refusals.append((candidate, e))
-                    continue
-                except InvalidEvent as e:
-                    refusals.append((candidate, e))
-                    continue
-                if nxt is None:
-                    nxt = candidate
-            # Those that cannot follow the head never will: refused (or kept as fork
-            # evidence, above). Of those that can, the first (by id) is appended and any
-            # other is fork evidence.
-            for candidate, error in refusals:
-                if not isinstance(error, BadPrev):
-                    self.result.refuse(candidate.id, error)
-            if nxt is not None:
-                refused = {c.id for c, _ in refusals}
-                for other in waiting:
-                    if (
-                        other.id != nxt.id
-                        and other.id not in refused
-                        and self.store.add_fork(other)
-                    ):
-                        self.result.forks += 1
-                        self.membership_changed = True
+            follow = placement.follow_on(head, waiting)
+            for candidate, error in follow.refused:
+                self.result.refuse(candidate.id, error)
+            for other in follow.forks:
+                self._keep_evidence(other)
+            nxt = follow.next
             self.store.unhold(event.author, head.seq + 1)
             self.held_total -= len(waiting)
             self.held_here.difference_update(e.id for e in waiting)

@@ -33,6 +33,7 @@ from protocol.card import Card
 from protocol.chain import Head
 from protocol.envelope import Event, decode_event, strip_body
 from protocol.kinds.member import ACTIONS
+from protocol.placement import keeps_evidence
 
 #: 1: the first schema; 2: ``held`` keeps each event's kind (admissions waiting to be
 #: placed are found by it: docs/PROTOCOL.md §6.3); 3: ``held`` is indexed by reason, and
@@ -522,11 +523,10 @@ class Store:
         at its first fork (§5.5), so later evidence changes nothing, and a peer cannot
         fill the disk or the memory with it."""
         with self._errors():
-            earlier = self.conn.execute(
-                "SELECT 1 FROM forks WHERE author = ? AND seq <= ? LIMIT 1",
-                (event.author, event.seq),
-            ).fetchone()
-            if earlier is not None:
+            lowest = self.conn.execute(
+                "SELECT min(seq) FROM forks WHERE author = ?", (event.author,)
+            ).fetchone()[0]
+            if not keeps_evidence(lowest, event.seq):
                 return False
             cursor = self.conn.execute(
                 "INSERT OR IGNORE INTO forks (id, author, seq, raw) VALUES (?, ?, ?, ?)",
