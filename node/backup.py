@@ -46,7 +46,6 @@ import hashlib
 import json
 import os
 import shutil
-import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -57,10 +56,10 @@ from crypto.errors import CommuneError
 from crypto.identity import NodeKeys
 from crypto.sign import SigningKey
 from node import peers as peer_list
-from node.errors import ConfigError, StoreError
+from node.errors import ConfigError, StoreCorrupt, StoreError
 from node.home import Home, identity_document, write_private
 from node.service import IngestResult, Node
-from node.store import Store
+from node.store import Foreign, Store, foreign_events, snapshot
 from protocol import signed
 from protocol.card import Card
 from protocol.envelope import Event
@@ -207,9 +206,7 @@ def take(home: Home, *, now: datetime.datetime | None = None) -> Backup:
             genesis_hex = store.get_meta("genesis")
             network = bytes.fromhex(network_hex) if network_hex else None
             genesis = _genesis(genesis_hex, network, "this node's store") if genesis_hex else None
-            for _, _, card_text, url in store.execute(
-                "SELECT node_id, name, card, url FROM peers ORDER BY node_id"
-            ):
+            for _, _, card_text, url in store.peer_rows():
                 peers.append(PeerRow(Card.from_text(card_text), url))
             manual = store.get_meta(peer_list.MANUAL)
             urls = [str(u) for u in json.loads(manual)] if manual else []
@@ -343,16 +340,9 @@ def copy_store(home: Home, target: Path) -> int:
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     os.close(fd)
     try:
-        source = sqlite3.connect(home.store_path)
-        dest = sqlite3.connect(tmp)
-        try:
-            source.backup(dest)
-            dest.execute("PRAGMA journal_mode = DELETE")
-        finally:
-            dest.close()
-            source.close()
+        snapshot(home.store_path, tmp)
         os.replace(tmp, target)
-    except (OSError, sqlite3.Error) as e:
+    except (OSError, StoreError) as e:
         tmp.unlink(missing_ok=True)
         raise ConfigError(f"cannot copy the store to {target}: {e}") from None
     return target.stat().st_size
@@ -463,25 +453,21 @@ def _build_store(staging: Home, backup: Backup, store_copy: Path | None) -> Inge
                     f"that checks ({taken.summary()}); nothing was written"
                 )
         # One file, no write-ahead log beside it, so that moving it moves all of it.
-        rows = store.execute("PRAGMA journal_mode = DELETE")
-        if not rows or str(rows[0][0]).lower() != "delete":
-            raise StoreError("the restored store could not be made into a single file")
+        store.single_file()
         return taken
 
 
 def _copied_events(path: Path) -> Iterator[list[bytes]]:
     """The raw events of a store copy (its log, then its fork evidence), in batches,
     read-only, as untrusted bytes: nothing else of the copy is used."""
+    batch: list[bytes] = []
     try:
-        db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-    except sqlite3.Error as e:
-        raise BadBackup(f"the store copy {path} cannot be opened ({e})") from None
-    try:
-        for table in ("events", "forks"):
-            cursor = db.execute(f"SELECT raw FROM {table} ORDER BY author, seq")  # noqa: S608
-            while rows := cursor.fetchmany(COPY_BATCH):
-                yield [bytes(r[0]) if isinstance(r[0], bytes) else b"" for r in rows]
-    except sqlite3.Error as e:
-        raise BadBackup(f"the store copy {path} is damaged or not a store ({e})") from None
-    finally:
-        db.close()
+        for raw in foreign_events(path, Foreign()):
+            batch.append(raw)
+            if len(batch) >= COPY_BATCH:
+                yield batch
+                batch = []
+    except StoreCorrupt as e:
+        raise BadBackup(f"the store copy {path} is damaged or not a store ({e.message})") from None
+    if batch:
+        yield batch

@@ -48,13 +48,7 @@ def export_bundle(node: Node, path: Path, lacking: Frontier | None = None) -> Bu
     if genesis is None:
         raise BadBundle("this node belongs to no network yet: there is nothing to export")
     lacking = lacking or Frontier()
-    wanted = [
-        rowid
-        for rowid, author, seq in node.store.execute(
-            "SELECT rowid, author, seq FROM events ORDER BY rowid"
-        )
-        if lacking.lacks(bytes(author), seq)
-    ]
+    wanted = node.store.rowids_lacking(lacking.lacks)
     forks = [f.raw for f in node.store.forks()]
     header = BundleHeader(
         node.network, genesis.raw, node.node_id, own_frontier(node), len(wanted), len(forks)
@@ -62,14 +56,7 @@ def export_bundle(node: Node, path: Path, lacking: Frontier | None = None) -> Bu
 
     def events() -> Iterator[bytes]:
         for start in range(0, len(wanted), CHUNK):
-            chunk = wanted[start : start + CHUNK]
-            marks = ", ".join("?" * len(chunk))
-            rows = node.store.execute(
-                f"SELECT raw FROM events WHERE rowid IN ({marks}) ORDER BY rowid",  # noqa: S608
-                chunk,
-            )
-            for (raw,) in rows:
-                yield bytes(raw)
+            yield from node.store.raws_at_rowids(wanted[start : start + CHUNK])
 
     try:
         write_private(path, write(header, events(), forks))

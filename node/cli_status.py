@@ -158,7 +158,7 @@ def gather_status(node: Node, home: Home) -> dict[str, Any]:
             "total": store.count(),
             "held": store.held_count(),
             "forks": len(store.fork_seqs()),
-            "fork_evidence": int(store.execute("SELECT count(*) FROM forks")[0][0]),
+            "fork_evidence": store.fork_evidence_count(),
             "authors": len(heads),
             "own": own.seq if own is not None else 0,
             "newest": iso_time(newest) if newest is not None else None,
@@ -510,7 +510,7 @@ def check_key(home: Home, ask: bool) -> tuple[Check, NodeKeys | None]:
 
 def check_store(node: Node) -> list[Check]:
     out = []
-    rows = node.store.execute("PRAGMA integrity_check")
+    rows = [(line,) for line in node.store.integrity_check()]
     problems = [str(r[0]) for r in rows if str(r[0]) != "ok"]
     if problems:
         out.append(

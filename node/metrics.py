@@ -288,10 +288,7 @@ def _stored(store: Store, key: str) -> dict[str, Any]:
 def _all_stored(store: Store, prefix: str) -> dict[str, dict[str, Any]]:
     """Every record kept under ``prefix``, by the rest of its key."""
     out: dict[str, dict[str, Any]] = {}
-    rows = store.execute(
-        "SELECT key, value FROM meta WHERE key LIKE ? ORDER BY key", (prefix + "%",)
-    )
-    for key, value in rows:
+    for key, value in store.meta_with_prefix(prefix):
         try:
             record = json.loads(value)
         except ValueError:

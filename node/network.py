@@ -15,7 +15,7 @@ from node.service import IngestResult, Node
 from protocol import admission
 from protocol.card import MAX_ADDRESSES as MAX_CARD_ADDRESSES
 from protocol.card import Card
-from protocol.envelope import NO_NETWORK, Event, decode_event
+from protocol.envelope import NO_NETWORK, Event
 from protocol.errors import BadCard, BadPayload
 from protocol.invite import Invite, check_genesis
 from protocol.kinds import member
@@ -291,16 +291,12 @@ def find_event(node: Node, text: str) -> Event:
     wanted = text.strip().lower()
     if len(wanted) < 6 or any(c not in "0123456789abcdef" for c in wanted):
         raise MembershipError(f"{text!r} is not an event id: give the id (6+ hex digits)")
-    rows = node.store.execute(
-        "SELECT raw FROM events WHERE hex(id) LIKE ?1 "
-        "UNION SELECT raw FROM forks WHERE hex(id) LIKE ?1 LIMIT 2",
-        (wanted.upper() + "%",),
-    )
+    rows = node.store.find_by_prefix(wanted)
     if len(rows) != 1:
         raise MembershipError(
             f"{'no' if not rows else 'more than one'} event has an id starting with {wanted}"
         )
-    return decode_event(bytes(rows[0][0]))
+    return rows[0]
 
 
 def redact(

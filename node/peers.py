@@ -125,9 +125,9 @@ def known_peers(node: Node) -> list[Peer]:
     found: dict[str, Peer] = {}
     for url in manual_urls(node):
         found[url] = Peer(url, None, "", "peer add")
-    for node_id, name, url in node.store.execute("SELECT node_id, name, url FROM peers"):
-        if url and bytes(node_id) in trusted:
-            found.setdefault(url, Peer(url, bytes(node_id), name, "invite"))
+    for node_id, name, _, address in node.store.peer_rows():
+        if address and node_id in trusted:
+            found.setdefault(address, Peer(address, node_id, name, "invite"))
     latest: dict[bytes, tuple[int, list[str]]] = {}
     for event in node.store.events_of_kinds([member_kinds.ADDRESS]):
         if event.author not in trusted or not node.projector.counts(event.author, event.seq):

@@ -20,25 +20,22 @@ import contextlib
 import datetime
 import json
 import os
-import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from crypto.errors import CommuneError
 from node import peers as peer_list
-from node.errors import ConfigError
+from node.errors import ConfigError, StoreCorrupt
 from node.home import Home
 from node.metrics import serve_running
 from node.service import IngestResult, Node
+from node.store import Foreign, foreign_events
 from protocol.card import Card
 from protocol.envelope import Event
 from protocol.errors import BadCard, InvalidEvent
 from protocol.invite import check_genesis
 from protocol.validate import check_event
-
-#: rows read from the damaged file at a time: a page that does not read loses only these
-CHUNK = 500
 
 
 @dataclass
@@ -69,8 +66,12 @@ def resync(home: Home) -> Outcome:
     damaged = home.store_path
     if not damaged.exists():
         raise ConfigError(f"there is no store at {damaged} to make again")
-    salvage = Salvage()
-    raws = list(_events(damaged, salvage))  # read before anything is moved
+    found = Foreign()
+    try:
+        raws = list(foreign_events(damaged, found))  # read before anything is moved
+    except StoreCorrupt as e:
+        raise ConfigError(f"the damaged store cannot be read at all ({e.message})") from None
+    salvage = _salvage(found)
     stamp = datetime.datetime.now(tz=datetime.UTC).strftime("%Y%m%d-%H%M%S")
     kept = damaged.with_name(f"{damaged.name}.damaged-{stamp}")
     for suffix in ("", "-wal", "-shm"):
@@ -103,48 +104,18 @@ def _batches(raws: list[bytes]) -> Iterator[list[bytes]]:
         yield raws[start : start + 2000]
 
 
-def _events(path: Path, salvage: Salvage) -> Iterator[bytes]:
-    """Every event's bytes that can be read from the damaged file (log, then fork
-    evidence), a chunk of rows at a time; and its network and peers, when they read."""
-    try:
-        db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-    except sqlite3.Error as e:
-        raise ConfigError(f"the damaged store {path} cannot be opened at all ({e})") from None
-    try:
-        _meta(db, salvage)
-        for table in ("events", "forks"):
-            try:
-                (top,) = db.execute(f"SELECT max(rowid) FROM {table}").fetchone()  # noqa: S608
-            except sqlite3.Error:
-                continue
-            for start in range(0, int(top or 0) + 1, CHUNK):
-                try:
-                    rows = db.execute(
-                        f"SELECT raw FROM {table} WHERE rowid >= ? AND rowid < ?",  # noqa: S608
-                        (start, start + CHUNK),
-                    ).fetchall()
-                except sqlite3.Error:
-                    salvage.lost += CHUNK
-                    continue
-                for (raw,) in rows:
-                    if isinstance(raw, bytes):
-                        yield raw
-    finally:
-        db.close()
-
-
-def _meta(db: sqlite3.Connection, salvage: Salvage) -> None:
-    with contextlib.suppress(sqlite3.Error, ValueError, InvalidEvent, CommuneError):
-        (raw_hex,) = db.execute("SELECT value FROM meta WHERE key = 'genesis'").fetchone()
-        genesis = check_event(bytes.fromhex(raw_hex))
+def _salvage(found: Foreign) -> Salvage:
+    """The network and the peers' addresses of a damaged store, where they still check."""
+    salvage = Salvage(lost=found.lost)
+    with contextlib.suppress(ValueError, InvalidEvent, CommuneError):
+        genesis = check_event(bytes.fromhex(found.meta["genesis"]))
         check_genesis(genesis)
         salvage.genesis = genesis
-    with contextlib.suppress(sqlite3.Error, ValueError, TypeError):
-        row = db.execute("SELECT value FROM meta WHERE key = ?", (peer_list.MANUAL,)).fetchone()
-        for url in json.loads(row[0]) if row else []:
+    with contextlib.suppress(ValueError, TypeError, KeyError):
+        for url in json.loads(found.meta[peer_list.MANUAL]):
             with contextlib.suppress(CommuneError):
                 salvage.peer_urls.append(peer_list.check_url(str(url)))
-    with contextlib.suppress(sqlite3.Error):
-        for card_text, url in db.execute("SELECT card, url FROM peers").fetchall():
-            with contextlib.suppress(BadCard, TypeError):
-                salvage.peers.append((Card.from_text(str(card_text)), url))
+    for card_text, url in found.peers:
+        with contextlib.suppress(BadCard, TypeError):
+            salvage.peers.append((Card.from_text(card_text), url))
+    return salvage

@@ -247,11 +247,9 @@ class Node:
                 "), and no peer has confirmed how far the feed goes since. Writing now "
                 "could fork it: run `commune sync` once a peer can be reached",
             )
-        rows = self.store.execute(
-            "SELECT min(seq), max(seq) FROM held WHERE author = ?", (self.node_id,)
-        )
-        low, high = rows[0] if rows else (None, None)
-        if high is not None:
+        span = self.store.held_span(self.node_id)
+        if span is not None:
+            low, high = span
             return FeedProblem(
                 "held",
                 f"this store holds this node's own events {low}–{high} from a peer, but not "
@@ -613,8 +611,10 @@ class _Batch:
             network=self.network,
             head=head,
             in_log=self.projector.in_log(event.author),
-            id_at_seq=lambda: self.placed.get((event.author, event.seq))
-            or self.store.id_at(event.author, event.seq),
+            id_at_seq=lambda: (
+                self.placed.get((event.author, event.seq))
+                or self.store.id_at(event.author, event.seq)
+            ),
             head_before=lambda: self._head_at(event.author, event.seq - 1),
         )
         outcome = decision.outcome

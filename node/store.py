@@ -16,6 +16,7 @@ module sees a sqlite3 type.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import sqlite3
@@ -23,6 +24,7 @@ import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -666,6 +668,102 @@ class Store:
                 ),
             )
 
+    # --- named reads for the rest of the node (no SQL outside this module, the
+    # projector and the web view's data module: tests/test_layers.py) ---------------
+
+    def peer_rows(self) -> list[tuple[bytes, str, str, str | None]]:
+        """(node id, name, card text, url) of every peer kept, by node id."""
+        with self._errors():
+            rows = self.conn.execute(
+                "SELECT node_id, name, card, url FROM peers ORDER BY node_id"
+            ).fetchall()
+        return [
+            (bytes(r[0]), str(r[1]), str(r[2]), None if r[3] is None else str(r[3])) for r in rows
+        ]
+
+    def meta_with_prefix(self, prefix: str) -> list[tuple[str, str]]:
+        """(key, value) of every meta entry whose key starts with ``prefix``, by key."""
+        with self._errors():
+            rows = self.conn.execute(
+                "SELECT key, value FROM meta WHERE substr(key, 1, ?) = ? ORDER BY key",
+                (len(prefix), prefix),
+            ).fetchall()
+        return [(str(k), str(v)) for k, v in rows]
+
+    def find_by_prefix(self, hex_prefix: str, limit: int = 2) -> list[Event]:
+        """Events in the log or kept as fork evidence whose id starts with these hex
+        digits (at most ``limit``)."""
+        pattern = hex_prefix.upper() + "%"
+        with self._errors():
+            rows = self.conn.execute(
+                "SELECT raw FROM events WHERE hex(id) LIKE ?1 "
+                "UNION SELECT raw FROM forks WHERE hex(id) LIKE ?1 LIMIT ?2",
+                (pattern, limit),
+            ).fetchall()
+        return [decode_event(bytes(r[0])) for r in rows]
+
+    def held_span(self, author: bytes) -> tuple[int, int] | None:
+        """The lowest and highest seq of ``author``'s held events, or None."""
+        with self._errors():
+            low, high = self.conn.execute(
+                "SELECT min(seq), max(seq) FROM held WHERE author = ?", (author,)
+            ).fetchone()
+        return None if high is None else (int(low), int(high))
+
+    def item_ids_with_prefix(self, kind: str, hex_prefix: str) -> list[bytes]:
+        """The ids of the public items of ``kind`` whose id starts with these hex digits."""
+        with self._errors():
+            rows = self.conn.execute(
+                "SELECT id FROM items WHERE kind = ? AND hex(id) LIKE ?",
+                (kind, hex_prefix.upper() + "%"),
+            ).fetchall()
+        return [bytes(r[0]) for r in rows]
+
+    def fork_evidence_count(self) -> int:
+        with self._errors():
+            return int(self.conn.execute("SELECT count(*) FROM forks").fetchone()[0])
+
+    def events_by_author(self) -> list[tuple[bytes, int]]:
+        """(author, events in the log) for every author."""
+        with self._errors():
+            rows = self.conn.execute("SELECT author, count(*) FROM events GROUP BY author")
+            return [(bytes(a), int(n)) for a, n in rows.fetchall()]
+
+    def newest_ts(self) -> int | None:
+        """The highest timestamp among the authors' heads."""
+        with self._errors():
+            row = self.conn.execute("SELECT max(ts) FROM heads").fetchone()
+        return None if row[0] is None else int(row[0])
+
+    def integrity_check(self) -> list[str]:
+        """SQLite's whole-file check: ["ok"], or what it found wrong."""
+        with self._errors():
+            return [str(r[0]) for r in self.conn.execute("PRAGMA integrity_check").fetchall()]
+
+    def rowids_lacking(self, lacks: Any) -> list[int]:
+        """The rowids, in arrival order, of the events for which ``lacks(author, seq)``
+        is true (what a bundle for a peer holds)."""
+        with self._errors():
+            rows = self.conn.execute("SELECT rowid, author, seq FROM events ORDER BY rowid")
+            return [int(r) for r, a, q in rows.fetchall() if lacks(bytes(a), q)]
+
+    def raws_at_rowids(self, rowids: Sequence[int]) -> list[bytes]:
+        """The raw events at these rowids, in rowid order."""
+        marks = ", ".join("?" * len(rowids))
+        with self._errors():
+            rows = self.conn.execute(
+                f"SELECT raw FROM events WHERE rowid IN ({marks}) ORDER BY rowid",  # noqa: S608
+                tuple(rowids),
+            ).fetchall()
+        return [bytes(r[0]) for r in rows]
+
+    def single_file(self) -> None:
+        """Leave no write-ahead log beside the file (a store to move whole)."""
+        with self._errors():
+            rows = self.conn.execute("PRAGMA journal_mode = DELETE").fetchall()
+        if not rows or str(rows[0][0]).lower() != "delete":
+            raise StoreError(f"the store {self.path} could not be made into a single file")
+
     def execute(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         """Run one statement; errors come back as StoreError."""
         with self._errors():
@@ -675,3 +773,73 @@ class Store:
         if rows:
             with self._errors():
                 self.conn.executemany(sql, rows)
+
+
+# --- another store's file, read as untrusted bytes -----------------------------------
+
+
+def snapshot(source: Path, target: Path) -> None:
+    """A consistent copy of the store at ``source`` in ``target`` (SQLite's online
+    backup: consistent even while another process writes), as one file. ``target`` must
+    exist (made private by the caller); StoreError when it cannot be made."""
+    try:
+        src = sqlite3.connect(source)
+        dest = sqlite3.connect(target)
+        try:
+            src.backup(dest)
+            dest.execute("PRAGMA journal_mode = DELETE")
+        finally:
+            dest.close()
+            src.close()
+    except sqlite3.Error as e:
+        raise StoreError(f"cannot copy the store {source} to {target}: {e}") from None
+
+
+@dataclass
+class Foreign:
+    """What could be read of another store's file (a copy beside a backup, a damaged
+    store): its meta entries and peers, as they are, for the caller to check."""
+
+    meta: dict[str, str] = field(default_factory=dict)
+    peers: list[tuple[str, str | None]] = field(default_factory=list)
+    #: rows of events that could not be read at all
+    lost: int = 0
+
+
+def foreign_events(path: Path, found: Foreign, *, chunk: int = 500) -> Iterator[bytes]:
+    """Every event's bytes that can be read from the store file at ``path`` (log, then
+    fork evidence), read-only, a chunk of rows at a time, so a page that does not read
+    loses only those rows (counted in ``found.lost``); its meta and peers go into
+    ``found`` first. StoreCorrupt when the file does not open as a store at all."""
+    try:
+        db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        db.execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchall()
+    except sqlite3.Error as e:
+        raise StoreCorrupt(f"{path} cannot be read as a store ({e})") from None
+    try:
+        with contextlib.suppress(sqlite3.Error):
+            found.meta = {str(k): str(v) for k, v in db.execute("SELECT key, value FROM meta")}
+        with contextlib.suppress(sqlite3.Error):
+            found.peers = [
+                (str(card), None if url is None else str(url))
+                for card, url in db.execute("SELECT card, url FROM peers")
+            ]
+        for table in ("events", "forks"):
+            try:
+                (top,) = db.execute(f"SELECT max(rowid) FROM {table}").fetchone()  # noqa: S608
+            except sqlite3.Error:
+                continue
+            for start in range(0, int(top or 0) + 1, chunk):
+                try:
+                    rows = db.execute(
+                        f"SELECT raw FROM {table} WHERE rowid >= ? AND rowid < ?",  # noqa: S608
+                        (start, start + chunk),
+                    ).fetchall()
+                except sqlite3.Error:
+                    found.lost += chunk
+                    continue
+                for (raw,) in rows:
+                    if isinstance(raw, bytes):
+                        yield raw
+    finally:
+        db.close()

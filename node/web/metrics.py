@@ -78,9 +78,7 @@ async def healthz(request: web.Request) -> web.Response:
     healthy = True
     try:
         store = state.data.store
-        events, newest = store.execute(
-            "SELECT (SELECT count(*) FROM events), (SELECT max(ts) FROM heads)"
-        )[0]
+        events, newest = store.count(), store.newest_ts()
         report["events"] = int(events)
         report["newest_event"] = hlc.millis(int(newest)) // 1000 if newest else None
     except CommuneError:
@@ -149,15 +147,11 @@ def _scraped(state: WebState) -> list[metrics.Metric]:
         ("node", "collective"),
     )
     total = 0
-    for author, count in store.execute("SELECT author, count(*) FROM events GROUP BY author"):
-        raw = bytes(author)
+    for raw, count in store.events_by_author():
         by_author.set(count, node=raw.hex()[:12], collective=names.get(raw, ""))
         total += int(count)
     gauge("commune_events_stored", "Events in the log, all authors.").set(total)
-    held, forks, newest = store.execute(
-        "SELECT (SELECT count(*) FROM held), (SELECT count(*) FROM forks), "
-        "(SELECT max(ts) FROM heads)"
-    )[0]
+    held, forks, newest = store.held_count(), store.fork_evidence_count(), store.newest_ts()
     gauge(
         "commune_events_held",
         "Valid events waiting to be placed (a gap before them, or an admission not seen).",
