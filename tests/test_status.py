@@ -17,8 +17,10 @@ import pytest
 
 from node import metrics
 from node import peers as peer_list
-from node.cli_status import SKEW_FAIL, Check, Probe, _clock_check, ago
+from node.checks import Check
+from node.probes import SKEW_FAIL, Probe, _clock_check
 from node.sync import Stats
+from node.words import ago
 from protocol import hlc
 from protocol.kinds import POSTABLE
 from tests.helpers import ROOT
