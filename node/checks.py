@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from crypto.errors import CommuneError, UnsafeKeyfile
 from crypto.identity import NodeKeys
-from node import metrics
+from node import records, servelock
 from node.cli_common import passphrase
 from node.home import Home
 from node.service import Node
@@ -302,7 +302,7 @@ def check_disk(home: Home) -> Check:
 
 
 def check_serve(home: Home, now: float) -> Check:
-    running = metrics.serve_running(home.path)
+    running = servelock.serve_running(home.path)
     if running is None:
         return Check(
             "serve",
@@ -315,7 +315,7 @@ def check_serve(home: Home, now: float) -> Check:
 
 
 def check_backup(node: Node, now: float) -> Check:
-    made = metrics.backup_time(node.store)
+    made = records.backup_time(node.store)
     if made is None:
         return Check(
             "backup",

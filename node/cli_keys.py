@@ -9,7 +9,7 @@ import click
 
 from crypto.errors import WrongPassphrase
 from node import backup as backups
-from node import metrics
+from node import records
 from node.cli_common import Context, fail, pass_ctx, passphrase
 from node.store import Store
 
@@ -105,7 +105,7 @@ def backup_cmd(ctx: Context, file: Path, insecure: bool, with_store: bool) -> No
     taken = backups.take(home)
     backups.write(taken, file, keys.signing)
     with Store(home.store_path) as store:
-        metrics.record_backup(store)
+        records.record_backup(store)
     name = taken.card.name
     click.echo(f"Wrote the backup of {name!r} ({taken.card.node_id.hex()[:12]}…) to {file}.")
     if with_store:

@@ -18,7 +18,7 @@ import click
 from click.core import ParameterSource
 
 from crypto.identity import NodeKeys
-from node import config, logs, metrics, network, private
+from node import config, logs, network, private, servelock
 from node import peers as peer_list
 from node.cli_common import Context, fail, pass_ctx
 from node.config import Config
@@ -249,7 +249,7 @@ def serve(
     logs.setup_logging(settings.log_format, settings.log_level)
     if settings.source is not None:
         click.echo(f"Settings from {settings.source}.", err=True)
-    with ctx.node() as node, metrics.serve_lock(ctx.home.path, listen=settings.listen) as lock:
+    with ctx.node() as node, servelock.serve_lock(ctx.home.path, listen=settings.listen) as lock:
         if node.membership() is None:
             fail(
                 "this node belongs to no network yet: `commune found NAME` or `commune join INVITE`"
@@ -267,7 +267,7 @@ def serve(
             asyncio.run(_run(node, keys, settings, lock))
 
 
-async def _run(node: Node, keys: NodeKeys, settings: Config, lock: metrics.ServeLock) -> None:
+async def _run(node: Node, keys: NodeKeys, settings: Config, lock: servelock.ServeLock) -> None:
     """serve's sync server, scheduler and web view, until SIGINT or SIGTERM."""
     from node import daemon  # noqa: PLC0415 - aiohttp only where needed
     from node.web import start_web  # noqa: PLC0415

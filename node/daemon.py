@@ -25,7 +25,7 @@ from crypto.identity import NodeKeys
 from node import gate as gate_module
 from node import peers as peer_list
 from node import sync
-from node.metrics import record_served, record_sync
+from node.records import record_served, record_sync
 from node.service import Node
 from node.waiting import wait_event
 

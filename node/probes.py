@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from crypto.identity import NodeKeys
-from node import metrics
+from node import records
 from node.service import Node
 from protocol import hlc
 
@@ -65,7 +65,7 @@ async def _probe(node: Node, keys: NodeKeys, url: str, name: str, dial: Dial) ->
             stats, error = None, f"no answer within {dial.timeout:g} s"
         except Exception as e:  # as the scheduler: any failure is this peer's line
             stats, error = None, getattr(e, "message", str(e))
-        metrics.record_sync(node, url, stats, error)
+        records.record_sync(node, url, stats, error)
         probe = Probe(url, name, stats, error)
         if stats is not None:
             try:

@@ -28,7 +28,7 @@ from crypto.errors import CommuneError
 from node import peers as peer_list
 from node.errors import ConfigError, StoreCorrupt
 from node.home import Home
-from node.metrics import serve_running
+from node.servelock import serve_running
 from node.service import IngestResult, Node
 from node.store import Foreign, foreign_events
 from protocol.card import Card

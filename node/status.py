@@ -2,7 +2,7 @@
 
 It reads the node folder only (the store, and ``serve.pid`` to tell whether ``serve``
 runs): it runs in its own process and cannot see a running ``serve``, so what it says
-about peers is what sync rounds recorded in the store (node/metrics.py)."""
+about peers is what sync rounds recorded in the store (node/records.py)."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from node import metrics
 from node import peers as peer_list
+from node import records, servelock
 from node.cli_common import Context, iso_time, pass_ctx
 from node.home import Home
 from node.service import Node
@@ -44,11 +44,11 @@ def gather_status(node: Node, home: Home) -> dict[str, Any]:
     heads = store.heads()
     own = heads.get(node.node_id)
     newest = max((h.ts for h in heads.values()), default=None)
-    records = metrics.sync_records(store)
+    rounds = records.sync_records(store)
     peers = []
     names = {m["node_id"]: m["name"] for m in members}
     for peer in peer_list.known_peers(node):
-        record = records.get(peer.url, {})
+        record = rounds.get(peer.url, {})
         peer_id = peer.node_id.hex() if peer.node_id else record.get("node_id")
         peers.append(
             {
@@ -67,10 +67,10 @@ def gather_status(node: Node, home: Home) -> dict[str, Any]:
             "name": names.get(caller_id, ""),
             **_as_shown(record, now, "last_call", ("requests_ok", "requests_refused")),
         }
-        for caller_id, record in metrics.served_records(store).items()
+        for caller_id, record in records.served_records(store).items()
     ]
     callers.sort(key=lambda c: (str(c["name"]).casefold(), c["id"]))
-    running = metrics.serve_running(home.path)
+    running = servelock.serve_running(home.path)
     serve: dict[str, Any] = {"running": running is not None}
     if running is not None:
         serve.update(
@@ -79,7 +79,7 @@ def gather_status(node: Node, home: Home) -> dict[str, Any]:
             listen=running.listen or None,
             web=running.web or None,
         )
-    backup = metrics.backup_time(store)
+    backup = records.backup_time(store)
     return {
         "node": {"id": node.node_id.hex(), "name": identity.name, "home": str(home.path)},
         "network": None
@@ -130,7 +130,7 @@ def _as_shown(
         last_try: record.get(last_try),
         "last_error": record.get("last_error") or "",
         **{name: int(record.get(name) or 0) for name in counts},
-        **metrics.totals(record),
+        **records.totals(record),
     }
 
 

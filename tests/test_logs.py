@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from node import logs, metrics
+from node import logs, records
 from node.sync import Stats
 from tests.net import close_all, make_network
 
@@ -142,8 +142,8 @@ def test_a_recorded_round_is_logged(logged: io.StringIO, tmp_path: Path) -> None
     la, sv = members
     try:
         stats = Stats(peer="https://127.0.0.1:9", node_id=sv.node.node_id, received=4)
-        metrics.record_sync(la.node, "https://127.0.0.1:9", stats)
-        metrics.record_sync(la.node, "https://127.0.0.1:9", None, "cannot sync: refused")
+        records.record_sync(la.node, "https://127.0.0.1:9", stats)
+        records.record_sync(la.node, "https://127.0.0.1:9", None, "cannot sync: refused")
     finally:
         close_all(members)
     ok, failed = (pairs(line) for line in logged.getvalue().splitlines())

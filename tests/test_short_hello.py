@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from node import metrics, sync
+from node import records, sync
 from protocol import sync as proto
 from protocol.frontier import Frontier
 from protocol.kinds import member
@@ -80,13 +80,13 @@ async def test_in_step_rounds_are_short_and_news_still_arrives(tmp_path: Path) -
             full_bytes = len(proto.frame(proto.HELLO, service.hello().encode()))
             assert full_bytes > 50 * 60  # a full hello names every author
 
-            served = metrics.served_records(la.node.store)[sv.node.node_id.hex()]
+            served = records.served_records(la.node.store)[sv.node.node_id.hex()]
             calls = served["requests_ok"]
             second = await sync.sync_with(service, session, la.url)
             assert (second.sent, second.received) == (0, 0)
             assert second.bytes_sent < 100
             assert second.bytes_received < 120
-            served = metrics.served_records(la.node.store)[sv.node.node_id.hex()]
+            served = records.served_records(la.node.store)[sv.node.node_id.hex()]
             assert served["requests_ok"] == calls + 1  # one request: no push
 
             # LA writes while SV is not told (no live channel here): the short hello

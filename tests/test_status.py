@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from node import metrics
 from node import peers as peer_list
+from node import records, servelock
 from node.checks import Check
 from node.probes import SKEW_FAIL, Probe, _clock_check
 from node.sync import Stats
@@ -193,12 +193,12 @@ def test_status_tells_a_running_serve_and_a_failing_peer(tmp_path: Path) -> None
     try:
         peer_list.add_manual(la.node, "https://127.0.0.1:9")
         for _ in range(2):
-            metrics.record_sync(la.node, "https://127.0.0.1:9", None, "cannot sync: refused")
-        metrics.record_backup(la.node.store, time.time() - 3 * 86400)
-        with metrics.serve_lock(home, listen="127.0.0.1:8470") as running:
+            records.record_sync(la.node, "https://127.0.0.1:9", None, "cannot sync: refused")
+        records.record_backup(la.node.store, time.time() - 3 * 86400)
+        with servelock.serve_lock(home, listen="127.0.0.1:8470") as running:
             running.note(web="http://127.0.0.1:8471/")
-            with pytest.raises(metrics.ServeRunning, match=f"pid {os.getpid()}"):
-                metrics.serve_lock(home).__enter__()
+            with pytest.raises(servelock.ServeRunning, match=f"pid {os.getpid()}"):
+                servelock.serve_lock(home).__enter__()
             code, out, err = run(home, "status")
             assert code == 0, err
             assert re.search(  # "for 0 s", or more on a busy machine
@@ -212,7 +212,7 @@ def test_status_tells_a_running_serve_and_a_failing_peer(tmp_path: Path) -> None
             assert serve["pid"] == os.getpid()
             assert serve["web"] == "http://127.0.0.1:8471/"
         assert (home / "serve.pid").exists()  # left behind, but no longer locked
-        assert metrics.serve_running(home) is None
+        assert servelock.serve_running(home) is None
         code, out, _ = run(home, "status")
         assert "Serve: not running" in out
         assert (
@@ -221,8 +221,8 @@ def test_status_tells_a_running_serve_and_a_failing_peer(tmp_path: Path) -> None
         ) in out
         assert "Backup: made 3 days ago" in out
         # a new serve takes the lock again
-        with metrics.serve_lock(home):
-            assert metrics.serve_running(home) is not None
+        with servelock.serve_lock(home):
+            assert servelock.serve_running(home) is not None
     finally:
         close_all(members)
 
@@ -360,7 +360,7 @@ def test_doctor_warns_of_an_unconfirmed_feed_and_notes_a_backup(tmp_path: Path) 
     assert "WARN  own feed: not confirmed yet (join)" in out
     assert "Fix: `commune sync` once a peer can be reached" in out
     assert "WARN  backup: no backup of this node is recorded here" in out
-    metrics.record_backup(sv.node.store)
+    records.record_backup(sv.node.store)
     _, out, _ = run(home, "doctor", "--no-passphrase")
     assert "OK    backup: the last one was made just now" in out
     _, out, _ = run(home, "status")

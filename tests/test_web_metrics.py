@@ -17,7 +17,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from node import metrics, private
+from node import metrics, private, records
 from node.daemon import Daemon, sync_once
 from node.sync import Stats
 from node.web import SECURITY_HEADERS, start_web
@@ -260,7 +260,7 @@ async def test_metrics_count_the_log_the_members_and_the_sync_rounds(nodes: list
     # What the scheduler records after each round (node/daemon.py calls record_sync):
     # one more round, recorded as it does.
     for url, stats, error in await sync_once(la.node, la.keys, [sv_url]):
-        metrics.record_sync(la.node, url, stats, error)
+        records.record_sync(la.node, url, stats, error)
     try:
         async with served(la, daemon) as site:
             await site.get("/healthz")
@@ -325,7 +325,7 @@ async def test_the_called_node_tells_when_each_member_last_called(nodes: list[Me
     la_id = la.node.node_id.hex()
 
     def pushed() -> bool:
-        record = metrics.served_records(sv.node.store).get(la_id, {})
+        record = records.served_records(sv.node.store).get(la_id, {})
         return bool(record.get("received")) and la.node.node_id in sv_daemon.server.callers
 
     await until(pushed, what="la calls sv and pushes its events")
@@ -350,7 +350,7 @@ async def test_the_called_node_tells_when_each_member_last_called(nodes: list[Me
     received = families["commune_served_events_received_total"].value(node=short)
     assert received == la.node.store.count() - sv_before
     # and kept in SV's store, for `status` (another process)
-    record = metrics.served_records(sv.node.store)[la_id]
+    record = records.served_records(sv.node.store)[la_id]
     assert record["received"] == received
     assert record["requests_ok"] >= 2
     assert record["requests_refused"] == 0
@@ -362,9 +362,9 @@ async def test_refusals_failures_and_label_values_are_escaped(nodes: list[Member
     odd_url = 'https://127.0.0.1:9/"odd"\\path'
     refused = Stats(peer=odd_url, sent=1, received=2, bytes_sent=100, bytes_received=200)
     refused.refused = Counter({"bad-signature": 2, "wrong-network": 1})
-    metrics.record_sync(la.node, odd_url, refused)
-    metrics.record_sync(la.node, odd_url, None, "cannot sync: ConnectionRefusedError")
-    metrics.record_sync(la.node, odd_url, None, "cannot sync: ConnectionRefusedError")
+    records.record_sync(la.node, odd_url, refused)
+    records.record_sync(la.node, odd_url, None, "cannot sync: ConnectionRefusedError")
+    records.record_sync(la.node, odd_url, None, "cannot sync: ConnectionRefusedError")
     async with served(la) as site:
         status, text, _ = await site.get("/metrics")
     assert status == 200
@@ -394,8 +394,8 @@ async def test_requests_served_and_refused_are_counted_by_caller(nodes: list[Mem
     caller = sv.node.node_id
     pushed = Stats(peer="x", node_id=caller, received=3, bytes_received=900, bytes_sent=40)
     pushed.refused = Counter({"bad-signature": 1})
-    metrics.record_served(la.node, caller, "push", pushed)
-    metrics.record_served(la.node, caller, "push", None, "a sync request starts with a hello")
+    records.record_served(la.node, caller, "push", pushed)
+    records.record_served(la.node, caller, "push", None, "a sync request starts with a hello")
     async with served(la) as site:
         families = await site.metrics()
     short = caller.hex()[:12]
@@ -406,7 +406,7 @@ async def test_requests_served_and_refused_are_counted_by_caller(nodes: list[Mem
     assert families["commune_served_bytes_received_total"].value(node=short) == 900
     refused = families["commune_served_events_refused_total"]
     assert refused.value(node=short, reason="bad-signature") == 1
-    record = metrics.served_records(la.node.store)[caller.hex()]
+    record = records.served_records(la.node.store)[caller.hex()]
     assert record["requests_ok"] == 1
     assert record["requests_refused"] == 1
     assert record["last_error"] == "a sync request starts with a hello"

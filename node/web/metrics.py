@@ -28,7 +28,7 @@ from typing import Any
 from aiohttp import web
 
 from crypto.errors import CommuneError
-from node import metrics
+from node import metrics, records, servelock
 from node.daemon import Daemon
 from node.store import Store
 from node.web.state import STATE, WebState
@@ -84,7 +84,7 @@ async def healthz(request: web.Request) -> web.Response:
     except CommuneError:
         healthy = False
         report["store"] = "unreadable"
-    mtime = metrics.store_mtime(state.node.store.path)
+    mtime = servelock.store_mtime(state.node.store.path)
     report["last_write"] = int(mtime) if mtime is not None else None
     running = sync_running(state.daemon)
     report["sync"] = {None: "off", True: "running", False: "stopped"}[running]
@@ -177,7 +177,7 @@ def _scraped(state: WebState) -> list[metrics.Metric]:
         "commune_feed_unconfirmed",
         "1 when this node must sync before it writes (a copied, restored or joined folder).",
     ).set(1 if store.get_meta("feed_unconfirmed") else 0)
-    mtime = metrics.store_mtime(node.store.path)
+    mtime = servelock.store_mtime(node.store.path)
     gauge(
         "commune_store_last_write_timestamp_seconds",
         "When the store file was last written, unix seconds.",
@@ -191,11 +191,11 @@ def _scraped(state: WebState) -> list[metrics.Metric]:
 
 
 def _sync_gauges(state: WebState, store: Store, gauge: GaugeMaker) -> None:
-    records = metrics.sync_records(store)
+    rounds = records.sync_records(store)
     last_ok: dict[str, float] = {
-        url: float(r["last_ok"]) for url, r in records.items() if r.get("last_ok")
+        url: float(r["last_ok"]) for url, r in rounds.items() if r.get("last_ok")
     }
-    failures: dict[str, int] = {url: int(r.get("failures") or 0) for url, r in records.items()}
+    failures: dict[str, int] = {url: int(r.get("failures") or 0) for url, r in rounds.items()}
     daemon = state.daemon
     if daemon is not None:
         for url, peer in daemon.peers.items():
