@@ -1,23 +1,131 @@
 """The registry of event kinds. Adding a kind means one module here and one test file.
 
+Every module of this package that defines ``SPEC``, a :class:`KindSpec`, is a kind a
+member can post: the registry finds it when this package is imported, so nothing else
+names it. From the specs come :data:`POSTABLE` (name -> spec, in the kinds' ``order``),
+:data:`EDITS` (the edit kinds their ``edits`` allow) and :data:`KNOWN`; the command
+line, the web view and the docs' tables read the same specs.
+
+:func:`register` adds a kind that lives elsewhere: a kind being tried out, or a test's
+throwaway kind (node/cli.py registers the modules named in ``$COMMUNE_EXTRA_KINDS``, so
+that a command run in its own process knows them too). Registering checks that the new
+kind takes no name, edit kind or plural another already has, so two kinds can never be
+confused. The three tables are read-only views that follow the registry.
+
 An event of a kind missing from this registry is still valid (docs/PROTOCOL.md §5.4):
 it is stored, relayed, counted in the state hash and listed as unknown.
 """
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
+from collections.abc import Iterator, Mapping, Set
+from types import MappingProxyType
 from typing import Any
 
 from protocol import encoding
 from protocol.envelope import SEALED
 from protocol.errors import EncodingError
-from protocol.kinds import contact, member, plan, redact, report
-from protocol.kinds.base import Field, KindSpec, Payload, control_char
+from protocol.kinds import edits, member, redact
+from protocol.kinds.base import Field, KindSpec, Listing, Payload, control_char
 from protocol.kinds.edits import EDITS, EditKind
 
-POSTABLE: dict[str, KindSpec] = {spec.name: spec for spec in (report.SPEC, plan.SPEC, contact.SPEC)}
-#: every kind this version understands; any other kind is "unknown" (§5.4)
-KNOWN: frozenset[str] = frozenset([*POSTABLE, *EDITS, *member.KINDS, SEALED, redact.KIND])
+_SPECS: dict[str, KindSpec] = {}
+#: name -> spec of every kind a member can post, in the kinds' order
+POSTABLE: Mapping[str, KindSpec] = MappingProxyType(_SPECS)
+#: the kinds that are neither posted items nor their edits
+_OTHERS = frozenset([*member.KINDS, SEALED, redact.KIND])
+#: names the command line and the web view use for other things than a kind's items
+#: (``commune show members``, ``/events``): no kind's plural may be one of them
+RESERVED_PLURALS = frozenset(
+    [
+        "members",
+        "peers",
+        "unknown",
+        "events",
+        "event",
+        "activity",
+        "live",
+        "static",
+        "healthz",
+        "metrics",
+    ]
+)
+
+
+class _Known(Set[str]):
+    """Every kind this version understands; any other kind is "unknown" (§5.4). A view
+    of the registry, so that a kind registered later is known wherever this was
+    imported."""
+
+    def __contains__(self, kind: object) -> bool:
+        return kind in _SPECS or kind in EDITS or kind in _OTHERS
+
+    def __iter__(self) -> Iterator[str]:
+        return iter([*_SPECS, *EDITS, *sorted(_OTHERS)])
+
+    def __len__(self) -> int:
+        return len(_SPECS) + len(EDITS) + len(_OTHERS)
+
+    def __repr__(self) -> str:
+        return f"KNOWN({sorted(self)})"
+
+
+KNOWN: Set[str] = _Known()
+
+
+def register(spec: KindSpec) -> None:
+    """Make ``spec`` a kind this process knows (again: nothing). Refused (ValueError)
+    when its name, one of its edit kinds or its plural is already taken, or its plural
+    is reserved."""
+    if _SPECS.get(spec.name) is spec:
+        return
+    names = [spec.name, *(e.name for e in edits.edits_of(spec))]
+    taken = [name for name in names if name in KNOWN]
+    plurals = {s.plural for s in _SPECS.values()} | RESERVED_PLURALS
+    if spec.plural in plurals:
+        taken.append(f"plural {spec.plural!r}")
+    if taken:
+        raise ValueError(f"kind {spec.name!r} cannot be registered: {', '.join(taken)} taken")
+    _rebuild([*_SPECS.values(), spec])
+
+
+def unregister(name: str) -> None:
+    """Forget a kind registered by :func:`register` (a test's throwaway kind); nothing
+    happens when no kind has that name."""
+    _rebuild([s for s in _SPECS.values() if s.name != name])
+
+
+def register_module(name: str) -> KindSpec:
+    """Import the module ``name`` and register its ``SPEC``: a kind that lives outside
+    this package, laid out exactly as one inside it."""
+    spec = getattr(importlib.import_module(name), "SPEC", None)
+    if not isinstance(spec, KindSpec):
+        raise ValueError(f"module {name!r} has no SPEC that is a KindSpec")
+    register(spec)
+    return spec
+
+
+def _rebuild(specs: list[KindSpec]) -> None:
+    """Refill the tables in the kinds' order (then by name), so that what is built from
+    them (the menu, the choices of ``show``, the docs) has one order on every node."""
+    specs.sort(key=lambda s: (s.order, s.name))
+    _SPECS.clear()
+    _SPECS.update((spec.name, spec) for spec in specs)
+    edits.refill(specs)
+
+
+def _discover() -> None:
+    """Register the ``SPEC`` of every module of this package that has one."""
+    for info in sorted(pkgutil.iter_modules(__path__), key=lambda i: i.name):
+        module = importlib.import_module(f"{__name__}.{info.name}")
+        spec = getattr(module, "SPEC", None)
+        if isinstance(spec, KindSpec):
+            register(spec)
+
+
+_discover()
 
 #: the text fields of the membership kinds (besides the lists of addresses)
 _MEMBER_TEXT = ("name", "founder_name")
@@ -39,10 +147,10 @@ def text_problem(kind: str, body: bytes | None) -> str | None:
         return None
     if not isinstance(payload, dict):
         return None
-    spec = POSTABLE.get(kind)
+    spec = _SPECS.get(kind)
     edit = EDITS.get(kind)
     if edit is not None:
-        spec = POSTABLE[edit.target]
+        spec = _SPECS[edit.target]
     if spec is not None:
         version = payload.get("v")
         if type(version) is not int or not 1 <= version <= spec.version:
@@ -73,9 +181,14 @@ __all__ = [
     "EDITS",
     "KNOWN",
     "POSTABLE",
+    "RESERVED_PLURALS",
     "EditKind",
     "Field",
     "KindSpec",
+    "Listing",
     "Payload",
+    "register",
+    "register_module",
     "text_problem",
+    "unregister",
 ]

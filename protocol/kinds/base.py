@@ -1,8 +1,18 @@
-"""What a kind is: its payload fields, its schema version, and how older payload
-versions are read (upcasting, docs/PROTOCOL.md §5.2)."""
+"""What a kind is: one spec that says all there is to say about it.
+
+A :class:`KindSpec` holds its payload fields and schema version, how older payload
+versions are read (upcasting, docs/PROTOCOL.md §5.2), the changes its items take
+(§5.3), whether it is private by default (§11), its names (plural, labels) and how its
+items are listed (:class:`Listing`). The registry (``protocol/kinds/__init__.py``), the
+command line's ``post`` and ``show``, the web view's lists, menu and event pages, and
+the kinds tables of docs/CLI.md and docs/PROTOCOL.md are all built from it, so a kind
+is described in one place.
+"""
 
 from __future__ import annotations
 
+import dataclasses
+import datetime
 import re
 import unicodedata
 from collections.abc import Callable, Mapping
@@ -42,6 +52,20 @@ def control_char(text: str, allowed: str = "") -> str | None:
     return None
 
 
+_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+
+def check_date(text: str) -> str | None:
+    """YYYY-MM-DD, ASCII digits, a day that exists (2026-02-30 is refused)."""
+    if _DATE.fullmatch(text) is None:
+        return f"must be a date like 2026-12-31, not {text[:40]!r}"
+    try:
+        datetime.date.fromisoformat(text)
+    except ValueError:
+        return f"must be a date that exists, like 2026-12-31, not {text!r}"
+    return None
+
+
 def is_int(value: object) -> TypeGuard[int]:
     """An integer and not a bool: in Python ``True == 1``, but a payload's ``true`` is
     not an integer (docs/PROTOCOL.md §2)."""
@@ -56,6 +80,9 @@ def has_version(payload: Mapping[str, Any], version: int) -> bool:
 
 @dataclass(frozen=True, slots=True)
 class Field:
+    """One text field of a kind's payload: the rules a value follows when written and
+    read, and how the command line, the web view and the docs show it."""
+
     name: str
     help: str
     required: bool = False
@@ -64,6 +91,38 @@ class Field:
     default: str = ""
     #: returns an error message for a bad value, or None
     check: Callable[[str], str | None] | None = None
+    #: a day, ``YYYY-MM-DD``, that exists (checked when written and read); the web view
+    #: shows it as a date
+    date: bool = False
+    #: the only values it may hold (checked when written and read); the web view offers
+    #: them in a filter and shows them in its own words
+    choices: tuple[str, ...] = ()
+    #: what the web view's lists show for it when it is empty ("nobody yet"), in English
+    #: (node/web/i18n.py holds the Spanish)
+    empty: str = ""
+    #: read left to right whatever the language around it (a phone number, an address)
+    ltr: bool = False
+
+    @property
+    def label(self) -> str:
+        """Its name as a heading, in English: "Title" (node/web/i18n.py translates it)."""
+        return self.name.capitalize()
+
+    @property
+    def metavar(self) -> str:
+        """How a value is written, for the docs: ``YYYY-MM-DD``, ``open|doing``, or ""."""
+        if self.date:
+            return "YYYY-MM-DD"
+        return "|".join(self.choices)
+
+    def problem(self, text: str) -> str | None:
+        """What is wrong with a non-empty value beyond its length and characters, or None:
+        not a date, not one of the choices, refused by ``check``."""
+        if self.date and (problem := check_date(text)) is not None:
+            return problem
+        if self.choices and text not in self.choices:
+            return f"must be one of {', '.join(self.choices)}, not {text[:40]!r}"
+        return None if self.check is None else self.check(text)
 
     def clean(self, value: str) -> str:
         """The value as stored: NFC-normalised; refused with a message naming the field."""
@@ -77,8 +136,8 @@ class Field:
             problem: str | None = "must be a single line"
         else:
             problem = control_char(text, allowed="\n\t")
-        if problem is None and text and self.check is not None:
-            problem = self.check(text)
+        if problem is None and text:
+            problem = self.problem(text)
         if problem is not None:
             raise BadPayload(f"{self.name!r} {problem}")
         return text
@@ -90,12 +149,62 @@ class Field:
             return False
         if control_char(text, allowed="\n\t" if self.multiline else "") is not None:
             return False  # never stored since §3.8, but a store may be older
-        return not text or self.check is None or self.check(text) is None
+        return not text or self.problem(text) is None
+
+
+#: the changes an item can take (docs/PROTOCOL.md §5.3), each an edit kind
+#: ``<kind>.<action>`` (protocol/kinds/edits.py)
+UPDATE = "update"
+RETRACT = "retract"
+DELETE = "delete"
+ACTIONS = (UPDATE, RETRACT, DELETE)
+
+#: the web view's layouts of a list: an article per item (its first column as a heading
+#: and its second as text), a table (a row per item), cards (every column, labelled)
+ARTICLES = "articles"
+TABLE = "table"
+CARDS = "cards"
+LAYOUTS = (ARTICLES, TABLE, CARDS)
+#: the web view's own list filter besides a kind's fields: items past their date
+#: (``Listing.dated_by``) and still open (node/web/data.py)
+OVERDUE = "overdue"
+#: the web view's own order besides a kind's fields: the last written first
+NEWEST = "newest"
+#: the time an item was written, as a column of ``commune show``
+TS = "ts"
+
+
+@dataclass(frozen=True, slots=True)
+class Listing:
+    """How a kind's items are listed: by ``commune show`` and on the web view's page
+    (``/<plural>``). Every name here is one of the kind's fields, or one of the few the
+    listing itself defines (:data:`TS`, :data:`NEWEST`, :data:`OVERDUE`); a spec that
+    names anything else is refused when it is made."""
+
+    #: ``commune show``'s columns (its text output, not ``--json``), in order: field
+    #: names, or :data:`TS` for when it was written; empty: ``ts`` and the first field
+    show: tuple[str, ...] = ()
+    #: the web page's layout, one of :data:`LAYOUTS`
+    layout: str = ARTICLES
+    #: the web page's columns, in order; the first names the item and links to its
+    #: event page; empty: every field
+    columns: tuple[str, ...] = ()
+    #: the web page's orders as (key, label in English), the default first: a field
+    #: name, or :data:`NEWEST`. Orders by a field are what node/web/data.py knows for
+    #: plans (due, status, owner); any other kind is listed newest first
+    sorts: tuple[tuple[str, str], ...] = ((NEWEST, NEWEST),)
+    #: the web page's filters besides search, collective and dates: a field with
+    #: choices (a select), a one-line field (text it contains), or :data:`OVERDUE`;
+    #: node/web/data.py filters plans by ``status``, ``owner`` and ``overdue``
+    filters: tuple[str, ...] = ()
+    #: a date field that the page's date range applies to; empty: when written
+    dated_by: str = ""
 
 
 @dataclass(frozen=True, slots=True)
 class KindSpec:
-    """A kind of event a member can post: its name, fields and payload version."""
+    """A kind of event a member can post: its name, fields and payload version, the
+    changes it takes, whether it is private, its names and how it is listed."""
 
     name: str
     help: str
@@ -104,11 +213,49 @@ class KindSpec:
     #: upcasters[n] turns a version-n payload into version n+1 (:meth:`read` sets its
     #: ``v``); one that raises on a malformed payload leaves the payload unreadable
     upcasters: Mapping[int, Upcaster] = field(default_factory=dict)
-    #: posted sealed to its author alone unless recipients are given (issue 5)
+    #: posted sealed to its author alone unless recipients are given (issue 5); the web
+    #: view lists only the items it can open, and only when it runs with the keys
     private: bool = False
+    #: the changes its items take, of :data:`ACTIONS`: each is an edit kind
+    #: ``<name>.<action>`` and an option of ``commune post <name>``
+    edits: tuple[str, ...] = ()
+    #: as in ``commune show reports`` and the web view's ``/reports``; default name + "s"
+    plural: str = ""
+    #: one event of it, in English, in the web view's list of events; default: the name
+    label: str = ""
+    #: its web page's title and menu entry, in English; default: the plural, capitalised
+    list_label: str = ""
+    listing: Listing = field(default_factory=Listing)
+    #: where it comes among the kinds: in the menu, in ``show``'s choices, in the docs
+    order: int = 100
+
+    def __post_init__(self) -> None:
+        """Fill in the derived names, and refuse a spec that names what it does not have:
+        a mistake in a kind's module shows when it is imported, not on a page."""
+        plural = self.plural or self.name + "s"
+        object.__setattr__(self, "plural", plural)
+        object.__setattr__(self, "label", self.label or self.name)
+        object.__setattr__(self, "list_label", self.list_label or plural.capitalize())
+        names = self.field_names()
+        listing = self.listing
+        if names and not listing.show:
+            listing = dataclasses.replace(listing, show=(TS, names[0]))
+        if not listing.columns:
+            listing = dataclasses.replace(listing, columns=names)
+        object.__setattr__(self, "listing", listing)
+        problems = _problems(self, listing)
+        if problems:
+            raise ValueError(f"kind {self.name!r}: " + "; ".join(problems))
 
     def field_names(self) -> tuple[str, ...]:
         return tuple(f.name for f in self.fields)
+
+    def field_named(self, name: str) -> Field | None:
+        return next((f for f in self.fields if f.name == name), None)
+
+    def edit_kinds(self) -> dict[str, str]:
+        """action -> the edit kind that does it: ``{"update": "plan.update"}``."""
+        return {action: f"{self.name}.{action}" for action in self.edits}
 
     def build(self, values: Mapping[str, str | None]) -> Payload:
         """A new payload from what a user typed; :class:`BadPayload` names what is wrong."""
@@ -172,3 +319,31 @@ class KindSpec:
             if not isinstance(value, str) or not f.readable(value):
                 return None
         return payload
+
+
+def _problems(spec: KindSpec, listing: Listing) -> list[str]:
+    """What a spec names that it does not have."""
+    fields = {f.name: f for f in spec.fields}
+    problems = [
+        f"no edit {a!r} (edits are {', '.join(ACTIONS)})" for a in spec.edits if a not in ACTIONS
+    ]
+    problems += [f"no field {c!r} to show" for c in listing.show if c != TS and c not in fields]
+    problems += [f"no field {c!r} to list" for c in listing.columns if c not in fields]
+    problems += [
+        f"no field {k!r} to sort by" for k, _ in listing.sorts if k != NEWEST and k not in fields
+    ]
+    for name in listing.filters:
+        f = fields.get(name)
+        if name == OVERDUE:
+            if not listing.dated_by:
+                problems.append("the overdue filter needs a dated_by field")
+        elif f is None or f.multiline:
+            problems.append(f"no one-line field {name!r} to filter by")
+    dated = fields.get(listing.dated_by)
+    if listing.dated_by and (dated is None or not dated.date):
+        problems.append(f"no date field {listing.dated_by!r} to date the list by")
+    if listing.layout not in LAYOUTS:
+        problems.append(f"no layout {listing.layout!r} (layouts are {', '.join(LAYOUTS)})")
+    if not spec.fields:
+        problems.append("no fields")
+    return problems

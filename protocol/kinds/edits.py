@@ -3,28 +3,46 @@ and may say in ``after`` the highest clock of that item's values its author had 
 when writing it: the change then ranks after every one of them, whatever its own
 timestamp, so an edit dated in the future never beats an edit made after it was seen.
 
-=================  =============================================================
-kind               effect
-=================  =============================================================
-``report.retract`` the report is withdrawn; counts only when written by the
-                   report's own author
-``plan.update``    the given fields of the plan change (any member)
-``contact.update`` the given fields of the contact change
-``contact.delete`` the contact is deleted, for good
-=================  =============================================================
+A kind says which changes its items take (``KindSpec.edits``); each is the edit kind
+``<kind>.<action>``, and the registry (``protocol/kinds/__init__.py`` ``EDITS``) holds
+them all. The actions:
+
+=============  ================================================================
+action         effect
+=============  ================================================================
+``update``     the given fields of the item change (any member; ``plan.update``,
+               ``contact.update``)
+``retract``    the item is withdrawn; counts only when written by the item's own
+               author (``report.retract``)
+``delete``     the item is deleted, for good (``contact.delete``)
+=============  ================================================================
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any
 
-from protocol.errors import BadPayload
-from protocol.kinds.base import has_version
+from protocol.kinds.base import ACTIONS, DELETE, RETRACT, UPDATE, KindSpec, has_version
 
-RETRACT = "retract"
-UPDATE = "update"
-DELETE = "delete"
+__all__ = [
+    "DELETE",
+    "EDITS",
+    "MAX_RANK",
+    "RETRACT",
+    "UPDATE",
+    "EditKind",
+    "edits_of",
+    "rank_of",
+    "refill",
+    "target_of",
+]
+
+#: how the web view names an edit of an item, in English ("plan changed"); the Spanish
+#: is in node/web/i18n.py
+_ACTION_LABELS = {UPDATE: "{kind} changed", RETRACT: "{kind} withdrawn", DELETE: "{kind} deleted"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,23 +51,31 @@ class EditKind:
     target: str
     action: str
 
-
-EDITS: dict[str, EditKind] = {
-    e.name: e
-    for e in (
-        EditKind("report.retract", "report", RETRACT),
-        EditKind("plan.update", "plan", UPDATE),
-        EditKind("contact.update", "contact", UPDATE),
-        EditKind("contact.delete", "contact", DELETE),
-    )
-}
+    def label(self, target: KindSpec) -> str:
+        """This edit in the web view's words, in English: "report withdrawn"."""
+        return _ACTION_LABELS[self.action].format(kind=target.label)
 
 
-def edit_kind(target: str, action: str) -> EditKind:
-    for edit in EDITS.values():
-        if edit.target == target and edit.action == action:
-            return edit
-    raise BadPayload(f"a {target} cannot be {action}d")
+def edits_of(spec: KindSpec) -> list[EditKind]:
+    """The edit kinds of a kind, in the order of :data:`ACTIONS`."""
+    return [
+        EditKind(f"{spec.name}.{action}", spec.name, action)
+        for action in ACTIONS
+        if action in spec.edits
+    ]
+
+
+_TABLE: dict[str, EditKind] = {}
+#: name -> every edit kind of the registered kinds (``plan.update``), in their order: a
+#: read-only view that the registry (protocol/kinds/__init__.py) keeps filled
+EDITS: Mapping[str, EditKind] = MappingProxyType(_TABLE)
+
+
+def refill(specs: Iterable[KindSpec]) -> None:
+    """Make :data:`EDITS` the edit kinds of ``specs`` (the registry's, when it changes)."""
+    _TABLE.clear()
+    for spec in specs:
+        _TABLE.update((e.name, e) for e in edits_of(spec))
 
 
 def target_of(payload: dict[str, Any]) -> bytes | None:

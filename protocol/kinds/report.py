@@ -1,6 +1,6 @@
 """A report: what a collective did and learned. Sent on to the newspaper."""
 
-from protocol.kinds.base import Field, KindSpec
+from protocol.kinds.base import RETRACT, Field, KindSpec, Listing
 
 SPEC = KindSpec(
     name="report",
@@ -10,4 +10,7 @@ SPEC = KindSpec(
         Field("title", "a one-line title", required=True, max_len=200),
         Field("body", "the text of the report", max_len=20000, multiline=True),
     ),
+    edits=(RETRACT,),
+    listing=Listing(show=("ts", "title")),
+    order=10,
 )
