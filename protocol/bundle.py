@@ -21,9 +21,10 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from protocol import encoding, signed
+from protocol import encoding, frames, signed
 from protocol.envelope import MAX_EVENT_SIZE
 from protocol.errors import BadShape, CommuneError, EncodingError
+from protocol.frames import FrameError, FrameReader
 from protocol.frontier import Frontier
 from protocol.kinds.base import has_version
 
@@ -128,9 +129,10 @@ class BundleReader:
     at the first thing wrong, naming it."""
 
     def __init__(self) -> None:
-        self._buffer = bytearray()
+        #: the bytes before the magic has all come; None once it has
+        self._start: bytearray | None = bytearray()
+        self._frames = FrameReader(MAX_HEADER)
         self._digest = hashlib.sha256(BUNDLE_CONTEXT)
-        self._magic = False
         self._header: BundleHeader | None = None
         self._seen = 0
         self._done = False
@@ -138,23 +140,24 @@ class BundleReader:
     def feed(self, data: bytes) -> list[Item]:
         if self._done and data:
             raise BadBundle("the bundle has bytes after its end")
-        self._buffer += data
         items: list[Item] = []
-        if not self._magic:
-            if len(self._buffer) < len(MAGIC):
+        if self._start is not None:
+            self._start += data
+            if len(self._start) < len(MAGIC):
                 return items
-            if bytes(self._buffer[: len(MAGIC)]) != MAGIC:
+            if bytes(self._start[: len(MAGIC)]) != MAGIC:
                 raise BadBundle("this is not a Commune bundle (it does not start like one)")
             self._digest.update(MAGIC)
-            del self._buffer[: len(MAGIC)]
-            self._magic = True
+            data = bytes(self._start[len(MAGIC) :])
+            self._start = None
+        self._frames.feed(data)
         while not self._done:
             parsed = self._frame()
             if parsed is None:
                 break
             payload, raw = parsed
             items.append(self._item(payload, raw))
-        if self._done and self._buffer:
+        if self._done and self._frames.pending:
             raise BadBundle("the bundle has bytes after its end")
         return items
 
@@ -163,34 +166,32 @@ class BundleReader:
         if not self._done:
             raise BadBundle("the bundle is truncated: it ends before its checksum")
 
-    def _limit(self) -> int:
-        return MAX_HEADER if self._header is None else MAX_EVENT_SIZE
-
     def _frame(self) -> tuple[bytes, bytes] | None:
-        buf = self._buffer
-        if not buf:
+        """The next frame's content and its whole bytes (the checksum covers them)."""
+        try:
+            parsed = self._frames.next()
+        except FrameError as e:
+            if e.problem == frames.NOT_BIN:
+                raise BadBundle(
+                    f"the bundle is damaged: a frame starts with byte 0x{e.first:02x}"
+                ) from None
+            if e.problem == frames.TOO_LONG:
+                raise BadBundle(
+                    f"the bundle has a frame of {e.length} bytes; at most {e.limit}"
+                ) from None
+            raise BadBundle(
+                "the bundle is damaged: a frame's length is not in its shortest form"
+            ) from None
+        if parsed is None:
             return None
-        sizes = {0xC4: 1, 0xC5: 2, 0xC6: 4}
-        if buf[0] not in sizes:
-            raise BadBundle(f"the bundle is damaged: a frame starts with byte 0x{buf[0]:02x}")
-        size = sizes[buf[0]]
-        if len(buf) < 1 + size:
-            return None
-        length = int.from_bytes(buf[1 : 1 + size], "big")
-        if length > self._limit():
-            raise BadBundle(f"the bundle has a frame of {length} bytes; at most {self._limit()}")
-        if len(buf) < 1 + size + length:
-            return None
-        raw = bytes(buf[: 1 + size + length])
-        if frame(raw[1 + size :]) != raw:
-            raise BadBundle("the bundle is damaged: a frame's length is not in its shortest form")
-        del buf[: 1 + size + length]
-        return raw[1 + size :], raw
+        raw, start = parsed
+        return raw[start:], raw
 
     def _item(self, payload: bytes, raw: bytes) -> Item:
         if self._header is None:
             self._digest.update(raw)
             self._header = BundleHeader.decode(payload)
+            self._frames.limit = MAX_EVENT_SIZE
             return Item("header", header=self._header)
         expected = self._header.events + self._header.forks
         if self._seen < expected:

@@ -20,10 +20,10 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
-from protocol import encoding
+from protocol import encoding, frames
 from protocol.envelope import MAX_EVENT_SIZE
 from protocol.errors import BadShape, CommuneError, EncodingError
 from protocol.frontier import MAX_AUTHORS, Frontier
@@ -156,52 +156,54 @@ def frame(kind: bytes, body: bytes) -> bytes:
 _LIMITS = {HELLO: MAX_HELLO, EVENT: MAX_EVENT_SIZE, FORK: MAX_EVENT_SIZE, END: MAX_END}
 
 
-@dataclass
 class FrameReader:
-    """Feed bytes in any pieces; get back (type, body) pairs. Refuses an unknown type,
-    a frame over its type's limit, or a length not in its shortest form, before the
-    frame's body is buffered."""
+    """Feed bytes in any pieces; take out (type, body) pairs: the sync stream's side of
+    the one frame reader (protocol/frames.py), in the words of §10.2. Refuses an
+    unknown type, a frame over its type's limit, or a length not in its shortest form,
+    before the frame's body is buffered."""
 
-    buffer: bytearray = field(default_factory=bytearray)
+    def __init__(self) -> None:
+        self._frames = frames.FrameReader(_LIMITS)
+
+    def receive(self, data: bytes) -> None:
+        self._frames.feed(data)
+
+    def next(self) -> tuple[bytes, bytes] | None:
+        """The next whole frame's type and body, or None until it has all come."""
+        try:
+            parsed = self._frames.next()
+        except frames.FrameError as e:
+            raise SyncError(
+                _FRAME_WORDS[e.problem].format(e=e, kind=e.kind.decode("ascii", "replace"))
+            ) from None
+        if parsed is None:
+            return None
+        raw, start = parsed
+        return raw[start : start + 1], raw[start + 1 :]
 
     def feed(self, data: bytes) -> list[tuple[bytes, bytes]]:
-        self.buffer += data
+        """Every whole frame the bytes so far complete."""
+        self._frames.feed(data)
         out: list[tuple[bytes, bytes]] = []
-        while (parsed := self._next()) is not None:
+        while (parsed := self.next()) is not None:
             out.append(parsed)
         return out
 
-    def _next(self) -> tuple[bytes, bytes] | None:
-        buf = self.buffer
-        if not buf:
-            return None
-        sizes = {0xC4: 1, 0xC5: 2, 0xC6: 4}
-        if buf[0] not in sizes:
-            raise SyncError(f"a frame starts with byte 0x{buf[0]:02x}, not a bin header")
-        size = sizes[buf[0]]
-        if len(buf) < 2 + size:
-            return None
-        length = int.from_bytes(buf[1 : 1 + size], "big")
-        if length == 0:
-            raise SyncError("an empty frame (every frame holds at least its type)")
-        kind = bytes(buf[1 + size : 2 + size])
-        if kind not in _LIMITS:
-            raise SyncError(f"a frame of unknown type {kind!r}")
-        if length - 1 > _LIMITS[kind]:
-            raise SyncError(
-                f"a {kind.decode()} frame of {length - 1} bytes; at most {_LIMITS[kind]}"
-            )
-        if len(buf) < 1 + size + length:
-            return None
-        raw = bytes(buf[: 1 + size + length])
-        if encoding.encode(raw[1 + size :]) != raw:
-            raise SyncError("a frame's length is not in its shortest form")
-        del buf[: 1 + size + length]
-        return kind, raw[2 + size :]
-
     def finish(self) -> None:
-        if self.buffer:
-            raise SyncError("the stream ended inside a frame")
+        """Call at the end of the input."""
+        if self._frames.pending:
+            raise SyncError(_FRAME_WORDS[frames.CUT])
+
+
+#: The reader's refusals in the words of §10.2.
+_FRAME_WORDS = {
+    frames.NOT_BIN: "a frame starts with byte 0x{e.first:02x}, not a bin header",
+    frames.EMPTY: "an empty frame (every frame holds at least its type)",
+    frames.UNKNOWN_TYPE: "a frame of unknown type {e.kind!r}",
+    frames.TOO_LONG: "a {kind} frame of {e.length} bytes; at most {e.limit}",
+    frames.NOT_SHORTEST: "a frame's length is not in its shortest form",
+    frames.CUT: "the stream ended inside a frame",
+}
 
 
 @dataclass(frozen=True, slots=True)
