@@ -1,0 +1,315 @@
+"""``commune post`` and ``commune show``: the commands built from the kinds' specs
+(protocol/kinds, docs/CLI.md).
+
+``post`` has a command for each kind of the registry and ``show`` a choice for each,
+made from the kind's spec: its fields (options), the changes its items take
+(``--edit``, ``--retract``, ``--delete``), whether it is private (always sealed), its
+plural (``show reports``) and its ``show`` columns. :func:`kind_commands` makes them
+again whenever a command runs, so a kind registered after this module was imported
+has them too. ``$COMMUNE_EXTRA_KINDS`` names modules (separated by commas), each with
+a ``SPEC`` as a module of protocol/kinds has, whose kinds one process registers
+(:func:`register_extra_kinds`): a kind being tried out, or a test's throwaway kind run
+through the real command.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import click
+
+from crypto.identity import NodeKeys
+from node import private
+from node.cli_common import Context, fail, human_time, iso_time, pass_ctx, suspect
+from node.cli_sync import confirm_feed
+from node.importer import build_payloads
+from node.peers import known_peers
+from node.service import Node
+from protocol.envelope import SEALED
+from protocol.kinds import POSTABLE, KindSpec, register_module
+from protocol.kinds.base import TS
+from protocol.kinds.edits import DELETE, RETRACT, UPDATE
+
+#: modules of kinds that this process registers besides those of protocol/kinds
+EXTRA_KINDS = "COMMUNE_EXTRA_KINDS"
+
+
+@click.group()
+def post() -> None:
+    """Append an event to this node's feed."""
+
+
+def _post_command(spec: KindSpec) -> click.Command:
+    """``post <kind>``: its fields as options, ``--from``, ``--to``, and an option for
+    each change its items take (``--edit``, ``--retract``, ``--delete``)."""
+    edits = spec.edit_kinds()
+
+    def run(ctx: Context, **options: Any) -> None:
+        source = options.pop("source")
+        to: tuple[str, ...] = options.pop("to")
+        changes = {a: options.pop(a) for a in (UPDATE, RETRACT, DELETE) if a in options}
+        given = {k: v for k, v in options.items() if v is not None}
+        chosen = [a for a, target in changes.items() if target is not None]
+        if len(chosen) + (source is not None) > 1:
+            fail("give only one of --from, --edit, --retract, --delete", 2)
+        keys = ctx.keys()
+        with ctx.node() as node:
+            confirm_feed(node, keys)
+            private.publish_keys(node, keys)
+            items: list[tuple[str, dict[str, Any]]]
+            target: bytes | None = None
+            is_private = False
+            if source is not None:
+                if given:
+                    fail(f"give either --from or field options, not both ({', '.join(given)})", 2)
+                data = click.open_file(source, "rb").read() if source == "-" else _read(source)
+                items = [(spec.name, p) for p in build_payloads(spec, data, source)]
+            elif chosen:
+                action = chosen[0]
+                if action != UPDATE and given:
+                    fail(f"--{action} takes no field options ({', '.join(given)})", 2)
+                fields = spec.build_update(given) if action == UPDATE else {}
+                target, is_private = resolve_item(node, keys, spec.name, str(changes[action]))
+                # ranks after every value of the item this node has seen (§5.3)
+                after = (
+                    private.item_latest(node, keys, spec.name, target)
+                    if is_private
+                    else node.projector.item_latest(spec.name, target)
+                )
+                items = [(edits[action], {"v": 1, "of": target, "after": after, **fields})]
+            else:
+                items = [(spec.name, spec.build(given))]
+            readers = _readers(node, keys, spec, target=target, is_private=is_private, to=to)
+            if readers:
+                events = node.post(
+                    keys, [private.seal_item(node, keys, k, p, readers) for k, p in items]
+                )
+            else:
+                events = node.post(keys, items)
+        for event in events:
+            click.echo(event.id.hex())
+        if len(events) > 1:
+            click.echo(f"Posted {len(events)} {spec.plural}.", err=True)
+        if readers and target is None:
+            others = len(readers) - 1
+            click.echo(
+                f"Private: readable by this node{f' and {others} other' if others else ''}"
+                f"{'s' if others > 1 else ''} only.",
+                err=True,
+            )
+
+    params: list[click.Parameter] = [
+        click.Option(
+            ["--from", "source"],
+            metavar="FILE",
+            help="Post many, from a CSV file with a header row or JSON lines ('-': stdin).",
+        ),
+        click.Option(
+            ["--to", "to"],
+            multiple=True,
+            metavar="NODE",
+            help="Seal it for this member (node id, id prefix or name); repeat for several. "
+            + (
+                f"{spec.plural.capitalize()} are always sealed: to this node alone unless "
+                "--to names others."
+                if spec.private
+                else "Without --to it is public to the network."
+            ),
+        ),
+    ]
+    flags = {UPDATE: "--edit", RETRACT: "--retract", DELETE: "--delete"}
+    for action in edits:
+        params.append(
+            click.Option(
+                [flags[action], action],
+                metavar="ID",
+                help=f"{action.capitalize()} the {spec.name} with this id (or a unique prefix)"
+                + (": give the fields to change." if action == UPDATE else "."),
+            )
+        )
+    for f in spec.fields:
+        params.append(
+            click.Option([f"--{f.name}"], help=f.help + (" (required)" if f.required else ""))
+        )
+    return click.Command(
+        spec.name,
+        callback=click.pass_obj(run),
+        params=params,
+        help=spec.help + f"\n\nFields: {', '.join(spec.field_names())}.",
+    )
+
+
+def _readers(
+    node: Node,
+    keys: NodeKeys,
+    spec: KindSpec,
+    *,
+    target: bytes | None,
+    is_private: bool,
+    to: tuple[str, ...],
+) -> dict[bytes, bytes]:
+    """Whom to seal to (none: public). Contacts are sealed to this collective alone
+    unless --to names others; any other kind is sealed when --to names someone; an edit
+    follows its item, to the item's readers who are still members."""
+    if target is not None and is_private:
+        return private.edit_recipients(node, keys, target, to)
+    if target is None and (spec.private or to):
+        return private.recipients(node, keys, to)
+    if to:
+        fail("that item is public: --to applies to new items and to private ones", 2)
+    return {}
+
+
+def resolve_item(node: Node, keys: NodeKeys, kind: str, text: str) -> tuple[bytes, bool]:
+    """An item's id from its hex id or a unique prefix of at least 6 digits, and
+    whether it is private (sealed)."""
+    wanted = text.strip().lower()
+    if len(wanted) < 6 or any(c not in "0123456789abcdef" for c in wanted):
+        plural = POSTABLE[kind].plural
+        fail(f"{text!r} is not an id: give the id shown by `commune show {plural}` (6+ digits)")
+    matches = [(item_id, False) for item_id in node.store.item_ids_with_prefix(kind, wanted)]
+    matches += [
+        (bytes.fromhex(row["id"]), True)
+        for row in private.items(node, keys, kind)
+        if row["id"].startswith(wanted)
+    ]
+    if len(matches) != 1:
+        problem = "no" if not matches else "more than one"
+        fail(f"{problem} {kind} has an id starting with {wanted}")
+    return matches[0]
+
+
+def _read(path: str) -> bytes:
+    try:
+        return Path(path).read_bytes()
+    except OSError as e:
+        fail(f"cannot read {path}: {e.strerror}")
+
+
+def _emit(rows: list[dict[str, Any]], as_json: bool, columns: list[str]) -> None:
+    if as_json:
+        rows = [dict(row, time=iso_time(row["ts"]), suspect=suspect(row["ts"])) for row in rows]
+        click.echo(json.dumps(rows, ensure_ascii=False, indent=1))
+        return
+    if not rows:
+        click.echo("(none)", err=True)
+        return
+    for row in rows:
+        parts = [human_time(row["ts"]) if c == TS else str(row.get(c, "")) for c in columns]
+        click.echo("  ".join(p for p in parts if p))
+
+
+def _note_pending_admission(node: Node) -> None:
+    """A node that joined counts nothing of its own until its admission (an event in
+    its admitter's feed) reaches it; say so rather than look empty (docs/CLI.md)."""
+    membership = node.membership()
+    if membership is None or membership.get(node.node_id) is not None:
+        return
+    head = node.store.head(node.node_id)
+    if head is not None:
+        click.echo(
+            f"note: this node's {head.seq} own events will show once its admission reaches "
+            "it: sync with, or import a bundle from, the node that admitted it.",
+            err=True,
+        )
+
+
+#: what ``show`` shows besides the kinds' items
+SHOW_OTHERS = ("members", "peers", "unknown")
+
+
+@click.command()
+@click.argument("what", type=click.Choice(SHOW_OTHERS))
+@click.option(
+    "--private",
+    "show_private",
+    is_flag=True,
+    help="Also open the private items addressed to this node (asks for the passphrase).",
+)
+@click.option("--json", "as_json", is_flag=True, help="A JSON array for scripts (docs/CLI.md).")
+@pass_ctx
+def show(ctx: Context, what: str, as_json: bool, show_private: bool) -> None:
+    """Show the network's items, members, or events of unknown kinds."""
+    with ctx.node() as node:
+        _note_pending_admission(node)
+        if what == "members":
+            rows = node.projector.members()
+            if as_json:
+                click.echo(json.dumps(rows, ensure_ascii=False, indent=1))
+                return
+            for m in rows:
+                role = "admin" if m["roles"] else "member"
+                state = {
+                    "revoked": f"REVOKED after seq {m['cutoff']}",
+                    "forked": f"FORKED at seq {m['forked_at']}",
+                }.get(m["state"], m["state"])
+                click.echo(f"{m['name']:<24} {role:<7} {state:<22} {m['node_id']}")
+            return
+        if what == "peers":
+            rows = [
+                {
+                    "id": p.node_id.hex() if p.node_id else None,
+                    "url": p.url,
+                    "name": p.name,
+                    "source": p.source,
+                }
+                for p in known_peers(node)
+            ]
+            if as_json:
+                click.echo(json.dumps(rows, ensure_ascii=False, indent=1))
+            for row in [] if as_json else rows:
+                click.echo(f"{row['url']:<40} {row['name'] or '?':<24} {row['source']}")
+            return
+        if what == "unknown":
+            _emit(node.projector.unknown(), as_json, ["ts", "kind", "reason", "author", "id"])
+            return
+        spec = next(s for s in POSTABLE.values() if s.plural == what)
+        kind = spec.name
+        rows = node.projector.rows(kind)
+        # Private items are opened in memory with this node's keys: those of a private
+        # kind (contacts) always (the passphrase is asked for), other kinds' with
+        # --private or when the keys open without asking.
+        if spec.private or show_private:
+            keys: NodeKeys | None = ctx.keys()
+        elif node.projector.counted_events_of_kinds([SEALED]):
+            keys = ctx.keys_without_asking()
+            if keys is None:
+                click.echo(
+                    f"note: private {what} (if any are addressed to this node) are not shown: "
+                    "add --private to give the passphrase",
+                    err=True,
+                )
+        else:
+            keys = None
+        if keys is not None:
+            opened = private.items(node, keys, kind)
+            rows = sorted([*rows, *opened], key=lambda r: (r["ts"], r["id"]))
+        _emit(rows, as_json, list(spec.listing.show))
+
+
+def kind_commands() -> None:
+    """Make ``post``'s commands and ``show``'s choices those of the registry's kinds:
+    when this module is imported, and again when a command runs (kinds registered
+    since, by $COMMUNE_EXTRA_KINDS or by a test, have theirs too)."""
+    specs = list(POSTABLE.values())
+    post.commands = {spec.name: _post_command(spec) for spec in specs}
+    plurals = [spec.plural for spec in specs]
+    what = next(p for p in show.params if p.name == "what")
+    what.type = click.Choice([*plurals, *SHOW_OTHERS])
+    show.help = f"Show the network's {', '.join(plurals)}, members, or events of unknown kinds."
+
+
+def register_extra_kinds(names: str | None) -> None:
+    """Register the kinds of the modules named (separated by commas) in
+    $COMMUNE_EXTRA_KINDS: each has a ``SPEC``, as a module of protocol/kinds has."""
+    for name in filter(None, (n.strip() for n in (names or "").split(","))):
+        try:
+            register_module(name)
+        except (ImportError, ValueError) as e:
+            fail(f"${EXTRA_KINDS} names {name!r}, which gives no kind: {e}")
+
+
+kind_commands()
+ITEM_COMMANDS = [post, show]
