@@ -34,6 +34,7 @@ from node.web import metrics as web_metrics
 from node.web.bind import check_bind, host_allowed
 from node.web.data import Reader
 from node.web.state import HERE, LANG_COOKIE, STATE, WebState, environment, language
+from protocol.kinds import POSTABLE
 
 log = logging.getLogger("commune.web")
 
@@ -82,9 +83,8 @@ def make_app(
     app.cleanup_ctx.append(_running)
     app.on_shutdown.append(_shutdown)
     app.router.add_get("/", pages.overview, name="overview")
-    app.router.add_get("/reports", pages.reports, name="reports")
-    app.router.add_get("/plans", pages.plans, name="plans")
-    app.router.add_get("/contacts", pages.contacts, name="contacts")
+    for spec in POSTABLE.values():  # /reports, /plans, /contacts: a list for each kind
+        app.router.add_get("/" + spec.plural, pages.list_page(spec), name=spec.plural)
     app.router.add_get("/events", events.events, name="events")
     app.router.add_get(r"/event/{id:[0-9a-f]{64}}", events.event, name="event")
     app.router.add_get("/activity", activity.activity, name="activity")

@@ -136,11 +136,18 @@ async def event(request: web.Request) -> web.Response:
     else:
         content = _fields(read_payload(found), found.kind)
     now_row = None
-    if found.kind in POSTABLE and not erased:
+    spec = POSTABLE.get(found.kind)
+    if spec is not None and not erased:
         current = data.item(found.kind, found.id)
         if current is not None:
             written = dict(content)
-            now_row = [(k, str(val)) for k, val in current.items() if k in written or k == "status"]
+            # what the item holds now: the fields the event wrote, and those with choices
+            # (a plan's status), which every item has
+            now_row = [
+                (k, str(val))
+                for k, val in current.items()
+                if k in written or k in _choice_fields(found.kind)
+            ]
             now_row = [(k, val) for k, val in now_row if k not in ("id", "author", "ts")]
             if all(written.get(k, "") == val for k, val in now_row):
                 now_row = None
@@ -174,8 +181,16 @@ async def event(request: web.Request) -> web.Response:
         sealed_closed=sealed_closed,
         content=content,
         now_row=now_row,
+        choice_fields=_choice_fields(content_kind),
         target=target,
     )
+
+
+def _choice_fields(kind: str) -> frozenset[str]:
+    """The fields of a kind whose values are shown in the page's words (a plan's
+    status): those with choices."""
+    spec = POSTABLE.get(kind)
+    return frozenset(f.name for f in spec.fields if f.choices) if spec else frozenset()
 
 
 def _redaction_text(v: View, redaction: Event | None) -> str:

@@ -1,7 +1,17 @@
-"""The overview, and the lists of reports, plans and contacts."""
+"""The overview, and the list of each kind's items (``/reports``, ``/plans``,
+``/contacts``, ...), built from the kind's spec (protocol/kinds): its layout, columns,
+filters and orders.
+
+A public kind's list is read from the store a page at a time, with the private items
+of that kind this node can open shown above it on the first page. A private kind's
+list (contacts) holds only the items this node can open, opened in memory with its
+keys and never written to disk; without the keys the page says so and shows nothing.
+"""
 
 from __future__ import annotations
 
+import datetime
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
@@ -9,7 +19,8 @@ from aiohttp import web
 from node.daemon import PeerState
 from node.web.data import PAGE_SIZE, Filters, filter_rows, is_overdue, page_of
 from node.web.view import View, peer_ids, peer_node
-from protocol.kinds.plan import STATUSES
+from protocol.kinds import POSTABLE, KindSpec
+from protocol.kinds.base import OVERDUE
 
 # --- overview -----------------------------------------------------------------------------
 
@@ -164,14 +175,6 @@ async def overview(request: web.Request) -> web.Response:
                 unknown,
             )
         )
-    contacts = v.private_items("contact")
-    counts = {
-        "reports": data.count_items("report"),
-        "plans": data.count_items("plan"),
-        "overdue": data.count_overdue(v.today),
-        "contacts": None if contacts is None else len(contacts),
-        "events": data.count_events(),
-    }
     return v.render(
         "overview.html",
         nav="overview",
@@ -180,82 +183,118 @@ async def overview(request: web.Request) -> web.Response:
         members=members,
         peers=peers,
         problems=problems,
-        counts=counts,
+        numbers=_numbers(v),
+        events=data.count_events(),
     )
 
 
-# --- reports, plans, contacts ----------------------------------------------------------------
+def _numbers(v: View) -> list[dict[str, Any]]:
+    """How many items of each kind, for the overview: a public kind's visible items, a
+    private kind's that this node can open (none shown without the keys)."""
+    data = v.state.data
+    out = []
+    for spec in POSTABLE.values():
+        if spec.private:
+            opened = v.private_items(spec.name)
+            if opened is None:
+                continue
+            count = len(opened)
+        else:
+            count = data.count_items(spec.name)
+        overdue = data.count_overdue(v.today) if OVERDUE in spec.listing.filters else 0
+        out.append(
+            {
+                "href": "/" + spec.plural,
+                "one": "{n} " + spec.label,
+                "many": "{n} " + spec.plural,
+                "count": count,
+                "overdue": overdue,
+                "overdue_many": "{n} overdue " + spec.plural,
+            }
+        )
+    return out
 
 
-async def reports(request: web.Request) -> web.Response:
-    return _items(request, "report", "reports.html", "Reports")
+# --- the list of each kind -----------------------------------------------------------------
+
+Handler = Callable[[web.Request], Awaitable[web.Response]]
 
 
-async def plans(request: web.Request) -> web.Response:
-    return _items(request, "plan", "plans.html", "Plans")
+def list_page(spec: KindSpec) -> Handler:
+    """The handler of ``/<plural>``: the list of ``spec``'s items."""
+
+    async def handler(request: web.Request) -> web.Response:
+        return _items(request, spec)
+
+    handler.__name__ = spec.plural
+    return handler
 
 
-def _items(request: web.Request, kind: str, template: str, title: str) -> web.Response:
+def _items(request: web.Request, spec: KindSpec) -> web.Response:
     v = View(request)
-    filters, notes = v.filters(plans=kind == "plan")
-    page = v.state.data.items_page(kind, filters, v.today)
-    opened = v.private_items(kind)
-    shown = None
-    if opened and filters.page == 1:
-        shown = filter_rows(opened, filters)[:PAGE_SIZE]
-        if kind == "plan":
-            shown = [r for r in shown if _plan_matches(r, filters, v.today)]
-            for row in shown:
+    filters, notes = v.filters(spec)
+    listing = spec.listing
+    dates_late = OVERDUE in listing.filters
+    opened = v.private_items(spec.name)
+    page = shown = None
+    if spec.private:
+        if opened is not None:
+            rows = [r for r in filter_rows(opened, filters) if _matches(r, spec, filters, v.today)]
+            page = page_of(rows, filters.page)
+    else:
+        page = v.state.data.items_page(spec.name, filters, v.today)
+        if opened and filters.page == 1:
+            shown = filter_rows(opened, filters)[:PAGE_SIZE]
+            shown = [r for r in shown if _matches(r, spec, filters, v.today)]
+            for row in shown if dates_late else []:
                 row["overdue"] = is_overdue(row, v.today)
+    dated = spec.field_named(listing.dated_by)
     return v.render(
-        template,
-        nav=kind + "s",
-        title=v.tr(title),
+        "items.html",
+        nav=spec.plural,
+        title=v.tr(spec.list_label),
+        spec=spec,
+        action="/" + spec.plural,
+        columns=[spec.field_named(name) for name in listing.columns],
+        offered=[(name, spec.field_named(name), f"Any {name}") for name in listing.filters],
+        from_label=f"{dated.label} from" if dated else "From",
+        to_label=f"{dated.label} by" if dated else "To",
+        locked=spec.private and opened is None,
+        locked_note=f"{spec.plural.capitalize()} are private. This page shows those "
+        "addressed to this collective when the node runs with its passphrase.",
+        private_note=f"Only the {spec.plural} this node can open are shown. They are read "
+        "in memory and never written to disk in readable form.",
         page=page,
-        pager=v.pager(page),
+        pager=v.pager(page) if page is not None else None,
         private=shown,
         filters=filters,
         notes=notes,
         query=request.query,
         collectives=v.collectives(),
-        statuses=STATUSES,
-        sorts=[
-            ("due", v.tr("due date")),
-            ("status", v.tr("status")),
-            ("owner", v.tr("owner")),
-            ("newest", v.tr("newest")),
-        ],
+        sorts=[(key, v.tr(label)) for key, label in listing.sorts],
         today=v.today,
+        tomorrow=_next_day(v.today),
+        dates_late=dates_late,
+        overdue_on=is_overdue,
     )
 
 
-def _plan_matches(row: dict[str, Any], filters: Filters, today: str) -> bool:
+def _matches(row: dict[str, Any], spec: KindSpec, filters: Filters, today: str) -> bool:
+    """The filters of a kind's listing, over a private item opened in memory (the store
+    applies them to public items, node/web/data.py)."""
     if filters.status and row.get("status") != filters.status:
         return False
     if filters.owner and filters.owner.casefold() not in str(row.get("owner", "")).casefold():
         return False
-    due = str(row.get("due") or "")
-    if filters.due_from and due < filters.due_from:
-        return False
-    if filters.due_to and not ("0" <= due <= filters.due_to):
-        return False
+    dated_by = spec.listing.dated_by
+    if dated_by:
+        day = str(row.get(dated_by) or "")
+        if filters.due_from and day < filters.due_from:
+            return False
+        if filters.due_to and not ("0" <= day <= filters.due_to):
+            return False
     return not filters.overdue or is_overdue(row, today)
 
 
-async def contacts(request: web.Request) -> web.Response:
-    v = View(request)
-    filters, notes = v.filters()
-    opened = v.private_items("contact")
-    page = page_of(filter_rows(opened, filters), filters.page) if opened is not None else None
-    return v.render(
-        "contacts.html",
-        nav="contacts",
-        title=v.tr("Contacts"),
-        locked=opened is None,
-        page=page,
-        pager=v.pager(page) if page is not None else None,
-        filters=filters,
-        notes=notes,
-        query=request.query,
-        collectives=v.collectives(),
-    )
+def _next_day(today: str) -> str:
+    return (datetime.date.fromisoformat(today) + datetime.timedelta(days=1)).isoformat()

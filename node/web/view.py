@@ -1,5 +1,7 @@
 """What every page shares: one request's view of the node (its language, the names
-of the collectives, times said the way people say them), and the list filters.
+of the collectives, times said the way people say them, the menu), and the list
+filters. The menu and the names of the kinds come from the kinds' specs
+(protocol/kinds): a kind registered there has its entry and its name here.
 
 Times are shown in this machine's local time (the view runs on the collective's own
 machine), as dates people read ("12 March 2026, 14:05") and ages ("3 minutes ago").
@@ -19,21 +21,16 @@ from node import peers as peer_list
 from node import private
 from node.daemon import PeerState
 from node.web import i18n, svg
-from node.web.data import PLAN_SORTS, Filters, Page
+from node.web.data import Filters, Page
 from node.web.state import STATE, WebState, language
 from protocol import hlc
 from protocol.envelope import SEALED
-from protocol.kinds import redact
-from protocol.kinds.plan import STATUSES
+from protocol.kinds import EDITS, POSTABLE, KindSpec, redact
+from protocol.kinds.base import OVERDUE
 
-KIND_LABELS = {
-    "report": "report",
-    "plan": "plan",
-    "contact": "contact",
-    "report.retract": "report withdrawn",
-    "plan.update": "plan changed",
-    "contact.update": "contact changed",
-    "contact.delete": "contact deleted",
+#: the names, in English, of the kinds that are neither items nor their edits (those
+#: are named by their specs: :func:`kind_label`)
+OTHER_LABELS = {
     SEALED: "private (sealed)",
     redact.KIND: "erasure",
     "network": "network founded",
@@ -47,6 +44,18 @@ _KIND = re.compile(r"[a-z][a-z0-9._-]{0,63}\Z")
 _DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}\Z")
 _HEX32 = re.compile(r"[0-9a-f]{64}\Z")
 MAX_PAGE = 1_000_000
+
+
+def kind_label(kind: str) -> str | None:
+    """How the web view names a kind, in English ("report", "plan changed"), or None
+    for a kind this version does not know."""
+    spec = POSTABLE.get(kind)
+    if spec is not None:
+        return spec.label
+    edit = EDITS.get(kind)
+    if edit is not None:
+        return edit.label(POSTABLE[edit.target])
+    return OTHER_LABELS.get(kind)
 
 
 # --- what every page shares ------------------------------------------------------------
@@ -113,7 +122,7 @@ class View:
         return self.tr.ago(self.now - seconds_ts)
 
     def kind(self, kind: str) -> str:
-        label = KIND_LABELS.get(kind)
+        label = kind_label(kind)
         return self.tr(label) if label else kind
 
     def url(self, path: str | None = None, **changes: object) -> str:
@@ -141,9 +150,7 @@ class View:
             ],
             "menu": [
                 ("overview", "/", tr("Overview")),
-                ("reports", "/reports", tr("Reports")),
-                ("plans", "/plans", tr("Plans")),
-                ("contacts", "/contacts", tr("Contacts")),
+                *((s.plural, "/" + s.plural, tr(s.list_label)) for s in POSTABLE.values()),
                 ("events", "/events", tr("All events")),
                 ("activity", "/activity", tr("Activity")),
             ],
@@ -155,19 +162,27 @@ class View:
 
     # --- lists ------------------------------------------------------------------------
 
-    def filters(self, *, plans: bool = False, log: bool = False) -> tuple[Filters, list[str]]:
-        """The list filters of the query string; a value that is not understood is left
-        out, with a note saying so."""
+    def filters(
+        self, spec: KindSpec | None = None, *, log: bool = False
+    ) -> tuple[Filters, list[str]]:
+        """The list filters of the query string: those of every list, and those the
+        kind's listing offers (``status``, ``owner``, ``overdue``, its orders, dates of
+        a date field); a value that is not understood is left out, with a note saying
+        so."""
         q = self.request.query
         notes: list[str] = []
         by_text = q.get("by", "").strip().lower()
         kind = q.get("kind", "").strip() if log else ""
-        status = q.get("status", "").strip() if plans else ""
-        sort = q.get("sort", "due").strip() if plans else "due"
-        # a plan's dates are its due date; anything else's, when it was written
+        offered = spec.listing.filters if spec is not None else ()
+        status_field = spec.field_named("status") if "status" in offered and spec else None
+        status = q.get("status", "").strip() if status_field is not None else ""
+        sorts = [key for key, _ in spec.listing.sorts] if spec is not None else ["due"]
+        sort = q.get("sort", "").strip()
+        # a list dated by a field (a plan's due date) filters on it; any other, on when
+        # it was written
         since = until = None
         due_from = due_to = ""
-        if plans:
+        if spec is not None and spec.listing.dated_by:
             due_from = self._day(q.get("from", ""), notes)
             due_to = self._day(q.get("to", ""), notes)
         else:
@@ -182,10 +197,10 @@ class View:
                 due_from=due_from,
                 due_to=due_to,
                 kind=kind if _KIND.match(kind) else "",
-                status=status if status in STATUSES else "",
-                owner=q.get("owner", "").strip()[:200] if plans else "",
-                overdue=plans and q.get("overdue") == "1",
-                sort=sort if sort in PLAN_SORTS else "due",
+                status=status if status_field and status in status_field.choices else "",
+                owner=q.get("owner", "").strip()[:200] if "owner" in offered else "",
+                overdue=OVERDUE in offered and q.get("overdue") == "1",
+                sort=sort if sort in sorts else sorts[0],
                 page=_page_number(q.get("page", "1")),
             ),
             notes,
