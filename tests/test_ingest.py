@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from crypto.identity import NodeKeys
-from node import service
+from node import batch, service
 from node import store as store_module
 from node.errors import StoreCorrupt, StoreError
 from node.home import Home
@@ -163,7 +163,7 @@ def test_held_events_are_bounded_per_author_and_no_author_crowds_out_another(
 ) -> None:
     """§4.5: each author of the log keeps at most HELD_PER_MEMBER events waiting, the
     newest; a flood by one leaves another's one-event gap alone."""
-    monkeypatch.setattr(service, "HELD_PER_MEMBER", 3)
+    monkeypatch.setattr(batch, "HELD_PER_MEMBER", 3)
     honest = feed(IN, 2, network=node.network)
     assert node.ingest([honest[1].raw]).held == 1  # IN's seq 1 is missing
     flood = feed(SV, 10, network=node.network)
@@ -177,8 +177,8 @@ def test_held_events_are_bounded_per_author_and_no_author_crowds_out_another(
 def test_keys_no_member_admitted_share_a_small_parking(
     node: Node, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(service, "HELD_PER_STRANGER", 2)
-    monkeypatch.setattr(service, "HELD_STRANGERS", 5)
+    monkeypatch.setattr(batch, "HELD_PER_STRANGER", 2)
+    monkeypatch.setattr(batch, "HELD_STRANGERS", 5)
     honest = feed(IN, 2, network=node.network)
     node.ingest([honest[1].raw])
     for n in range(4):
