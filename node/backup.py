@@ -59,7 +59,8 @@ from node import peers as peer_list
 from node.errors import ConfigError, StoreCorrupt, StoreError
 from node.home import Home, identity_document, write_private
 from node.service import IngestResult, Node
-from node.store import Foreign, Store, foreign_events, snapshot
+from node.store import Store
+from node.storefile import Foreign, foreign_events, snapshot
 from protocol import signed
 from protocol.card import Card
 from protocol.envelope import Event

@@ -30,7 +30,7 @@ from node.errors import ConfigError, StoreCorrupt
 from node.home import Home
 from node.servelock import serve_running
 from node.service import IngestResult, Node
-from node.store import Foreign, foreign_events
+from node.storefile import Foreign, foreign_events
 from protocol.card import Card
 from protocol.envelope import Event
 from protocol.errors import BadCard, InvalidEvent

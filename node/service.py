@@ -14,8 +14,7 @@ from dataclasses import dataclass
 
 from crypto.identity import NodeKeys
 from node import ownfeed
-from node.batch import Batch
-from node.batch import IngestResult as IngestResult  # the result of ingest(), for callers
+from node.batch import Batch, IngestResult
 from node.errors import FeedBehind, OverBudget
 from node.home import Home
 from node.ownfeed import FeedProblem
@@ -30,6 +29,8 @@ from protocol.kinds import Payload, redact
 from protocol.kinds import member as member_kinds
 from protocol.membership import Membership
 from protocol.validate import check_event
+
+__all__ = ["PARALLEL_FROM", "Fault", "FeedProblem", "IngestResult", "Node", "check_many"]
 
 #: Batches at least this large are checked on every core (libsodium releases the GIL).
 PARALLEL_FROM = 64

@@ -16,7 +16,6 @@ module sees a sqlite3 type.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import shutil
 import sqlite3
@@ -24,12 +23,12 @@ import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import sqlite_utils
 
+from node import schema
 from node.errors import StoreCorrupt, StoreError
 from protocol.card import Card
 from protocol.chain import Head
@@ -37,11 +36,8 @@ from protocol.envelope import Event, decode_event, strip_body
 from protocol.kinds.member import ACTIONS
 from protocol.placement import keeps_evidence
 
-#: 1: the first schema; 2: ``held`` keeps each event's kind (admissions waiting to be
-#: placed are found by it: docs/PROTOCOL.md §6.3); 3: ``held`` is indexed by reason, and
-#: ``budget`` counts each author's events and bytes per day (§4.6)
-SCHEMA_VERSION = 3
-MS_PER_DAY = 86_400_000
+SCHEMA_VERSION = schema.VERSION
+MS_PER_DAY = schema.MS_PER_DAY
 #: SQLite's primary result codes for an I/O error and a full disk
 SQLITE_IOERR = 10
 SQLITE_FULL = 13
@@ -221,107 +217,14 @@ class Store:
 
     def _migrate(self) -> None:
         version = self.conn.execute("PRAGMA user_version").fetchone()[0]
-        if version > SCHEMA_VERSION:
+        if version > schema.VERSION:
             raise StoreError(
                 f"the store {self.path} was written by a newer Commune (schema {version}); "
                 "upgrade this program"
             )
-        if version == SCHEMA_VERSION:
-            return
-        if version in (1, 2):
-            if version == 1:
-                self._migrate_1_to_2()
-            self._migrate_2_to_3()
-            return
-        with self.write():
-            db = self.db
-            db.table("events").create(
-                {"id": bytes, "author": bytes, "seq": int, "ts": int, "kind": str, "raw": bytes},
-                not_null={"id", "author", "seq", "ts", "kind", "raw"},
-            )
-            db.table("events").create_index(["id"], unique=True)
-            db.table("events").create_index(["author", "seq"], unique=True)
-            db.table("events").create_index(["kind"])
-            db.table("heads").create(
-                {"author": bytes, "seq": int, "id": bytes, "ts": int, "network": bytes},
-                pk="author",
-                not_null={"seq", "id", "ts", "network"},
-            )
-            db.table("forks").create(
-                {"id": bytes, "author": bytes, "seq": int, "raw": bytes},
-                pk="id",
-                not_null={"author", "seq", "raw"},
-            )
-            db.table("held").create(
-                {
-                    "id": bytes,
-                    "author": bytes,
-                    "seq": int,
-                    "raw": bytes,
-                    "reason": str,
-                    "kind": str,
-                },
-                pk="id",
-                not_null={"author", "seq", "raw", "reason", "kind"},
-            )
-            db.table("held").create_index(["author", "seq"])
-            db.table("held").create_index(["kind"])
-            db.table("held").create_index(["reason"])
-            self._create_budget()
-            # Projections (node/projector.py): rebuildable from the log at any time.
-            db.table("items").create(
-                {
-                    "kind": str,
-                    "id": bytes,
-                    "author": bytes,
-                    "ts": int,
-                    "visible": int,
-                    "state": bytes,
-                },
-                pk=("kind", "id"),
-                not_null={"ts", "visible", "state"},
-            )
-            db.table("items").create_index(["kind", "visible", "ts"])
-            db.table("unreadable").create({"id": bytes, "kind": str}, pk="id")
-            db.table("peers").create(
-                {"node_id": bytes, "name": str, "card": str, "url": str},
-                pk="node_id",
-                not_null={"name", "card"},
-            )
-            db.table("meta").create({"key": str, "value": str}, pk="key")
-            self.conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-
-    def _migrate_1_to_2(self) -> None:
-        """Schema 1 to 2: the kind of every held event, read from the event itself."""
-        with self.write():
-            self.conn.execute("ALTER TABLE held ADD COLUMN kind TEXT NOT NULL DEFAULT ''")
-            rows = self.conn.execute("SELECT id, raw FROM held").fetchall()
-            self.conn.executemany(
-                "UPDATE held SET kind = ? WHERE id = ?",
-                [(decode_event(bytes(raw)).kind, held_id) for held_id, raw in rows],
-            )
-            self.conn.execute("CREATE INDEX IF NOT EXISTS idx_held_kind ON held (kind)")
-            self.conn.execute("PRAGMA user_version = 2")
-
-    def _migrate_2_to_3(self) -> None:
-        """Schema 2 to 3: held events by reason; each author's daily budget, counted
-        from the log."""
-        with self.write():
-            self.conn.execute("CREATE INDEX IF NOT EXISTS idx_held_reason ON held (reason)")
-            self._create_budget()
-            self.conn.execute(
-                "INSERT INTO budget (author, day, events, bytes) "
-                "SELECT author, (ts >> 16) / ?, count(*), sum(length(raw)) "
-                "FROM events GROUP BY 1, 2",
-                (MS_PER_DAY,),
-            )
-            self.conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-
-    def _create_budget(self) -> None:
-        self.conn.execute(
-            "CREATE TABLE IF NOT EXISTS budget (author BLOB NOT NULL, day INTEGER NOT NULL, "
-            "events INTEGER NOT NULL, bytes INTEGER NOT NULL, PRIMARY KEY (author, day))"
-        )
+        if version < schema.VERSION:
+            with self.write():
+                schema.upgrade(self.conn, self.db, version)
 
     # --- transactions ---------------------------------------------------------------
 
@@ -773,73 +676,3 @@ class Store:
         if rows:
             with self._errors():
                 self.conn.executemany(sql, rows)
-
-
-# --- another store's file, read as untrusted bytes -----------------------------------
-
-
-def snapshot(source: Path, target: Path) -> None:
-    """A consistent copy of the store at ``source`` in ``target`` (SQLite's online
-    backup: consistent even while another process writes), as one file. ``target`` must
-    exist (made private by the caller); StoreError when it cannot be made."""
-    try:
-        src = sqlite3.connect(source)
-        dest = sqlite3.connect(target)
-        try:
-            src.backup(dest)
-            dest.execute("PRAGMA journal_mode = DELETE")
-        finally:
-            dest.close()
-            src.close()
-    except sqlite3.Error as e:
-        raise StoreError(f"cannot copy the store {source} to {target}: {e}") from None
-
-
-@dataclass
-class Foreign:
-    """What could be read of another store's file (a copy beside a backup, a damaged
-    store): its meta entries and peers, as they are, for the caller to check."""
-
-    meta: dict[str, str] = field(default_factory=dict)
-    peers: list[tuple[str, str | None]] = field(default_factory=list)
-    #: rows of events that could not be read at all
-    lost: int = 0
-
-
-def foreign_events(path: Path, found: Foreign, *, chunk: int = 500) -> Iterator[bytes]:
-    """Every event's bytes that can be read from the store file at ``path`` (log, then
-    fork evidence), read-only, a chunk of rows at a time, so a page that does not read
-    loses only those rows (counted in ``found.lost``); its meta and peers go into
-    ``found`` first. StoreCorrupt when the file does not open as a store at all."""
-    try:
-        db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-        db.execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchall()
-    except sqlite3.Error as e:
-        raise StoreCorrupt(f"{path} cannot be read as a store ({e})") from None
-    try:
-        with contextlib.suppress(sqlite3.Error):
-            found.meta = {str(k): str(v) for k, v in db.execute("SELECT key, value FROM meta")}
-        with contextlib.suppress(sqlite3.Error):
-            found.peers = [
-                (str(card), None if url is None else str(url))
-                for card, url in db.execute("SELECT card, url FROM peers")
-            ]
-        for table in ("events", "forks"):
-            try:
-                (top,) = db.execute(f"SELECT max(rowid) FROM {table}").fetchone()  # noqa: S608
-            except sqlite3.Error:
-                continue
-            for start in range(0, int(top or 0) + 1, chunk):
-                try:
-                    rows = db.execute(
-                        f"SELECT raw FROM {table} WHERE rowid >= ? AND rowid < ?",  # noqa: S608
-                        (start, start + chunk),
-                    ).fetchall()
-                except sqlite3.Error:
-                    found.lost += chunk
-                    continue
-                for (raw,) in rows:
-                    if isinstance(raw, bytes):
-                        yield raw
-    finally:
-        db.close()
