@@ -10,6 +10,7 @@ import click
 from crypto.errors import WrongPassphrase
 from node import backup as backups
 from node import records
+from node import restore as restoring
 from node.cli_common import Context, fail, pass_ctx, passphrase
 from node.store import Store
 
@@ -153,7 +154,7 @@ def restore_cmd(ctx: Context, file: Path, unsigned: bool) -> None:
     The passphrase is read from $COMMUNE_PASSPHRASE, else asked for.
     """
     home = ctx.home
-    backups.check_free(home)
+    restoring.check_free(home)
     taken = backups.read(file)
     secret = None
     if taken.key_encrypted:
@@ -162,7 +163,7 @@ def restore_cmd(ctx: Context, file: Path, unsigned: bool) -> None:
         click.echo("WARNING: the key in this backup is stored without a passphrase.", err=True)
     try:
         copy = backups.store_copy_path(file)
-        _, from_copy = backups.restore(
+        _, from_copy = restoring.restore(
             home, taken, secret, copy if copy.exists() else None, unsigned_ok=unsigned
         )
         if from_copy is not None:

@@ -42,6 +42,10 @@ own limits (sizes of hellos, batches and events) are fixed, the same on every no
 
 A wrong file is refused whole with one error naming the file, the key and what is
 wrong; so is a key this module does not know (a typo would otherwise be ignored).
+
+Why this module is long (about 480 lines): most of it is :data:`SETTINGS`, one entry per
+setting with its check and its reason, which docs/CLI.md follows; splitting the table
+from its checks would only scatter it.
 """
 
 from __future__ import annotations

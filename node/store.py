@@ -12,6 +12,12 @@ Rules it keeps (docs/PROTOCOL.md §7):
 
 Every sqlite3 error is translated into :class:`StoreError` here; nothing above this
 module sees a sqlite3 type.
+
+Why this module is long (about 650 lines): it is the one place where the node's SQL
+lives (besides the projector's and the web view's read queries, and a test keeps it
+so), as one small named method per query, so that nothing else in ``node/`` writes
+SQL. The schema and its upgrades are node/schema.py; another store's file, read as
+untrusted bytes, is node/storefile.py.
 """
 
 from __future__ import annotations
