@@ -86,3 +86,38 @@ def test_protocol_never_reads_the_clock() -> None:
 
 def test_the_packages_exist_and_the_check_sees_them() -> None:
     assert all(modules(p) for p in OURS)
+
+
+#: The modules of node/ that may hold SQL: the store (its schema, and another store's
+#: file read as untrusted bytes), the projector, and the web view's read queries.
+SQL_HOMES = {
+    "node/store.py",
+    "node/schema.py",
+    "node/storefile.py",
+    "node/projector.py",
+    "node/web/data.py",
+}
+
+
+def test_sql_lives_in_the_store_the_projector_and_the_web_views_data_module() -> None:
+    """Everything else asks the store by name (node/store.py), so the queries and the
+    schema they rely on stay in one place (issue 15)."""
+    offenders = []
+    for path in sorted((ROOT / "node").rglob("*.py")):
+        rel = path.relative_to(ROOT).as_posix()
+        if rel in SQL_HOMES:
+            continue
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import | ast.ImportFrom):
+                names = [a.name for a in node.names] if isinstance(node, ast.Import) else []
+                module = node.module if isinstance(node, ast.ImportFrom) else None
+                if "sqlite3" in names or module == "sqlite3" or module == "sqlite_utils":
+                    offenders.append(f"{rel}:{node.lineno} imports sqlite3")
+            if (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Attribute)
+                and node.func.attr in {"execute", "executemany", "execute_many", "executescript"}
+            ):
+                offenders.append(f"{rel}:{node.lineno} runs SQL (.{node.func.attr})")
+    assert offenders == []
