@@ -37,7 +37,7 @@ from cryptography.hazmat.primitives.asymmetric import mlkem, x25519
 from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from crypto.errors import BadPublicKey, CryptoError
+from crypto.errors import BadPublicKey, BoxFailed, CryptoError, UnknownSuite
 
 #: The classic suite: DHKEM(X25519, HKDF-SHA256), HKDF-SHA256, ChaCha20-Poly1305.
 X25519 = "x25519"
@@ -67,16 +67,6 @@ _ENC_SIZE = {
     X25519: hpke.KEM.X25519.enc_length(),
     MLKEM768_X25519: hpke.KEM.MLKEM768_X25519.enc_length(),
 }
-
-
-class UnknownSuite(CryptoError):
-    code = "unknown-suite"
-
-
-class BoxFailed(CryptoError):
-    """The box does not open: wrong key, wrong nonce, wrong associated data, or altered."""
-
-    code = "box-failed"
 
 
 def _suite(suite: str) -> hpke.Suite:

@@ -23,7 +23,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.x509.oid import NameOID
 
-from crypto.errors import CommuneError
+from crypto.errors import BadCertificate
 from crypto.sign import SigningKey, check_public_key
 
 _NOT_BEFORE = datetime.datetime(2000, 1, 1, tzinfo=datetime.UTC)
@@ -33,10 +33,6 @@ _ED25519_ALGORITHM = bytes.fromhex("300506032b6570")
 #: A throwaway key: the to-be-signed part of a certificate does not depend on the
 #: signing key for Ed25519 (the algorithm identifier has no parameters).
 _PLACEHOLDER = Ed25519PrivateKey.from_private_bytes(bytes(32))
-
-
-class BadCertificate(CommuneError):
-    code = "bad-certificate"
 
 
 def _builder(node_id: bytes) -> x509.CertificateBuilder:

@@ -53,7 +53,7 @@ from crypto.errors import CommuneError
 from crypto.identity import NodeKeys
 from crypto.sign import SigningKey
 from node import peers as peer_list
-from node.errors import ConfigError, StoreError
+from node.errors import BadBackup, ConfigError, StoreError, UnsignedBackup
 from node.home import Home, identity_document, write_private
 from node.store import Store
 from node.storefile import snapshot
@@ -77,14 +77,6 @@ COPY_BATCH = 2000
 MAX_SIZE = 16 * 1024 * 1024
 #: Where a restore builds the node before moving it into place.
 STAGING = ".restoring"
-
-
-class BadBackup(CommuneError):
-    code = "bad-backup"
-
-
-class UnsignedBackup(BadBackup):
-    """A backup of the first version, which carries no signature."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -60,8 +60,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from node.errors import ConfigError
-from node.peers import BadPeerAddress, check_url
+from node.errors import BadPeerAddress, ConfigError
+from node.peers import check_url
 
 #: the file ``serve`` reads from the node folder when no ``--config`` is given
 FILE_NAME = "node.toml"

@@ -8,7 +8,21 @@
     ├── ConfigError         the node folder or its settings are missing or wrong
     │   └── NotInitialised  no node in this folder yet
     ├── FeedBehind          writing now could fork this node's own feed (§10.5)
-    └── OverBudget          a post would go over the network's daily budget
+    ├── OverBudget          a post would go over the network's daily budget
+    ├── BadBackup           a backup file is damaged, altered or not a backup
+    │   └── UnsignedBackup  a backup of the first version, with no signature
+    ├── MembershipError     a membership command that cannot be done (not a member, …)
+    ├── NotAdmin            an admin's command from a node that is not one
+    ├── CannotAddress       a private event cannot be sealed to the members named
+    ├── BadPeerAddress      a peer's address is not https://HOST:PORT
+    ├── BadImportFile       a --from file that cannot be read as CSV or JSON lines
+    ├── ServeRunning        a second ``serve`` on a folder where one runs
+    ├── PublicBind          the web view asked to listen where others reach it
+    └── PeerRefused         a peer broke the protocol or refused this node (node/sync)
+        └── PeerBusy        a peer asked to come back later (429)
+
+Every error class of the node layer is defined here but the last two, which the sync
+modules define (tests/test_layers.py keeps the list).
 """
 
 from __future__ import annotations
@@ -42,3 +56,43 @@ class FeedBehind(CommuneError):
     """Appending now would fork this node's own feed (docs/PROTOCOL.md §10.5)."""
 
     code = "feed-behind"
+
+
+class CannotAddress(CommuneError):
+    code = "cannot-address"
+
+
+class BadBackup(CommuneError):
+    code = "bad-backup"
+
+
+class UnsignedBackup(BadBackup):
+    """A backup of the first version, which carries no signature."""
+
+
+class PublicBind(CommuneError):
+    """The web view was asked to listen where other machines can reach it."""
+
+    code = "web-public-bind"
+
+
+class BadPeerAddress(CommuneError):
+    code = "bad-address"
+
+
+class BadImportFile(CommuneError):
+    code = "bad-import-file"
+
+
+class NotAdmin(CommuneError):
+    code = "not-admin"
+
+
+class MembershipError(CommuneError):
+    code = "membership"
+
+
+class ServeRunning(CommuneError):
+    """Another ``serve`` runs on this node folder."""
+
+    code = "serve-running"

@@ -11,15 +11,11 @@ import io
 import json
 from pathlib import Path
 
-from crypto.errors import CommuneError
+from node.errors import BadImportFile
 from protocol.errors import BadPayload
 from protocol.kinds import KindSpec, Payload
 
 MAX_ROWS = 100_000
-
-
-class BadImportFile(CommuneError):
-    code = "bad-import-file"
 
 
 def _text(data: bytes, name: str) -> str:

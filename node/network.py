@@ -10,6 +10,7 @@ from collections.abc import Callable
 from crypto.errors import CommuneError
 from crypto.identity import NodeKeys
 from node import peers as peer_list
+from node.errors import MembershipError, NotAdmin
 from node.projector import admin_action_events
 from node.service import IngestResult, Node
 from protocol import admission
@@ -25,14 +26,6 @@ from protocol.projections import read_payload
 
 #: Addresses an invite names, at most (protocol/invite.py).
 MAX_INVITE_ADDRESSES = 16
-
-
-class NotAdmin(CommuneError):
-    code = "not-admin"
-
-
-class MembershipError(CommuneError):
-    code = "membership"
 
 
 def _require_network(node: Node) -> Membership:

@@ -20,6 +20,7 @@ from cryptography.hazmat.primitives import serialization
 
 from crypto import tls
 from crypto.errors import CommuneError
+from node.errors import BadPeerAddress
 from node.service import Node
 from protocol.card import Card
 from protocol.kinds import member as member_kinds
@@ -28,10 +29,6 @@ from protocol.projections import read_payload
 MANUAL = "peer_urls"
 #: pinned certificates kept in memory, at most (about 1 KiB each)
 MEMBER_CACHE = 4096
-
-
-class BadPeerAddress(CommuneError):
-    code = "bad-address"
 
 
 def _tls_keys(node: Node) -> dict[bytes, bytes]:

@@ -13,9 +13,9 @@ import dataclasses
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from crypto.errors import CommuneError
 from crypto.identity import NodeKeys
 from node import network
+from node.errors import CannotAddress
 from node.service import Node
 from protocol import sealed
 from protocol.envelope import SEALED, Event
@@ -23,10 +23,6 @@ from protocol.errors import BadPayload
 from protocol.kinds import POSTABLE
 from protocol.kinds import member as member_kinds
 from protocol.projections import Change, ItemState, change_of, merge, read_payload
-
-
-class CannotAddress(CommuneError):
-    code = "cannot-address"
 
 
 def suite(node: Node) -> str:

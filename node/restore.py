@@ -15,8 +15,8 @@ from pathlib import Path
 
 from crypto.identity import NodeKeys
 from node import peers as peer_list
-from node.backup import COPY_BATCH, STAGING, Backup, BadBackup
-from node.errors import ConfigError, StoreCorrupt
+from node.backup import COPY_BATCH, STAGING, Backup
+from node.errors import BadBackup, ConfigError, StoreCorrupt
 from node.home import Home, identity_document, write_private
 from node.service import IngestResult, Node
 from node.store import Store

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from crypto.errors import CommuneError
+from node.errors import ServeRunning
 
 if TYPE_CHECKING:
     pass
@@ -27,12 +27,6 @@ SERVE_FILE = "serve.pid"
 
 
 # --- the serve lock ----------------------------------------------------------------------
-
-
-class ServeRunning(CommuneError):
-    """Another ``serve`` runs on this node folder."""
-
-    code = "serve-running"
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,11 +23,23 @@ from dataclasses import dataclass
 
 from protocol import encoding
 from protocol.envelope import Event
-from protocol.errors import BadPayload, CommuneError, EncodingError, InvalidEvent
+from protocol.errors import BadPayload, EncodingError, InvalidEvent, ProofRefused
 from protocol.kinds import member as member_kinds
 from protocol.membership import ActionEvent, Membership, fold
 from protocol.projections import read_payload
 from protocol.validate import check_event
+
+__all__ = [
+    "INTRO_VERSION",
+    "MAX_PROOF_BYTES",
+    "MAX_PROOF_EVENTS",
+    "Introduction",
+    "Known",
+    "ProofRefused",
+    "action_of",
+    "build",
+    "check",
+]
 
 #: A proof names at most this many events (a chain of admins is short), in all at most
 #: this many bytes: a peer that is not known yet controls them.
@@ -35,12 +47,6 @@ MAX_PROOF_EVENTS = 64
 MAX_PROOF_BYTES = 64 * 1024
 #: What an introduction says (§10.7): version, network, the node it is for, the proof.
 INTRO_VERSION = 1
-
-
-class ProofRefused(CommuneError):
-    """A proof of admission does not prove it (§6.3)."""
-
-    code = "proof-refused"
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,6 +21,7 @@
     │   ├── BadField                    a field of the right type but a wrong value (§3.2)
     │   ├── BadAuthor                   the author key is not a valid Ed25519 key (§3.3)
     │   ├── BadBodyHash                 the body does not match its hash (§3.5)
+    │   ├── MissingBody                 a membership event without its body (§3.5)
     │   ├── BadSignature                the signature does not verify (§3.6)
     │   ├── BadSeq                      seq does not follow the author's head (§4.1)
     │   ├── BadPrev                     prev is not the id of the previous event (§4.2)
@@ -28,10 +29,21 @@
     │   ├── WrongNetwork                the event belongs to another network (§4.4)
     │   └── BadText                     a known kind's text holds a control character (§3.8)
     ├── BadPayload                      a payload a user wrote breaks its kind's schema
-    └── BadCard                         a node card is mistyped, cut short or forged
+    ├── BadCard                         a node card or invite is mistyped, cut short or forged
+    ├── ProofRefused                    a proof of admission does not prove it (§6.3)
+    ├── CannotSeal                      a private event cannot be sealed (§11.7)
+    │   ├── NoRecipients                no reader named
+    │   ├── TooManyRecipients           more readers than fit in an event
+    │   ├── AuthorNotRecipient          its author is not among its readers
+    │   └── SealedTooLarge              the sealed body would be over the size limit
+    ├── BadSealed                       a sealed body that does not read (§11.5)
+    │   └── UnsupportedSealed           a sealed body of a version or suite not known
+    ├── SyncError                       a peer broke the sync protocol (§10; protocol/sync.py)
+    └── BadBundle                       a bundle file is damaged or not a bundle (§9)
 
-Refusals of the network layer (``ProtocolViolation``) and of the store (``StoreError``)
-are added by later modules; all share the root, so the CLI prints any of them as one line.
+Every error class of the protocol layer is defined here but the last two, which
+protocol/sync.py and protocol/bundle.py define; the node layer's are in node/errors.py.
+All share the root, so the CLI prints any of them as one line.
 """
 
 from __future__ import annotations
@@ -184,3 +196,43 @@ class BadPayload(CommuneError):
 
 class BadCard(CommuneError):
     code = "bad-card"
+
+
+class ProofRefused(CommuneError):
+    """A proof of admission does not prove it (§6.3)."""
+
+    code = "proof-refused"
+
+
+class CannotSeal(CommuneError):
+    code = "cannot-seal"
+
+
+class NoRecipients(CannotSeal):
+    code = "no-recipients"
+
+
+class TooManyRecipients(CannotSeal):
+    code = "too-many-recipients"
+
+
+class AuthorNotRecipient(CannotSeal):
+    code = "author-not-recipient"
+
+
+class SealedTooLarge(CannotSeal):
+    code = "sealed-too-large"
+
+
+class BadSealed(CommuneError):
+    """A sealed body breaks §11. The event is still valid (§3.5); its payload is
+    unreadable."""
+
+    code = "bad-sealed"
+
+
+class UnsupportedSealed(BadSealed):
+    """A sealed body of a later version or an unknown suite: perhaps readable by newer
+    code, unreadable by this one."""
+
+    code = "unsupported-sealed"

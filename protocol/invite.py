@@ -18,7 +18,7 @@ from protocol import admission, encoding
 from protocol.armor import armor, dearmor
 from protocol.card import MAX_ADDRESS_LEN, Card
 from protocol.envelope import NO_NETWORK, Event
-from protocol.errors import BadCard, BadPayload, EncodingError, InvalidEvent
+from protocol.errors import BadCard, BadPayload, EncodingError, InvalidEvent, ProofRefused
 from protocol.kinds import member
 from protocol.kinds.base import control_char, is_int
 from protocol.projections import read_payload
@@ -102,7 +102,7 @@ class Invite:
         info = check_genesis(genesis)
         try:
             proof = admission.check(admission.Known(genesis, info, ()), proof_raws, invitee)
-        except admission.ProofRefused as e:
+        except ProofRefused as e:
             raise BadCard(f"the invite's proof of admission is refused: {e.message}") from None
         admitter = Card.from_text(card_text)
         actions = [a for a in (admission.action_of(e) for e in proof) if a is not None]

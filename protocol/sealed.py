@@ -39,11 +39,21 @@ from dataclasses import dataclass
 from typing import Any
 
 from crypto import seal as sealing
-from crypto.errors import CommuneError
+from crypto.errors import BoxFailed
 from crypto.seal import SealingSecret
 from protocol import encoding, signed
 from protocol.envelope import MAX_EVENT_SIZE, SEALED
-from protocol.errors import BadPayload, EncodingError
+from protocol.errors import (
+    AuthorNotRecipient,
+    BadPayload,
+    BadSealed,
+    CannotSeal,
+    EncodingError,
+    NoRecipients,
+    SealedTooLarge,
+    TooManyRecipients,
+    UnsupportedSealed,
+)
 from protocol.kinds import member, redact
 
 __all__ = [
@@ -85,40 +95,6 @@ _KIND = re.compile(r"[a-z][a-z0-9._-]{0,63}\Z", re.ASCII)
 #: §11.4: kinds every member must read, so they are never sealed: membership decides
 #: who counts, a redaction must reach every relay, and seals do not nest.
 NEVER_SEALED = frozenset([SEALED, redact.KIND, *member.KINDS])
-
-
-class CannotSeal(CommuneError):
-    code = "cannot-seal"
-
-
-class NoRecipients(CannotSeal):
-    code = "no-recipients"
-
-
-class TooManyRecipients(CannotSeal):
-    code = "too-many-recipients"
-
-
-class AuthorNotRecipient(CannotSeal):
-    code = "author-not-recipient"
-
-
-class SealedTooLarge(CannotSeal):
-    code = "sealed-too-large"
-
-
-class BadSealed(CommuneError):
-    """A sealed body breaks §11. The event is still valid (§3.5); its payload is
-    unreadable."""
-
-    code = "bad-sealed"
-
-
-class UnsupportedSealed(BadSealed):
-    """A sealed body of a later version or an unknown suite: perhaps readable by newer
-    code, unreadable by this one."""
-
-    code = "unsupported-sealed"
 
 
 @dataclass(frozen=True, slots=True)
@@ -297,7 +273,7 @@ def open_sealed(
         return None
     try:
         inner = sealing.unbox(key, header.nonce, header.box, signed.seal_box_aad(network, author))
-    except sealing.BoxFailed as e:
+    except BoxFailed as e:
         raise BadSealed(f"the sealed body is malformed: {e.message}") from e
     try:
         value = encoding.decode(inner)

@@ -14,8 +14,9 @@ Routes (GET and HEAD only; anything else is 405): ``/`` overview, ``/reports``,
 ``/metrics`` (Prometheus text format).
 """
 
+from node.errors import PublicBind
 from node.web.app import DEFAULT_WEB_PORT, SECURITY_HEADERS, make_app, start_web
-from node.web.bind import PublicBind, check_bind
+from node.web.bind import check_bind
 
 __all__ = [
     "DEFAULT_WEB_PORT",

@@ -13,15 +13,9 @@ from __future__ import annotations
 
 import ipaddress
 
-from crypto.errors import CommuneError
+from node.errors import PublicBind
 
 LOCALHOST = "localhost"
-
-
-class PublicBind(CommuneError):
-    """The web view was asked to listen where other machines can reach it."""
-
-    code = "web-public-bind"
 
 
 def _ip(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
