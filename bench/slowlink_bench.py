@@ -129,24 +129,23 @@ async def too_long(events: int, body: int, limit: float) -> dict[str, Any]:
     round keeps, and what a second round, at once, is told."""
     with tempfile.TemporaryDirectory() as tmp:
         la, sv, _ = await _world(Path(tmp), events, body)
-        saved = sync.REQUEST_TIME
-        sync.REQUEST_TIME = limit  # one process: both nodes read this
+        limits = sync.Timeouts(request=limit)
         try:
             assert la.daemon is not None
+            la.daemon.sync.timeouts = limits  # both nodes' limit: the server's and the client's
             relay = Relay("127.0.0.1", la.daemon.port, rate=RATE, delay=DELAY)
             url = f"https://127.0.0.1:{await relay.start()}"
             start_count = sv.node.store.count()
             errors = []
             for _ in range(2):
                 try:
-                    await round_with(sv, url)
+                    await round_with(sv, url, limits)
                     errors.append("completed")
                 except sync.PeerRefused as e:
                     errors.append(e.message)
             await relay.close()
             return {"kept": sv.node.store.count() - start_count, "errors": errors}
         finally:
-            sync.REQUEST_TIME = saved
             await la.stop()
             close_all([la, sv])
 

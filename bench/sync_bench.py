@@ -67,9 +67,9 @@ def _rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-async def round_with(a: Member, url: str) -> sync.Stats:
+async def round_with(a: Member, url: str, timeouts: sync.Timeouts | None = None) -> sync.Stats:
     """One round by ``a`` against ``url`` on a new client session (a new connection)."""
-    service = sync.Sync(a.node, a.keys)
+    service = sync.Sync(a.node, a.keys, timeouts)
     async with sync.client_session(service) as session:
         return await sync.sync_with(service, session, url)
 

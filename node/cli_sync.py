@@ -11,7 +11,7 @@ import contextlib
 import json
 import signal
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import click
@@ -23,6 +23,9 @@ from node import peers as peer_list
 from node.cli_common import Context, fail, pass_ctx
 from node.config import Config
 from node.service import Node
+
+if TYPE_CHECKING:
+    from node.sync_base import Timeouts
 
 #: the same as node.daemon's (kept here so that --help does not import aiohttp)
 DEFAULT_PORT = config.SYNC_PORT
@@ -89,13 +92,16 @@ def settings_for(ctx: Context, config_file: Path | None, options: dict[str, obje
     return settings
 
 
-def apply_limits(settings: Config) -> None:
-    """The [limits] of the settings, for this process (one node)."""
-    from node import sync  # noqa: PLC0415 - aiohttp only where needed
+def sync_timeouts(settings: Config) -> Timeouts:
+    """The time limits of the settings' [limits] (docs/CLI.md), given to the daemon and
+    to each round this process runs; nothing else in the process changes."""
+    from node.sync_base import Timeouts  # noqa: PLC0415 - aiohttp only where needed
 
-    sync.CONNECT_TIMEOUT = settings.connect_seconds
-    sync.READ_TIMEOUT = settings.read_timeout
-    sync.REQUEST_TIME = settings.request_time
+    return Timeouts(
+        read=settings.read_timeout,
+        request=settings.request_time,
+        connect=settings.connect_seconds,
+    )
 
 
 def gate_limits(settings: Config) -> Any:
@@ -244,7 +250,6 @@ def serve(
         warning = check_bind(web_host, settings.web_public)
         if warning:
             click.echo(warning, err=True)
-    apply_limits(settings)
     keys = ctx.keys()
     logs.setup_logging(settings.log_format, settings.log_level)
     if settings.source is not None:
@@ -284,6 +289,7 @@ async def _run(node: Node, keys: NodeKeys, settings: Config, lock: servelock.Ser
         proxy=settings.proxy,
         proxy_all=settings.proxy_all,
         gate=gate_limits(settings),
+        timeouts=sync_timeouts(settings),
     )
     try:
         await runner.start()
@@ -341,7 +347,6 @@ def sync_cmd(
     from node import daemon  # noqa: PLC0415 - aiohttp only where needed
 
     settings = config.find(ctx.home.path, config_file)
-    apply_limits(settings)
     keys = ctx.keys()
     with ctx.node() as node:
         if node.membership() is None:
@@ -361,6 +366,7 @@ def sync_cmd(
                 progress=True,
                 proxy=settings.proxy,
                 proxy_all=settings.proxy_all,
+                timeouts=sync_timeouts(settings),
             )
         )
     failed = 0
@@ -386,7 +392,6 @@ def resync_cmd(ctx: Context, config_file: Path | None) -> None:
     from node import daemon, resync  # noqa: PLC0415 - aiohttp only where needed
 
     settings = config.find(ctx.home.path, config_file)
-    apply_limits(settings)
     keys = ctx.keys()
     outcome = resync.resync(ctx.home)
     click.echo(f"Kept the damaged store as {outcome.kept_as}.", err=True)
@@ -402,7 +407,13 @@ def resync_cmd(ctx: Context, config_file: Path | None) -> None:
     with ctx.node() as node:
         add_peers(node, settings)
         results = asyncio.run(
-            daemon.sync_once(node, keys, proxy=settings.proxy, proxy_all=settings.proxy_all)
+            daemon.sync_once(
+                node,
+                keys,
+                proxy=settings.proxy,
+                proxy_all=settings.proxy_all,
+                timeouts=sync_timeouts(settings),
+            )
         )
         problem = node.feed_problem()
     for url, stats, error in results:
@@ -488,10 +499,15 @@ def confirm_feed(node: Node, keys: NodeKeys, settings: Config | None = None) -> 
 
     if settings is None:
         settings = config.from_environment(node.home.path)
-        apply_limits(settings)
     click.echo("Asking peers how far this node's own feed goes before writing…", err=True)
     results = asyncio.run(
-        daemon.sync_once(node, keys, proxy=settings.proxy, proxy_all=settings.proxy_all)
+        daemon.sync_once(
+            node,
+            keys,
+            proxy=settings.proxy,
+            proxy_all=settings.proxy_all,
+            timeouts=sync_timeouts(settings),
+        )
     )
     problem = node.feed_problem()
     if problem is None:

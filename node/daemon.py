@@ -74,11 +74,13 @@ class Daemon:
         proxy: str | None = None,
         proxy_all: bool = False,
         gate: gate_module.Limits | None = None,
+        timeouts: sync.Timeouts | None = None,
     ) -> None:
         self.node = node
         #: a SOCKS5 proxy (Tor's) for .onion peers, or for every peer with proxy_all
         self.proxy, self.proxy_all = proxy, proxy_all
-        self.sync = sync.Sync(node, keys)
+        #: this node's side of sync, with the time limits of both server and client
+        self.sync = sync.Sync(node, keys, timeouts)
         self.server = sync.Server(self.sync, gate)
         self.server.on_served = self._served
         self.host, self.port = host, port
@@ -286,10 +288,11 @@ async def sync_once(
     progress: bool = False,
     proxy: str | None = None,
     proxy_all: bool = False,
+    timeouts: sync.Timeouts | None = None,
 ) -> list[tuple[str, sync.Stats | None, str]]:
     """One round with each peer (or the given URLs): (url, stats or None, error). Peers
-    are dialled through ``proxy`` as in :class:`Daemon`."""
-    service = sync.Sync(node, keys)
+    are dialled through ``proxy``, within ``timeouts``, as in :class:`Daemon`."""
+    service = sync.Sync(node, keys, timeouts)
     if progress:
         service.on_progress = _print_progress
     targets = urls if urls is not None else [p.url for p in peer_list.known_peers(node)]

@@ -383,14 +383,13 @@ def test_bad_input(case: Case, world: World) -> None:
 
 
 @pytest.mark.parametrize("case", [c for c in CASES if c.entry == "server"], ids=lambda c: c.name)
-async def test_bad_input_to_a_running_server(
-    case: Case, world: World, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(sync, "READ_TIMEOUT", 0.3)
-    monkeypatch.setattr(sync, "REQUEST_TIME", 1.0)
+async def test_bad_input_to_a_running_server(case: Case, world: World) -> None:
     with world.receiver(f"server-{case.name.replace(' ', '-')}") as node:
         before = node.store.count()
-        daemon = Daemon(node, world.la.keys, host="127.0.0.1", port=0, interval=3600.0)
+        limits = sync.Timeouts(read=0.3, request=1.0)
+        daemon = Daemon(
+            node, world.la.keys, host="127.0.0.1", port=0, interval=3600.0, timeouts=limits
+        )
         await daemon.start()
         try:
             assert await case.make(world, daemon.url) == case.expect

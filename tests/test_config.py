@@ -20,7 +20,7 @@ from node.cli_common import passphrase
 from node.config import Config
 from node.errors import ConfigError
 from tests.helpers import ROOT, commune
-from tests.net import commune_async, free_port, make_network
+from tests.net import close_all, commune_async, free_port, make_network
 
 ONION = "https://" + "a" * 56 + ".onion:8470"
 
@@ -414,24 +414,36 @@ request_time = 60
     assert f"https://127.0.0.1:{la_port}" in out  # [peers] urls joined the node's list
 
 
-async def test_the_limits_apply_to_the_whole_process(monkeypatch: pytest.MonkeyPatch) -> None:
-    from node import sync  # noqa: PLC0415
-    from node.cli_sync import apply_limits  # noqa: PLC0415
+async def test_the_limits_reach_the_rounds_they_are_given_to(tmp_path: Path) -> None:
+    """[limits] become the time limits of the process's sync (passed to the daemon and
+    to each round, not written into module globals)."""
+    from node import daemon, sync  # noqa: PLC0415
+    from node.cli_sync import sync_timeouts  # noqa: PLC0415
+    from node.intake import take_in  # noqa: PLC0415
+    from protocol import session as sessions  # noqa: PLC0415
     from protocol.sync import SyncError  # noqa: PLC0415
 
-    for name in ("CONNECT_TIMEOUT", "READ_TIMEOUT", "REQUEST_TIME"):
-        monkeypatch.setattr(sync, name, getattr(sync, name))  # restored after the test
-    apply_limits(Config(proxy="socks5://127.0.0.1:9050", read_timeout=1.0, request_time=99.0))
-    assert (sync.CONNECT_TIMEOUT, sync.READ_TIMEOUT, sync.REQUEST_TIME) == (60.0, 1.0, 99.0)
-    apply_limits(Config(connect_timeout=7.0))
-    assert sync.CONNECT_TIMEOUT == 7.0
-    # the read timeout is read when a stream is read, not when the module was loaded
-    monkeypatch.setattr(sync, "READ_TIMEOUT", 0.05)
+    limits = sync_timeouts(
+        Config(proxy="socks5://127.0.0.1:9050", read_timeout=1.0, request_time=99.0)
+    )
+    assert limits == sync.Timeouts(read=1.0, request=99.0, connect=60.0)
+    assert sync_timeouts(Config(connect_timeout=7.0)).connect == 7.0
+    assert sync_timeouts(Config()) == sync.Timeouts()  # the settings' defaults are sync's
+    (la,) = members = make_network(tmp_path, ["Los Angeles"])
+    try:
+        given = sync.Timeouts(read=0.05, request=99.0, connect=7.0)
+        runner = daemon.Daemon(la.node, la.keys, host="127.0.0.1", port=0, timeouts=given)
+        assert runner.sync.timeouts is given
+        async with sync.client_session(runner.sync) as session:
+            assert (session.timeout.connect, session.timeout.sock_read) == (7.0, 0.05)
+        assert sync.Sync(la.node, la.keys).timeouts == sync.Timeouts()  # others' are their own
 
-    async def silent() -> bytes:
-        await asyncio.sleep(10)
-        return b""
+        async def silent() -> bytes:
+            await asyncio.sleep(10)
+            return b""
 
-    with pytest.raises(SyncError, match="the peer sent nothing for 0 s"):
-        async for _ in sync._frames(silent, sync.Stats()):
-            pass
+        push = sessions.Server(runner.sync, "push")
+        with pytest.raises(SyncError, match="the peer sent nothing for 0 s"):
+            await take_in(runner.sync, push, silent, sync.Stats(), given.read)
+    finally:
+        close_all(members)

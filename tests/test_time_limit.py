@@ -44,22 +44,21 @@ async def _relay(target: int) -> tuple[asyncio.Server, int, list[asyncio.Task[No
     return server, server.sockets[0].getsockname()[1], tasks
 
 
-async def test_a_round_cut_by_its_time_limit_keeps_what_came(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+async def test_a_round_cut_by_its_time_limit_keeps_what_came(tmp_path: Path) -> None:
     la, sv = members = make_network(tmp_path, ["Los Angeles", "San Salvador"])
     spec = POSTABLE["report"]
     la.node.post(
         la.keys,
         [("report", spec.build({"title": f"r{i}", "body": "x" * 900})) for i in range(400)],
     )
-    monkeypatch.setattr(sync, "REQUEST_TIME", 3.0)
+    limits = sync.Timeouts(request=3.0)
     await la.start()
     assert la.daemon is not None
+    la.daemon.sync.timeouts = limits  # the server's requests too
     server, port, tasks = await _relay(la.daemon.port)
     before = sv.node.store.count()
     try:
-        service = sync.Sync(sv.node, sv.keys)
+        service = sync.Sync(sv.node, sv.keys, limits)
         async with sync.client_session(service) as session:
             with pytest.raises(sync.PeerRefused, match="took longer than 3 s"):
                 await sync.sync_with(service, session, f"https://127.0.0.1:{port}")

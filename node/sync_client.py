@@ -1,0 +1,265 @@
+"""The client's round (docs/PROTOCOL.md §10.3, §10.4, §10.7): dialling a peer, and
+moving the bytes of the requests the round's session asks for.
+
+What to send and when, and what the answers mean, is the sans-I/O session's
+(``protocol.session.Client``); here are the HTTP requests, the peer's certificate,
+the round's time limit, a 429's wait, one more try on a connection the server had
+just closed, and the introduction of a node the peer may not have pinned yet.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import ssl
+import time
+from collections.abc import AsyncIterator, Iterator
+from typing import NoReturn
+
+import aiohttp
+
+from node import dial, transport
+from node.intake import pack, take_in
+from node.peers import trusted_certificates
+from node.service import Node
+from node.sync_base import (
+    CLIENT_KEEPALIVE,
+    PREFIX,
+    PeerBusy,
+    PeerRefused,
+    Stats,
+    Sync,
+    read_at_most,
+)
+from protocol import admission, encoding
+from protocol import session as sessions
+from protocol import sync as proto
+from protocol.envelope import MAX_EVENT_SIZE
+from protocol.errors import EncodingError
+
+log = logging.getLogger("commune.sync")
+
+#: A peer's Retry-After this short is waited out within the round, at most twice.
+WAIT_IN_ROUND = 5.0
+
+
+def client_session(
+    sync: Sync, *, proxy: str | None = None, proxy_all: bool = False
+) -> aiohttp.ClientSession:
+    """A session that dials peers with mutual TLS, directly or through a SOCKS5 proxy:
+    ``.onion`` peers always through ``proxy`` (Tor's), names resolved by it; every peer
+    through it with ``proxy_all`` (node/dial.py). Its time limits are ``sync``'s."""
+    limits = sync.timeouts
+    timeout = aiohttp.ClientTimeout(
+        total=None, connect=limits.connect, sock_connect=limits.connect, sock_read=limits.read
+    )
+    connector = dial.connector(
+        sync.context(server=False),
+        proxy=proxy,
+        proxy_all=proxy_all,
+        keepalive_timeout=CLIENT_KEEPALIVE,
+    )
+    return aiohttp.ClientSession(connector=connector, timeout=timeout, auto_decompress=False)
+
+
+def _peer_der(response: aiohttp.ClientResponse) -> bytes | None:
+    """The server's certificate. The connection is released as soon as a short body has
+    been read, so take the transport from the response's protocol, which it keeps
+    (aiohttp has no public way to the peer's certificate of a response)."""
+    conn = response.connection
+    protocol = conn.protocol if conn is not None else getattr(response, "_protocol", None)
+    transport = getattr(protocol, "transport", None)
+    sslobj = transport.get_extra_info("ssl_object") if transport is not None else None
+    if sslobj is None:
+        raise PeerRefused("the connection is not mutual TLS")
+    der: bytes | None = sslobj.getpeercert(binary_form=True)
+    return der
+
+
+def _busy(response: aiohttp.ClientResponse, stats: Stats) -> None:
+    """Raise :class:`PeerBusy` for a 429 answer, with the wait it asks for."""
+    if response.status != 429:
+        return
+    try:
+        wait = float(response.headers.get("Retry-After", "1"))
+    except ValueError:
+        wait = 1.0
+    wait = min(max(wait, 0.0), 3600.0)
+    raise PeerBusy(f"{stats.peer} is busy; it asks to come back in {wait:.0f} s", wait)
+
+
+async def sync_with(sync: Sync, session: aiohttp.ClientSession, url: str) -> Stats:
+    """One round with the node at ``url``: pull what we lack, then push what it lacks."""
+    started = time.monotonic()
+    stats = Stats(peer=url)
+    base = url.rstrip("/") + PREFIX
+    limit = sync.timeouts.request
+    try:
+        async with asyncio.timeout(limit):
+            await _tries(sync, session, base, url, stats)
+    except proto.SyncError as e:
+        raise PeerRefused(f"{url} broke the sync protocol: {e.message}") from None
+    except aiohttp.ClientResponseError as e:
+        raise PeerRefused(f"{url} answered {e.status} {e.message}") from None
+    except (aiohttp.ClientError, ConnectionError, ssl.SSLError) as e:
+        raise PeerRefused(f"cannot sync with {url}: {e.__class__.__name__}: {e}") from None
+    except TimeoutError:
+        raise PeerRefused(f"{url} took longer than {limit:.0f} s") from None
+    stats.seconds = time.monotonic() - started
+    return stats
+
+
+async def _tries(
+    sync: Sync, session: aiohttp.ClientSession, base: str, url: str, stats: Stats
+) -> None:
+    """The round, tried again when nothing at all came back: once when the server had
+    just closed a kept-alive connection (it closes idle ones after KEEPALIVE), and once
+    after introducing this node (§10.7) when the handshake failed, perhaps because the
+    peer has not pinned this node yet."""
+    reconnected = introduced = False
+    waits = 0
+    while True:
+        try:
+            await _round(sync, session, base, url, stats)
+            return
+        except PeerBusy as e:
+            # Asked to come back soon: wait it out here, twice at most (§10.4).
+            if e.retry_after > WAIT_IN_ROUND or waits >= 2:
+                raise
+            waits += 1
+            await asyncio.sleep(e.retry_after)
+        except (aiohttp.ClientError, ConnectionError, ssl.SSLError) as e:
+            if stats.bytes_received:
+                raise
+            if isinstance(e, aiohttp.ServerDisconnectedError) and not reconnected:
+                reconnected = True
+                continue
+            if introduced or not await introduce(sync, session, base):
+                raise
+            introduced = True
+
+
+async def _round(
+    sync: Sync, http: aiohttp.ClientSession, base: str, url: str, stats: Stats
+) -> None:
+    """One try of the round: each request the session asks for, and each of its duties
+    (§10.3: pull, with a short hello first when the two were in step at the end of the
+    last round; the search for where forked feeds parted; a push if the peer lacks
+    anything)."""
+    session = sessions.Client(
+        sync, remembered=sync.in_step.pop(url, None), searched=sync.searched.setdefault(url, set())
+    )
+    while (action := session.next_action()) is not sessions.DONE:
+        if isinstance(action, sessions.Request):
+            if action.route == "ids":
+                session.receive_ids(await _ask_ids(http, base, action, stats))
+            else:
+                await _exchange(sync, http, base, session, action, stats=stats)
+        elif isinstance(action, sessions.Found):
+            result = sync.node.ingest([action.raw])
+            stats.add(result)
+            if result.forks:
+                log.warning(
+                    "found where %s…'s feed forked: seq %d", action.author.hex()[:12], action.seq
+                )
+        elif isinstance(action, sessions.ConfirmFeed):
+            sync.node.confirm_feed(action.seq)
+        else:
+            sync.in_step[url] = action.summary
+
+
+async def _exchange(
+    sync: Sync,
+    http: aiohttp.ClientSession,
+    base: str,
+    session: sessions.Client,
+    request: sessions.Request,
+    *,
+    stats: Stats,
+) -> None:
+    """A pull (the hello) or a push (frames streamed from the store), and its answer
+    taken into the session."""
+    if isinstance(request.body, bytes):
+        data: bytes | AsyncIterator[bytes] = request.body
+        stats.bytes_sent += len(request.body)
+    else:
+        data = _stream(request.body, stats)
+    async with http.post(f"{base}/{request.route}", data=data) as response:
+        if response.status != 200:
+            _busy(response, stats)
+            text = (await response.content.read(300)).decode("utf-8", "replace")
+            what = "the sync" if request.route == "sync" else "what we sent"
+            raise PeerRefused(f"{stats.peer} refused {what}: {response.status} {text}")
+        if request.route == "sync":
+            stats.node_id = sync.identify(_peer_der(response))
+        await take_in(sync, session, response.content.readany, stats, sync.timeouts.read)
+
+
+async def _stream(frames: Iterator[bytes], stats: Stats) -> AsyncIterator[bytes]:
+    for data in pack(frames, stats):
+        yield data
+        await asyncio.sleep(0)  # let other peers run between chunks
+
+
+async def _ask_ids(
+    http: aiohttp.ClientSession, base: str, request: sessions.Request, stats: Stats
+) -> bytes | None:
+    """The answer's body; None when the peer does not answer ids (404: an older node)."""
+    assert isinstance(request.body, bytes)
+    stats.bytes_sent += len(request.body)
+    async with http.post(f"{base}/ids", data=request.body) as response:
+        if response.status == 404:
+            return None  # an older node
+        body = await read_at_most(response.content, 2 * MAX_EVENT_SIZE)
+        stats.bytes_received += len(body)
+        if response.status != 200:
+            _busy(response, stats)
+            raise PeerRefused(f"{stats.peer} refused an ids request: {response.status}")
+    return body
+
+
+async def introduce(sync: Sync, session: aiohttp.ClientSession, base: str) -> bool:
+    """Tell the member at ``base`` the proof of this node's admission, over a connection
+    on which this node shows no certificate but checks the server's (§10.7): only a
+    member this node knows hears it. True when it was accepted; False when there is no
+    proof to give, or the server could not be reached or is not a member this node
+    knows; :class:`PeerRefused` when the server refused the proof, saying why."""
+    node = sync.node
+    known = node.projector.known()
+    proof = node.projector.proof_for(node.node_id)
+    if known is None or (not proof and node.node_id != known.genesis.author):
+        return False  # no proof to give (the founder's is the genesis itself)
+    intro = admission.Introduction(node.network, node.node_id, tuple(e.raw for e in proof))
+    context = transport.introduction_context(trusted_certificates(node))
+    where = base.removesuffix(PREFIX)
+    try:
+        async with session.post(f"{base}/introduce", data=intro.encode(), ssl=context) as answer:
+            body = await read_at_most(answer.content, 2 * MAX_EVENT_SIZE + 1024)
+            if answer.status == 200:
+                log.info("introduced this node to %s", where)
+                return True
+    except (aiohttp.ClientError, ConnectionError, ssl.SSLError, TimeoutError):
+        return False
+    if answer.status == 409:
+        _take_own_fork(node, body, where)
+    text = body[:300].decode("utf-8", "replace")
+    raise PeerRefused(f"{where} refused this node's proof of admission: {text}")
+
+
+def _take_own_fork(node: Node, body: bytes, where: str) -> NoReturn:
+    """A member refused this node because its feed forked: keep the evidence it sent
+    (checked like any event) and say in words what happened and what to do."""
+    try:
+        raws = encoding.decode(body)
+    except EncodingError:
+        raws = []
+    if isinstance(raws, list) and len(raws) <= 2 and all(isinstance(r, bytes) for r in raws):
+        node.ingest(raws)
+    seq = node.store.fork_seqs().get(node.node_id)
+    at = f" at seq {seq}" if seq is not None else ""
+    raise PeerRefused(
+        f"{where} refuses this node: its feed forked{at}, so another copy of this node's "
+        "key (a copied folder, or a restored backup run beside it) wrote events too, and "
+        "the network stops counting this node from there. Stop every copy but one; the "
+        "collective needs a new node (`commune init` in a new folder), admitted by an admin"
+    )

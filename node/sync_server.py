@@ -1,0 +1,424 @@
+"""The sync server's routes (docs/PROTOCOL.md §10.2 to §10.4, §10.7), for ``serve``.
+
+Routes (all under ``PREFIX``, all needing a pinned member certificate but the
+introduction):
+
+- ``POST /sync``: body: the client's hello. Answer: the server's hello, then what the
+  client lacks, then an end frame, streamed.
+- ``POST /push``: body: frames of what the server lacks, then an end frame. Answer:
+  the server's own events where the client sent fork evidence, then an end frame, so
+  that both ends learn of a fork.
+- ``POST /ids``: this node's ids at some seqs of a feed (finding where two branches of
+  a forked feed parted).
+- ``GET /live``: a WebSocket on which the server says ``grew`` when its log grows, so
+  the client pulls at once rather than at its next period.
+- ``POST /introduce``: a node not pinned yet proves its admission (§10.7).
+
+What each request means is the sans-I/O session's (``protocol.session.Server``); here
+are the gate before it (node/gate.py), who may ask how often, the time limits, and the
+bytes moved. The store is used from the event loop's thread only; signature checks run
+in a thread pool (node/intake.py), so a large batch does not stall other peers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import math
+import time
+from collections.abc import Callable
+from typing import Any, NoReturn
+
+import aiohttp
+from aiohttp import web
+
+from crypto.errors import CommuneError
+from node import gate
+from node.errors import StoreError
+from node.intake import pack, read_hello, take_in
+from node.peers import trusted_ids
+from node.sync_base import KEEPALIVE, MAX_PENALTY, PENALTY, PREFIX, Stats, Sync, read_at_most
+from protocol import admission, encoding
+from protocol import session as sessions
+from protocol import sync as proto
+
+log = logging.getLogger("commune.sync")
+
+PEER = web.RequestKey("peer", bytes)
+#: Requests one member may have in flight at once, its live channel aside.
+MEMBER_REQUESTS = 2
+#: Full rounds one member may start: a burst of PULL_BURST, then PULL_RATE a second
+#: (short hellos, a summary each, are not counted).
+PULL_BURST = 20
+PULL_RATE = 1.0
+#: A request refused for these limits is answered this many seconds late: a member that
+#: ignores Retry-After is slowed to a few requests a second, at the cost of a timer.
+TARPIT = 0.5
+#: Introductions (§10.7) one source address may make a minute.
+INTRO_RATE = 10
+
+
+def _too_many(why: str, seconds: float) -> web.HTTPTooManyRequests:
+    """429 with Retry-After: the client waits that long (it is not backed off)."""
+    wait = max(1, math.ceil(seconds))
+    return web.HTTPTooManyRequests(text=why, headers={"Retry-After": str(wait)})
+
+
+def _hang_up(request: web.Request) -> NoReturn:
+    """Close the connection without an answer: what a stranger gets."""
+    if request.transport is not None:
+        request.transport.abort()
+    raise web.HTTPForbidden()  # never sent: the connection is gone
+
+
+class Server:
+    """The sync routes, for ``serve``."""
+
+    def __init__(self, sync: Sync, limits: gate.Limits | None = None) -> None:
+        self.sync = sync
+        #: admission control before and after the handshake (node/gate.py)
+        self.gate = gate.Gate(
+            limits or gate.Limits(idle_timeout=KEEPALIVE), lambda: sync.context(server=True)
+        )
+        #: requests each member has in flight (its live channel aside)
+        self.in_flight: dict[bytes, int] = {}
+        #: each member's bucket of full rounds: (tokens, when last filled)
+        self.pulls: dict[bytes, tuple[float, float]] = {}
+        #: open live channels, and the member at the other end of each
+        self.live: dict[web.WebSocketResponse, bytes] = {}
+        self.penalties: dict[bytes, tuple[float, float]] = {}
+        #: when each member that calls this node last synced with it (the web view)
+        self.callers: dict[bytes, float] = {}
+        #: introductions by source address this minute: (minute's start, count)
+        self.introductions: dict[str, tuple[float, int]] = {}
+        #: the open connections of members, by the member at the other end (kept-alive
+        #: ones included), so that a revoked member's are closed at once
+        self.connections: dict[asyncio.BaseTransport, bytes] = {}
+        #: told of every request a member makes: (member, route, stats, or None and
+        #: the error when it was refused); the daemon counts them (node/metrics.py)
+        self.on_served: Callable[[bytes, str, Stats | None, str], None] | None = None
+
+    def _served(self, peer: bytes, route: str, stats: Stats | None, error: str = "") -> None:
+        if self.on_served is not None:
+            try:
+                self.on_served(peer, route, stats, error)
+            except Exception:  # bookkeeping never breaks serving
+                log.exception("could not record a request served")
+
+    def app(self) -> web.Application:
+        app = web.Application(client_max_size=proto.MAX_HELLO + 64, middlewares=[self._guard])
+        app.router.add_post(f"{PREFIX}/sync", self.handle_sync)
+        app.router.add_post(f"{PREFIX}/push", self.handle_push)
+        app.router.add_get(f"{PREFIX}/live", self.handle_live)
+        app.router.add_post(f"{PREFIX}/ids", self.handle_ids)
+        return app
+
+    def peer_of(self, request: web.Request) -> bytes:
+        sslobj = request.transport.get_extra_info("ssl_object") if request.transport else None
+        if sslobj is None:
+            raise web.HTTPForbidden(text="mutual TLS only")
+        # Pinned at the handshake; checked again, as the membership may have changed since.
+        try:
+            return self.sync.identify(sslobj.getpeercert(binary_form=True))
+        except CommuneError:
+            raise web.HTTPForbidden(text="not a member of this network") from None
+
+    @web.middleware
+    async def _guard(self, request: web.Request, handler: Any) -> web.StreamResponse:
+        self.gate.busy(request.transport, known=False)
+        try:
+            return await self._admitted(request, handler)
+        finally:
+            self.gate.done(request.transport)
+
+    async def _admitted(self, request: web.Request, handler: Any) -> web.StreamResponse:
+        sslobj = request.transport.get_extra_info("ssl_object") if request.transport else None
+        if sslobj is not None and sslobj.getpeercert(binary_form=True) is None:
+            # No certificate: a node this one has not pinned yet may introduce itself;
+            # anyone else gets a closed connection and not a byte (§10.7).
+            if request.method == "POST" and request.path == f"{PREFIX}/introduce":
+                return await self.handle_introduce(request)
+            _hang_up(request)
+        peer = self.peer_of(request)
+        self.gate.busy(request.transport)  # a member's connection
+        until, _ = self.penalties.get(peer, (0.0, 0.0))
+        if time.monotonic() < until:
+            raise _too_many("this node is backing off from you", until - time.monotonic())
+        request[PEER] = peer
+        if request.path != f"{PREFIX}/live":
+            if self.in_flight.get(peer, 0) >= MEMBER_REQUESTS:
+                await asyncio.sleep(TARPIT)  # a member that does not wait is slowed down
+                raise _too_many("this node is answering your other requests", 1.0)
+            if request.path == f"{PREFIX}/sync":
+                wait = self._pull_wait(peer)
+                if wait > 0:  # refused before anything is read: a greedy member costs little
+                    await asyncio.sleep(TARPIT)
+                    raise _too_many("too many full rounds from you", wait)
+            self.in_flight[peer] = self.in_flight.get(peer, 0) + 1
+            try:
+                return await self._served_request(request, handler, peer)
+            finally:
+                self.in_flight[peer] -= 1
+                if not self.in_flight[peer]:
+                    del self.in_flight[peer]
+        return await self._served_request(request, handler, peer)
+
+    def _pull_wait(self, peer: bytes) -> float:
+        """Seconds until ``peer``'s bucket of full rounds holds a token (0: it does)."""
+        now = time.monotonic()
+        tokens, last = self.pulls.get(peer, (float(PULL_BURST), now))
+        tokens = min(float(PULL_BURST), tokens + (now - last) * PULL_RATE)
+        return 0.0 if tokens >= 1.0 else (1.0 - tokens) / PULL_RATE
+
+    def _take_pull(self, peer: bytes) -> float:
+        """Take a token from ``peer``'s bucket of rounds; 0, or the seconds until one."""
+        now = time.monotonic()
+        tokens, last = self.pulls.get(peer, (float(PULL_BURST), now))
+        tokens = min(float(PULL_BURST), tokens + (now - last) * PULL_RATE)
+        if tokens < 1.0:
+            self.pulls[peer] = (tokens, now)
+            return (1.0 - tokens) / PULL_RATE
+        self.pulls[peer] = (tokens - 1.0, now)
+        return 0.0
+
+    async def _served_request(
+        self, request: web.Request, handler: Any, peer: bytes
+    ) -> web.StreamResponse:
+        if request.transport is not None:
+            if len(self.connections) >= 1024:  # forget those closed since
+                self.connections = {c: p for c, p in self.connections.items() if not c.is_closing()}
+            self.connections[request.transport] = peer
+        if request.path == f"{PREFIX}/live":
+            # A live channel stays open for as long as both nodes run: no request time
+            # limit (the heartbeat finds a dead peer); it carries no data to misuse.
+            live: web.StreamResponse = await handler(request)
+            return live
+        try:
+            async with asyncio.timeout(self.sync.timeouts.request):
+                response: web.StreamResponse = await handler(request)
+                return response
+        except StoreError as e:
+            # This node's own fault (a full disk, a damaged store): the peer is not
+            # backed off, and is not told this node's paths.
+            log.error("cannot serve a peer: %s", e.message)
+            refusal: web.HTTPException = web.HTTPServiceUnavailable(
+                text="this node cannot use its store now (a full disk?); try again later"
+            )
+            error = e.code
+        except (proto.SyncError, CommuneError) as e:
+            self._penalise(peer)
+            log.warning("peer %s… broke the protocol: %s", peer.hex()[:12], e.message)
+            refusal = web.HTTPBadRequest(text=e.message)
+            error = e.message
+        except TimeoutError:
+            self._penalise(peer)
+            log.warning("peer %s… broke the protocol: %s", peer.hex()[:12], "too slow")
+            refusal = web.HTTPRequestTimeout(text="the request took too long")
+            error = refusal.text or ""
+        except ConnectionError:
+            # The peer hung up mid-answer (it stopped, or its round was cut short):
+            # nothing to answer, and no fault of anyone's worth a trace.
+            log.debug("peer %s… hung up during %s", peer.hex()[:12], request.path)
+            refusal = web.HTTPServiceUnavailable(text="the connection was closed")
+            error = "hung up"
+        self._served(peer, request.path.rsplit("/", 1)[-1], None, error)
+        refusal.force_close()  # disconnected, not only answered
+        raise refusal
+
+    async def handle_introduce(self, request: web.Request) -> web.StreamResponse:
+        """A node this one does not know yet proves its admission (§6.3, §10.7): the
+        proof is checked by the membership rules against what this node holds, and kept
+        (placed in the log, or held until it can be); the node is pinned from then on
+        and connects again with its certificate. Anything but a well-formed proof for
+        this network gets a closed connection; a proof that does not admit its node, a
+        short refusal."""
+        node = self.sync.node
+        address = request.remote or "?"
+        if not self._intro_allowed(address):
+            _hang_up(request)
+        try:
+            async with asyncio.timeout(self.sync.timeouts.read):
+                body = await request.content.read(admission.MAX_PROOF_BYTES + 2048)
+            intro = admission.Introduction.decode(body)
+        except (TimeoutError, admission.ProofRefused, aiohttp.ClientPayloadError):
+            _hang_up(request)
+        known = node.projector.known()
+        if known is None or intro.network != node.network:
+            _hang_up(request)
+        evidence = self._fork_evidence(intro.node)
+        if evidence:
+            # Another copy of that node's key wrote its feed too: say so, with the two
+            # signed events that show it, so the copy shut out learns why (§10.7).
+            log.warning("node %s… introduced itself, but its feed forked", intro.node.hex()[:12])
+            answer = web.Response(
+                status=409,
+                body=encoding.encode(evidence),
+                content_type="application/x-commune-fork",
+            )
+            answer.force_close()
+            return answer
+        try:
+            events = await asyncio.to_thread(admission.check, known, intro.proof, intro.node)
+        except admission.ProofRefused as e:
+            log.warning("refused an introduction: %s", e.message)
+            refusal = web.HTTPForbidden(text=e.message)
+            refusal.force_close()
+            raise refusal from None
+        result = node.ingest([e.raw for e in events])
+        if (result.new or result.held) and self.sync.on_grew is not None:
+            self.sync.on_grew()
+        log.info("node %s… introduced itself with a proof of admission", intro.node.hex()[:12])
+        response = web.Response(text="welcome: connect again with this node's certificate")
+        response.force_close()
+        return response
+
+    def _fork_evidence(self, node_id: bytes) -> list[bytes]:
+        """The two events that show ``node_id``'s feed forked (ours at the lowest forked
+        seq, and the evidence kept there), or nothing."""
+        seq = self.sync.node.store.fork_seqs().get(node_id)
+        if seq is None:
+            return []
+        store = self.sync.node.store
+        ours = store.id_at(node_id, seq)
+        event = store.get(ours) if ours is not None else None
+        kept = [f for f in store.forks() if f.author == node_id and f.seq == seq]
+        return [e.raw for e in [*([event] if event else []), *kept[:1]]]
+
+    def _intro_allowed(self, address: str) -> bool:
+        """At most INTRO_RATE introductions a minute from one address: each costs up to
+        MAX_PROOF_EVENTS signature checks, and whoever sends one is not known yet."""
+        now = time.monotonic()
+        start, count = self.introductions.get(address, (now, 0))
+        if now - start > 60.0:
+            start, count = now, 0
+        if count >= INTRO_RATE:
+            return False
+        if len(self.introductions) >= 4096:
+            self.introductions.clear()
+        self.introductions[address] = (start, count + 1)
+        return True
+
+    def _penalise(self, peer: bytes) -> None:
+        _, last = self.penalties.get(peer, (0.0, 0.0))
+        span = min(MAX_PENALTY, max(PENALTY, last * 2))
+        self.penalties[peer] = (time.monotonic() + span, span)
+
+    async def handle_sync(self, request: web.Request) -> web.StreamResponse:
+        began = time.monotonic()
+        peer = request[PEER]
+        stats = Stats(peer=peer.hex()[:12], node_id=peer)
+        session = sessions.Server(self.sync, "sync")
+        read = request.content.readany
+        theirs = await read_hello(session, read, stats, self.sync.timeouts.read)
+        if theirs.digest is None:
+            # A full round costs this node a plan and a stream: a bucket per member (a
+            # short hello, which costs a summary, is not counted).
+            wait = self._take_pull(peer)
+            if wait > 0:
+                raise _too_many("too many full rounds from you", wait)
+        response = web.StreamResponse(headers={"Content-Type": "application/x-commune-sync"})
+        await response.prepare(request)
+        frames = session.answer()
+        if theirs.digest is None:
+            mine = next(frames)  # our hello goes out before the store is read for the rest
+            stats.bytes_sent += len(mine)
+            await response.write(mine)
+        for data in pack(frames, stats):
+            await response.write(data)
+        await response.write_eof()
+        self.callers[peer] = self.sync.node.clock()
+        stats.seconds = time.monotonic() - began
+        self._served(peer, "sync", stats)
+        return response
+
+    async def handle_push(self, request: web.Request) -> web.StreamResponse:
+        """Take in what the client sends; answer with our events where it sent fork
+        evidence (so that both ends learn of the fork), then an end frame."""
+        began = time.monotonic()
+        peer = request[PEER]
+        stats = Stats(peer=peer.hex()[:12], node_id=peer)
+        session = sessions.Server(self.sync, "push")
+        read = request.content.readany
+        await take_in(self.sync, session, read, stats, self.sync.timeouts.read)
+        response = web.StreamResponse(headers={"Content-Type": "application/x-commune-sync"})
+        await response.prepare(request)
+        for data in pack(session.answer(), stats):
+            await response.write(data)
+        await response.write_eof()
+        stats.seconds = time.monotonic() - began
+        self._served(peer, "push", stats)
+        return response
+
+    async def handle_ids(self, request: web.Request) -> web.StreamResponse:
+        """This node's event ids at the seqs a member asks about, of one author's feed,
+        and the whole event at one seq: how a member finds where its branch of a forked
+        feed and this node's parted (§10.3)."""
+        async with asyncio.timeout(self.sync.timeouts.read):
+            body = await read_at_most(request.content, proto.MAX_IDS_REQUEST + 1)
+        answer = sessions.Server(self.sync, "ids").answer_ids(body)
+        return web.Response(body=answer, content_type="application/x-commune-ids")
+
+    async def handle_live(self, request: web.Request) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse(heartbeat=30.0, max_msg_size=1024)
+        await ws.prepare(request)
+        self.live[ws] = request[PEER]
+        try:
+            async for _ in ws:
+                pass  # the client says nothing; anything it says is ignored
+        finally:
+            self.live.pop(ws, None)
+        return ws
+
+    async def tell_live(self) -> None:
+        """Say "grew" on every live channel; close those of nodes no longer trusted."""
+        trusted = trusted_ids(self.sync.node)
+        await self.drop_untrusted(trusted)
+        for ws in list(self.live):
+            try:
+                await ws.send_str("grew")
+            except (ConnectionError, RuntimeError):
+                self.live.pop(ws, None)
+
+    async def drop_untrusted(self, trusted: set[bytes] | frozenset[bytes]) -> int:
+        """Close every live channel and open connection of a node not in ``trusted``
+        (revoked, or forked, since it connected); how many were closed. Its next
+        handshake fails: new connections are pinned to today's members."""
+        closed = 0
+        for ws, peer in list(self.live.items()):
+            if peer not in trusted:
+                self.live.pop(ws, None)
+                with contextlib.suppress(ConnectionError, RuntimeError):
+                    await ws.close()
+                closed += 1
+        for conn, peer in list(self.connections.items()):
+            if conn.is_closing():
+                del self.connections[conn]
+            elif peer not in trusted:
+                del self.connections[conn]
+                conn.close()
+                closed += 1
+        return closed
+
+
+async def start_server(
+    server: Server, host: str, port: int
+) -> tuple[web.AppRunner, asyncio.Server]:
+    """Listen on host:port with mutual TLS, behind the server's gate (node/gate.py);
+    returns what ``stop_server`` needs."""
+    runner = web.AppRunner(server.app(), access_log=None, keepalive_timeout=KEEPALIVE)
+    await runner.setup()
+    loop = asyncio.get_running_loop()
+    listener = await loop.create_server(
+        server.gate.factory(runner.server),  # type: ignore[arg-type]
+        host,
+        port,
+        reuse_address=True,
+    )
+    return runner, listener
+
+
+async def stop_server(runner: web.AppRunner, listener: asyncio.Server) -> None:
+    listener.close()
+    await runner.shutdown()
+    await runner.cleanup()
