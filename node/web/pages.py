@@ -18,6 +18,7 @@ from aiohttp import web
 
 from node.daemon import PeerState
 from node.web.data import PAGE_SIZE, Filters, filter_rows, is_overdue, page_of
+from node.web.kinds import KindTexts, any_of
 from node.web.view import View, peer_ids, peer_node
 from protocol.kinds import POSTABLE, KindSpec
 from protocol.kinds.base import OVERDUE
@@ -201,15 +202,15 @@ def _numbers(v: View) -> list[dict[str, Any]]:
             count = len(opened)
         else:
             count = data.count_items(spec.name)
-        overdue = data.count_overdue(v.today) if OVERDUE in spec.listing.filters else 0
+        texts = KindTexts.of(spec)
         out.append(
             {
                 "href": "/" + spec.plural,
-                "one": "{n} " + spec.label,
-                "many": "{n} " + spec.plural,
+                "one": texts.one,
+                "many": texts.many,
                 "count": count,
-                "overdue": overdue,
-                "overdue_many": "{n} overdue " + spec.plural,
+                "overdue": data.count_overdue(v.today) if texts.overdue_many else 0,
+                "overdue_many": texts.overdue_many,
             }
         )
     return out
@@ -248,7 +249,7 @@ def _items(request: web.Request, spec: KindSpec) -> web.Response:
             shown = [r for r in shown if _matches(r, spec, filters, v.today)]
             for row in shown if dates_late else []:
                 row["overdue"] = is_overdue(row, v.today)
-    dated = spec.field_named(listing.dated_by)
+    texts = KindTexts.of(spec)
     return v.render(
         "items.html",
         nav=spec.plural,
@@ -256,14 +257,12 @@ def _items(request: web.Request, spec: KindSpec) -> web.Response:
         spec=spec,
         action="/" + spec.plural,
         columns=[spec.field_named(name) for name in listing.columns],
-        offered=[(name, spec.field_named(name), f"Any {name}") for name in listing.filters],
-        from_label=f"{dated.label} from" if dated else "From",
-        to_label=f"{dated.label} by" if dated else "To",
+        offered=[(name, spec.field_named(name), any_of(name)) for name in listing.filters],
+        from_label=texts.date_from,
+        to_label=texts.date_to,
         locked=spec.private and opened is None,
-        locked_note=f"{spec.plural.capitalize()} are private. This page shows those "
-        "addressed to this collective when the node runs with its passphrase.",
-        private_note=f"Only the {spec.plural} this node can open are shown. They are read "
-        "in memory and never written to disk in readable form.",
+        locked_note=texts.locked,
+        private_note=texts.opened,
         page=page,
         pager=v.pager(page) if page is not None else None,
         private=shown,

@@ -22,40 +22,16 @@ from node import private
 from node.daemon import PeerState
 from node.web import i18n, svg
 from node.web.data import Filters, Page
+from node.web.kinds import kind_label
 from node.web.state import STATE, WebState, language
 from protocol import hlc
-from protocol.envelope import SEALED
-from protocol.kinds import EDITS, POSTABLE, KindSpec, redact
+from protocol.kinds import POSTABLE, KindSpec
 from protocol.kinds.base import OVERDUE
 
-#: the names, in English, of the kinds that are neither items nor their edits (those
-#: are named by their specs: :func:`kind_label`)
-OTHER_LABELS = {
-    SEALED: "private (sealed)",
-    redact.KIND: "erasure",
-    "network": "network founded",
-    "member.admit": "collective admitted",
-    "member.revoke": "collective removed",
-    "member.role": "role changed",
-    "node.address": "address published",
-    "node.keys": "keys published",
-}
 _KIND = re.compile(r"[a-z][a-z0-9._-]{0,63}\Z")
 _DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}\Z")
 _HEX32 = re.compile(r"[0-9a-f]{64}\Z")
 MAX_PAGE = 1_000_000
-
-
-def kind_label(kind: str) -> str | None:
-    """How the web view names a kind, in English ("report", "plan changed"), or None
-    for a kind this version does not know."""
-    spec = POSTABLE.get(kind)
-    if spec is not None:
-        return spec.label
-    edit = EDITS.get(kind)
-    if edit is not None:
-        return edit.label(POSTABLE[edit.target])
-    return OTHER_LABELS.get(kind)
 
 
 # --- what every page shares ------------------------------------------------------------
