@@ -6,11 +6,26 @@ names it. From the specs come :data:`POSTABLE` (name -> spec, in the kinds' ``or
 :data:`EDITS` (the edit kinds their ``edits`` allow) and :data:`KNOWN`; the command
 line, the web view and the docs' tables read the same specs.
 
+To add a kind:
+
+1. write ``protocol/kinds/<name>.py`` with ``SPEC = KindSpec(...)``: its fields, the
+   changes its items take, whether it is private, how its items are listed (report.py,
+   plan.py and contact.py show each layout). ``commune post <name>`` and ``commune show
+   <plural>``, the web view's ``/<plural>`` with its menu entry and its count on the
+   overview, and the pages of its events all follow from it;
+2. write ``tests/test_<name>.py`` for what is particular to it (tests/test_kind_registry.py
+   shows a whole kind going through the command line, the web view and sync);
+3. run ``python docs/make_kind_tables.py``, which writes its rows in docs/CLI.md and
+   docs/PROTOCOL.md §5.1, and give its words their Spanish in node/web/i18n.py (the
+   web view shows them in English until then). A test fails, naming what is missing,
+   until both are done.
+
 :func:`register` adds a kind that lives elsewhere: a kind being tried out, or a test's
-throwaway kind (node/cli.py registers the modules named in ``$COMMUNE_EXTRA_KINDS``, so
-that a command run in its own process knows them too). Registering checks that the new
-kind takes no name, edit kind or plural another already has, so two kinds can never be
-confused. The three tables are read-only views that follow the registry.
+throwaway kind (node/cli_items.py registers the modules named in
+``$COMMUNE_EXTRA_KINDS``, so that a command run in its own process knows them too).
+Registering checks that the new kind takes no name, edit kind or plural another already
+has, so two kinds can never be confused. The three tables are read-only views that
+follow the registry.
 
 An event of a kind missing from this registry is still valid (docs/PROTOCOL.md §5.4):
 it is stored, relayed, counted in the state hash and listed as unknown.
@@ -81,13 +96,15 @@ def register(spec: KindSpec) -> None:
     is reserved."""
     if _SPECS.get(spec.name) is spec:
         return
-    names = [spec.name, *(e.name for e in edits.edits_of(spec))]
-    taken = [name for name in names if name in KNOWN]
-    plurals = {s.plural for s in _SPECS.values()} | RESERVED_PLURALS
-    if spec.plural in plurals:
+    taken = [f"name {spec.name!r}"] if spec.name in KNOWN else []
+    taken += [f"edit kind {e.name!r}" for e in edits.edits_of(spec) if e.name in KNOWN]
+    if spec.plural in {s.plural for s in _SPECS.values()} | RESERVED_PLURALS:
         taken.append(f"plural {spec.plural!r}")
     if taken:
-        raise ValueError(f"kind {spec.name!r} cannot be registered: {', '.join(taken)} taken")
+        verb = "is" if len(taken) == 1 else "are"
+        raise ValueError(
+            f"kind {spec.name!r} cannot be registered: its {', '.join(taken)} {verb} taken"
+        )
     _rebuild([*_SPECS.values(), spec])
 
 

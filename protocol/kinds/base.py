@@ -321,10 +321,20 @@ class KindSpec:
         return payload
 
 
+#: a kind's name and plural: in event kinds (``plan.update``: no dot of its own), in
+#: commands and in the web view's addresses
+_NAME = re.compile(r"[a-z][a-z0-9_]{0,31}")
+
+
 def _problems(spec: KindSpec, listing: Listing) -> list[str]:
     """What a spec names that it does not have."""
     fields = {f.name: f for f in spec.fields}
     problems = [
+        f"its {what} {name!r} is not lowercase letters, digits and _ (a letter first)"
+        for what, name in (("name", spec.name), ("plural", spec.plural))
+        if _NAME.fullmatch(name) is None
+    ]
+    problems += [
         f"no edit {a!r} (edits are {', '.join(ACTIONS)})" for a in spec.edits if a not in ACTIONS
     ]
     problems += [f"no field {c!r} to show" for c in listing.show if c != TS and c not in fields]
