@@ -8,11 +8,13 @@ modules that hold them:
   the sessions ask it), the time limits (:class:`Timeouts`), :class:`Stats`, errors;
 - node/intake.py: a stream's bytes into a session, its batches checked and placed;
 - node/sync_server.py: the routes, behind the gate (node/gate.py);
-- node/sync_client.py: dialling a peer and running the client's round.
+- node/sync_client.py: dialling a peer and running the client's round;
+- node/introduce.py: a node not pinned yet proving its admission (§10.7), both sides.
 """
 
 from __future__ import annotations
 
+from node.introduce import INTRO_RATE, Introductions, introduce
 from node.sync_base import (
     CHUNK,
     CLIENT_KEEPALIVE,
@@ -30,9 +32,8 @@ from node.sync_base import (
     Sync,
     Timeouts,
 )
-from node.sync_client import WAIT_IN_ROUND, client_session, introduce, sync_with
+from node.sync_client import WAIT_IN_ROUND, client_session, sync_with
 from node.sync_server import (
-    INTRO_RATE,
     MEMBER_REQUESTS,
     PEER,
     PULL_BURST,
@@ -61,6 +62,7 @@ __all__ = [
     "REQUEST_TIME",
     "TARPIT",
     "WAIT_IN_ROUND",
+    "Introductions",
     "PeerBusy",
     "PeerRefused",
     "Server",

@@ -14,14 +14,12 @@ import logging
 import ssl
 import time
 from collections.abc import AsyncIterator, Iterator
-from typing import NoReturn
 
 import aiohttp
 
-from node import dial, transport
+from node import dial
 from node.intake import pack, take_in
-from node.peers import trusted_certificates
-from node.service import Node
+from node.introduce import introduce
 from node.sync_base import (
     CLIENT_KEEPALIVE,
     PREFIX,
@@ -31,11 +29,9 @@ from node.sync_base import (
     Sync,
     read_at_most,
 )
-from protocol import admission, encoding
 from protocol import session as sessions
 from protocol import sync as proto
 from protocol.envelope import MAX_EVENT_SIZE
-from protocol.errors import EncodingError
 
 log = logging.getLogger("commune.sync")
 
@@ -216,50 +212,3 @@ async def _ask_ids(
             _busy(response, stats)
             raise PeerRefused(f"{stats.peer} refused an ids request: {response.status}")
     return body
-
-
-async def introduce(sync: Sync, session: aiohttp.ClientSession, base: str) -> bool:
-    """Tell the member at ``base`` the proof of this node's admission, over a connection
-    on which this node shows no certificate but checks the server's (§10.7): only a
-    member this node knows hears it. True when it was accepted; False when there is no
-    proof to give, or the server could not be reached or is not a member this node
-    knows; :class:`PeerRefused` when the server refused the proof, saying why."""
-    node = sync.node
-    known = node.projector.known()
-    proof = node.projector.proof_for(node.node_id)
-    if known is None or (not proof and node.node_id != known.genesis.author):
-        return False  # no proof to give (the founder's is the genesis itself)
-    intro = admission.Introduction(node.network, node.node_id, tuple(e.raw for e in proof))
-    context = transport.introduction_context(trusted_certificates(node))
-    where = base.removesuffix(PREFIX)
-    try:
-        async with session.post(f"{base}/introduce", data=intro.encode(), ssl=context) as answer:
-            body = await read_at_most(answer.content, 2 * MAX_EVENT_SIZE + 1024)
-            if answer.status == 200:
-                log.info("introduced this node to %s", where)
-                return True
-    except (aiohttp.ClientError, ConnectionError, ssl.SSLError, TimeoutError):
-        return False
-    if answer.status == 409:
-        _take_own_fork(node, body, where)
-    text = body[:300].decode("utf-8", "replace")
-    raise PeerRefused(f"{where} refused this node's proof of admission: {text}")
-
-
-def _take_own_fork(node: Node, body: bytes, where: str) -> NoReturn:
-    """A member refused this node because its feed forked: keep the evidence it sent
-    (checked like any event) and say in words what happened and what to do."""
-    try:
-        raws = encoding.decode(body)
-    except EncodingError:
-        raws = []
-    if isinstance(raws, list) and len(raws) <= 2 and all(isinstance(r, bytes) for r in raws):
-        node.ingest(raws)
-    seq = node.store.fork_seqs().get(node.node_id)
-    at = f" at seq {seq}" if seq is not None else ""
-    raise PeerRefused(
-        f"{where} refuses this node: its feed forked{at}, so another copy of this node's "
-        "key (a copied folder, or a restored backup run beside it) wrote events too, and "
-        "the network stops counting this node from there. Stop every copy but one; the "
-        "collective needs a new node (`commune init` in a new folder), admitted by an admin"
-    )

@@ -28,18 +28,17 @@ import logging
 import math
 import time
 from collections.abc import Callable
-from typing import Any, NoReturn
+from typing import Any
 
-import aiohttp
 from aiohttp import web
 
 from crypto.errors import CommuneError
 from node import gate
 from node.errors import StoreError
 from node.intake import pack, read_hello, take_in
+from node.introduce import Introductions, hang_up
 from node.peers import trusted_ids
 from node.sync_base import KEEPALIVE, MAX_PENALTY, PENALTY, PREFIX, Stats, Sync, read_at_most
-from protocol import admission, encoding
 from protocol import session as sessions
 from protocol import sync as proto
 
@@ -55,21 +54,12 @@ PULL_RATE = 1.0
 #: A request refused for these limits is answered this many seconds late: a member that
 #: ignores Retry-After is slowed to a few requests a second, at the cost of a timer.
 TARPIT = 0.5
-#: Introductions (§10.7) one source address may make a minute.
-INTRO_RATE = 10
 
 
 def _too_many(why: str, seconds: float) -> web.HTTPTooManyRequests:
     """429 with Retry-After: the client waits that long (it is not backed off)."""
     wait = max(1, math.ceil(seconds))
     return web.HTTPTooManyRequests(text=why, headers={"Retry-After": str(wait)})
-
-
-def _hang_up(request: web.Request) -> NoReturn:
-    """Close the connection without an answer: what a stranger gets."""
-    if request.transport is not None:
-        request.transport.abort()
-    raise web.HTTPForbidden()  # never sent: the connection is gone
 
 
 class Server:
@@ -90,8 +80,8 @@ class Server:
         self.penalties: dict[bytes, tuple[float, float]] = {}
         #: when each member that calls this node last synced with it (the web view)
         self.callers: dict[bytes, float] = {}
-        #: introductions by source address this minute: (minute's start, count)
-        self.introductions: dict[str, tuple[float, int]] = {}
+        #: nodes not pinned yet that prove their admission (§10.7)
+        self.introductions = Introductions(sync)
         #: the open connections of members, by the member at the other end (kept-alive
         #: ones included), so that a revoked member's are closed at once
         self.connections: dict[asyncio.BaseTransport, bytes] = {}
@@ -139,7 +129,7 @@ class Server:
             # anyone else gets a closed connection and not a byte (§10.7).
             if request.method == "POST" and request.path == f"{PREFIX}/introduce":
                 return await self.handle_introduce(request)
-            _hang_up(request)
+            hang_up(request)
         peer = self.peer_of(request)
         self.gate.busy(request.transport)  # a member's connection
         until, _ = self.penalties.get(peer, (0.0, 0.0))
@@ -227,77 +217,8 @@ class Server:
         raise refusal
 
     async def handle_introduce(self, request: web.Request) -> web.StreamResponse:
-        """A node this one does not know yet proves its admission (§6.3, §10.7): the
-        proof is checked by the membership rules against what this node holds, and kept
-        (placed in the log, or held until it can be); the node is pinned from then on
-        and connects again with its certificate. Anything but a well-formed proof for
-        this network gets a closed connection; a proof that does not admit its node, a
-        short refusal."""
-        node = self.sync.node
-        address = request.remote or "?"
-        if not self._intro_allowed(address):
-            _hang_up(request)
-        try:
-            async with asyncio.timeout(self.sync.timeouts.read):
-                body = await request.content.read(admission.MAX_PROOF_BYTES + 2048)
-            intro = admission.Introduction.decode(body)
-        except (TimeoutError, admission.ProofRefused, aiohttp.ClientPayloadError):
-            _hang_up(request)
-        known = node.projector.known()
-        if known is None or intro.network != node.network:
-            _hang_up(request)
-        evidence = self._fork_evidence(intro.node)
-        if evidence:
-            # Another copy of that node's key wrote its feed too: say so, with the two
-            # signed events that show it, so the copy shut out learns why (§10.7).
-            log.warning("node %s… introduced itself, but its feed forked", intro.node.hex()[:12])
-            answer = web.Response(
-                status=409,
-                body=encoding.encode(evidence),
-                content_type="application/x-commune-fork",
-            )
-            answer.force_close()
-            return answer
-        try:
-            events = await asyncio.to_thread(admission.check, known, intro.proof, intro.node)
-        except admission.ProofRefused as e:
-            log.warning("refused an introduction: %s", e.message)
-            refusal = web.HTTPForbidden(text=e.message)
-            refusal.force_close()
-            raise refusal from None
-        result = node.ingest([e.raw for e in events])
-        if (result.new or result.held) and self.sync.on_grew is not None:
-            self.sync.on_grew()
-        log.info("node %s… introduced itself with a proof of admission", intro.node.hex()[:12])
-        response = web.Response(text="welcome: connect again with this node's certificate")
-        response.force_close()
-        return response
-
-    def _fork_evidence(self, node_id: bytes) -> list[bytes]:
-        """The two events that show ``node_id``'s feed forked (ours at the lowest forked
-        seq, and the evidence kept there), or nothing."""
-        seq = self.sync.node.store.fork_seqs().get(node_id)
-        if seq is None:
-            return []
-        store = self.sync.node.store
-        ours = store.id_at(node_id, seq)
-        event = store.get(ours) if ours is not None else None
-        kept = [f for f in store.forks() if f.author == node_id and f.seq == seq]
-        return [e.raw for e in [*([event] if event else []), *kept[:1]]]
-
-    def _intro_allowed(self, address: str) -> bool:
-        """At most INTRO_RATE introductions a minute from one address: each costs up to
-        MAX_PROOF_EVENTS signature checks, and whoever sends one is not known yet."""
-        now = time.monotonic()
-        start, count = self.introductions.get(address, (now, 0))
-        if now - start > 60.0:
-            start, count = now, 0
-        if count >= INTRO_RATE:
-            return False
-        if len(self.introductions) >= 4096:
-            self.introductions.clear()
-        self.introductions[address] = (start, count + 1)
-        return True
+        """A node not pinned yet proves its admission (§10.7; node/introduce.py)."""
+        return await self.introductions.handle(request)
 
     def _penalise(self, peer: bytes) -> None:
         _, last = self.penalties.get(peer, (0.0, 0.0))
