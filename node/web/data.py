@@ -25,24 +25,13 @@ from node.store import Store
 from protocol import hlc
 from protocol.envelope import Event, decode_event
 from protocol.kinds import KNOWN
+from protocol.kinds.base import NEWEST, OVERDUE, KindSpec, Listing
 from protocol.projections import ItemState
 
 PAGE_SIZE = 50
 MS_PER_DAY = 86_400_000
 #: 1970-01-01 was a Thursday: shifting by 3 days makes weeks start on Monday
 _WEEK_SHIFT_DAYS = 3
-_STATUS_ORDER = "CASE web_field(state, 'status') WHEN 'open' THEN 0 WHEN 'doing' THEN 1 WHEN 'done' THEN 2 ELSE 3 END"  # noqa: E501
-PLAN_SORTS = {
-    "due": "web_field(state, 'due') = '', web_field(state, 'due'), ts DESC, id",
-    "status": f"{_STATUS_ORDER}, web_field(state, 'due') = '', web_field(state, 'due'), id",
-    "owner": "web_field(state, 'owner') = '', web_fold(state, 'owner'), web_field(state, 'due'), id",  # noqa: E501
-    "newest": "ts DESC, id",
-}
-#: a plan that is late: a due date before today, and not done or dropped
-OVERDUE_SQL = (
-    "(web_field(state, 'due') != '' AND web_field(state, 'due') < ? "
-    "AND web_field(state, 'status') IN ('open', 'doing'))"
-)
 
 
 @functools.lru_cache(maxsize=4096)
@@ -87,14 +76,19 @@ class Filters:
     since: int | None = None
     until: int | None = None
     kind: str = ""
-    status: str = ""
-    owner: str = ""
+    #: (field, value): a field with choices holds the value; another contains it
+    fields: tuple[tuple[str, str], ...] = ()
     overdue: bool = False
-    #: plans: due dates (YYYY-MM-DD) from ``due_from``, up to ``due_to``
-    due_from: str = ""
-    due_to: str = ""
-    sort: str = "due"
+    #: a list dated by a field (``Listing.dated_by``: a plan's due date): its dates
+    #: (YYYY-MM-DD) from ``dated_from``, up to ``dated_to``
+    dated_from: str = ""
+    dated_to: str = ""
+    sort: str = NEWEST
     page: int = 1
+
+    def value(self, name: str) -> str:
+        """What the list's field ``name`` is filtered to ("" for not at all)."""
+        return next((v for k, v in self.fields if k == name), "")
 
 
 @dataclass(frozen=True, slots=True)
@@ -224,39 +218,44 @@ class Reader:
 
     # --- items ----------------------------------------------------------------------
 
-    def items_page(self, kind: str, filters: Filters, today: str) -> Page:
-        """Visible public items of one kind; reports newest first, plans by
-        ``filters.sort``. Each row is the item's fields plus ``id``, ``author``,
-        ``ts`` and (plans) ``overdue``."""
+    def items_page(self, spec: KindSpec, filters: Filters, today: str) -> Page:
+        """Visible public items of one kind, narrowed and ordered as its listing says
+        (protocol/kinds/base.py, :class:`Listing`). Each row is the item's fields plus
+        ``id``, ``author``, ``ts`` and, for a listing with :data:`OVERDUE`,
+        ``overdue``."""
+        listing = spec.listing
         where = _Where()
-        where.add("kind = ?", kind)
+        where.add("kind = ?", spec.name)
         where.add("visible = 1")
         self._common(where, filters)
         if filters.q:
             where.add("instr(web_text(state), ?) > 0", fold(filters.q))
-        if kind == "plan":
-            if filters.status:
-                where.add("web_field(state, 'status') = ?", filters.status)
-            if filters.owner:
-                where.add("instr(web_fold(state, 'owner'), ?) > 0", fold(filters.owner))
+        for name, value in filters.fields:
+            f = spec.field_named(name)
+            if f is None or not value:
+                continue
+            if f.choices:
+                where.add("web_field(state, ?) = ?", name, value)
+            else:
+                where.add("instr(web_fold(state, ?), ?) > 0", name, fold(value))
+        dated = listing.dated_by
+        if dated:
             if filters.overdue:
-                where.add(OVERDUE_SQL, today)
-            if filters.due_from:
-                where.add("web_field(state, 'due') >= ?", filters.due_from)
-            if filters.due_to:
-                where.add("web_field(state, 'due') BETWEEN '0' AND ?", filters.due_to)
-            order = PLAN_SORTS.get(filters.sort, PLAN_SORTS["due"])
-        else:
-            order = "ts DESC, id"
+                self._overdue(where, listing, today)
+            if filters.dated_from:
+                where.add("web_field(state, ?) >= ?", dated, filters.dated_from)
+            if filters.dated_to:
+                where.add("web_field(state, ?) BETWEEN '0' AND ?", dated, filters.dated_to)
+        order, order_params = _order(spec, filters.sort)
         offset = (filters.page - 1) * PAGE_SIZE
-        if filters.q or kind == "plan":
+        if filters.q or order_params:
             # Every item is read anyway (a search, or an order by a field): count in the
             # same pass, with a window over every match before LIMIT cuts the page out
             # (a page past the end has no row to carry the count: counted again).
             rows = self.store.execute(
                 f"SELECT state, count(*) OVER () FROM items WHERE {where.sql} "  # noqa: S608
                 f"ORDER BY {order} LIMIT ? OFFSET ?",
-                (*where.params, PAGE_SIZE, offset),
+                (*where.params, *order_params, PAGE_SIZE, offset),
             )
             total = int(rows[0][1]) if rows else self._count("items", where)
         else:
@@ -267,13 +266,28 @@ class Reader:
                 f"ORDER BY {order} LIMIT ? OFFSET ?",
                 (*where.params, PAGE_SIZE, offset),
             )
+        dates_late = OVERDUE in listing.filters
         items = []
         for state, _ in rows:
             row = ItemState.decode(bytes(state)).as_row()
-            if kind == "plan":
-                row["overdue"] = is_overdue(row, today)
+            if dates_late:
+                row["overdue"] = listing.is_overdue(row, today)
             items.append(row)
         return Page(items, total, filters.page)
+
+    @staticmethod
+    def _overdue(where: _Where, listing: Listing, today: str) -> None:
+        """Past its ``dated_by`` date and, if the listing says, still open."""
+        where.add(
+            "web_field(state, ?) != '' AND web_field(state, ?) < ?",
+            listing.dated_by,
+            listing.dated_by,
+            today,
+        )
+        if listing.still_open is not None:
+            name, values = listing.still_open
+            marks = ", ".join("?" * len(values))
+            where.add(f"web_field(state, ?) IN ({marks})", name, *values)
 
     def count_items(self, kind: str) -> int:
         rows = self.store.execute(
@@ -281,12 +295,15 @@ class Reader:
         )
         return int(rows[0][0])
 
-    def count_overdue(self, today: str) -> int:
-        rows = self.store.execute(
-            f"SELECT count(*) FROM items WHERE kind = 'plan' AND visible = 1 AND {OVERDUE_SQL}",  # noqa: S608
-            (today,),
-        )
-        return int(rows[0][0])
+    def count_overdue(self, spec: KindSpec, today: str) -> int:
+        """How many of a kind's visible items are overdue (0 unless it is dated)."""
+        if not spec.listing.dated_by:
+            return 0
+        where = _Where()
+        where.add("kind = ?", spec.name)
+        where.add("visible = 1")
+        self._overdue(where, spec.listing, today)
+        return self._count("items", where)
 
     def item(self, kind: str, item_id: bytes) -> dict[str, Any] | None:
         rows = self.store.execute(
@@ -312,9 +329,32 @@ class Reader:
         return int(rows[0][0])
 
 
-def is_overdue(plan: dict[str, Any], today: str) -> bool:
-    due = str(plan.get("due") or "")
-    return bool(due) and due < today and plan.get("status") in ("open", "doing")
+def _order(spec: KindSpec, sort: str) -> tuple[str, tuple[Any, ...]]:
+    """The ORDER BY of a list and its parameters: by a field with choices in the
+    choices' order, by another field's folded text; empty values last; then by the
+    listing's date field, then newest first. :data:`NEWEST` (or a key the listing does
+    not offer) is newest first, which the index gives without reading each item."""
+    listing = spec.listing
+    f = spec.field_named(sort) if sort in {k for k, _ in listing.sorts} else None
+    if f is None:
+        return "ts DESC, id", ()
+    parts = ["web_field(state, ?) = ''"]
+    params: list[Any] = [f.name]
+    if f.choices:
+        cases = " ".join("WHEN ? THEN ?" for _ in f.choices)
+        parts.append(f"CASE web_field(state, ?) {cases} ELSE ? END")
+        params.append(f.name)
+        for i, choice in enumerate(f.choices):
+            params += [choice, i]
+        params.append(len(f.choices))
+    else:
+        parts.append("web_fold(state, ?)")
+        params.append(f.name)
+    if listing.dated_by and listing.dated_by != f.name:
+        parts += ["web_field(state, ?) = ''", "web_field(state, ?)"]
+        params += [listing.dated_by, listing.dated_by]
+    parts += ["ts DESC", "id"]
+    return ", ".join(parts), tuple(params)
 
 
 _IDS = frozenset(["id", "author"])

@@ -17,7 +17,7 @@ from typing import Any
 from aiohttp import web
 
 from node.daemon import PeerState
-from node.web.data import PAGE_SIZE, Filters, filter_rows, is_overdue, page_of
+from node.web.data import PAGE_SIZE, Filters, filter_rows, fold, page_of
 from node.web.kinds import KindTexts, any_of
 from node.web.view import View, peer_ids, peer_node
 from protocol.kinds import POSTABLE, KindSpec
@@ -209,7 +209,7 @@ def _numbers(v: View) -> list[dict[str, Any]]:
                 "one": texts.one,
                 "many": texts.many,
                 "count": count,
-                "overdue": data.count_overdue(v.today) if texts.overdue_many else 0,
+                "overdue": data.count_overdue(spec, v.today) if texts.overdue_many else 0,
                 "overdue_many": texts.overdue_many,
             }
         )
@@ -243,12 +243,12 @@ def _items(request: web.Request, spec: KindSpec) -> web.Response:
             rows = [r for r in filter_rows(opened, filters) if _matches(r, spec, filters, v.today)]
             page = page_of(rows, filters.page)
     else:
-        page = v.state.data.items_page(spec.name, filters, v.today)
+        page = v.state.data.items_page(spec, filters, v.today)
         if opened and filters.page == 1:
             shown = filter_rows(opened, filters)[:PAGE_SIZE]
             shown = [r for r in shown if _matches(r, spec, filters, v.today)]
             for row in shown if dates_late else []:
-                row["overdue"] = is_overdue(row, v.today)
+                row["overdue"] = listing.is_overdue(row, v.today)
     texts = KindTexts.of(spec)
     return v.render(
         "items.html",
@@ -257,12 +257,7 @@ def _items(request: web.Request, spec: KindSpec) -> web.Response:
         spec=spec,
         action="/" + spec.plural,
         columns=[spec.field_named(name) for name in listing.columns],
-        # the filters node/web/data.py has room for (Filters: status, owner, overdue)
-        offered=[
-            (name, spec.field_named(name), any_of(name))
-            for name in listing.filters
-            if hasattr(filters, name)
-        ],
+        offered=[(name, spec.field_named(name), any_of(name)) for name in listing.filters],
         from_label=texts.date_from,
         to_label=texts.date_to,
         locked=spec.private and opened is None,
@@ -279,25 +274,28 @@ def _items(request: web.Request, spec: KindSpec) -> web.Response:
         today=v.today,
         tomorrow=_next_day(v.today),
         dates_late=dates_late,
-        overdue_on=is_overdue,
+        overdue_on=listing.is_overdue,
     )
 
 
 def _matches(row: dict[str, Any], spec: KindSpec, filters: Filters, today: str) -> bool:
     """The filters of a kind's listing, over a private item opened in memory (the store
     applies them to public items, node/web/data.py)."""
-    if filters.status and row.get("status") != filters.status:
-        return False
-    if filters.owner and filters.owner.casefold() not in str(row.get("owner", "")).casefold():
-        return False
-    dated_by = spec.listing.dated_by
-    if dated_by:
-        day = str(row.get(dated_by) or "")
-        if filters.due_from and day < filters.due_from:
+    for name, value in filters.fields:
+        f = spec.field_named(name)
+        if f is None or not value:
+            continue
+        held = str(row.get(name) or "")
+        if (held != value) if f.choices else (fold(value) not in fold(held)):
             return False
-        if filters.due_to and not ("0" <= day <= filters.due_to):
+    listing = spec.listing
+    if listing.dated_by:
+        day = str(row.get(listing.dated_by) or "")
+        if filters.dated_from and day < filters.dated_from:
             return False
-    return not filters.overdue or is_overdue(row, today)
+        if filters.dated_to and not ("0" <= day <= filters.dated_to):
+            return False
+    return not filters.overdue or listing.is_overdue(row, today)
 
 
 def _next_day(today: str) -> str:

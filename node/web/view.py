@@ -26,7 +26,7 @@ from node.web.kinds import kind_label
 from node.web.state import STATE, WebState, language
 from protocol import hlc
 from protocol.kinds import POSTABLE, KindSpec
-from protocol.kinds.base import OVERDUE
+from protocol.kinds.base import NEWEST, OVERDUE
 
 _KIND = re.compile(r"[a-z][a-z0-9._-]{0,63}\Z")
 _DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}\Z")
@@ -142,25 +142,29 @@ class View:
         self, spec: KindSpec | None = None, *, log: bool = False
     ) -> tuple[Filters, list[str]]:
         """The list filters of the query string: those of every list, and those the
-        kind's listing offers (``status``, ``owner``, ``overdue``, its orders, dates of
-        a date field); a value that is not understood is left out, with a note saying
-        so."""
+        kind's listing offers (its fields' filters, ``overdue``, its orders, dates of a
+        date field); a value that is not understood (not one of a field's choices, not
+        a date) is left out, with a note saying so for a date."""
         q = self.request.query
         notes: list[str] = []
         by_text = q.get("by", "").strip().lower()
         kind = q.get("kind", "").strip() if log else ""
         offered = spec.listing.filters if spec is not None else ()
-        status_field = spec.field_named("status") if "status" in offered and spec else None
-        status = q.get("status", "").strip() if status_field is not None else ""
-        sorts = [key for key, _ in spec.listing.sorts] if spec is not None else ["due"]
+        fields = []
+        for name in offered:
+            f = spec.field_named(name) if spec is not None else None
+            value = q.get(name, "").strip()[:200] if f is not None else ""
+            if value and (not f or not f.choices or value in f.choices):
+                fields.append((name, value))
+        sorts = [key for key, _ in spec.listing.sorts] if spec is not None else [NEWEST]
         sort = q.get("sort", "").strip()
         # a list dated by a field (a plan's due date) filters on it; any other, on when
         # it was written
         since = until = None
-        due_from = due_to = ""
+        dated_from = dated_to = ""
         if spec is not None and spec.listing.dated_by:
-            due_from = self._day(q.get("from", ""), notes)
-            due_to = self._day(q.get("to", ""), notes)
+            dated_from = self._day(q.get("from", ""), notes)
+            dated_to = self._day(q.get("to", ""), notes)
         else:
             since = self._day_bound(q.get("from", ""), notes, end=False)
             until = self._day_bound(q.get("to", ""), notes, end=True)
@@ -170,11 +174,10 @@ class View:
                 by=bytes.fromhex(by_text) if _HEX32.match(by_text) else None,
                 since=since,
                 until=until,
-                due_from=due_from,
-                due_to=due_to,
+                dated_from=dated_from,
+                dated_to=dated_to,
                 kind=kind if _KIND.match(kind) else "",
-                status=status if status_field and status in status_field.choices else "",
-                owner=q.get("owner", "").strip()[:200] if "owner" in offered else "",
+                fields=tuple(fields),
                 overdue=OVERDUE in offered and q.get("overdue") == "1",
                 sort=sort if sort in sorts else sorts[0],
                 page=_page_number(q.get("page", "1")),

@@ -190,15 +190,26 @@ class Listing:
     #: event page; empty: every field
     columns: tuple[str, ...] = ()
     #: the web page's orders as (key, label in English), the default first: a field
-    #: name, or :data:`NEWEST`. Orders by a field are what node/web/data.py knows for
-    #: plans (due, status, owner); any other kind is listed newest first
+    #: name, or :data:`NEWEST`. By a field with choices: in the choices' order; by any
+    #: other: its text, folded (dates sort as text); empty values last; then by the
+    #: ``dated_by`` field, then newest first (node/web/data.py)
     sorts: tuple[tuple[str, str], ...] = ((NEWEST, NEWEST),)
     #: the web page's filters besides search, collective and dates: a field with
-    #: choices (a select), a one-line field (text it contains), or :data:`OVERDUE`;
-    #: node/web/data.py filters plans by ``status``, ``owner`` and ``overdue``
+    #: choices (a select: that value), a one-line field (text it contains, folded), or
+    #: :data:`OVERDUE` (:meth:`is_overdue`)
     filters: tuple[str, ...] = ()
     #: a date field that the page's date range applies to; empty: when written
     dated_by: str = ""
+    #: (a field with choices, the choices that mean "still to be done"): such an item
+    #: past its ``dated_by`` date is overdue; None: every item past its date is
+    still_open: tuple[str, tuple[str, ...]] | None = None
+
+    def is_overdue(self, row: Mapping[str, object], today: str) -> bool:
+        """Whether an item (its fields by name) is past its date and still open."""
+        day = str(row.get(self.dated_by) or "") if self.dated_by else ""
+        if not day or day >= today:
+            return False
+        return self.still_open is None or row.get(self.still_open[0]) in self.still_open[1]
 
 
 @dataclass(frozen=True, slots=True)
@@ -352,6 +363,13 @@ def _problems(spec: KindSpec, listing: Listing) -> list[str]:
     dated = fields.get(listing.dated_by)
     if listing.dated_by and (dated is None or not dated.date):
         problems.append(f"no date field {listing.dated_by!r} to date the list by")
+    if listing.still_open is not None:
+        name, values = listing.still_open
+        f = fields.get(name)
+        if f is None or not f.choices:
+            problems.append(f"no field with choices {name!r} to say what is still open")
+        elif not set(values) <= set(f.choices):
+            problems.append(f"still_open names values that are not choices of {name!r}")
     if listing.layout not in LAYOUTS:
         problems.append(f"no layout {listing.layout!r} (layouts are {', '.join(LAYOUTS)})")
     if not spec.fields:

@@ -33,6 +33,7 @@ SPEC = KindSpec(
         sorts=(("due", "due date"), ("status", "status"), ("owner", "owner"), (NEWEST, NEWEST)),
         filters=("status", "owner", OVERDUE),
         dated_by="due",
+        still_open=("status", OPEN),
     ),
     order=20,
 )
