@@ -1,7 +1,8 @@
 """The web view's words in English and Spanish, and times said the way people say them.
 
-Messages are written in English in the code and the templates (``_("Reports")``); the
-Spanish catalog maps each English text to its Spanish one. A text missing from a
+Messages are written in English in the code and the templates (``_("Search")``); the
+Spanish catalog maps each English text to its Spanish one, and each kind's spec
+(protocol/kinds, ``KindSpec.words``) holds what is said about that kind. A text missing from a
 catalog shows in English (a test checks that none is missing). Placeholders are
 ``str.format`` fields, filled after translation: ``_("{n} events", n=3)``.
 
@@ -13,6 +14,8 @@ from __future__ import annotations
 
 import datetime
 from dataclasses import dataclass
+
+from protocol.kinds import POSTABLE
 
 LANGUAGES: dict[str, str] = {"en": "English", "es": "Español"}
 DEFAULT = "en"
@@ -52,9 +55,6 @@ _MONTHS = {
 ES: dict[str, str] = {
     # navigation and layout
     "Overview": "Resumen",
-    "Reports": "Informes",
-    "Plans": "Planes",
-    "Contacts": "Contactos",
     "All events": "Todos los eventos",
     "Activity": "Actividad",
     "Language": "Idioma",
@@ -136,22 +136,13 @@ ES: dict[str, str] = {
     ),
     "{name}: {problem}": "{name}: {problem}",
     "In numbers": "En cifras",
-    "{n} report": "{n} informe",
-    "{n} reports": "{n} informes",
-    "{n} plan": "{n} plan",
-    "{n} plans": "{n} planes",
     "{n} overdue": "{n} atrasado",
-    "{n} overdue plans": "{n} planes atrasados",
-    "{n} contact": "{n} contacto",
-    "{n} contacts": "{n} contactos",
     "{n} event": "{n} evento",
     "{n} events": "{n} eventos",
     # lists, filters, paging
     "Search": "Buscar",
     "All collectives": "Todos los colectivos",
     "From": "Desde",
-    "Due from": "Vence desde",
-    "Due by": "Vence hasta",
     "To": "Hasta",
     "Kind": "Tipo",
     "All kinds": "Todos los tipos",
@@ -171,46 +162,19 @@ ES: dict[str, str] = {
     "{n} results": "{n} resultados",
     "by {name}": "de {name}",
     "Private, addressed to this collective": "Privados, dirigidos a este colectivo",
-    # plans
+    # what every list of items may show (each kind's own words are in its spec,
+    # protocol/kinds: KindSpec.words)
     "Title": "Título",
-    "Owner": "Responsable",
-    "Due": "Fecha límite",
-    "Status": "Estado",
-    "Any status": "Cualquier estado",
     "Overdue only": "Solo atrasados",
     "Sort by": "Ordenar por",
-    "due date": "fecha límite",
-    "status": "estado",
-    "owner": "responsable",
     "newest": "más recientes",
-    "open": "abierto",
-    "doing": "en curso",
-    "done": "hecho",
-    "dropped": "descartado",
     "overdue": "atrasado",
     "overdue by {n} day": "atrasado {n} día",
     "overdue by {n} days": "atrasado {n} días",
     "due today": "vence hoy",
     "no date": "sin fecha",
-    "nobody yet": "nadie todavía",
-    # contacts
-    "Contacts are private. This page shows those addressed to this collective when the "
-    "node runs with its passphrase.": (
-        "Los contactos son privados. Esta página muestra los dirigidos a este colectivo "
-        "cuando el nodo funciona con su frase de contraseña."
-    ),
-    "Only the contacts this node can open are shown. They are read in memory and never "
-    "written to disk in readable form.": (
-        "Solo se muestran los contactos que este nodo puede abrir. Se leen en memoria y "
-        "nunca se escriben en el disco de forma legible."
-    ),
-    "Name": "Nombre",
     "Body": "Texto",
     "Description": "Descripción",
-    "Phone": "Teléfono",
-    "Email": "Correo",
-    "Place": "Lugar",
-    "Notes": "Notas",
     "Who can read it": "Quién puede leerlo",
     # events
     "Time": "Hora",
@@ -264,13 +228,6 @@ ES: dict[str, str] = {
         "hora futura: el reloj de este autor puede estar mal"
     ),
     # kinds
-    "report": "informe",
-    "plan": "plan",
-    "contact": "contacto",
-    "report withdrawn": "informe retirado",
-    "plan changed": "plan cambiado",
-    "contact changed": "contacto cambiado",
-    "contact deleted": "contacto eliminado",
     "private (sealed)": "privado (sellado)",
     "erasure": "borrado",
     "network founded": "fundación de la red",
@@ -326,6 +283,23 @@ ES: dict[str, str] = {
 CATALOGS: dict[str, dict[str, str]] = {"en": {}, "es": ES}
 
 
+def has(lang: str, text: str) -> bool:
+    """Whether ``text`` has its words in ``lang``: in its catalog or a kind's spec."""
+    if text in CATALOGS.get(lang, {}):
+        return True
+    return any(text in spec.words.get(lang, {}) for spec in POSTABLE.values())
+
+
+def kind_word(lang: str, text: str) -> str:
+    """A kind's text in ``lang``, from the words of its spec (protocol/kinds), or the
+    text as it is (English) when no registered kind has it."""
+    for spec in POSTABLE.values():
+        word = spec.words.get(lang, {}).get(text)
+        if word is not None:
+            return word
+    return text
+
+
 @dataclass(frozen=True, slots=True)
 class Translator:
     """The words of one language; called as ``_`` in the templates."""
@@ -333,7 +307,9 @@ class Translator:
     lang: str
 
     def __call__(self, text: str, **values: object) -> str:
-        message = CATALOGS.get(self.lang, {}).get(text, text)
+        message = CATALOGS.get(self.lang, {}).get(text)
+        if message is None:
+            message = kind_word(self.lang, text)
         return message.format(**values) if values else message
 
     def plural(self, one: str, many: str, n: int, **values: object) -> str:

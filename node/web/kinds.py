@@ -1,7 +1,8 @@
 """What the web view says about each kind, in English, built from the kind's spec
 (protocol/kinds): its name in the list of events, its page's title and menu entry, the
-overview's count, its list's labels and notes. node/web/i18n.py holds the Spanish of
-each; tests/test_kind_registry.py checks that none is missing for a registered kind.
+overview's count, its list's labels and notes. The kind's spec holds their Spanish
+(``KindSpec.words``), beside the texts every list shares in node/web/i18n.py;
+tests/test_kind_registry.py checks that none is missing for a registered kind.
 """
 
 from __future__ import annotations

@@ -239,6 +239,11 @@ class KindSpec:
     listing: Listing = field(default_factory=Listing)
     #: where it comes among the kinds: in the menu, in ``show``'s choices, in the docs
     order: int = 100
+    #: what is said about it in languages other than English: language -> {English text
+    #: -> that language's}: its names, its fields' labels and choices, its list's texts
+    #: (node/web/kinds.py says which); a text also in the web view's own catalog
+    #: (node/web/i18n.py, "Title") need not be here
+    words: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         """Fill in the derived names, and refuse a spec that names what it does not have:

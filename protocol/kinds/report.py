@@ -13,4 +13,13 @@ SPEC = KindSpec(
     edits=(RETRACT,),
     listing=Listing(show=("ts", "title")),
     order=10,
+    words={
+        "es": {
+            "report": "informe",
+            "Reports": "Informes",
+            "report withdrawn": "informe retirado",
+            "{n} report": "{n} informe",
+            "{n} reports": "{n} informes",
+        }
+    },
 )
