@@ -13,6 +13,7 @@ import dataclasses
 from collections.abc import Iterable, Iterator
 from typing import Any
 
+from crypto.errors import CryptoError
 from crypto.identity import NodeKeys
 from node import network
 from node.errors import CannotAddress
@@ -133,23 +134,31 @@ class Private:
     opened: sealed.Opened
 
 
+def open_one(event: Event, keys: NodeKeys) -> sealed.Opened | None:
+    """A sealed event opened in memory with this node's keys: None when it is not
+    addressed to this node, is malformed (it changes nothing) or has no body (erased).
+    The one place a node opens a sealed event (the web view's event page uses it too)."""
+    if event.body is None:
+        return None
+    try:
+        return sealed.open_sealed(
+            event.body,
+            author=event.author,
+            network=event.network,
+            node_id=keys.node_id,
+            private=keys.sealing_secret(),
+        )
+    except (sealed.BadSealed, CryptoError):  # malformed, a newer suite, an odd key
+        return None
+
+
 def opened(node: Node, keys: NodeKeys) -> Iterator[Private]:
     """Every counted sealed event this node can open (redacted ones have no body)."""
-    secret = keys.sealing_secret()
     erased = node.projector.redacted()
     for event in node.projector.counted_events_of_kinds([SEALED]):
-        if event.body is None or event.id in erased:
+        if event.id in erased:
             continue
-        try:
-            content = sealed.open_sealed(
-                event.body,
-                author=event.author,
-                network=event.network,
-                node_id=keys.node_id,
-                private=secret,
-            )
-        except sealed.BadSealed:
-            continue  # malformed: it changes nothing
+        content = open_one(event, keys)
         if content is not None:
             yield Private(event, content)
 

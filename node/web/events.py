@@ -6,7 +6,7 @@ from typing import Any
 
 from aiohttp import web
 
-from crypto.errors import CommuneError
+from node import private
 from node.web.view import View, local
 from protocol import sealed
 from protocol.envelope import SEALED, Event
@@ -217,18 +217,7 @@ def _sealed(v: View, found: Event) -> tuple[str, list[str], sealed.Opened | None
         return v.tr("private"), [], None
     text = v.tr.plural("{n} collective (private)", "{n} collectives (private)", count)
     keys = v.state.keys
-    if keys is None:
-        return text, [], None
-    try:
-        opened = sealed.open_sealed(
-            found.body,
-            author=found.author,
-            network=found.network,
-            node_id=keys.node_id,
-            private=keys.sealing_secret(),
-        )
-    except (sealed.BadSealed, CommuneError):
-        return text, [], None
+    opened = private.open_one(found, keys) if keys is not None else None
     if opened is None:
         return text, [], None
     return text, [v.name(r) for r in opened.recipients], opened
