@@ -1,1 +1,12 @@
 """Small wrappers over well-kept libraries: bytes in, bytes out, no files, no sockets."""
+
+#: The package's public names: its modules (importing one costs only that module;
+#: nothing is imported here). tests/test_layers.py keeps the list complete and sorted.
+__all__ = [
+    "errors",
+    "identity",
+    "keyfile",
+    "seal",
+    "sign",
+    "tls",
+]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import importlib
 from pathlib import Path
 
 import pytest
@@ -155,3 +156,43 @@ def test_every_error_class_is_defined_in_its_layers_errors_module() -> None:
     ]
     assert elsewhere == []
     assert [cls for cls in sorted(found) if cls not in trees] == []
+
+
+PACKAGES = ["crypto", "protocol", "protocol.kinds", "node", "node.web"]
+
+
+def _all_order(name: str) -> tuple[int, str]:
+    """The order of an ``__all__``, as ruff keeps it: CONSTANTS, Classes, functions."""
+    return (0 if name.isupper() else 1 if name[0].isupper() else 2, name)
+
+
+@pytest.mark.parametrize("package", PACKAGES)
+def test_each_package_names_its_public_names_in_all(package: str) -> None:
+    """Each package's ``__all__`` is sorted, and every name in it is there; the three
+    layers' list every module they hold (issue 15)."""
+    module = importlib.import_module(package)
+    names = list(module.__all__)
+    assert names == sorted(names, key=_all_order), f"{package}.__all__ is not sorted"
+    assert len(set(names)) == len(names)
+    for name in names:
+        if not hasattr(module, name):
+            importlib.import_module(f"{package}.{name}")  # a module, not imported there
+        assert hasattr(module, name), f"{package}.__all__ names {name!r}, which it lacks"
+    if package in ("crypto", "protocol", "node"):
+        folder = ROOT / package
+        held = {p.stem for p in folder.glob("*.py") if not p.stem.startswith("_")} | {
+            p.parent.name for p in folder.glob("*/__init__.py")
+        }
+        assert set(names) == held, f"{package}.__all__ lacks or has too many modules"
+
+
+def test_only_node_private_opens_a_sealed_event() -> None:
+    """One copy of the code that opens a sealed event (issue 15): node/private.py."""
+    callers = []
+    for path in modules("node"):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            name = getattr(node, "attr", None) or getattr(node, "name", None)
+            if isinstance(node, ast.Attribute | ast.alias) and name == "open_sealed":
+                callers.append(str(path.relative_to(ROOT)))
+    assert set(callers) == {"node/private.py"}

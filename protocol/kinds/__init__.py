@@ -46,6 +46,29 @@ from protocol.kinds import edits, member, redact
 from protocol.kinds.base import Field, KindSpec, Listing, Payload, control_char
 from protocol.kinds.edits import EDITS, EditKind
 
+#: The registry's names, and the modules of the kinds that are not items (those of the
+#: items are found, not named: :func:`_discover`).
+__all__ = [
+    "EDITS",
+    "KNOWN",
+    "POSTABLE",
+    "RESERVED_PLURALS",
+    "EditKind",
+    "Field",
+    "KindSpec",
+    "Listing",
+    "Payload",
+    "base",
+    "control_char",
+    "edits",
+    "member",
+    "redact",
+    "register",
+    "register_module",
+    "text_problem",
+    "unregister",
+]
+
 _SPECS: dict[str, KindSpec] = {}
 #: name -> spec of every kind a member can post, in the kinds' order
 POSTABLE: Mapping[str, KindSpec] = MappingProxyType(_SPECS)
