@@ -24,7 +24,16 @@ from typing import Any
 import _common
 import atheris
 
-with atheris.instrument_imports(include=["protocol", "node.sync", "node.service"]):
+with atheris.instrument_imports(  # the modules that take a peer's bytes in
+    include=[
+        "protocol",
+        "node.sync",
+        "node.sync_base",
+        "node.sync_server",
+        "node.intake",
+        "node.service",
+    ]
+):
     from node import sync
     from protocol import sync as proto
     from protocol.frontier import Frontier
