@@ -13,8 +13,8 @@ from pathlib import Path
 from node.home import write_private
 from node.service import IngestResult, Node, check_many
 from protocol import encoding
-from protocol.bundle import BadBundle, BundleHeader, BundleReader, Item, write
-from protocol.errors import InvalidEvent
+from protocol.bundle import BundleHeader, BundleReader, Item, write
+from protocol.errors import BadBundle, InvalidEvent
 from protocol.frontier import Frontier
 
 CHUNK = 2000

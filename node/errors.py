@@ -21,8 +21,7 @@
     └── PeerRefused         a peer broke the protocol or refused this node (node/sync)
         └── PeerBusy        a peer asked to come back later (429)
 
-Every error class of the node layer is defined here but the last two, which the sync
-modules define (tests/test_layers.py keeps the list).
+Every error class of the node layer is defined here (tests/test_layers.py keeps it so).
 """
 
 from __future__ import annotations
@@ -96,3 +95,20 @@ class ServeRunning(CommuneError):
     """Another ``serve`` runs on this node folder."""
 
     code = "serve-running"
+
+
+class PeerRefused(CommuneError):
+    """The peer broke the protocol or refused us; it is backed off."""
+
+    code = "peer-refused"
+
+
+class PeerBusy(PeerRefused):
+    """The peer asked us to come back later (429 with Retry-After): not a failure, and
+    not backed off; the next round waits that long."""
+
+    code = "peer-busy"
+
+    def __init__(self, message: str, retry_after: float) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after

@@ -19,7 +19,7 @@ from node.sync_base import CHUNK, Stats, Sync
 from protocol import session as sessions
 from protocol import sync as proto
 from protocol.envelope import Event
-from protocol.errors import InvalidEvent
+from protocol.errors import InvalidEvent, SyncError
 
 
 class Intake:
@@ -80,7 +80,7 @@ async def _more(session: sessions.Session, read: Read, stats: Stats, timeout: fl
     try:
         chunk = await asyncio.wait_for(read(), timeout)
     except TimeoutError:
-        raise proto.SyncError(f"the peer sent nothing for {timeout:.0f} s") from None
+        raise SyncError(f"the peer sent nothing for {timeout:.0f} s") from None
     stats.bytes_received += len(chunk)
     session.receive_data(chunk)
 

@@ -16,9 +16,10 @@ import aiohttp
 from aiohttp import web
 
 from node import transport
+from node.errors import PeerRefused
 from node.peers import trusted_certificates
 from node.service import Node
-from node.sync_base import PREFIX, PeerRefused, Sync, read_at_most
+from node.sync_base import PREFIX, Sync, read_at_most
 from protocol import admission, encoding
 from protocol.envelope import MAX_EVENT_SIZE
 from protocol.errors import EncodingError

@@ -14,6 +14,7 @@ modules that hold them:
 
 from __future__ import annotations
 
+from node.errors import PeerBusy, PeerRefused
 from node.introduce import INTRO_RATE, Introductions, introduce
 from node.sync_base import (
     CHUNK,
@@ -26,8 +27,6 @@ from node.sync_base import (
     PREFIX,
     READ_TIMEOUT,
     REQUEST_TIME,
-    PeerBusy,
-    PeerRefused,
     Stats,
     Sync,
     Timeouts,

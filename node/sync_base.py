@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 import aiohttp
 
 from crypto import tls
-from crypto.errors import CommuneError
 from crypto.identity import NodeKeys
 from node import transport
+from node.errors import PeerRefused
 from node.peers import pinned_certificates, trusted_certificates, trusted_ids
 from node.service import IngestResult, Node
 from protocol import holdings
@@ -60,23 +60,6 @@ class Timeouts:
     request: float = REQUEST_TIME
     #: seconds to connect, on the client (TCP and TLS)
     connect: float = CONNECT_TIMEOUT
-
-
-class PeerRefused(CommuneError):
-    """The peer broke the protocol or refused us; it is backed off."""
-
-    code = "peer-refused"
-
-
-class PeerBusy(PeerRefused):
-    """The peer asked us to come back later (429 with Retry-After): not a failure, and
-    not backed off; the next round waits that long."""
-
-    code = "peer-busy"
-
-    def __init__(self, message: str, retry_after: float) -> None:
-        super().__init__(message)
-        self.retry_after = retry_after
 
 
 @dataclass

@@ -18,20 +18,13 @@ from collections.abc import AsyncIterator, Iterator
 import aiohttp
 
 from node import dial
+from node.errors import PeerBusy, PeerRefused
 from node.intake import pack, take_in
 from node.introduce import introduce
-from node.sync_base import (
-    CLIENT_KEEPALIVE,
-    PREFIX,
-    PeerBusy,
-    PeerRefused,
-    Stats,
-    Sync,
-    read_at_most,
-)
+from node.sync_base import CLIENT_KEEPALIVE, PREFIX, Stats, Sync, read_at_most
 from protocol import session as sessions
-from protocol import sync as proto
 from protocol.envelope import MAX_EVENT_SIZE
+from protocol.errors import SyncError
 
 log = logging.getLogger("commune.sync")
 
@@ -93,7 +86,7 @@ async def sync_with(sync: Sync, session: aiohttp.ClientSession, url: str) -> Sta
     try:
         async with asyncio.timeout(limit):
             await _tries(sync, session, base, url, stats)
-    except proto.SyncError as e:
+    except SyncError as e:
         raise PeerRefused(f"{url} broke the sync protocol: {e.message}") from None
     except aiohttp.ClientResponseError as e:
         raise PeerRefused(f"{url} answered {e.status} {e.message}") from None

@@ -41,6 +41,7 @@ from node.peers import trusted_ids
 from node.sync_base import KEEPALIVE, MAX_PENALTY, PENALTY, PREFIX, Stats, Sync, read_at_most
 from protocol import session as sessions
 from protocol import sync as proto
+from protocol.errors import SyncError
 
 log = logging.getLogger("commune.sync")
 
@@ -196,7 +197,7 @@ class Server:
                 text="this node cannot use its store now (a full disk?); try again later"
             )
             error = e.code
-        except (proto.SyncError, CommuneError) as e:
+        except (SyncError, CommuneError) as e:
             self._penalise(peer)
             log.warning("peer %s… broke the protocol: %s", peer.hex()[:12], e.message)
             refusal = web.HTTPBadRequest(text=e.message)

@@ -23,7 +23,7 @@ from typing import Any
 
 from protocol import encoding, frames, signed
 from protocol.envelope import MAX_EVENT_SIZE
-from protocol.errors import BadShape, CommuneError, EncodingError
+from protocol.errors import BadBundle, BadShape, EncodingError
 from protocol.frames import FrameError, FrameReader
 from protocol.frontier import Frontier
 from protocol.kinds.base import has_version
@@ -32,10 +32,6 @@ MAGIC = b"COMMUNE-BUNDLE\x00\x01"
 BUNDLE_CONTEXT = signed.BUNDLE
 MAX_HEADER = 2 * 1024 * 1024
 MAX_COUNT = 50_000_000
-
-
-class BadBundle(CommuneError):
-    code = "bad-bundle"
 
 
 def frame(data: bytes) -> bytes:

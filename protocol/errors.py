@@ -38,12 +38,11 @@
     │   └── SealedTooLarge              the sealed body would be over the size limit
     ├── BadSealed                       a sealed body that does not read (§11.5)
     │   └── UnsupportedSealed           a sealed body of a version or suite not known
-    ├── SyncError                       a peer broke the sync protocol (§10; protocol/sync.py)
+    ├── SyncError                       a peer broke the sync protocol (§10)
     └── BadBundle                       a bundle file is damaged or not a bundle (§9)
 
-Every error class of the protocol layer is defined here but the last two, which
-protocol/sync.py and protocol/bundle.py define; the node layer's are in node/errors.py.
-All share the root, so the CLI prints any of them as one line.
+Every error class of the protocol layer is defined here; the node layer's are in
+node/errors.py. All share the root, so the CLI prints any of them as one line.
 """
 
 from __future__ import annotations
@@ -53,6 +52,7 @@ from crypto.errors import BadPublicKey, CommuneError, CryptoError, KeyfileError
 __all__ = [
     "BadAuthor",
     "BadBodyHash",
+    "BadBundle",
     "BadCard",
     "BadField",
     "BadPayload",
@@ -76,6 +76,7 @@ __all__ = [
     "MissingBody",
     "NonMinimalInteger",
     "NonMinimalLength",
+    "SyncError",
     "TooDeep",
     "TrailingBytes",
     "Truncated",
@@ -236,3 +237,15 @@ class UnsupportedSealed(BadSealed):
     code, unreadable by this one."""
 
     code = "unsupported-sealed"
+
+
+class SyncError(CommuneError):
+    """The peer broke the sync protocol (§10); it is disconnected and backed off."""
+
+    code = "sync-protocol"
+
+
+class BadBundle(CommuneError):
+    """A bundle file is damaged, cut short, of another network or not a bundle (§9)."""
+
+    code = "bad-bundle"

@@ -14,7 +14,7 @@ from collections.abc import Generator, Iterable, Iterator, Mapping, Sequence
 from typing import Protocol
 
 from protocol.envelope import Event
-from protocol.errors import InvalidEvent
+from protocol.errors import InvalidEvent, SyncError
 from protocol.kinds import member as member_kinds
 from protocol.sync import (
     END,
@@ -24,7 +24,6 @@ from protocol.sync import (
     Hello,
     IdsAnswer,
     IdsRequest,
-    SyncError,
     frame,
     missing_forks,
     narrow,

@@ -43,7 +43,7 @@ from typing import Final, Literal
 
 from protocol import holdings as held
 from protocol.envelope import Event
-from protocol.errors import InvalidEvent
+from protocol.errors import InvalidEvent, SyncError
 from protocol.holdings import Holdings
 from protocol.states import OWN_STEPS, TRANSITIONS, Role, State, Step, refusal
 from protocol.sync import (
@@ -59,7 +59,6 @@ from protocol.sync import (
     Hello,
     IdsAnswer,
     IdsRequest,
-    SyncError,
     frame,
 )
 

@@ -25,7 +25,7 @@ from typing import Any
 
 from protocol import encoding, frames
 from protocol.envelope import MAX_EVENT_SIZE
-from protocol.errors import BadShape, CommuneError, EncodingError
+from protocol.errors import BadShape, EncodingError, SyncError
 from protocol.frontier import MAX_AUTHORS, Frontier
 
 VERSION = 1
@@ -44,12 +44,6 @@ MAX_END = 1024
 #: them; a broken stream still keeps every whole frame that came.)
 BATCH_EVENTS = 2000
 BATCH_BYTES = 2 * 1024 * 1024
-
-
-class SyncError(CommuneError):
-    """The peer broke the sync protocol; it is disconnected and backed off."""
-
-    code = "sync-protocol"
 
 
 @dataclass(frozen=True, slots=True)

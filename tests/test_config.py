@@ -421,7 +421,7 @@ async def test_the_limits_reach_the_rounds_they_are_given_to(tmp_path: Path) -> 
     from node.cli_sync import sync_timeouts  # noqa: PLC0415
     from node.intake import take_in  # noqa: PLC0415
     from protocol import session as sessions  # noqa: PLC0415
-    from protocol.sync import SyncError  # noqa: PLC0415
+    from protocol.errors import SyncError  # noqa: PLC0415
 
     limits = sync_timeouts(
         Config(proxy="socks5://127.0.0.1:9050", read_timeout=1.0, request_time=99.0)

@@ -26,7 +26,7 @@ from node.bundles import export_bundle, import_bundle
 from protocol import bundle, encoding
 from protocol import sync as proto
 from protocol.envelope import VERSION, decode_event
-from protocol.errors import InvalidEvent
+from protocol.errors import InvalidEvent, SyncError
 from protocol.frontier import Frontier
 from protocol.validate import check_event
 from tests.helpers import ROOT, feed, fixed_key
@@ -130,7 +130,7 @@ def test_frames_arrive_the_same_in_any_pieces(cuts: list[int]) -> None:
 def test_mutated_sync_streams_raise_only_sync_errors(junk: bytes, at: int, patch: bytes) -> None:
     for data in (junk, STREAM[:at] + patch + STREAM[at + len(patch) :]):
         reader = proto.FrameReader()
-        with contextlib.suppress(proto.SyncError):
+        with contextlib.suppress(SyncError):
             for kind, body in reader.feed(data):
                 if kind == proto.HELLO:
                     proto.Hello.decode(body)
@@ -150,7 +150,7 @@ def test_any_hello_map_is_refused_with_a_sync_error(doc: dict[str, Any]) -> None
         return
     try:
         hello = proto.Hello.decode(raw)
-    except proto.SyncError:
+    except SyncError:
         return
     assert len(hello.network) == 32
     assert len(hello.frontier) <= 10_000

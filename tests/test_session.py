@@ -20,7 +20,7 @@ from protocol import session as sessions
 from protocol import sync as proto
 from protocol.chain import Head
 from protocol.envelope import MAX_EVENT_SIZE, Event, create_event
-from protocol.errors import InvalidEvent
+from protocol.errors import InvalidEvent, SyncError
 from protocol.frontier import Frontier
 from protocol.kinds import member
 from protocol.states import REFUSALS, TRANSITIONS, Role, State, Step
@@ -423,7 +423,7 @@ def test_a_hello_that_claims_more_of_our_own_feed_than_was_sent_is_refused() -> 
     la.write(2)
     liar.place(la.log)
     liar.lie = 5  # its hello claims LA's feed up to seq 7
-    with pytest.raises(proto.SyncError, match="up to seq 7, but it sent it only up to seq 2"):
+    with pytest.raises(SyncError, match="up to seq 7, but it sent it only up to seq 2"):
         run_round(la, liar)
     assert la.confirmed is None  # the claim changed nothing
     # unless LA's own feed forked: the evidence shows why a peer holds more
@@ -440,7 +440,7 @@ def test_an_invalid_event_keeps_what_came_before_it_and_breaks_the_stream() -> N
     stream = b"".join(event_frame(e) for e in good) + proto.frame(proto.EVENT, bytes(bad))
     stream += event_frame(feed(key(6), 1)[0]) + end_frame(5, 0)
     server = sessions.Server(sv, "push")
-    with pytest.raises(proto.SyncError, match=r"the peer sent an invalid event \(bad-body-hash"):
+    with pytest.raises(SyncError, match=r"the peer sent an invalid event \(bad-body-hash"):
         take(server, sv, stream, whole)
     assert [e.id for e in sv.log] == [e.id for e in good]
     assert server.state is State.BROKEN
@@ -517,7 +517,7 @@ def refusal_of(session: sessions.Session, pieces: Sequence[bytes]) -> str:
             session.receive_data(piece)
             while session.next_event() is not sessions.NEED_DATA:
                 pass
-    except proto.SyncError as e:
+    except SyncError as e:
         return e.message
     raise AssertionError("the session took it all")
 
@@ -714,7 +714,7 @@ def test_the_ids_search_refuses_what_was_not_asked_for() -> None:
     def short(_: proto.IdsRequest, answer: bytes) -> bytes:
         return proto.IdsAnswer(()).encode()
 
-    with pytest.raises(proto.SyncError, match="does not answer what was asked"):
+    with pytest.raises(SyncError, match="does not answer what was asked"):
         answers(short)
 
     def other_event(request: proto.IdsRequest, answer: bytes) -> bytes:
@@ -722,7 +722,7 @@ def test_the_ids_search_refuses_what_was_not_asked_for() -> None:
             return answer
         return proto.IdsAnswer((), feed(key(3), 1)[0].raw).encode()
 
-    with pytest.raises(proto.SyncError, match="another event than the one asked for"):
+    with pytest.raises(SyncError, match="another event than the one asked for"):
         answers(other_event)
 
     def broken_event(request: proto.IdsRequest, answer: bytes) -> bytes:
@@ -732,9 +732,9 @@ def test_the_ids_search_refuses_what_was_not_asked_for() -> None:
         raw[-5] ^= 1
         return proto.IdsAnswer((), bytes(raw)).encode()
 
-    with pytest.raises(proto.SyncError, match="the peer's event where the feeds parted"):
+    with pytest.raises(SyncError, match="the peer's event where the feeds parted"):
         answers(broken_event)
-    with pytest.raises(proto.SyncError, match="the ids request"):
+    with pytest.raises(SyncError, match="the ids request"):
         sessions.Server(sv, "ids").answer_ids(b"\x01")
 
 

@@ -11,6 +11,7 @@ import pytest
 
 from node import records, sync
 from protocol import sync as proto
+from protocol.errors import SyncError
 from protocol.frontier import Frontier
 from protocol.kinds import member
 from tests.helpers import feed, fixed_key
@@ -40,11 +41,11 @@ def test_a_short_hello_round_trips_and_a_mixed_one_is_refused() -> None:
     older = proto.Hello(NETWORK, full.frontier, accepts_short=False)
     assert not proto.Hello.decode(older.encode()).accepts_short
     mixed = short.encode()[:-1]  # cut: not canonical
-    with pytest.raises(proto.SyncError):
+    with pytest.raises(SyncError):
         proto.Hello.decode(mixed)
-    with pytest.raises(proto.SyncError, match="32-byte digest"):
+    with pytest.raises(SyncError, match="32-byte digest"):
         proto.Hello.decode(proto.encoding.encode({"v": 1, "network": NETWORK, "digest": b"x"}))
-    with pytest.raises(proto.SyncError, match="both a digest and a frontier"):
+    with pytest.raises(SyncError, match="both a digest and a frontier"):
         proto.Hello.decode(
             proto.encoding.encode(
                 {"v": 1, "network": NETWORK, "digest": bytes(32), "frontier": [], "forks": []}

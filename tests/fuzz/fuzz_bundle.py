@@ -23,6 +23,7 @@ import atheris
 with atheris.instrument_imports(include=["protocol", "node.bundles", "node.service"]):
     from node.bundles import export_bundle, import_bundle
     from protocol import bundle
+    from protocol.errors import BadBundle
 
 from tests.net import make_network
 
@@ -70,7 +71,7 @@ def test_one_input(data: bytes) -> None:
     PATH.write_bytes(body)
     try:
         import_bundle(RECEIVER, PATH)
-    except bundle.BadBundle as e:
+    except BadBundle as e:
         if not e.message:
             raise AssertionError("a refusal without a message") from e
     if progress.tick():
