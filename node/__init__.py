@@ -13,6 +13,7 @@ __all__ = [
     "cli_items",
     "cli_keys",
     "cli_network",
+    "cli_serve",
     "cli_status",
     "cli_sync",
     "config",

@@ -1,4 +1,6 @@
-"""Commands about sync: serve, sync, peer add, peer list (docs/CLI.md).
+"""Commands about sync: sync, resync, peer add, peer list (docs/CLI.md), and what
+they share with ``serve`` (node/cli_serve.py): the settings, the time limits, the gate,
+confirming this node's own feed before it writes.
 
 aiohttp is imported by the commands that use the network only, so that the others
 start fast.
@@ -7,9 +9,7 @@ start fast.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
-import signal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -18,7 +18,7 @@ import click
 from click.core import ParameterSource
 
 from crypto.identity import NodeKeys
-from node import config, logs, network, private, servelock
+from node import config
 from node import peers as peer_list
 from node.cli_common import Context, fail, pass_ctx
 from node.config import Config
@@ -56,7 +56,7 @@ config_option = click.option(
 )
 
 
-def _host_port(text: str, default_port: int, option: str = "--listen") -> tuple[str, int]:
+def host_port(text: str, default_port: int, option: str = "--listen") -> tuple[str, int]:
     try:
         return config.split_address(text, default_port)
     except ValueError as e:
@@ -129,204 +129,13 @@ def add_peers(node: Node, settings: Config) -> None:
         peer_list.add_manual(node, url)
 
 
-def _proxy_note(settings: Config) -> str:
+def proxy_note(settings: Config) -> str:
     """Where peers are dialled through, without the proxy's user name or password."""
     if not settings.proxy:
         return ""
     parts = urlsplit(settings.proxy)
     which = "every peer" if settings.proxy_all else ".onion peers"
     return f"Dialling {which} through the SOCKS5 proxy at {parts.hostname}:{parts.port}."
-
-
-@click.command()
-@config_option
-@click.option(
-    "--listen",
-    default=f"0.0.0.0:{DEFAULT_PORT}",
-    show_default=True,
-    help="Where the sync server listens (mutual TLS: only members can connect).",
-)
-@click.option(
-    "--advertise",
-    "advertise",
-    multiple=True,
-    metavar="URL",
-    help="An address other members can reach this node at (https://HOST:PORT); "
-    "published in the log. Repeat for several.",
-)
-@click.option(
-    "--interval",
-    type=click.FloatRange(min=1.0),
-    default=DEFAULT_INTERVAL,
-    show_default=True,
-    help="Seconds between periodic syncs with each peer.",
-)
-@click.option(
-    "--parallel",
-    type=click.IntRange(1, 64),
-    default=4,
-    show_default=True,
-    help="How many peers are synced at once.",
-)
-@click.option(
-    "--web",
-    "web_at",
-    default=f"127.0.0.1:{DEFAULT_WEB_PORT}",
-    show_default=True,
-    help="Where the read-only web view listens (this machine only, unless --web-public).",
-)
-@click.option("--no-web", is_flag=True, help="Do not serve the web view.")
-@click.option(
-    "--web-public",
-    is_flag=True,
-    help="Let the web view listen on an address other machines can reach (it shows "
-    "everything this node can read, contacts included, to whoever reaches it).",
-)
-@click.option(
-    "--proxy",
-    metavar="socks5://HOST:PORT",
-    default=None,
-    help="A SOCKS5 proxy (Tor's: socks5://127.0.0.1:9050) to dial .onion peers through.",
-)
-@click.option(
-    "--proxy-all",
-    is_flag=True,
-    help="Dial every peer through the proxy, not only .onion ones.",
-)
-@click.option(
-    "--log-format",
-    type=click.Choice(logs.FORMATS),
-    default="text",
-    show_default=True,
-    envvar="COMMUNE_LOG_FORMAT",
-    help="Log lines on stderr as logfmt (key=value) or JSON; never content or keys.",
-)
-@click.option(
-    "--log-level",
-    type=click.Choice(logs.LEVELS, case_sensitive=False),
-    default="info",
-    show_default=True,
-    envvar="COMMUNE_LOG_LEVEL",
-    help="The least important events logged.",
-)
-@pass_ctx
-def serve(
-    ctx: Context,
-    *,
-    config_file: Path | None,
-    listen: str,
-    advertise: tuple[str, ...],
-    interval: float,
-    parallel: int,
-    web_at: str,
-    no_web: bool,
-    web_public: bool,
-    proxy: str | None,
-    proxy_all: bool,
-    log_format: str,
-    log_level: str,
-) -> None:
-    """Run the sync server, periodic sync with every known peer, live updates, and the
-    read-only web view."""
-    from node.web import check_bind  # noqa: PLC0415 - aiohttp only where needed
-
-    options = {
-        "listen": listen,
-        "advertise": advertise,
-        "interval": interval,
-        "parallel": parallel,
-        "web_at": web_at,
-        "no_web": no_web,
-        "web_public": web_public,
-        "proxy": proxy,
-        "proxy_all": proxy_all,
-        "log_format": log_format,
-        "log_level": log_level.lower(),
-    }
-    settings = settings_for(ctx, config_file, options)
-    _host_port(settings.listen, DEFAULT_PORT)
-    web_host, _ = _host_port(settings.web_listen, DEFAULT_WEB_PORT, "--web")
-    if settings.web_enabled:
-        warning = check_bind(web_host, settings.web_public)
-        if warning:
-            click.echo(warning, err=True)
-    keys = ctx.keys()
-    logs.setup_logging(settings.log_format, settings.log_level)
-    if settings.source is not None:
-        click.echo(f"Settings from {settings.source}.", err=True)
-    with ctx.node() as node, servelock.serve_lock(ctx.home.path, listen=settings.listen) as lock:
-        if node.membership() is None:
-            fail(
-                "this node belongs to no network yet: `commune found NAME` or `commune join INVITE`"
-            )
-        add_peers(node, settings)
-        confirm_feed(node, keys, settings)
-        private.publish_keys(node, keys)  # a post-quantum network's longer sealing key
-        if settings.advertise:
-            urls = list(settings.advertise)
-            if network.publish_addresses(node, keys, urls):
-                click.echo(f"Published this node's addresses: {', '.join(urls)}", err=True)
-            network.current_card(node, keys)  # `card` and invites carry them too
-
-        with contextlib.suppress(KeyboardInterrupt):
-            asyncio.run(_run(node, keys, settings, lock))
-
-
-async def _run(node: Node, keys: NodeKeys, settings: Config, lock: servelock.ServeLock) -> None:
-    """serve's sync server, scheduler and web view, until SIGINT or SIGTERM."""
-    from node import daemon  # noqa: PLC0415 - aiohttp only where needed
-    from node.web import start_web  # noqa: PLC0415
-
-    host, port = _host_port(settings.listen, DEFAULT_PORT)
-    web_host, web_port = _host_port(settings.web_listen, DEFAULT_WEB_PORT, "--web")
-    runner = daemon.Daemon(
-        node,
-        keys,
-        host=host,
-        port=port,
-        interval=settings.interval,
-        parallel=settings.parallel,
-        proxy=settings.proxy,
-        proxy_all=settings.proxy_all,
-        gate=gate_limits(settings),
-        timeouts=sync_timeouts(settings),
-    )
-    try:
-        await runner.start()
-    except OSError as e:
-        fail(f"cannot listen on {host}:{port}: {e.strerror}")
-    click.echo(
-        f"Serving on {host}:{runner.port}; syncing every {settings.interval:g} s. Ctrl-C stops."
-    )
-    lock.note(listen=f"{host}:{runner.port}")
-    note = _proxy_note(settings)
-    if note:
-        click.echo(note, err=True)
-    web = None
-    if settings.web_enabled:
-        try:
-            web, actual = await start_web(
-                node,
-                keys,
-                host=web_host,
-                port=web_port,
-                daemon=runner,
-                allow_public=settings.web_public,
-            )
-        except OSError as e:
-            await runner.stop()
-            fail(f"cannot listen on {web_host}:{web_port} for the web view: {e.strerror}")
-        shown = f"[{web_host}]" if ":" in web_host else web_host
-        click.echo(f"Web view on http://{shown}:{actual}/")
-        lock.note(web=f"http://{shown}:{actual}/")
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
-    if web is not None:
-        await web.cleanup()
-    await runner.stop()
 
 
 @click.command("sync")
@@ -527,4 +336,4 @@ def confirm_feed(node: Node, keys: NodeKeys, settings: Config | None = None) -> 
     fail(f"{problem.message} ({reached} of {len(results)} peers reached)")
 
 
-SYNC_COMMANDS = [serve, sync_cmd, resync_cmd, peer]
+SYNC_COMMANDS = [sync_cmd, resync_cmd, peer]

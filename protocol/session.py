@@ -28,8 +28,8 @@ step → next state); a step of the peer's that the table does not allow is refu
 the words of ``protocol.states.REFUSALS`` (a :class:`SyncError`) and breaks the
 session; one of this side's own is a bug here (:class:`UsageError`).
 
-(The module runs past 400 lines: the two sides share how a stream is taken in, and
-each side's whole round reads best in one place.)
+Why this module is long: the two sides share how a stream is taken in, and each
+side's whole round reads best in one place.
 """
 
 from __future__ import annotations

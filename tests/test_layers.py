@@ -183,6 +183,20 @@ def test_each_package_names_its_public_names_in_all(package: str) -> None:
         assert set(names) == held, f"{package}.__all__ lacks or has too many modules"
 
 
+def test_no_module_is_long_without_saying_why() -> None:
+    """No module over about 400 lines without a reason written at its top (issue 15):
+    past 450 lines, its docstring says "Why this module is long"."""
+    long = []
+    for package in ("node", "protocol", "crypto"):
+        for path in sorted((ROOT / package).rglob("*.py")):
+            text = path.read_text(encoding="utf-8")
+            lines = text.count("\n")
+            doc = ast.get_docstring(ast.parse(text)) or ""
+            if lines > 450 and "Why this module is long" not in doc:
+                long.append(f"{path.relative_to(ROOT)}: {lines} lines")
+    assert long == []
+
+
 def test_only_node_private_opens_a_sealed_event() -> None:
     """One copy of the code that opens a sealed event (issue 15): node/private.py."""
     callers = []

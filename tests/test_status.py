@@ -228,8 +228,8 @@ def test_status_tells_a_running_serve_and_a_failing_peer(tmp_path: Path) -> None
 
 
 @pytest.mark.skipif(
-    "serve_lock" not in (ROOT / "node" / "cli_sync.py").read_text(),
-    reason="serve does not hold the serve lock yet (node/cli_sync.py)",
+    "serve_lock" not in (ROOT / "node" / "cli_serve.py").read_text(),
+    reason="serve does not hold the serve lock yet (node/cli_serve.py)",
 )
 def test_a_running_serve_is_seen_by_status(tmp_path: Path) -> None:
     members = make_network(tmp_path, ["Los Angeles"])
