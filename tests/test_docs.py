@@ -37,3 +37,19 @@ def test_readme_has_exactly_two_quick_start_commands_and_ci_runs_the_test_one() 
     lines = [line.split("#")[0].strip() for line in block.strip().splitlines()]
     assert lines == ["python3 run.py demo", "python3 run.py test"]
     assert "python3 run.py test" in (ROOT / ".ci" / "run").read_text()
+
+
+def test_architecture_names_every_module() -> None:
+    """docs/ARCHITECTURE.md says what each module is for (issue 15): a module added
+    without its line there fails here."""
+    text = (ROOT / "docs" / "ARCHITECTURE.md").read_text(encoding="utf-8")
+    missing = [
+        str(path.relative_to(ROOT))
+        for package in ("crypto", "protocol", "node")
+        for path in sorted((ROOT / package).rglob("*.py"))
+        if path.name != "__init__.py"
+        and f"`{path.name}`" not in text
+        and f"`{path.relative_to(ROOT / package).as_posix()}`" not in text
+        and path.parent.name != "kinds"
+    ]
+    assert missing == []
