@@ -347,8 +347,8 @@ def _order(spec: KindSpec, sort: str) -> tuple[str, tuple[Any, ...]]:
         for i, choice in enumerate(f.choices):
             params += [choice, i]
         params.append(len(f.choices))
-    else:
-        parts.append("web_fold(state, ?)")
+    else:  # a date sorts as it is written; other text, folded
+        parts.append("web_field(state, ?)" if f.date else "web_fold(state, ?)")
         params.append(f.name)
     if listing.dated_by and listing.dated_by != f.name:
         parts += ["web_field(state, ?) = ''", "web_field(state, ?)"]
