@@ -7,6 +7,7 @@ __all__ = [
     "identity",
     "keyfile",
     "seal",
+    "sealedfile",
     "sign",
     "tls",
 ]

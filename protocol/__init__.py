@@ -22,6 +22,7 @@ __all__ = [
     "placement",
     "projections",
     "sealed",
+    "sealedbundle",
     "session",
     "signed",
     "states",

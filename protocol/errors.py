@@ -40,6 +40,8 @@
     │   └── UnsupportedSealed           a sealed body of a version or suite not known
     ├── SyncError                       a peer broke the sync protocol (§10)
     └── BadBundle                       a bundle file is damaged or not a bundle (§9)
+        ├── DamagedBundle               a sealed bundle cut short, altered or damaged (§9.4)
+        └── NotSealedToThisNode         a sealed bundle none of whose keys is this node's
 
 Every error class of the protocol layer is defined here; the node layer's are in
 node/errors.py. All share the root, so the CLI prints any of them as one line.
@@ -65,6 +67,7 @@ __all__ = [
     "BadTimestamp",
     "CommuneError",
     "CryptoError",
+    "DamagedBundle",
     "DuplicateKey",
     "EncodingError",
     "EventTooLarge",
@@ -76,6 +79,7 @@ __all__ = [
     "MissingBody",
     "NonMinimalInteger",
     "NonMinimalLength",
+    "NotSealedToThisNode",
     "SyncError",
     "TooDeep",
     "TrailingBytes",
@@ -249,3 +253,16 @@ class BadBundle(CommuneError):
     """A bundle file is damaged, cut short, of another network or not a bundle (§9)."""
 
     code = "bad-bundle"
+
+
+class DamagedBundle(BadBundle):
+    """A sealed bundle whose header does not match its checksum, or a chunk of which
+    does not open: cut short, altered, spliced or damaged (§9.4)."""
+
+    code = "damaged-bundle"
+
+
+class NotSealedToThisNode(BadBundle):
+    """A sealed bundle none of whose wrapped keys opens with this node's key (§9.4)."""
+
+    code = "not-sealed-to-this-node"

@@ -31,6 +31,12 @@ BACKUP_SIGNATURE = b"commune/v1/backup-signature\x00"
 SEAL_KEY = b"commune/v1/seal-key\x00"
 #: Associated data of a sealed event's box, before network and author (§11.4).
 SEAL_BOX = b"commune/v1/seal-box\x00"
+#: The checksum of a sealed bundle's header, a SHA-256 started with it (§9.4).
+SEALED_BUNDLE_HEADER = b"commune/v1/sealed-bundle-header\x00"
+#: HPKE info of a sealed bundle's wrapped file keys (§9.4).
+SEALED_BUNDLE_KEY = b"commune/v1/sealed-bundle-key\x00"
+#: HKDF info of a sealed bundle's payload key, before its header's checksum (§9.4).
+SEALED_BUNDLE_PAYLOAD = b"commune/v1/sealed-bundle-payload\x00"
 
 
 def _sha256(context: bytes, data: bytes) -> bytes:
