@@ -2,6 +2,10 @@
 view of node/daemon.py and node/web, with the settings of node/cli_sync.py, until
 SIGINT or SIGTERM.
 
+The web view is its owner's only (node/web/access.py): serve prints its address with a
+one-time token and keeps the current one in ``NODE_HOME/web-address`` (0600), which goes
+when serve stops, however it stops.
+
 aiohttp is imported when serve runs, not when the command line starts.
 """
 
@@ -164,14 +168,18 @@ def serve(
                 click.echo(f"Published this node's addresses: {', '.join(urls)}", err=True)
             network.current_card(node, keys)  # `card` and invites carry them too
 
-        with contextlib.suppress(KeyboardInterrupt):
-            asyncio.run(_run(node, keys, settings, lock))
+        servelock.forget_web_address(ctx.home.path)  # one left by a serve that crashed
+        try:
+            with contextlib.suppress(KeyboardInterrupt):
+                asyncio.run(_run(node, keys, settings, lock))
+        finally:
+            servelock.forget_web_address(ctx.home.path)
 
 
 async def _run(node: Node, keys: NodeKeys, settings: Config, lock: servelock.ServeLock) -> None:
     """serve's sync server, scheduler and web view, until SIGINT or SIGTERM."""
     from node import daemon  # noqa: PLC0415 - aiohttp only where needed
-    from node.web import start_web  # noqa: PLC0415
+    from node.web import address, start_web  # noqa: PLC0415
 
     host, port = host_port(settings.listen, DEFAULT_PORT)
     web_host, web_port = host_port(settings.web_listen, DEFAULT_WEB_PORT, "--web")
@@ -213,13 +221,21 @@ async def _run(node: Node, keys: NodeKeys, settings: Config, lock: servelock.Ser
             await runner.stop()
             fail(f"cannot listen on {web_host}:{web_port} for the web view: {e.strerror}")
         shown = f"[{web_host}]" if ":" in web_host else web_host
-        click.echo(f"Web view on http://{shown}:{actual}/")
+        click.echo(f"Web view on {address(web)}")
+        click.echo(
+            "The web view is yours only: that address lets one browser in, once. The "
+            f"current one is always in {node.home.path / servelock.WEB_ADDRESS_FILE} "
+            "(and `commune status` prints it).",
+            err=True,
+        )
         lock.note(web=f"http://{shown}:{actual}/")
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
-    if web is not None:
-        await web.cleanup()
-    await runner.stop()
+    try:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await stop.wait()
+    finally:
+        if web is not None:
+            await web.cleanup()
+        await runner.stop()

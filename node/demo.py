@@ -30,7 +30,7 @@ from node import peers as peer_list
 from node.daemon import Daemon
 from node.home import Home
 from node.service import Node
-from node.web import start_web
+from node.web import address, start_web
 from protocol.kinds import POSTABLE
 
 COLLECTIVES = ["Los Angeles", "El Salvador", "India", "South Africa"]
@@ -88,6 +88,7 @@ class DemoNode:
     keys: NodeKeys
     daemon: Daemon | None = None
     web: web.AppRunner | None = None
+    #: the web view's address with its one-time token (node/web/access.py)
     web_url: str = ""
 
 
@@ -138,8 +139,8 @@ async def start(nodes: list[DemoNode]) -> None:
     for n in nodes:
         n.daemon = Daemon(n.node, n.keys, host="127.0.0.1", port=0, interval=30.0)
         await n.daemon.start()
-        n.web, port = await start_web(n.node, n.keys, host="127.0.0.1", port=0, daemon=n.daemon)
-        n.web_url = f"http://127.0.0.1:{port}/"
+        n.web, _ = await start_web(n.node, n.keys, host="127.0.0.1", port=0, daemon=n.daemon)
+        n.web_url = address(n.web)
     for left, right in itertools.pairwise(nodes):  # LA — SV — IN — ZA
         assert left.daemon is not None
         peer_list.add_manual(right.node, left.daemon.url)
@@ -184,6 +185,8 @@ async def run(base: Path, *, once: bool = False) -> int:
         print(
             "\nOpen a web view: every node shows all four collectives' reports and plans, but\n"
             "only its own contacts (they are sealed to the collective that wrote them).\n"
+            "Each address lets one browser in, once (it keeps a cookie, so the page reloads);\n"
+            "for another browser, a node's current address is in its folder's web-address file.\n"
             "Try, in another terminal (the folders are above):\n"
             f"  {_commune()} --home {nodes[3].home.path} \\\n"
             "      post report --title Hola --body 'desde ZA'\n"

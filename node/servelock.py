@@ -2,6 +2,10 @@
 while it runs, so ``status`` can tell whether it runs (a lock dies with its process: a
 file left by a crash does not count) and a second ``serve`` on the same folder is
 refused; and when the store was last written.
+
+While its web view runs, ``serve`` also keeps ``NODE_HOME/web-address`` (readable by its
+owner only): the view's address with a one-time token (node/web/access.py), read here by
+:func:`web_address` for ``status``, and removed when serve stops.
 """
 
 from __future__ import annotations
@@ -24,6 +28,8 @@ if TYPE_CHECKING:
 log = logging.getLogger("commune.sync")
 
 SERVE_FILE = "serve.pid"
+#: the web view's current address with its one-time token (node/web/access.py)
+WEB_ADDRESS_FILE = "web-address"
 
 
 # --- the serve lock ----------------------------------------------------------------------
@@ -136,6 +142,23 @@ def serve_running(home: Path) -> ServeInfo | None:
         return None
     finally:
         os.close(fd)
+
+
+def web_address(home: Path) -> str | None:
+    """The running web view's address with its current one-time token, as ``serve`` keeps
+    it in ``NODE_HOME/web-address``; None when there is none (or it cannot be read: only
+    the account that runs the node may)."""
+    try:
+        text = (home / WEB_ADDRESS_FILE).read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError):
+        return None
+    return text or None
+
+
+def forget_web_address(home: Path) -> None:
+    """Remove ``NODE_HOME/web-address`` (serve stopped, or one left by a crash)."""
+    with contextlib.suppress(OSError):
+        (home / WEB_ADDRESS_FILE).unlink(missing_ok=True)
 
 
 def store_mtime(store_path: Path | str) -> float | None:

@@ -78,6 +78,8 @@ def gather_status(node: Node, home: Home) -> dict[str, Any]:
             started=running.started or None,
             listen=running.listen or None,
             web=running.web or None,
+            # with its one-time token: only the account that runs the node can read it
+            web_address=servelock.web_address(home.path) if running.web else None,
         )
     backup = records.backup_time(store)
     return {
@@ -242,7 +244,7 @@ def _serve_words(serve: dict[str, Any], now: float) -> str:
     if serve.get("listen"):
         parts.append(f"sync server on {serve['listen']}")
     if serve.get("web"):
-        parts.append(f"web view {serve['web']}")
+        parts.append(f"web view {serve.get('web_address') or serve['web']}")
     return "Serve: " + "; ".join(parts)
 
 

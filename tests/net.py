@@ -158,7 +158,8 @@ def serve_process(
     advertise: str | None = None,
 ) -> subprocess.Popen[str]:
     """``commune serve`` in its own process, once it listens (``preexec_fn`` runs in it
-    first; ``advertise``: the address it publishes)."""
+    first; ``advertise``: the address it publishes). Its ``web_address`` is the web
+    view's address as printed, with its one-time token; ``web_url`` the same without."""
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -186,5 +187,7 @@ def serve_process(
     assert line.startswith("Serving on"), line
     web = proc.stdout.readline()
     assert web.startswith("Web view on http://127.0.0.1:"), web
-    proc.web_url = web.split()[-1]  # type: ignore[attr-defined]
+    # the address with its one-time token (node/web/access.py), and without it
+    proc.web_address = web.split()[-1]  # type: ignore[attr-defined]
+    proc.web_url = proc.web_address.partition("?")[0]  # type: ignore[attr-defined]
     return proc

@@ -21,6 +21,7 @@ from node.config import Config
 from node.errors import ConfigError
 from tests.helpers import ROOT, commune
 from tests.net import close_all, commune_async, free_port, make_network
+from tests.web_owner import owner_jar
 
 ONION = "https://" + "a" * 56 + ".onion:8470"
 
@@ -376,7 +377,11 @@ request_time = 60
             raise AssertionError("the two nodes did not converge")
         assert now[0] not in before
         # SV's web view shows both collectives' reports
-        async with aiohttp.ClientSession() as client, client.get(web.split()[-1]) as page:
+        # the printed address with its one-time token: traded for a cookie the jar keeps
+        async with (
+            aiohttp.ClientSession(cookie_jar=owner_jar()) as client,
+            client.get(web.split()[-1]) as page,
+        ):
             assert page.status == 200
             html = await page.text()
         assert "Los Angeles" in html

@@ -14,12 +14,15 @@ import urllib.request
 from pathlib import Path
 
 from tests.helpers import ROOT
+from tests.web_owner import owner_opener
 
 NAMES = ("Los Angeles", "El Salvador", "India", "South Africa")
+#: a web view's address as the demo prints it: with its one-time token
+ADDRESS = r"http://127\.0\.0\.1:\d+/\?token=[A-Za-z0-9_-]{43}"
 
 
-def fetch(url: str) -> str:
-    with urllib.request.urlopen(url, timeout=10) as response:
+def fetch(opener: urllib.request.OpenerDirector, url: str) -> str:
+    with opener.open(url, timeout=10) as response:
         assert response.status == 200
         return str(response.read().decode("utf-8"))
 
@@ -35,7 +38,7 @@ def test_the_four_node_demo_comes_up_synced_with_four_web_views() -> None:
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "[6/6] Synced." in result.stdout
-    urls = re.findall(r"http://127\.0\.0\.1:\d+/", result.stdout)
+    urls = re.findall(ADDRESS, result.stdout)
     assert len(set(urls)) == 4
     for name in NAMES:
         assert name in result.stdout
@@ -59,15 +62,18 @@ def test_the_demo_runs_until_ctrl_c_and_relays_a_post_along_the_line() -> None:
                 break
         out = "".join(lines)
         assert "[6/6] Synced." in out, out
-        urls = dict(re.findall(r"^  (\S.*?)\s+(http://127\.0\.0\.1:\d+/)$", out, re.M))
-        assert set(urls) == set(NAMES), out
+        printed = dict(re.findall(rf"^  (\S.*?)\s+({ADDRESS})$", out, re.M))
+        assert set(printed) == set(NAMES), out
+        # each printed address opens (its token traded for a cookie the opener keeps)
+        openers = {name: owner_opener(address) for name, address in printed.items()}
+        urls = {name: address.partition("?")[0] for name, address in printed.items()}
         folder = Path(re.search(r"Making four nodes in (\S+)", out).group(1))  # type: ignore[union-attr]
         assert folder.is_dir()
 
         # every web view shows the four collectives' reports, but only its own contacts
         for name, url in urls.items():
-            assert all(n in fetch(url + "reports") for n in NAMES), name
-        contacts = fetch(urls["Los Angeles"] + "contacts")
+            assert all(n in fetch(openers[name], url + "reports") for n in NAMES), name
+        contacts = fetch(openers["Los Angeles"], urls["Los Angeles"] + "contacts")
         assert "Maria Gonzalez" in contacts
         assert "Thandiwe Mokoena" not in contacts
 
@@ -79,7 +85,9 @@ def test_the_demo_runs_until_ctrl_c_and_relays_a_post_along_the_line() -> None:
         )
         assert posted.returncode == 0, posted.stderr
         deadline = time.monotonic() + 60
-        while "desde ZA" not in fetch(urls["Los Angeles"] + "reports?q=Hola"):
+        while "desde ZA" not in fetch(
+            openers["Los Angeles"], urls["Los Angeles"] + "reports?q=Hola"
+        ):
             assert time.monotonic() < deadline, "ZA's report did not reach LA through IN and SV"
             time.sleep(0.2)
     finally:

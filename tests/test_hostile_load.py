@@ -12,13 +12,13 @@ import ssl
 import time
 from pathlib import Path
 
-import aiohttp
 import pytest
 
 from node import daemon, sync
 from node import peers as peer_list
 from protocol import sync as proto
 from tests.net import Member, close_all, free_port, make_network, serve_process, until
+from tests.web_owner import owner_session
 
 SETTINGS = """
 [limits]
@@ -230,8 +230,9 @@ async def test_the_web_view_closes_a_slow_or_idle_connection(
     (la,) = members = make_network(tmp_path, ["Los Angeles"])
     runner, port = await start_web(la.node, la.keys, host="127.0.0.1", port=0)
     try:
-        # a page is served as before
-        async with aiohttp.ClientSession() as web, web.get(f"http://127.0.0.1:{port}/") as page:
+        # a page is served as before (to its owner, let in with the address's token)
+        web, _ = await owner_session(la.home.path)
+        async with web, web.get(f"http://127.0.0.1:{port}/") as page:
             assert page.status == 200
         # headers trickled a byte at a time: closed, unanswered, within the deadline
         reader, writer = await asyncio.open_connection("127.0.0.1", port)

@@ -12,6 +12,7 @@ import pytest
 from node.service import Node
 from protocol.kinds import POSTABLE
 from tests.net import Member, close_all, commune_async, make_network
+from tests.web_owner import owner_session
 
 
 def test_an_edit_dated_ahead_loses_to_an_edit_made_after_it(tmp_path: Path) -> None:
@@ -260,7 +261,6 @@ async def test_an_author_held_back_over_the_budget_is_named_everywhere(
 ) -> None:
     """§4.6: status, /metrics and the web view's problems name the author whose events
     were held back."""
-    import aiohttp  # noqa: PLC0415
 
     from node.web import start_web  # noqa: PLC0415
     from protocol.kinds import member  # noqa: PLC0415
@@ -274,7 +274,8 @@ async def test_an_author_held_back_over_the_budget_is_named_everywhere(
         assert result.held_back[sv.keys.node_id] == 1
         runner, port = await start_web(la.node, la.keys, host="127.0.0.1", port=0)
         try:
-            async with aiohttp.ClientSession() as web:
+            web, _ = await owner_session(la.home.path)
+            async with web:
                 async with web.get(f"http://127.0.0.1:{port}/") as page:
                     html = await page.text()
                 async with web.get(f"http://127.0.0.1:{port}/metrics") as page:

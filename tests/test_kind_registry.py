@@ -42,6 +42,7 @@ from protocol.kinds import (
 from protocol.kinds.base import DELETE, UPDATE
 from tests.helpers import ROOT, commune
 from tests.net import Member, close_all, make_network
+from tests.web_owner import owner_session
 
 #: the throwaway kind: the whole of what a new kind needs
 SPEC = KindSpec(
@@ -263,8 +264,12 @@ def test_a_new_kind_is_posted_edited_and_shown_with_the_real_command(tmp_path: P
 
 @contextlib.asynccontextmanager
 async def served(node: Node) -> AsyncIterator[aiohttp.ClientSession]:
-    runner, port = await start_web(node, None, host="127.0.0.1", port=0)
-    session = aiohttp.ClientSession(base_url=f"http://127.0.0.1:{port}")
+    runner, _ = await start_web(node, None, host="127.0.0.1", port=0)
+    try:
+        session, _ = await owner_session(node.home.path)  # the address's token, once
+    except BaseException:
+        await runner.cleanup()
+        raise
     try:
         yield session
     finally:

@@ -18,6 +18,7 @@ from node import peers as peer_list
 from node.home import Home
 from node.service import Node
 from tests.net import Member, close_all, commune_async, free_port, new_member, serve_process
+from tests.web_owner import current_address, let_in, owner_jar
 
 
 async def _cli(home: Path, *args: str) -> str:
@@ -127,11 +128,10 @@ async def test_admit_and_revoke_from_the_command_line_reach_a_running_serve(
         assert (await _cli(la_home.path, "state-hash")).strip() == (
             india.node.projector.state_hash().hex()
         )
-        async with (
-            aiohttp.ClientSession() as web,
-            web.get(server.web_url + "reports") as page,  # type: ignore[attr-defined]
-        ):
-            html = await page.text()
+        async with aiohttp.ClientSession(cookie_jar=owner_jar()) as web:
+            await let_in(web, server.web_address)  # type: ignore[attr-defined]
+            async with web.get(server.web_url + "reports") as page:  # type: ignore[attr-defined]
+                html = await page.text()
         assert page.status == 200
         assert "antes" in html
         assert "tarde" not in html
@@ -144,11 +144,11 @@ async def test_admit_and_revoke_from_the_command_line_reach_a_running_serve(
         # A redaction by the command line: serve's web view stops showing the text, and
         # the redaction reaches Mumbai through serve.
         await _cli(la_home.path, "redact", antes.hex())
-        async with (
-            aiohttp.ClientSession() as web,
-            web.get(server.web_url + "reports") as page,  # type: ignore[attr-defined]
-        ):
-            assert "antes" not in await page.text()
+        async with aiohttp.ClientSession(cookie_jar=owner_jar()) as web:
+            await let_in(web, current_address(la_home.path))  # another browser: the file's
+            async with web.get(server.web_url + "reports") as page:  # type: ignore[attr-defined]
+                assert page.status == 200
+                assert "antes" not in await page.text()
         assert (await daemon.sync_once(india.node, india.keys, [url]))[0][1] is not None
         assert "antes" not in {r["title"] for r in india.node.projector.rows("report")}
         assert (await _cli(la_home.path, "state-hash")).strip() == (

@@ -30,6 +30,7 @@ from tests.net import (
     serve_process,
     until,
 )
+from tests.web_owner import owner_jar
 
 
 async def test_four_nodes_in_a_line_converge_and_a_new_event_crosses_at_once(
@@ -298,10 +299,11 @@ async def test_serve_sync_and_peer_commands_end_to_end(tmp_path: Path) -> None:
         assert "https://HOST:PORT" in err
         # serve printed its web view's address: the page shows both collectives
         async with (
-            aiohttp.ClientSession() as web,
-            web.get(server.web_url) as page,  # type: ignore[attr-defined]
+            aiohttp.ClientSession(cookie_jar=owner_jar()) as web,
+            web.get(server.web_address) as page,  # type: ignore[attr-defined]
         ):
             assert page.status == 200
+            assert [r.status for r in page.history] == [303]  # the token traded for a cookie
             html = await page.text()
         assert "Los Angeles" in html
         assert "San Salvador" in html

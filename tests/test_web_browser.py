@@ -1,6 +1,9 @@
 """The web view in a real browser: headless Chromium (Debian's package) driven by
 Playwright, against real nodes on 127.0.0.1 that sync with each other.
 
+Each browser context gets in as the node's owner does: it opens the address with its
+one-time token that the view keeps in NODE_HOME/web-address, and keeps the cookie.
+
 Screenshots of every page are saved under test-artifacts/web/ (not committed).
 """
 
@@ -18,6 +21,7 @@ from node.web.app import start_web
 from protocol.kinds import POSTABLE
 from tests.helpers import ROOT
 from tests.net import Member, close_all, link_line, make_network, until
+from tests.web_owner import current_address
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = ROOT / "test-artifacts" / "web"
@@ -103,20 +107,29 @@ async def browser() -> AsyncIterator[Any]:
             await chromium.close()
 
 
-async def _open(browser: Any, url: str, locale: str = "en-US") -> tuple[Any, Any, list[str]]:
+async def _open(
+    browser: Any, site: Site, path: str = "/", locale: str = "en-US"
+) -> tuple[Any, Any, list[str]]:
+    """A new browser context let in with the view's current address (its one-time
+    token), then on ``path``."""
     context = await browser.new_context(locale=locale)
     page = await context.new_page()
     problems: list[str] = []
     page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
     page.on("pageerror", lambda e: problems.append(str(e)))
     page.on("dialog", lambda d: problems.append(f"dialog: {d.message}"))
-    await page.goto(url)
+    response = await page.goto(current_address(site.members[0].home.path))
+    assert response is not None
+    assert response.status == 200
+    assert page.url == site.url + "/"  # the token is gone from the address bar
+    if path != "/":
+        await page.goto(site.url + path)
     return context, page, problems
 
 
 async def test_every_page_loads_without_errors_and_is_saved(site: Site, browser: Any) -> None:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    context, page, problems = await _open(browser, site.url + "/")
+    context, page, problems = await _open(browser, site)
     try:
         for path in PAGES:
             response = await page.goto(site.url + path)
@@ -139,7 +152,7 @@ async def test_every_page_loads_without_errors_and_is_saved(site: Site, browser:
 async def test_all_four_collectives_reports_plans_and_own_contacts(
     site: Site, browser: Any
 ) -> None:
-    context, page, problems = await _open(browser, site.url + "/reports")
+    context, page, problems = await _open(browser, site, "/reports")
     try:
         text = await page.inner_text("body")
         for title in ("Asamblea de inquilinos", "मोहल्ला सभा", "Umhlangano womphakathi"):
@@ -156,7 +169,7 @@ async def test_all_four_collectives_reports_plans_and_own_contacts(
 
 
 async def test_an_injected_title_shows_as_text(site: Site, browser: Any) -> None:
-    context, page, problems = await _open(browser, site.url + "/reports")
+    context, page, problems = await _open(browser, site, "/reports")
     try:
         text = await page.inner_text("body")
         assert INJECTION in text  # shown, not run
@@ -167,7 +180,7 @@ async def test_an_injected_title_shows_as_text(site: Site, browser: Any) -> None
 
 
 async def test_a_spanish_browser_gets_the_spanish_interface(site: Site, browser: Any) -> None:
-    context, page, problems = await _open(browser, site.url + "/", locale="es-ES")
+    context, page, problems = await _open(browser, site, locale="es-ES")
     try:
         text = await page.inner_text("body")
         assert "Informes" in text
@@ -179,7 +192,7 @@ async def test_a_spanish_browser_gets_the_spanish_interface(site: Site, browser:
 
 
 async def test_a_new_event_appears_without_a_reload(site: Site, browser: Any) -> None:
-    context, page, problems = await _open(browser, site.url + "/reports")
+    context, page, problems = await _open(browser, site, "/reports")
     try:
         za = site.members[3]
         _report(za, "Noticia de Johannesburgo", "Llegó por la línea de nodos.")

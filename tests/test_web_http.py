@@ -23,6 +23,7 @@ from node.web.state import STATE
 from protocol.kinds import POSTABLE
 from tests.helpers import forge, payload
 from tests.net import Member, close_all, make_network
+from tests.web_owner import owner_session
 
 ROUTES = ["/", "/reports", "/plans", "/contacts", "/events", "/activity"]
 TEMPLATES = Path(__file__).resolve().parent.parent / "node" / "web" / "templates"
@@ -138,9 +139,12 @@ async def served(
     runner, port = await start_web(
         m.node, m.keys if keys else None, host="127.0.0.1", port=0, daemon=daemon
     )
-    # unsafe: keep cookies for an IP address, as browsers do
-    jar = aiohttp.CookieJar(unsafe=True)
-    session = aiohttp.ClientSession(base_url=f"http://127.0.0.1:{port}", cookie_jar=jar)
+    try:
+        # let in as the owner: the address with its one-time token, visited once
+        session, _ = await owner_session(m.home.path)
+    except BaseException:
+        await runner.cleanup()
+        raise
     try:
         yield Site(session, port, runner)
     finally:
@@ -244,7 +248,7 @@ async def test_spanish_by_switch_cookie_and_accept_language(world: World) -> Non
         _, html, _ = await site.get("/plans")
         assert '<html lang="es"' in html
         assert "atrasado" in html
-        site.session.cookie_jar.clear()
+        site.session.cookie_jar.clear(lambda c: c.key == "lang")  # the owner stays in
         _, html, _ = await site.get("/", headers={"Accept-Language": "es-SV,es;q=0.9,en;q=0.5"})
         assert '<html lang="es"' in html
         assert "Resumen" in html
@@ -617,7 +621,8 @@ async def test_the_live_stream_says_when_the_log_grows(world: World) -> None:
 
 async def test_stopping_the_view_ends_the_open_streams(world: World) -> None:
     runner, port = await start_web(world.la.node, None, host="127.0.0.1", port=0)
-    async with aiohttp.ClientSession() as session:
+    session, _ = await owner_session(world.la.home.path)
+    async with session:
         async with session.head(f"http://127.0.0.1:{port}/live") as response:
             assert response.status == 200
             assert response.headers["Content-Type"].startswith("text/event-stream")

@@ -24,6 +24,7 @@ from node.web import SECURITY_HEADERS, start_web
 from node.web.state import STATE
 from protocol.kinds import POSTABLE
 from tests.net import Member, close_all, free_port, link, make_network, serve_process, until
+from tests.web_owner import scrape_headers
 
 SECRET_TITLE = "Meeting with the dock workers"
 SECRET_BODY = "We agreed to meet again on Friday"
@@ -159,8 +160,12 @@ class Site:
 
 @contextlib.asynccontextmanager
 async def served(m: Member, daemon: Daemon | None = None) -> AsyncIterator[Site]:
+    """The view of ``m``, read as a watchdog or Prometheus reads it: with the scrape token
+    of ``NODE_HOME/metrics-token``."""
     runner, port = await start_web(m.node, m.keys, host="127.0.0.1", port=0, daemon=daemon)
-    session = aiohttp.ClientSession(base_url=f"http://127.0.0.1:{port}")
+    session = aiohttp.ClientSession(
+        base_url=f"http://127.0.0.1:{port}", headers=scrape_headers(m.home.path)
+    )
     try:
         yield Site(session, runner)
     finally:
@@ -310,7 +315,8 @@ async def test_metrics_count_the_log_the_members_and_the_sync_rounds(nodes: list
     requests = parse(text)["commune_web_requests_total"]  # the second scrape counts the first
     assert requests.kind == "counter"
     assert requests.value(route="healthz", method="GET", code="200") == 1
-    assert requests.value(route="other", method="GET", code="404") == 1
+    # the scrape token opens /healthz and /metrics only: another path is refused
+    assert requests.value(route="other", method="GET", code="403") == 1
     assert requests.value(route="metrics", method="GET", code="200") == 1
     assert {r["route"] for r in requests.labelled()} <= {"healthz", "other", "metrics"}
     assert odd.name == ODD_NAME
@@ -436,7 +442,7 @@ async def test_a_real_serve_answers_healthz_and_metrics(tmp_path: Path) -> None:
     server = serve_process(home, free_port())
     web_url: str = server.web_url  # type: ignore[attr-defined]
     try:
-        async with aiohttp.ClientSession() as session:
+        async with aiohttp.ClientSession(headers=scrape_headers(home)) as session:
             async with session.get(web_url + "healthz") as response:
                 assert response.status == 200
                 health = await response.json()

@@ -2,8 +2,10 @@
 
 Every request passes, in order: the Host check (421 for a name that is not this
 view's address: DNS rebinding), the method check (anything but GET and HEAD is 405:
-no route writes), the page, and the error page for whatever went wrong. Every
-response, error pages and static files included, carries the security headers.
+no route writes), the owner check (node/web/access.py: the cookie, or the one-time token
+that a browser trades for it; else the refusal page, 403), the page, and the error page
+for whatever went wrong. Every response, error pages, the refusal page and static files
+included, carries the security headers.
 
 ``/healthz`` and ``/metrics`` (node/web/metrics.py) say how the node is doing, for a
 watchdog and for Prometheus; every request is counted in the node's metrics.
@@ -20,16 +22,17 @@ import contextlib
 import logging
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
 
 from crypto.errors import CommuneError
 from crypto.identity import NodeKeys
-from node import gate, logs
+from node import gate, logs, servelock
 from node.daemon import Daemon
 from node.service import Node
-from node.web import activity, events, i18n, pages
+from node.web import access, activity, events, i18n, pages
 from node.web import metrics as web_metrics
 from node.web.bind import check_bind, host_allowed
 from node.web.data import Reader
@@ -70,14 +73,24 @@ def make_app(
     host: str,
     port: int,
     daemon: Daemon | None = None,
+    address_file: Path | None = None,
+    scrape: str | None = None,
 ) -> web.Application:
     """The read-only web view of ``node``, answering only at ``host:port``. With
     ``keys`` it shows the private items this node can open (in memory); with
-    ``daemon`` it shows how syncing with each peer goes."""
+    ``daemon`` it shows how syncing with each peer goes. Only its owner reads it
+    (node/web/access.py): ``address_file`` is where its address with the current
+    one-time token is kept, ``scrape`` the token of /healthz and /metrics."""
     state = WebState(node, keys, daemon, host, port, environment())
     state.static = {name: (HERE / "static" / name).read_bytes() for name in STATIC_TYPES}
-    app = web.Application(middlewares=[_gated, _errors, _guard], client_max_size=1024)
+    app = web.Application(
+        middlewares=[_gated, _errors, _guard, access.private], client_max_size=1024
+    )
     app[STATE] = state
+    shown = f"[{host}]" if ":" in host else host
+    app[access.ACCESS] = access.Access(
+        f"http://{shown}:{port}/", f"commune-{port}", address_file, scrape
+    )
     app[GATE] = gate.Gate(WEB_LIMITS)
     app.on_response_prepare.append(_headers)
     app.cleanup_ctx.append(_running)
@@ -106,21 +119,41 @@ async def start_web(
 ) -> tuple[web.AppRunner, int]:
     """Listen on host:port (0: a free port) and serve the web view; the runner (stop it
     with ``await runner.cleanup()``) and the port it listens on. Refuses an address
-    other machines can reach unless ``allow_public`` (:func:`check_bind`)."""
+    other machines can reach unless ``allow_public`` (:func:`check_bind`).
+
+    Its address with a one-time token (:func:`address`) is written to
+    ``NODE_HOME/web-address`` (0600) and removed when the runner is cleaned up; the
+    scrape token of /healthz and /metrics is in ``NODE_HOME/metrics-token``."""
     check_bind(host, allow_public)
+    home = node.home.path
+    scrape = access.metrics_token(home)
     sock = _listen(host, port)
     try:
         actual = int(sock.getsockname()[1])
-        app = make_app(node, keys, host=host, port=actual, daemon=daemon)
+        app = make_app(
+            node,
+            keys,
+            host=host,
+            port=actual,
+            daemon=daemon,
+            address_file=home / servelock.WEB_ADDRESS_FILE,
+            scrape=scrape,
+        )
         runner = web.AppRunner(app, access_log=None, shutdown_timeout=5.0)
         await runner.setup()
         await _GatedSite(runner, sock, app[GATE]).start()
+        app[access.ACCESS].publish()
     except BaseException:
         sock.close()
         raise
-    shown = f"[{host}]" if ":" in host else host
-    logs.event(log, "web.start", address=f"http://{shown}:{actual}/")
+    logs.event(log, "web.start", address=app[access.ACCESS].base)
     return runner, actual
+
+
+def address(runner: web.AppRunner) -> str:
+    """The address, with its current one-time token, that lets a browser into the view
+    that ``runner`` runs (as kept in ``NODE_HOME/web-address``)."""
+    return runner.app[access.ACCESS].address()
 
 
 def _listen(host: str, port: int) -> socket.socket:
@@ -316,6 +349,7 @@ async def _running(app: web.Application) -> AsyncIterator[None]:
         state.private.clear()
         state.reader.close()
         state.reader = None
+        app[access.ACCESS].withdraw()
 
 
 async def _shutdown(app: web.Application) -> None:

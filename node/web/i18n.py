@@ -276,6 +276,29 @@ ES: dict[str, str] = {
     "This node's page answers only at its own address.": (
         "La página de este nodo solo responde en su propia dirección."
     ),
+    # the refusal page (node/web/access.py)
+    "This page is private": "Esta página es privada",
+    "This page is private to the person who runs this node. It shows nothing to anyone else.": (
+        "Esta página es privada para la persona que hace funcionar este nodo. No muestra "
+        "nada a nadie más."
+    ),
+    "The address you opened was already used, or the node has restarted since. Each address "
+    "lets one browser in, once.": (
+        "La dirección que abrió ya se usó, o el nodo se reinició desde entonces. Cada "
+        "dirección deja entrar a un navegador, una sola vez."
+    ),
+    "If you run this node, open the address that the command commune serve printed when it "
+    "started. The current address is always in this file, which only the account that runs "
+    "the node can read:": (
+        "Si usted hace funcionar este nodo, abra la dirección que mostró el comando commune "
+        "serve al arrancar. La dirección vigente está siempre en este archivo, que solo puede "
+        "leer la cuenta que hace funcionar el nodo:"
+    ),
+    "The command commune status prints it too. Once you have opened it, this browser stays "
+    "let in until it is closed.": (
+        "El comando commune status también la muestra. Una vez abierta, este navegador "
+        "puede entrar hasta que se cierre."
+    ),
     "Something went wrong": "Algo salió mal",
     "Back to the overview": "Volver al resumen",
 }
