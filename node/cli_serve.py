@@ -80,7 +80,8 @@ from node.service import Node
     "--web-public",
     is_flag=True,
     help="Let the web view listen on an address other machines can reach (it shows "
-    "everything this node can read, contacts included, to whoever reaches it).",
+    "everything this node can read, contacts included, to whoever holds its token or "
+    "cookie, and both cross the network in the clear).",
 )
 @click.option(
     "--proxy",

@@ -41,15 +41,18 @@ def check_bind(host: str, allow_public: bool) -> str | None:
         return None
     if not allow_public:
         raise PublicBind(
-            f"the web view would listen on {host}, where other machines can reach it and "
-            "read this collective's reports and plans (and, with the passphrase, its "
-            "contacts). Use 127.0.0.1 (the default), or add --web-public if you really mean it"
+            f"the web view would listen on {host}, where other machines can reach it: it "
+            "shows this collective's reports and plans (and, with the passphrase, its "
+            "contacts) to whoever holds its token or cookie, and they would cross the "
+            "network in the clear. Use 127.0.0.1 (the default), or add --web-public if you "
+            "really mean it"
         )
     return (
-        f"WARNING: the web view listens on {host}: anyone who can reach this machine on "
-        "that address can read this collective's reports and plans (and contacts, when the "
-        "node runs with its passphrase). It has no password. Prefer 127.0.0.1 and an SSH "
-        "tunnel."
+        f"WARNING: the web view listens on {host}, where other machines can reach it. It "
+        "opens only with its one-time token and the cookie it is traded for, but both "
+        "cross the network in the clear (no TLS): whoever watches that network can take "
+        "them and read this collective's reports and plans (and contacts, when the node "
+        "runs with its passphrase). Prefer 127.0.0.1 and an SSH tunnel."
     )
 
 
