@@ -1,24 +1,43 @@
 """`export` and `import`: sneakernet bundles (docs/PROTOCOL.md §9) in files.
 
+A bundle is sealed (§9.4) to the network's current members, or to the members named,
+and always to this node: the file is encrypted straight into the temporary file that
+``write_private`` renames into place, in chunks, so no plaintext of it touches the disk
+and memory does not grow with it. Import opens it with this node's sealing key, chunk
+by chunk, on each of its passes over the file.
+
 Import checks every event exactly as sync does (it goes through ``Node.ingest``), after
-two checks that make a damaged bundle change nothing: the trailer checksum (truncation,
-alteration) and every event's own validity (signature, encoding).
+two checks that make a damaged bundle change nothing: the whole file opens and its
+trailer checksum matches (truncation, alteration), and every event is valid on its own
+(signature, encoding). A plain bundle, as older versions wrote, is still read.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import BinaryIO
 
+from crypto.identity import NodeKeys
+from crypto.seal import SealingSecret
+from node import network, private
+from node.errors import CannotAddress
 from node.home import write_private
 from node.service import IngestResult, Node, check_many
-from protocol import encoding
-from protocol.bundle import BundleHeader, BundleReader, Item, write
-from protocol.errors import BadBundle, InvalidEvent
+from protocol import encoding, sealedbundle
+from protocol.bundle import BundleHeader, Item, write
+from protocol.errors import BadBundle, DamagedBundle, InvalidEvent, NotSealedToThisNode
 from protocol.frontier import Frontier
+from protocol.kinds import member as member_kinds
 
+#: Events are ingested in batches of at most CHUNK events and CHUNK_BYTES bytes (a batch
+#: is held in memory, and the next one is checked while it is stored).
 CHUNK = 2000
-READ_SIZE = 1 << 20
+CHUNK_BYTES = 1 << 20
+#: Export reads the log this many events at a time (at most 64 KiB each).
+EXPORT_BATCH = 100
+READ_SIZE = 256 << 10
 
 
 def own_frontier(node: Node) -> Frontier:
@@ -41,9 +60,71 @@ def remember_frontier(node: Node, peer: bytes, frontier: Frontier) -> None:
         node.store.set_meta(f"frontier:{peer.hex()}", encoding.encode(frontier.to_value()).hex())
 
 
-def export_bundle(node: Node, path: Path, lacking: Frontier | None = None) -> BundleHeader:
+@dataclass(frozen=True, slots=True)
+class Sealing:
+    """Whom a bundle is sealed to: node id → public key in ``suite``, with their names,
+    and the members left out (each with why)."""
+
+    suite: str
+    recipients: dict[bytes, bytes]
+    names: dict[bytes, str]
+    left_out: list[str] = field(default_factory=list)
+
+
+def sealing_for(node: Node, keys: NodeKeys, to: Sequence[str] = ()) -> Sealing:
+    """This node and the members named in ``to`` (node id, id prefix or name), or, when
+    ``to`` is empty, this node and every current member (admitted: not revoked, not
+    forked). In a post-quantum network a member is sealed to with the key it published
+    (§11.2); one that has published none yet is left out (named in ``left_out``), or,
+    named in ``to``, refused."""
+    membership = node.membership()
+    if membership is None or node.projector.genesis() is None:
+        raise BadBundle("this node belongs to no network yet: there is nothing to export")
+    suite = private.suite(node)
+    classic = suite == member_kinds.CLASSIC_SUITE
+    own = keys.sealing_public if classic else keys.pq_sealing_public
+    recipients = {keys.node_id: own}
+    names = {keys.node_id: "this node"}
+    left_out: list[str] = []
+    published = {} if classic else private.pq_keys(node)
+    if to:
+        chosen = [network.resolve(membership, text) for text in to]
+    else:
+        chosen = [m for m in membership.members.values() if m.state == "admitted"]
+    for member in chosen:
+        if member.node_id == keys.node_id:
+            continue
+        label = f"{member.name} ({member.node_id.hex()[:12]}…)"
+        if member.state != "admitted":
+            raise CannotAddress(f"{label} is {member.state}: bundles are never sealed to it")
+        if classic:
+            recipients[member.node_id] = member.sealing_key
+        elif member.node_id in published:
+            recipients[member.node_id] = published[member.node_id]
+        elif to:
+            raise CannotAddress(
+                f"{label} has not published its post-quantum sealing key yet (a node does "
+                "when it first posts or serves), so it could not open the bundle; sync, "
+                "then try again"
+            )
+        else:
+            left_out.append(f"{label}: it has not published its post-quantum sealing key yet")
+            continue
+        names[member.node_id] = member.name
+    if len(recipients) > sealedbundle.MAX_RECIPIENTS:
+        raise CannotAddress(
+            f"a bundle is sealed to at most {sealedbundle.MAX_RECIPIENTS} nodes, and this "
+            f"one would be for {len(recipients)}: name those it is for with --to"
+        )
+    return Sealing(suite, recipients, names, left_out)
+
+
+def export_bundle(
+    node: Node, path: Path, lacking: Frontier | None = None, *, sealing: Sealing | None
+) -> BundleHeader:
     """Write the events of the log ``lacking`` does not have (all, when None), and all
-    fork evidence, to ``path``."""
+    fork evidence, to ``path``: sealed with ``sealing`` (§9.4), or plain (§9.1) when it
+    is None, as only tests and older versions write."""
     genesis = node.projector.genesis()
     if genesis is None:
         raise BadBundle("this node belongs to no network yet: there is nothing to export")
@@ -55,53 +136,104 @@ def export_bundle(node: Node, path: Path, lacking: Frontier | None = None) -> Bu
     )
 
     def events() -> Iterator[bytes]:
-        for start in range(0, len(wanted), CHUNK):
-            yield from node.store.raws_at_rowids(wanted[start : start + CHUNK])
+        for start in range(0, len(wanted), EXPORT_BATCH):
+            yield from node.store.raws_at_rowids(wanted[start : start + EXPORT_BATCH])
 
+    pieces = write(header, events(), forks)
+    if sealing is not None:
+        pieces = sealedbundle.seal(pieces, suite=sealing.suite, recipients=sealing.recipients)
     try:
-        write_private(path, write(header, events(), forks))
+        write_private(path, pieces)
     except OSError as e:
         raise BadBundle(f"cannot write {path}: {e.strerror}") from None
     return header
 
 
-def _items(path: Path) -> Iterator[Item]:
-    reader = BundleReader()
+@dataclass(frozen=True, slots=True)
+class Imported:
+    """What an import read and did."""
+
+    header: BundleHeader
+    result: IngestResult
+    #: False for a plain bundle, as older versions wrote
+    sealed: bool
+    #: how many nodes a sealed bundle is for (0 for a plain one)
+    recipients: int
+
+
+def _items(
+    f: BinaryIO, path: Path, node: Node, reader: sealedbundle.BundleFileReader
+) -> Iterator[Item]:
+    """One pass over the whole file, from its start, opened when sealed."""
     try:
-        with path.open("rb") as f:
-            while chunk := f.read(READ_SIZE):
-                yield from reader.feed(chunk)
+        f.seek(0)
+        while chunk := f.read(READ_SIZE):
+            yield from reader.feed(chunk)
+        yield from reader.finish()
     except OSError as e:
         raise BadBundle(f"cannot read {path}: {e.strerror}") from None
-    reader.finish()
+    except NotSealedToThisNode as e:
+        raise NotSealedToThisNode(
+            f"{e.message}: ask its sender to `commune export --to {node.node_id.hex()}`"
+        ) from None
 
 
-def _event_chunks(path: Path) -> Iterator[list[bytes]]:
+def _pass(f: BinaryIO, path: Path, node: Node, secret: SealingSecret | None) -> Iterator[Item]:
+    return _items(f, path, node, sealedbundle.BundleFileReader(secret))
+
+
+def _event_chunks(items: Iterator[Item]) -> Iterator[list[bytes]]:
     chunk: list[bytes] = []
-    for item in _items(path):
+    size = 0
+    for item in items:
         if item.kind in ("event", "fork"):
             chunk.append(item.data)
-            if len(chunk) >= CHUNK:
+            size += len(item.data)
+            if len(chunk) >= CHUNK or size >= CHUNK_BYTES:
                 yield chunk
-                chunk = []
+                chunk, size = [], 0
     if chunk:
         yield chunk
 
 
-def import_bundle(node: Node, path: Path) -> tuple[BundleHeader, IngestResult]:
-    # 1. The whole file is intact (its checksum) and is for this network.
+def _first_pass(
+    f: BinaryIO, path: Path, node: Node, secret: SealingSecret | None
+) -> tuple[BundleHeader, bool, int]:
+    """The whole file read once: the bundle's header, whether it was sealed, and to how
+    many nodes."""
+    reader = sealedbundle.BundleFileReader(secret)
     header: BundleHeader | None = None
-    for item in _items(path):
-        if item.header is not None:
-            header = item.header
-    assert header is not None  # _items raised otherwise
+    try:
+        for item in _items(f, path, node, reader):
+            header = item.header or header
+    except DamagedBundle as e:
+        raise DamagedBundle(f"{e.message}; nothing was imported") from None
+    assert header is not None  # the reader raised otherwise
+    outer = reader.header
+    return header, bool(reader.sealed), 0 if outer is None else outer.recipients
+
+
+def import_bundle(node: Node, path: Path, keys: NodeKeys | None = None) -> Imported:
+    """Take in the bundle at ``path``; a sealed one opens with ``keys``."""
+    secret = None if keys is None else keys.sealing_secret()
+    try:
+        f = path.open("rb")
+    except OSError as e:
+        raise BadBundle(f"cannot read {path}: {e.strerror}") from None
+    with f:
+        return _import(node, f, path, secret)
+
+
+def _import(node: Node, f: BinaryIO, path: Path, secret: SealingSecret | None) -> Imported:
+    # 1. The whole file opens and is intact (its checksum), and is for this network.
+    header, sealed, recipients = _first_pass(f, path, node, secret)
     if node.network != header.network:
         if node.projector.genesis() is None:
             raise BadBundle("this node belongs to no network yet: join it first (`commune join`)")
         raise BadBundle("this bundle is from another network; nothing was imported")
     # 2. Every event is valid on its own; one bad event refuses the whole bundle.
     position = 0
-    for chunk in _event_chunks(path):
+    for chunk in _event_chunks(_pass(f, path, node, secret)):
         for outcome in check_many(chunk):
             position += 1
             if isinstance(outcome, InvalidEvent):
@@ -111,7 +243,7 @@ def import_bundle(node: Node, path: Path) -> tuple[BundleHeader, IngestResult]:
                 )
     # 3. Through the one ingest path, in chunks.
     total = IngestResult()
-    for result in node.ingest_batches(_event_chunks(path)):
+    for result in node.ingest_batches(_event_chunks(_pass(f, path, node, secret))):
         total.new += result.new
         total.known += result.known
         total.forks += result.forks
@@ -122,4 +254,4 @@ def import_bundle(node: Node, path: Path) -> tuple[BundleHeader, IngestResult]:
     # A later chunk may have released what an earlier one held.
     total.held = node.store.still_held(total.held_ids)
     remember_frontier(node, header.exporter, header.frontier)
-    return header, total
+    return Imported(header, total, sealed, recipients)

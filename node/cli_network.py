@@ -127,9 +127,18 @@ def role(ctx: Context, node_id: str, role: str) -> None:
     metavar="NODE_ID",
     help="Only what that node lacks, as far as this node knows (from its last bundle).",
 )
+@click.option(
+    "--to",
+    "to",
+    multiple=True,
+    metavar="NODE",
+    help="Seal the bundle for this member only (node id, id prefix or name), and this "
+    "node; repeat for several. Without it, the bundle is sealed to every current member.",
+)
 @pass_ctx
-def export_cmd(ctx: Context, file: Path, for_node: str | None) -> None:
-    """Write a sneakernet bundle of events to FILE."""
+def export_cmd(ctx: Context, file: Path, for_node: str | None, to: tuple[str, ...]) -> None:
+    """Write a sneakernet bundle of events to FILE, sealed to the network's members."""
+    keys = ctx.keys()
     with ctx.node() as node:
         lacking = None
         if for_node is not None:
@@ -138,8 +147,17 @@ def export_cmd(ctx: Context, file: Path, for_node: str | None) -> None:
                 fail("this node belongs to no network yet")
             target = network.resolve(membership, for_node)
             lacking = bundles.known_frontier(node, target.node_id)
-        header = bundles.export_bundle(node, file, lacking)
-    click.echo(f"Wrote {header.events} events and {header.forks} fork evidence to {file}.")
+        sealing = bundles.sealing_for(node, keys, to)
+        header = bundles.export_bundle(node, file, lacking, sealing=sealing)
+    others = [name for node_id, name in sealing.names.items() if node_id != keys.node_id]
+    readers = ", ".join([*others, "this node"])
+    click.echo(
+        f"Wrote {header.events} events and {header.forks} fork evidence to {file}, sealed "
+        f"to {len(sealing.recipients)} node{'s' if len(sealing.recipients) != 1 else ''}: "
+        f"{readers}."
+    )
+    for why in sealing.left_out:
+        click.echo(f"warning: left out {why}; it cannot open this bundle", err=True)
 
 
 @click.command("import")
@@ -147,10 +165,18 @@ def export_cmd(ctx: Context, file: Path, for_node: str | None) -> None:
 @pass_ctx
 def import_cmd(ctx: Context, file: Path) -> None:
     """Take in a sneakernet bundle, checked exactly as network sync checks events."""
+    keys = ctx.keys()
     with ctx.node() as node:
-        header, result = bundles.import_bundle(node, file)
+        imported = bundles.import_bundle(node, file, keys)
+    header = imported.header
     click.echo(f"Bundle from {header.exporter.hex()[:12]}… with {header.events} events:")
-    _report(result)
+    _report(imported.result)
+    if not imported.sealed:
+        click.echo(
+            "note: this bundle was not sealed (an older version wrote it): anyone who held "
+            "the file could read it. Delete it once every node has taken it in.",
+            err=True,
+        )
 
 
 @click.command("redact")

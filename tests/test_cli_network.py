@@ -170,11 +170,11 @@ def test_revocation_cutoff_through_the_cli(tmp_path: Path, la_sv: tuple[Path, Pa
     assert (member["state"], member["cutoff"]) == ("revoked", seen)
     # the event after the cutoff is kept in the log, as evidence, and relayed
     assert max(e["seq"] for e in js(la, "log") if e["author"] == sv_id) == seen + 1
-    # SV learns it was revoked and reaches the same state; its own later post no
-    # longer counts there either
-    carry(la, sv, tmp_path)
-    assert snapshot(sv) == snapshot(la)
-    assert "tres (after the cutoff)" not in {r["title"] for r in js(sv, "show", "reports")}
+    # LA's bundles are sealed to the current members only: SV opens none of them now
+    bundle = tmp_path / "after-revocation.commune"
+    ok(la, "export", str(bundle))
+    assert "not one of them" in refused(sv, "import", str(bundle))
+    assert "is revoked" in refused(la, "export", str(bundle), "--to", "San Salvador")
     assert "only an admin" in refused(sv, "revoke", "Los Angeles")
     assert "revoked" in refused(la, "admit", ok(sv, "card").strip())
 
@@ -224,6 +224,9 @@ def test_an_admission_that_came_with_the_invite_counts_at_once(
     assert "Primero" in result.stdout
     india = make(tmp_path, "Mumbai", "in")
     admit(la, india)
+    # SV learns of India's admission (bundles are sealed to the members their exporter
+    # knows), then its own bundle reaches India
+    carry(india, sv, tmp_path)
     carry(sv, india, tmp_path)
     assert [r["title"] for r in js(india, "show", "reports")] == ["Primero"]
 
@@ -300,12 +303,12 @@ def test_a_damaged_bundle_is_refused_and_changes_nothing(
 
     truncated = tmp_path / "truncated.commune"
     truncated.write_bytes(data[: len(data) - 7])
-    assert "bundle" in refused(sv, "import", str(truncated))
+    assert "the bundle is damaged" in refused(sv, "import", str(truncated))
     altered = tmp_path / "altered.commune"
     flipped = bytearray(data)
     flipped[len(data) // 2] ^= 0x01
     altered.write_bytes(bytes(flipped))
-    assert "bundle" in refused(sv, "import", str(altered))
+    assert "the bundle is damaged" in refused(sv, "import", str(altered))
     empty = tmp_path / "empty.commune"
     empty.write_bytes(b"")
     assert "bundle" in refused(sv, "import", str(empty))
@@ -331,6 +334,15 @@ def test_a_damaged_bundle_is_refused_and_changes_nothing(
     ok(other, "found", "Otra red")
     other_bundle = tmp_path / "other.commune"
     ok(other, "export", str(other_bundle))
+    # sealed to the other network's members, so SV cannot even open it
+    assert "not one of them" in refused(sv, "import", str(other_bundle))
+    # and a plain one (as older versions wrote) of another network is refused whole
+    with Node.open(Home(other)) as node:
+        genesis = node.projector.genesis()
+        assert genesis is not None
+        raws = [e.raw for e in node.store.events()]
+        header = BundleHeader(node.network, genesis.raw, node.node_id, Frontier(), len(raws), 0)
+    other_bundle.write_bytes(b"".join(write(header, iter(raws), [])))
     assert "another network" in refused(sv, "import", str(other_bundle))
     assert _unchanged(sv) == before
 

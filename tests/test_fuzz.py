@@ -22,7 +22,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from crypto.errors import CommuneError
-from node.bundles import export_bundle, import_bundle
+from node.bundles import export_bundle, import_bundle, sealing_for
 from protocol import bundle, encoding
 from protocol import sync as proto
 from protocol.envelope import VERSION, decode_event
@@ -199,7 +199,7 @@ def receiver(tmp_path_factory: pytest.TempPathFactory) -> Any:
     base = tmp_path_factory.mktemp("fuzz-ingest")
     la, sv = members = make_network(base, ["Los Angeles", "San Salvador"])
     events = [sv.node.post(sv.keys, [("report", {"v": 1, "title": f"r{i}"})])[0] for i in range(6)]
-    yield la.node, [e.raw for e in events], base
+    yield la.node, [e.raw for e in events], base, la.keys
     close_all(members)
 
 
@@ -208,7 +208,7 @@ def receiver(tmp_path_factory: pytest.TempPathFactory) -> Any:
 def test_ingest_stores_only_valid_events_whatever_the_order(receiver: Any, data: Any) -> None:
     """A batch of valid events, duplicates and byte-mutated copies in any order: the
     log grows only by valid events of the feed, and verify passes."""
-    node, raws, _ = receiver
+    node, raws, _, _ = receiver
     batch = data.draw(st.lists(st.sampled_from(raws), max_size=10))
     for _ in range(data.draw(st.integers(0, 3))):
         raw = bytearray(data.draw(st.sampled_from(raws)))
@@ -225,17 +225,17 @@ def test_ingest_stores_only_valid_events_whatever_the_order(receiver: Any, data:
 @given(st.integers(0, 2000), st.binary(min_size=1, max_size=4))
 def test_importing_an_altered_bundle_changes_nothing(receiver: Any, at: int, patch: bytes) -> None:
     """The node's import path (node/bundles.py) on a real exported bundle, altered."""
-    node, _, base = receiver
+    node, _, base, keys = receiver
     path = Path(base) / "altered.commune"
     original = Path(base) / "whole.commune"
     if not original.exists():
-        export_bundle(node, original)
+        export_bundle(node, original, sealing=sealing_for(node, keys))
     data = original.read_bytes()
     at %= len(data)
     path.write_bytes(data[:at] + patch + data[at + len(patch) :])
     count = node.store.count()
     try:
-        import_bundle(node, path)
+        import_bundle(node, path, keys)
     except bundle.BadBundle:
         assert node.store.count() == count
     assert node.verify() == []
