@@ -43,6 +43,7 @@ __all__ = [
     "status",
     "store",
     "storefile",
+    "strength",
     "sync",
     "sync_base",
     "sync_client",

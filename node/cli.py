@@ -16,7 +16,7 @@ from typing import Any
 import click
 
 from crypto.errors import CommuneError
-from node import terminal
+from node import strength, terminal
 from node.cli_common import (
     INSECURE_WARNING,
     Context,
@@ -28,7 +28,7 @@ from node.cli_common import (
     suspect,
 )
 from node.cli_items import EXTRA_KINDS, ITEM_COMMANDS, kind_commands, register_extra_kinds
-from node.cli_keys import KEY_COMMANDS
+from node.cli_keys import KEY_COMMANDS, ask_new, checked
 from node.cli_network import NETWORK_COMMANDS
 from node.cli_serve import serve
 from node.cli_status import STATUS_COMMANDS
@@ -73,16 +73,32 @@ def cli(ctx: click.Context, home: Path | None) -> None:
 def init(ctx: Context, name: str, insecure_no_passphrase: bool) -> None:
     """Make this node's keys and print its node card.
 
-    The passphrase is asked for at the prompt, or read from $COMMUNE_PASSPHRASE.
+    The passphrase is asked for at the prompt, or read from $COMMUNE_PASSPHRASE. It must
+    be hard to guess: 15 characters or more, best several unrelated words.
     """
-    secret = None if insecure_no_passphrase else passphrase(confirm=True)
+    secret = None
     if insecure_no_passphrase:
         click.echo(INSECURE_WARNING, err=True)
+    else:
+        known = strength.known_words(name)
+        if _passphrase_given():
+            secret = checked(passphrase(), known, "no node was made")
+        else:
+            secret = ask_new("Passphrase", known, "no node was made")
     identity, _ = ctx.home.init(name.strip(), secret)
     click.echo(f"Made the keys of {identity.name!r} in {ctx.home.path}.", err=True)
     click.echo(f"Node id: {identity.node_id.hex()}", err=True)
     click.echo("Its card, to give to an admin of the network over a channel you trust:", err=True)
     click.echo(identity.card.to_text())
+
+
+def _passphrase_given() -> bool:
+    """Whether node.cli_common.passphrase has one without asking: in the environment or
+    a credential."""
+    credentials = os.environ.get("CREDENTIALS_DIRECTORY")
+    return "COMMUNE_PASSPHRASE" in os.environ or (
+        credentials is not None and (Path(credentials) / "passphrase").exists()
+    )
 
 
 @cli.command()

@@ -9,10 +9,16 @@ import click
 
 from crypto.errors import WrongPassphrase
 from node import backup as backups
-from node import records
+from node import records, strength
 from node import restore as restoring
 from node.cli_common import Context, fail, pass_ctx, passphrase
+from node.errors import WeakPassphrase
 from node.store import Store
+
+#: where a new passphrase may be given instead of at the prompt
+NEW_ENV = "COMMUNE_NEW_PASSPHRASE"
+#: how many times a refused passphrase is asked for again at the prompt
+TRIES = 3
 
 
 def say(text: str) -> None:
@@ -27,15 +33,44 @@ def _current_passphrase() -> bytes:
     return str(click.prompt("Current passphrase", hide_input=True, err=True)).encode()
 
 
-def _new_passphrase() -> bytes:
-    env = os.environ.get("COMMUNE_NEW_PASSPHRASE")
-    if env is None:
-        env = str(
-            click.prompt("New passphrase", hide_input=True, confirmation_prompt=True, err=True)
-        )
-    if not env.strip():
-        fail("the new passphrase is empty; the key file was left as it was")
-    return env.encode()
+def checked(secret: bytes, known: list[str], outcome: str) -> bytes:
+    """``secret`` if it passes node/strength.py's minimum; else one error line saying why,
+    what a good one is, and ``outcome`` (what was left undone), and exit."""
+    if not secret:
+        fail(f"the new passphrase is empty; {outcome}")
+    try:
+        strength.check(secret, known)
+    except WeakPassphrase as e:
+        fail(f"{e.message}; {outcome}")
+    return secret
+
+
+def ask_new(label: str, known: list[str], outcome: str) -> bytes:
+    """A new passphrase typed twice at the prompt, asked again (up to :data:`TRIES`
+    times) while it is below the minimum, saying why each time."""
+    say(f"{strength.GOOD[0].upper()}{strength.GOOD[1:]}.")
+    secret = b""
+    given = "no passphrase"
+    for _ in range(TRIES):
+        try:
+            text = click.prompt(label, hide_input=True, confirmation_prompt=True, err=True)
+        except click.exceptions.Abort:
+            fail(f"{given} was given; {outcome}")
+        secret = str(text).encode()
+        verdict = strength.assess(secret, known)
+        if verdict.ok:
+            break
+        say(strength.refusal(verdict) + ".")
+        given = "no passphrase strong enough"
+    else:
+        fail(f"no passphrase strong enough was given in {TRIES} tries; {outcome}")
+    return secret
+
+
+def new_from_environment(known: list[str], outcome: str) -> bytes | None:
+    """$COMMUNE_NEW_PASSPHRASE, checked; None when it is not set."""
+    env = os.environ.get(NEW_ENV)
+    return None if env is None else checked(env.encode(), known, outcome)
 
 
 @click.command()
@@ -44,16 +79,20 @@ def passwd(ctx: Context) -> None:
     """Change the passphrase that locks this node's key (or give it one).
 
     The current passphrase is read from $COMMUNE_PASSPHRASE, else asked for; the new one
-    from $COMMUNE_NEW_PASSPHRASE, else asked for twice.
+    from $COMMUNE_NEW_PASSPHRASE, else asked for twice. The new one must be hard to
+    guess: 15 characters or more, best several unrelated words (docs/CLI.md).
     """
     home = ctx.home
     home.require()
+    known = strength.known_words(home.identity().name)
+    unchanged = "the key file was left as it was"
+    new = new_from_environment(known, unchanged)
     had_one = home.key_is_encrypted()
     try:
         keys = home.unlock(_current_passphrase() if had_one else None)
     except WrongPassphrase:
         fail("the current passphrase does not open this node's key; nothing was changed")
-    home.relock(keys, _new_passphrase())
+    home.relock(keys, new if new is not None else ask_new("New passphrase", known, unchanged))
     click.echo(f"The key of this node is now locked by the new passphrase ({home.key_path}).")
     if had_one:
         say(
@@ -151,19 +190,26 @@ def backup_cmd(ctx: Context, file: Path, insecure: bool, with_store: bool) -> No
 def restore_cmd(ctx: Context, file: Path, unsigned: bool) -> None:
     """Bring a node back from a backup FILE into a folder that holds no node.
 
-    The passphrase is read from $COMMUNE_PASSPHRASE, else asked for.
+    The passphrase is read from $COMMUNE_PASSPHRASE, else asked for. The restored key is
+    locked by a new passphrase when $COMMUNE_NEW_PASSPHRASE is set, and must be when the
+    backup's is too easy to guess (the new one is then asked for twice if not set).
     """
     home = ctx.home
     restoring.check_free(home)
     taken = backups.read(file)
+    known = strength.known_words(taken.card.name, taken.network_name)
+    nothing = "nothing was written"
+    new = new_from_environment(known, nothing)
     secret = None
     if taken.key_encrypted:
         secret = passphrase()
+        if new is None:
+            new = _replace_weak(taken, secret, known, unsigned)
     else:
         click.echo("WARNING: the key in this backup is stored without a passphrase.", err=True)
     try:
         copy = backups.store_copy_path(file)
-        _, from_copy = restoring.restore(
+        keys, from_copy = restoring.restore(
             home, taken, secret, copy if copy.exists() else None, unsigned_ok=unsigned
         )
         if from_copy is not None:
@@ -172,9 +218,16 @@ def restore_cmd(ctx: Context, file: Path, unsigned: bool) -> None:
                 f"{from_copy.summary()}. Peers fill in what is newer."
             )
     except WrongPassphrase:
-        fail("the passphrase does not open the key in this backup; nothing was written")
+        fail(f"the passphrase does not open the key in this backup; {nothing}")
     card = taken.card
     click.echo(f"Restored {card.name!r} ({card.node_id.hex()}) into {home.path}.")
+    if new is not None:
+        home.relock(keys, new)
+        say(
+            f"Its key is locked by the new passphrase ({home.key_path}). The backup {file} "
+            "still opens with the old one: once the node is back, make a new backup "
+            "(`commune backup FILE`) and destroy the old one."
+        )
     if taken.network is None:
         say(
             "It belonged to no network when the backup was made: give its card "
@@ -212,6 +265,32 @@ def restore_cmd(ctx: Context, file: Path, unsigned: bool) -> None:
     say(
         "  3. If the old machine was seized rather than destroyed, and its passphrase may be "
         "known, this key is not safe: ask an admin to revoke this node and make a new one."
+    )
+
+
+def _replace_weak(
+    taken: backups.Backup, secret: bytes, known: list[str], unsigned: bool
+) -> bytes | None:
+    """None when the backup's passphrase passes the minimum; else, once it is known to
+    open the backup, a new one that passes, asked for twice: nobody is locked out of
+    their own node, and it is not kept under a passphrase anyone could guess."""
+    verdict = strength.assess(secret, known)
+    if verdict.ok:
+        return None
+    try:
+        taken.open(secret, unsigned_ok=unsigned)
+    except WrongPassphrase:
+        fail("the passphrase does not open the key in this backup; nothing was written")
+    say(
+        f"The passphrase this backup was made with is too easy to guess ({verdict.reason}; "
+        f"it would be found in {verdict.crack_time} at {strength.GUESSES_PER_SECOND} "
+        "guesses a second). The node is restored, but its key is locked by a new one."
+    )
+    return ask_new(
+        "New passphrase",
+        known,
+        f"the backup's passphrase is too easy to guess to keep, so the restore needs a new "
+        f"one (in ${NEW_ENV}, or typed twice at the prompt); nothing was written",
     )
 
 

@@ -11,6 +11,7 @@
     ├── OverBudget          a post would go over the network's daily budget
     ├── BadBackup           a backup file is damaged, altered or not a backup
     │   └── UnsignedBackup  a backup of the first version, with no signature
+    ├── WeakPassphrase      a new passphrase below the minimum (node/strength.py)
     ├── MembershipError     a membership command that cannot be done (not a member, …)
     ├── NotAdmin            an admin's command from a node that is not one
     ├── CannotAddress       a private event cannot be sealed to the members named
@@ -67,6 +68,13 @@ class BadBackup(CommuneError):
 
 class UnsignedBackup(BadBackup):
     """A backup of the first version, which carries no signature."""
+
+
+class WeakPassphrase(CommuneError):
+    """A new passphrase (init, passwd, restore) is too easy to guess; the message says
+    why and what a good one looks like."""
+
+    code = "weak-passphrase"
 
 
 class PublicBind(CommuneError):

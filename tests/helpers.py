@@ -18,6 +18,11 @@ from protocol.kinds import member
 
 ROOT = Path(__file__).resolve().parent.parent
 
+#: Passphrases that pass the minimum of init, passwd and restore (node/strength.py):
+#: for tests that type or give one through the command line.
+PASSPHRASE = "copper meadow violin parsnip"
+OTHER_PASSPHRASE = "lluvia tardía sobre el mercado de flores"
+
 
 def fixed_key(n: int) -> SigningKey:
     return SigningKey(bytes([n]) * 32)

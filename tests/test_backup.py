@@ -15,7 +15,7 @@ import pytest
 from crypto.errors import WrongPassphrase
 from node import backup
 from node.home import Home
-from tests.helpers import commune
+from tests.helpers import PASSPHRASE, commune
 from tests.net import free_port, serve_process
 
 OLD = "una frase vieja y larga"
@@ -84,8 +84,8 @@ def test_passwd_changes_the_passphrase_and_a_wrong_one_changes_nothing(tmp_path:
     ok(home, "found", "Red", env=secret(NEW))
 
     # At the prompt: the current one, then the new one twice.
-    ok(home, "passwd", input=f"{NEW}\nthird one\nthird one\n")
-    Home(home).unlock(b"third one")
+    ok(home, "passwd", input=f"{NEW}\n{PASSPHRASE}\n{PASSPHRASE}\n")
+    Home(home).unlock(PASSPHRASE.encode())
 
 
 def test_passwd_gives_an_insecure_node_a_passphrase(tmp_path: Path) -> None:

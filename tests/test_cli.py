@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from protocol.envelope import decode_event
-from tests.helpers import commune
+from tests.helpers import PASSPHRASE, commune
 
 TEXTS = [
     ("Asamblea de vecinos", "Hablamos del agua y del alquiler con cuarenta vecinos."),
@@ -89,8 +89,8 @@ def test_passphrase_from_the_environment_and_from_the_prompt(tmp_path: Path) -> 
 
 def test_prompted_passphrase_at_init(tmp_path: Path) -> None:
     home = tmp_path / "za"
-    ok(home, "init", "--name", "South Africa", input="sekela\nsekela\n")
-    ok(home, "post", "report", "--title", "Sawubona", env={"COMMUNE_PASSPHRASE": "sekela"})
+    ok(home, "init", "--name", "South Africa", input=f"{PASSPHRASE}\n{PASSPHRASE}\n")
+    ok(home, "post", "report", "--title", "Sawubona", env={"COMMUNE_PASSPHRASE": PASSPHRASE})
 
 
 def test_user_errors_are_one_line_without_traceback(tmp_path: Path) -> None:
