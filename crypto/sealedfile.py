@@ -152,9 +152,7 @@ class StreamOpener:
             plain = self._aead.decrypt(chunk_nonce(self._counter, last), data, None)
         except InvalidTag:
             where = "its last chunk" if last else f"chunk {self._counter + 1}"
-            raise BoxFailed(
-                f"{where} does not open: the file is damaged, cut short or altered"
-            ) from None
+            raise BoxFailed(f"{where} does not open") from None
         self._counter += 1
         return plain
 
@@ -180,5 +178,5 @@ class StreamOpener:
         rest = bytes(self._buffer)
         self._buffer.clear()
         if len(rest) < TAG_SIZE or (len(rest) == TAG_SIZE and self._counter > 0):
-            raise BoxFailed("the file is cut short: its last chunk is missing")
+            raise BoxFailed("its last chunk is missing")
         return self._open(rest, True)

@@ -391,3 +391,16 @@ def test_the_reader_refuses_random_bytes_with_a_bundle_error(
 
 
 SMALL = sealed(plain_bundle(2))
+
+
+def test_the_contexts_are_listed_in_the_spec() -> None:
+    """PROTOCOL.md §1 lists each new context string, its bytes and its hex."""
+    from tests.helpers import ROOT  # noqa: PLC0415
+
+    spec = (ROOT / "docs" / "PROTOCOL.md").read_text(encoding="utf-8")
+    section = spec.split("## §1 ", 1)[1].split("## §2 ", 1)[0]
+    for name in ("SEALED_BUNDLE_HEADER", "SEALED_BUNDLE_KEY", "SEALED_BUNDLE_PAYLOAD"):
+        value = getattr(signed, name)
+        assert f"| `{name}` | `{value[:-1].decode()}\\0` | {len(value)} |" in section
+        assert f"{name} " in section
+        assert value.hex() in section
