@@ -26,6 +26,7 @@ from bench.latency_bench import p95
 from bench.report import write_section
 from bench.sync_bench import machine
 from node import private
+from node.servelock import WEB_ADDRESS_FILE
 from node.web import start_web
 from protocol.kinds import POSTABLE
 from tests.net import close_all, make_network
@@ -100,6 +101,10 @@ async def main(events: int, requests: int) -> tuple[list[tuple[str, str, float, 
             async with aiohttp.ClientSession(
                 base_url=f"http://127.0.0.1:{port}", cookie_jar=jar
             ) as session:
+                # in as the owner: the address with its one-time token, visited once
+                address = (la.home.path / WEB_ADDRESS_FILE).read_text().strip()
+                async with session.get(address) as landed:
+                    assert landed.status == 200, landed.status
                 static = await session.get("/static/style.css")
                 if static.status != 200:
                     pages[0] = ("healthz as the bound", "/healthz")
