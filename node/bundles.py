@@ -30,6 +30,7 @@ from protocol.bundle import BundleHeader, Item, write
 from protocol.errors import BadBundle, DamagedBundle, InvalidEvent, NotSealedToThisNode
 from protocol.frontier import Frontier
 from protocol.kinds import member as member_kinds
+from protocol.membership import Member
 
 #: Events are ingested in batches of at most CHUNK events and CHUNK_BYTES bytes (a batch
 #: is held in memory, and the next one is checked while it is stored).
@@ -63,60 +64,79 @@ def remember_frontier(node: Node, peer: bytes, frontier: Frontier) -> None:
 @dataclass(frozen=True, slots=True)
 class Sealing:
     """Whom a bundle is sealed to: node id → public key in ``suite``, with their names,
-    and the members left out (each with why)."""
+    and what the user should know (members left out, a suite weaker than the network's)."""
 
     suite: str
     recipients: dict[bytes, bytes]
     names: dict[bytes, str]
-    left_out: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+
+def _label(member: Member) -> str:
+    return f"{member.name} ({member.node_id.hex()[:12]}…)"
 
 
 def sealing_for(node: Node, keys: NodeKeys, to: Sequence[str] = ()) -> Sealing:
     """This node and the members named in ``to`` (node id, id prefix or name), or, when
     ``to`` is empty, this node and every current member (admitted: not revoked, not
-    forked). In a post-quantum network a member is sealed to with the key it published
-    (§11.2); one that has published none yet is left out (named in ``left_out``), or,
-    named in ``to``, refused."""
+    forked); a named member that is not current is refused.
+
+    The suite is the network's (§11.2). In a post-quantum network a member is sealed to
+    with the hybrid key it published; one whose key has not reached this node is left
+    out, with a warning, since no bundle is sealed with a weaker suite unasked. Naming
+    such a member in ``to`` is asking: the whole bundle is then sealed with the classic
+    suite, with a warning (how a new member and the network exchange their first
+    bundles when they meet only by sneakernet)."""
     membership = node.membership()
     if membership is None or node.projector.genesis() is None:
         raise BadBundle("this node belongs to no network yet: there is nothing to export")
-    suite = private.suite(node)
-    classic = suite == member_kinds.CLASSIC_SUITE
-    own = keys.sealing_public if classic else keys.pq_sealing_public
-    recipients = {keys.node_id: own}
-    names = {keys.node_id: "this node"}
-    left_out: list[str] = []
-    published = {} if classic else private.pq_keys(node)
     if to:
         chosen = [network.resolve(membership, text) for text in to]
     else:
         chosen = [m for m in membership.members.values() if m.state == "admitted"]
+    chosen = [m for m in chosen if m.node_id != keys.node_id]
     for member in chosen:
-        if member.node_id == keys.node_id:
-            continue
-        label = f"{member.name} ({member.node_id.hex()[:12]}…)"
         if member.state != "admitted":
-            raise CannotAddress(f"{label} is {member.state}: bundles are never sealed to it")
-        if classic:
-            recipients[member.node_id] = member.sealing_key
-        elif member.node_id in published:
-            recipients[member.node_id] = published[member.node_id]
-        elif to:
             raise CannotAddress(
-                f"{label} has not published its post-quantum sealing key yet (a node does "
-                "when it first posts or serves), so it could not open the bundle; sync, "
-                "then try again"
+                f"{_label(member)} is {member.state}: bundles are never sealed to it"
             )
-        else:
-            left_out.append(f"{label}: it has not published its post-quantum sealing key yet")
-            continue
+    suite = private.suite(node)
+    warnings: list[str] = []
+    published = {} if suite == member_kinds.CLASSIC_SUITE else private.pq_keys(node)
+    unpublished = [
+        m for m in chosen if suite != member_kinds.CLASSIC_SUITE and m.node_id not in published
+    ]
+    if unpublished and to:
+        suite = member_kinds.CLASSIC_SUITE
+        warnings.append(
+            f"{', '.join(_label(m) for m in unpublished)} ha"
+            f"{'s' if len(unpublished) == 1 else 've'} no post-quantum sealing key that this "
+            "node knows of, so this bundle is sealed with X25519 alone, not post-quantum: "
+            "a quantum computer could one day open it. Once a bundle or sync from "
+            f"{'it' if len(unpublished) == 1 else 'them'} brings the key here, bundles are "
+            "post-quantum again"
+        )
+    elif unpublished:
+        for member in unpublished:
+            warnings.append(
+                f"left out {_label(member)}: no post-quantum sealing key of it has reached "
+                "this node yet, so it cannot open this bundle (`export --to` it seals one "
+                "for it with X25519 alone)"
+            )
+        gone = {m.node_id for m in unpublished}
+        chosen = [m for m in chosen if m.node_id not in gone]
+    classic = suite == member_kinds.CLASSIC_SUITE
+    recipients = {keys.node_id: keys.sealing_public if classic else keys.pq_sealing_public}
+    names = {keys.node_id: "this node"}
+    for member in chosen:
+        recipients[member.node_id] = member.sealing_key if classic else published[member.node_id]
         names[member.node_id] = member.name
     if len(recipients) > sealedbundle.MAX_RECIPIENTS:
         raise CannotAddress(
             f"a bundle is sealed to at most {sealedbundle.MAX_RECIPIENTS} nodes, and this "
             f"one would be for {len(recipients)}: name those it is for with --to"
         )
-    return Sealing(suite, recipients, names, left_out)
+    return Sealing(suite, recipients, names, warnings)
 
 
 def export_bundle(

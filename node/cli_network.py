@@ -156,8 +156,8 @@ def export_cmd(ctx: Context, file: Path, for_node: str | None, to: tuple[str, ..
         f"to {len(sealing.recipients)} node{'s' if len(sealing.recipients) != 1 else ''}: "
         f"{readers}."
     )
-    for why in sealing.left_out:
-        click.echo(f"warning: left out {why}; it cannot open this bundle", err=True)
+    for warning in sealing.warnings:
+        click.echo(f"warning: {warning}", err=True)
 
 
 @click.command("import")

@@ -336,3 +336,46 @@ def test_a_big_bundle_goes_through_in_bounded_memory(tmp_path: Path) -> None:
     # half the difference (what varies is which batches overlap in the import's pipeline).
     assert big_export[0] - small_export[0] < grown / 2
     assert big_import[0] - small_import[0] < grown / 2
+
+
+def test_a_post_quantum_network_seals_with_the_published_keys(tmp_path: Path) -> None:
+    """In a network founded with --post-quantum, bundles are sealed with the hybrid
+    suite to the keys members published. A member whose key has not reached the
+    exporter is left out with a warning; naming it with --to seals that bundle with
+    X25519 alone, with a warning: how a new member that meets the network only by
+    sneakernet gets its first bundle, after which everything is post-quantum."""
+    la, sv = tmp_path / "la", tmp_path / "sv"
+    init(la, NAMES["la"])
+    init(sv, NAMES["sv"])
+    ok(la, "found", NETWORK, "--post-quantum")
+    admit(la, sv)
+    bundle = tmp_path / "stick.commune"
+
+    def export(home: Path, *args: str) -> tuple[str, str, bytes]:
+        result = commune(home, "export", str(bundle), *args)
+        assert result.returncode == 0, result.stderr
+        return result.stdout, result.stderr, bundle.read_bytes()[:8192]
+
+    out, err, head = export(la)
+    assert "sealed to 1 node: this node." in out
+    assert f"left out {NAMES['sv']}" in err
+    assert b"mlkem768-x25519" in head
+    out, err, head = export(la, "--to", NAMES["sv"])
+    assert f"sealed to 2 nodes: {NAMES['sv']}, this node." in out
+    assert "sealed with X25519 alone, not post-quantum" in err
+    assert b"mlkem768-x25519" not in head
+    assert b"x25519" in head
+    assert "0 refused" in ok(sv, "import", str(bundle))
+    # SV publishes its key when it first posts; its bundle, post-quantum to LA, brings it
+    ok(sv, "post", "report", "--title", "MARKER-pq-7d0e", "--body", "…")
+    out, err, head = export(sv)
+    assert f"sealed to 2 nodes: {NAMES['la']}, this node." in out
+    assert "warning" not in err
+    assert b"mlkem768-x25519" in head
+    assert "0 refused" in ok(la, "import", str(bundle))
+    out, err, head = export(la)
+    assert f"sealed to 2 nodes: {NAMES['sv']}, this node." in out
+    assert "warning" not in err
+    assert b"mlkem768-x25519" in head
+    assert "0 refused" in ok(sv, "import", str(bundle))
+    assert ok(la, "state-hash") == ok(sv, "state-hash")
