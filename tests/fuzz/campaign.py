@@ -132,9 +132,10 @@ once for {args.seconds} s from its seeds on this 2-core machine, shared with oth
 
 - *envelope*: `check_event` on any bytes; anything but an `InvalidEvent` is a crash,
   and an accepted event must be exactly canonical.
-- *bundle*: `node.bundles.import_bundle` into a real node, on raw files and on files
-  rebuilt with a correct checksum (so the fuzzer gets past it); anything but
-  `BadBundle` is a crash; `verify` passes and only valid events are ever stored.
+- *bundle*: `node.bundles.import_bundle` into a real node, on raw files (plain or
+  sealed) and on files rebuilt with a correct checksum, plain or sealed to the node (so
+  the fuzzer gets past the checksum and the seal); anything but `BadBundle` is a crash;
+  `verify` passes and only valid events are ever stored.
 - *sync*: a running node (Daemon, real mutual TLS on 127.0.0.1) fed mutated `/push`
   and `/sync` bodies by a member; any answer but 200, 400 or 408 is a crash; meanwhile
   another member posts and syncs with the same node every 0.2 s (`other_syncs`: rounds
