@@ -226,6 +226,8 @@ class SealedBundleReader:
         start = _MAGIC_SIZE
         if len(buf) <= start:
             return None
+        if bytes(buf[:start]) != SEALED_MAGIC:
+            raise BadBundle("this is not a sealed Commune bundle (it does not start like one)")
         first = buf[start]
         size = frames.BIN_SIZES.get(first)
         if size is None:

@@ -404,3 +404,8 @@ def test_the_contexts_are_listed_in_the_spec() -> None:
         assert f"| `{name}` | `{value[:-1].decode()}\\0` | {len(value)} |" in section
         assert f"{name} " in section
         assert value.hex() in section
+
+
+def test_the_sealed_reader_alone_checks_its_magic() -> None:
+    with pytest.raises(BadBundle, match="not a sealed Commune bundle"):
+        opened(bundle.MAGIC + SMALL[16:])
