@@ -99,7 +99,8 @@ def test_init_takes_a_good_passphrase_in_any_language(tmp_path: Path) -> None:
     for name, phrase in (("Los Angeles", FOUR_WORDS), ("El Salvador", SPANISH), ("Mumbai", HINDI)):
         home = tmp_path / name
         ok(home, "init", "--name", name, env=env(phrase))
-        assert Home(home).unlock(phrase.encode()).node_id == Home(home).identity().node_id
+        made = Home(home)
+        assert made.unlock(phrase.encode()).node_id == made.identity().node_id
     # the one asked for at the prompt: a weak one is refused, saying why, and asked again
     home = tmp_path / "za"
     typed = f"1234\n1234\n{SPANISH}\n{SPANISH}\n"
