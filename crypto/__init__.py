@@ -3,6 +3,7 @@
 #: The package's public names: its modules (importing one costs only that module;
 #: nothing is imported here). tests/test_layers.py keeps the list complete and sorted.
 __all__ = [
+    "atrest",
     "errors",
     "identity",
     "keyfile",

@@ -8,6 +8,7 @@ __all__ = [
     "batch",
     "bundles",
     "checks",
+    "cipherdb",
     "cli",
     "cli_common",
     "cli_items",

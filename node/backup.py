@@ -4,41 +4,52 @@ A backup is one JSON file holding what a fresh machine needs and cannot get from
 
 - the key file exactly as it is on disk, so still locked by the passphrase
   (crypto/keyfile.py); a key stored without a passphrase is backed up only on request;
-- the node's public identity (``node.json``: name, node id, sealing key, signed card);
+- the node's identity (name, node id, sealing key, signed card);
 - how to find its network again: the network id, the founding (genesis) event, the
   peers table (node id, name, card, URL) and the addresses given with ``peer add``;
 - how far its own feed went when the backup was made.
 
 Nothing else: the log, and this node's own feed in it, come back from the peers, and
-its contacts with them (they are sealed to its key). Everything but the key file is
-public within the network; the key file opens only with the passphrase.
+its contacts with them (they are sealed to its key).
 
-::
+Everything but the key file is sealed under the node's store key (crypto/atrest.py),
+which is inside the key file, so the passphrase opens the whole backup and nothing in
+it is readable without it (version 3)::
+
+    {"type": "commune-node-backup", "version": 3, "key_file": "<the key file's text>",
+     "key_encrypted": true, "sealed": "<base64>", "sha256": "<hex>"}
+
+``sha256`` is the SHA-256 of every other field, as JSON with sorted keys and no spaces,
+so a damaged file (one byte changed, truncated) is refused before the passphrase is
+asked for. ``sealed`` opens to a backup of version 2, which names the same key file::
 
     {"type": "commune-node-backup", "version": 2, "written": "...Z",
-     "node": {...node.json...}, "key_file": "<the key file's text>", "key_encrypted": true,
+     "node": {...identity...}, "key_file": "<the key file's text>", "key_encrypted": true,
      "network": "<hex>" | null, "genesis": "<hex>" | null,
      "peers": [{"node_id", "name", "card", "url"}], "peer_urls": [...], "own_seq": 12,
      "sha256": "<hex>", "signature": "<hex>"}
 
 ``signature`` is the node's own Ed25519 signature (protocol/signed.py) over every other
-field but the checksum, as JSON with sorted keys and no spaces: checked once the
-passphrase has opened the key, it refuses a backup that anyone altered, checksum and
-all. ``sha256`` is the SHA-256 of every other field (the signature too), the same way,
-so a damaged file (one byte changed, truncated) is refused before anything is written.
-A backup of version 1 has no signature: it is restored only when asked to
-(``restore --unsigned``).
+field but the checksum: checked once the passphrase has opened the key, it refuses a
+backup that anyone altered, checksum and all. Backups of version 2 (written before
+backups were sealed) are still read as they are; a backup of version 1 has no
+signature: it is restored only when asked to (``restore --unsigned``).
 
-A restore fills a folder that holds no node: it writes the key file, ``node.json``, and
+A copy of the store beside the backup (``backup --with-store``) is encrypted under the
+same store key, as the store is.
+
+A restore fills a folder that holds no node: it writes the key file, the identity, and
 a new store that knows the network, its genesis and the peers' addresses (never trust:
 who is a member is what the log says), marked ``feed_unconfirmed = "restored"``, so the
 node writes nothing before a peer has told it how far its own feed goes (docs/PROTOCOL.md
 §10.5): it never forks its own feed. A copy of the store beside the backup is not taken
-as it is: every event in it is checked and taken in by the rules of any ingest.
+as it is: every event in it is checked and taken in by the rules of any ingest, so an
+event that a redaction in the log erased comes back erased.
 """
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import datetime
 import hashlib
@@ -48,14 +59,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from crypto import keyfile
-from crypto.errors import CommuneError
+from crypto import atrest, keyfile
+from crypto.errors import BoxFailed, CommuneError
 from crypto.identity import NodeKeys
 from crypto.sign import SigningKey
 from node import peers as peer_list
 from node.errors import BadBackup, ConfigError, StoreError, UnsignedBackup
 from node.home import Home, identity_document, write_private
-from node.store import Store
 from node.storefile import snapshot
 from protocol import signed
 from protocol.card import Card
@@ -66,7 +76,12 @@ from protocol.projections import read_payload
 from protocol.validate import check_event
 
 TYPE = "commune-node-backup"
+#: the version written: the content sealed under the store key
+SEALED_VERSION = 3
+#: the version of the sealed content (and of backups written before they were sealed)
 VERSION = 2
+#: what a sealed backup's content is (associated data, crypto/atrest.py)
+SEALED_PURPOSE = b"backup"
 #: the first version, without a signature: restored only with ``restore --unsigned``
 UNSIGNED_VERSION = 1
 CHECKSUM = "sha256"
@@ -169,6 +184,41 @@ class Backup:
         return keys
 
 
+@dataclass(frozen=True, slots=True)
+class SealedBackup:
+    """A backup of version 3 as read from its file: the key file, and the rest sealed
+    under the store key inside it (:meth:`unseal` opens it)."""
+
+    key_file: bytes
+    sealed: bytes
+    source: str = "the backup"
+
+    @property
+    def key_encrypted(self) -> bool:
+        return keyfile.is_encrypted(self.key_file)
+
+    def unseal(self, passphrase: bytes | None) -> Backup:
+        """The backup inside; :class:`WrongPassphrase` when the passphrase does not open
+        the key file, :class:`BadBackup` when the content does not open with the key in
+        it, or names another key file."""
+        keys = NodeKeys.from_bytes(keyfile.unlock(self.key_file, passphrase))
+        if keys.store_key is None:
+            raise BadBackup(f"{self.source} is damaged: its key file holds no store key")
+        try:
+            inner = atrest.open_file(keys.store_key, SEALED_PURPOSE, self.sealed)
+        except BoxFailed as e:
+            raise BadBackup(f"{self.source} is damaged or altered: {e.message}") from None
+        backup = parse(inner, self.source)
+        if isinstance(backup, SealedBackup) or backup.key_file != self.key_file:
+            raise BadBackup(f"{self.source} was altered: its sealed content names another key")
+        return backup
+
+
+def unsealed(taken: Backup | SealedBackup, passphrase: bytes | None) -> Backup:
+    """The backup ``taken``, opened when it is sealed."""
+    return taken.unseal(passphrase) if isinstance(taken, SealedBackup) else taken
+
+
 def _canonical(content: dict[str, Any]) -> bytes:
     return json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
@@ -190,7 +240,7 @@ def take(home: Home, *, now: datetime.datetime | None = None) -> Backup:
     urls: list[str] = []
     own_seq = 0
     if home.store_path.exists():
-        with Store(home.store_path) as store:
+        with home.open_store() as store:
             network_hex = store.get_meta("network")
             genesis_hex = store.get_meta("genesis")
             network = bytes.fromhex(network_hex) if network_hex else None
@@ -206,11 +256,28 @@ def take(home: Home, *, now: datetime.datetime | None = None) -> Backup:
     return Backup(key_file, card, network, genesis, tuple(peers), tuple(urls), own_seq, written)
 
 
-def write(backup: Backup, path: Path, key: SigningKey) -> None:
-    """Write the backup, signed by ``key`` (the node's), to ``path``, atomically,
-    readable by its owner only."""
+def sealed_bytes(backup: Backup, keys: NodeKeys) -> bytes:
+    """The backup file (version 3): signed by the node's key, its content sealed under
+    the node's store key, both in ``keys``."""
+    if keys.store_key is None:
+        raise BadBackup("these keys have no store key to seal the backup with")
+    sealed = atrest.seal_file(keys.store_key, SEALED_PURPOSE, backup.to_bytes(keys.signing))
+    doc: dict[str, Any] = {
+        "type": TYPE,
+        "version": SEALED_VERSION,
+        "key_file": backup.key_file.decode("utf-8"),
+        "key_encrypted": backup.key_encrypted,
+        "sealed": base64.b64encode(sealed).decode("ascii"),
+    }
+    doc[CHECKSUM] = checksum(doc)
+    return (json.dumps(doc, indent=1, sort_keys=True) + "\n").encode()
+
+
+def write(backup: Backup, path: Path, keys: NodeKeys) -> None:
+    """Write the backup, signed and sealed with ``keys`` (the node's), to ``path``,
+    atomically, readable by its owner only."""
     try:
-        write_private(path, backup.to_bytes(key))
+        write_private(path, sealed_bytes(backup, keys))
     except OSError as e:
         raise ConfigError(f"cannot write the backup to {path}: {e.strerror}") from None
 
@@ -218,7 +285,7 @@ def write(backup: Backup, path: Path, key: SigningKey) -> None:
 # --- reading one -----------------------------------------------------------------------
 
 
-def read(path: Path) -> Backup:
+def read(path: Path) -> Backup | SealedBackup:
     """The backup in ``path``, checked whole; :class:`BadBackup` says what is wrong."""
     try:
         with path.open("rb") as f:
@@ -230,7 +297,7 @@ def read(path: Path) -> Backup:
     return parse(data, str(path))
 
 
-def parse(data: bytes, source: str = "the backup") -> Backup:
+def parse(data: bytes, source: str = "the backup") -> Backup | SealedBackup:
     damaged = f"{source} is damaged (truncated or altered)"
     try:
         doc = json.loads(data)
@@ -249,6 +316,16 @@ def parse(data: bytes, source: str = "the backup") -> Backup:
         raise BadBackup(f"{source} is not a Commune node backup (type {doc.get('type')!r})")
     version = doc.get("version")
     signature = None
+    if version == SEALED_VERSION:
+        try:
+            key_file = str(doc["key_file"]).encode("utf-8")
+            keyfile.is_encrypted(key_file)
+            sealed = base64.b64decode(str(doc["sealed"]), validate=True)
+        except (KeyError, ValueError) as e:
+            raise BadBackup(f"{source} is not a valid backup ({type(e).__name__})") from None
+        except CommuneError as e:
+            raise BadBackup(f"{source} is not a valid backup: {e.message}") from None
+        return SealedBackup(key_file, sealed, source)
     if version == VERSION:
         try:
             signature = bytes.fromhex(str(signature_hex))
@@ -258,8 +335,9 @@ def parse(data: bytes, source: str = "the backup") -> Backup:
             raise BadBackup(f"{damaged}: its signature is missing or malformed")
     elif version != UNSIGNED_VERSION:
         raise BadBackup(
-            f"{source} is a backup of version {version!r}; this program reads version "
-            f"{VERSION}: use the Commune that wrote it, or a newer one"
+            f"{source} is a backup of version {version!r}; this program reads versions "
+            f"{UNSIGNED_VERSION} to {SEALED_VERSION}: use the Commune that wrote it, or a "
+            "newer one"
         )
     try:
         return dataclasses.replace(
@@ -322,14 +400,14 @@ def store_copy_path(path: Path) -> Path:
 
 def copy_store(home: Home, target: Path) -> int:
     """An online copy of the node's store (SQLite's backup API: consistent even while
-    ``serve`` writes), mode 0600, written atomically; its size in bytes. It holds what
-    the node folder holds: public content readable, private content sealed."""
+    ``serve`` writes), mode 0600, written atomically, encrypted under the node's store
+    key as the store is; its size in bytes."""
     tmp = target.with_name(target.name + ".tmp")
     tmp.unlink(missing_ok=True)
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     os.close(fd)
     try:
-        snapshot(home.store_path, tmp)
+        snapshot(home.store_path, tmp, home.store_key)
         os.replace(tmp, target)
     except (OSError, StoreError) as e:
         tmp.unlink(missing_ok=True)

@@ -105,6 +105,7 @@ def _passphrase_given() -> bool:
 @pass_ctx
 def card(ctx: Context) -> None:
     """Print this node's card."""
+    ctx.keys()  # the card (name, addresses) is sealed under the key at rest
     click.echo(ctx.home.identity().card.to_text())
 
 

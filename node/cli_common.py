@@ -65,29 +65,45 @@ def passphrase(confirm: bool = False) -> bytes:
             fail(f"cannot read the passphrase credential {path}: {e.strerror}")
         else:
             return secret.removesuffix(b"\n").removesuffix(b"\r")
-    text = click.prompt("Passphrase", hide_input=True, confirmation_prompt=confirm, err=True)
+    try:
+        text = click.prompt("Passphrase", hide_input=True, confirmation_prompt=confirm, err=True)
+    except click.exceptions.Abort:
+        fail(
+            "no passphrase was given: this node's key, and its store and files encrypted "
+            "under it, open only with it (type it at the prompt, or set $COMMUNE_PASSPHRASE)"
+        )
     return str(text).encode()
 
 
 class Context:
     def __init__(self, home: Path) -> None:
         self.home = Home(home)
+        self._keys: NodeKeys | None = None
 
     def node(self) -> Node:
-        self.home.require()
+        """The node, its keys opened first (its store and files are encrypted under
+        them): asked for at most once per command."""
+        self.keys()
         return Node.open(self.home)
 
     def keys(self) -> NodeKeys:
+        self.home.require()
+        if self._keys is not None:
+            return self._keys
         if not self.home.key_is_encrypted():
-            return self.home.unlock(None)
-        try:
-            return self.home.unlock(passphrase())
-        except WrongPassphrase as e:
-            raise KeyfileError(e.message) from None
+            self._keys = self.home.unlock(None)
+        else:
+            try:
+                self._keys = self.home.unlock(passphrase())
+            except WrongPassphrase as e:
+                raise KeyfileError(e.message) from None
+        return self._keys
 
     def keys_without_asking(self) -> NodeKeys | None:
         """The keys if they open without a prompt (no passphrase, or one in the
         environment or a credential); None when only a prompt would open them."""
+        if self._keys is not None:
+            return self._keys
         credentials = os.environ.get("CREDENTIALS_DIRECTORY")
         given = "COMMUNE_PASSPHRASE" in os.environ or (
             credentials is not None and (Path(credentials) / "passphrase").exists()

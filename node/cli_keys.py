@@ -13,7 +13,6 @@ from node import records, strength
 from node import restore as restoring
 from node.cli_common import Context, fail, pass_ctx, passphrase
 from node.errors import WeakPassphrase
-from node.store import Store
 
 #: where a new passphrase may be given instead of at the prompt
 NEW_ENV = "COMMUNE_NEW_PASSPHRASE"
@@ -84,14 +83,14 @@ def passwd(ctx: Context) -> None:
     """
     home = ctx.home
     home.require()
-    known = strength.known_words(home.identity().name)
-    unchanged = "the key file was left as it was"
-    new = new_from_environment(known, unchanged)
     had_one = home.key_is_encrypted()
-    try:
+    try:  # the node's name (to refuse it as a passphrase) is sealed under the key
         keys = home.unlock(_current_passphrase() if had_one else None)
     except WrongPassphrase:
         fail("the current passphrase does not open this node's key; nothing was changed")
+    known = strength.known_words(home.identity().name)
+    unchanged = "the key file was left as it was"
+    new = new_from_environment(known, unchanged)
     home.relock(keys, new if new is not None else ask_new("New passphrase", known, unchanged))
     click.echo(f"The key of this node is now locked by the new passphrase ({home.key_path}).")
     if had_one:
@@ -143,8 +142,8 @@ def backup_cmd(ctx: Context, file: Path, insecure: bool, with_store: bool) -> No
             "would be useless without the passphrase that opens it)"
         )
     taken = backups.take(home)
-    backups.write(taken, file, keys.signing)
-    with Store(home.store_path) as store:
+    backups.write(taken, file, keys)
+    with home.open_store() as store:
         records.record_backup(store)
     name = taken.card.name
     click.echo(f"Wrote the backup of {name!r} ({taken.card.node_id.hex()[:12]}…) to {file}.")
@@ -153,16 +152,13 @@ def backup_cmd(ctx: Context, file: Path, insecure: bool, with_store: bool) -> No
         size = backups.copy_store(home, copy)
         click.echo(f"Copied the store ({size / 2**20:.1f} MiB) to {copy}.")
         say(
-            "The store copy holds what the node folder holds: the network's reports and "
-            "plans readable, contacts and other private events sealed. Keep it as hidden "
-            "as the folder itself."
+            "The store copy is encrypted as the store is: it opens with this node's key, "
+            "and so with the backup and its passphrase only."
         )
     if encrypted:
         say(
-            "It holds this node's key still locked by its passphrase. Without the passphrase "
-            "it shows only public things: this node's card, the network's id and founding "
-            "event, and its peers' names and addresses. That is enough to tell that this "
-            "node belongs to the network: keep the file hidden too."
+            "It holds this node's key still locked by its passphrase, and everything else "
+            "sealed under it: without the passphrase it shows nothing but its size."
         )
     else:
         say("WARNING: the key is in this file in the clear: whoever reads it IS this node.")
@@ -196,17 +192,21 @@ def restore_cmd(ctx: Context, file: Path, unsigned: bool) -> None:
     """
     home = ctx.home
     restoring.check_free(home)
-    taken = backups.read(file)
+    found = backups.read(file)
+    secret = None
+    if found.key_encrypted:
+        secret = passphrase()
+    else:
+        click.echo("WARNING: the key in this backup is stored without a passphrase.", err=True)
+    try:  # a sealed backup (version 3) shows what it holds only to the passphrase
+        taken = backups.unsealed(found, secret)
+    except WrongPassphrase:
+        fail("the passphrase does not open the key in this backup; nothing was written")
     known = strength.known_words(taken.card.name, taken.network_name)
     nothing = "nothing was written"
     new = new_from_environment(known, nothing)
-    secret = None
-    if taken.key_encrypted:
-        secret = passphrase()
-        if new is None:
-            new = _replace_weak(taken, secret, known, unsigned)
-    else:
-        click.echo("WARNING: the key in this backup is stored without a passphrase.", err=True)
+    if taken.key_encrypted and secret is not None and new is None:
+        new = _replace_weak(taken, secret, known, unsigned)
     try:
         copy = backups.store_copy_path(file)
         keys, from_copy = restoring.restore(

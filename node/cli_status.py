@@ -88,13 +88,25 @@ def run_doctor(
             )
         ]
     checks += check_folder(home)
+    # Everything but the key file is encrypted under the key: it comes first.
+    key_check, keys = check_key(home, ask)
+    checks.append(key_check)
+    if keys is None:
+        checks.append(
+            Check(
+                "store",
+                SKIP,
+                "not opened: the store and the node's files are encrypted under its key",
+                "run `commune doctor` with the passphrase to check them",
+            )
+        )
+        checks.append(check_disk(home))
+        return checks
     try:
         home.identity()
     except CommuneError as e:
-        checks.append(Check("identity", FAIL, e.message, "restore node.json from a backup"))
+        checks.append(Check("identity", FAIL, e.message, "restore the node from a backup"))
         return checks
-    key_check, keys = check_key(home, ask)
-    checks.append(key_check)
     settings = _settings(home, config_file)
     if settings.check is not None:
         checks.append(settings.check)

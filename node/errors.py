@@ -6,7 +6,8 @@
     ├── StoreError          the store cannot be read or written (sqlite3 errors, translated)
     │   └── StoreCorrupt    the store's file is damaged
     ├── ConfigError         the node folder or its settings are missing or wrong
-    │   └── NotInitialised  no node in this folder yet
+    │   ├── NotInitialised  no node in this folder yet
+    │   └── NodeLocked      the node's files were asked for before its keys were opened
     ├── FeedBehind          writing now could fork this node's own feed (§10.5)
     ├── OverBudget          a post would go over the network's daily budget
     ├── BadBackup           a backup file is damaged, altered or not a backup
@@ -44,6 +45,13 @@ class ConfigError(CommuneError):
 
 class NotInitialised(ConfigError):
     code = "not-initialised"
+
+
+class NodeLocked(ConfigError):
+    """The node's files are encrypted under its store key, and its key file has not been
+    opened in this process (node/home.py ``Home.unlock``)."""
+
+    code = "node-locked"
 
 
 class OverBudget(CommuneError):

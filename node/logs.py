@@ -16,8 +16,11 @@ event's fields. Log an event with :func:`event`::
 What keeps secrets out (:func:`safe_value`, used for every field and every argument of
 a plain message): a field whose name says it is secret (passphrase, key, token, ...)
 is withheld; a ``bytes`` value longer than 8 bytes is withheld (give node ids through
-:func:`short_id`); any run of 32 or more hex digits in text (an id, a key) is cut to
-its first 12 digits; text is cut at 500 characters. Event content never reaches a log
+:func:`short_id`); every address in text (a URL, an IP address, an .onion name, a
+host:port) becomes ``[address]``, since where the peers are is what a seized log must
+not tell (a peer is named by its short node id instead; ``status`` maps ids to
+addresses); any run of 32 or more hex digits in text (an id, a key) is cut to its
+first 12 digits; text is cut at 500 characters. Event content never reaches a log
 call in the first place: nothing in ``node/`` passes a payload to one.
 """
 
@@ -44,6 +47,16 @@ WITHHELD = "[withheld]"
 _EVENT = "commune_event"
 _FIELDS = "commune_fields"
 _HEX_RUN = re.compile(r"[0-9a-fA-F]{32,}")
+#: what an address of a peer becomes in a log line
+ADDRESS = "[address]"
+#: a URL, an IPv4 or bracketed IPv6 address, an .onion name, or any host:port
+_ADDRESS = re.compile(
+    r"\b[a-zA-Z][a-zA-Z0-9+.-]*://[^\s'\"<>,;)]*[^\s'\"<>,;):.]"
+    r"|\[[0-9a-fA-F:.]+\](?::\d+)?"
+    r"|\b\d{1,3}(?:\.\d{1,3}){3}(?::\d+)?\b"
+    r"|\b[a-z2-7]{16,56}\.onion(?::\d+)?\b"
+    r"|\b[a-zA-Z0-9-]+(?:\.[a-zA-Z0-9-]+)+:\d{1,5}\b"
+)
 _BARE = re.compile(r"[^\s\"=\\]+\Z")
 _MARK = "_commune_handler"
 
@@ -93,6 +106,7 @@ def safe_value(name: str, value: object) -> str | int | float | bool | None:
 
 
 def safe_text(text: str) -> str:
+    text = _ADDRESS.sub(ADDRESS, text)
     text = _HEX_RUN.sub(lambda m: m.group(0)[:12] + "…", text)
     return text if len(text) <= MAX_TEXT else text[: MAX_TEXT - 1] + "…"
 

@@ -197,6 +197,7 @@ def record_sync(node: Node, url: str, stats: Stats | None, error: str = "") -> d
             "sync.failed",
             logging.WARNING,
             peer=url,
+            node=str(record.get("node_id") or "")[:12],
             failures=record["failures"],
             error=error,
         )

@@ -13,13 +13,13 @@ import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
+from crypto import keyfile
 from crypto.identity import NodeKeys
 from node import peers as peer_list
 from node.backup import COPY_BATCH, STAGING, Backup
 from node.errors import BadBackup, ConfigError, StoreCorrupt
-from node.home import Home, identity_document, write_private
+from node.home import Home, write_private
 from node.service import IngestResult, Node
-from node.store import Store
 from node.storefile import Foreign, foreign_events
 
 
@@ -51,7 +51,14 @@ def restore(
     restore that fails leaves the folder as it found it."""
     check_free(home)
     keys = backup.open(passphrase, unsigned_ok=unsigned_ok)
+    # A key file written before stores were encrypted gets its store key now, under the
+    # same passphrase (the restored folder is encrypted from the start).
+    key_file = backup.key_file
+    if keys.store_key is None:
+        keys = keys.with_store_key()
+        key_file = keyfile.lock(keys.to_bytes(), passphrase)
     staging = Home(home.path / STAGING)
+    staging.adopt(keys)
     created = not home.path.exists()
     done = False
     try:
@@ -59,12 +66,13 @@ def restore(
         os.chmod(home.path, 0o700)
         shutil.rmtree(staging.path, ignore_errors=True)
         staging.path.mkdir(mode=0o700)
-        write_private(staging.key_path, backup.key_file)
-        write_private(staging.identity_path, identity_document(backup.card))
-        taken = _build_store(staging, backup, store_copy)
+        write_private(staging.key_path, key_file)
+        staging.update_card(backup.card)
+        taken = _build_store(staging, backup, store_copy, keys)
         check_free(home)  # nothing appeared meanwhile
         for name in (home.store_path.name, home.identity_path.name, home.key_path.name):
             os.replace(staging.path / name, home.path / name)
+        home.adopt(keys)
         if backup.signature is not None and backup.own_seq:
             # Signed by the node: it had written its feed this far, so a store holding
             # less must not write before the rest is back (docs/PROTOCOL.md §10.5).
@@ -85,12 +93,14 @@ def restore(
     return keys, taken
 
 
-def _build_store(staging: Home, backup: Backup, store_copy: Path | None) -> IngestResult | None:
+def _build_store(
+    staging: Home, backup: Backup, store_copy: Path | None, keys: NodeKeys
+) -> IngestResult | None:
     """A new store for the restored node: its network and genesis from the (signed)
     backup, its peers' addresses, then every event of the store copy, if any, checked
     and taken in by the rules of any ingest (so a forged or altered event, one of
     another network or one a redaction erased stays out, whatever the copy holds)."""
-    with Node(staging, Store(staging.store_path)) as node:
+    with Node(staging, staging.open_store()) as node:
         store = node.store
         stat = os.stat(staging.store_path)
         with store.write():
@@ -115,7 +125,7 @@ def _build_store(staging: Home, backup: Backup, store_copy: Path | None) -> Inge
             if backup.network is None:
                 raise BadBackup("a store copy lies beside a backup of a node in no network")
             taken = IngestResult()
-            for batch in node.ingest_batches(_copied_events(store_copy)):
+            for batch in node.ingest_batches(_copied_events(store_copy, keys.store_key)):
                 taken.new += batch.new
                 taken.known += batch.known
                 taken.held += batch.held
@@ -132,12 +142,14 @@ def _build_store(staging: Home, backup: Backup, store_copy: Path | None) -> Inge
         return taken
 
 
-def _copied_events(path: Path) -> Iterator[list[bytes]]:
+def _copied_events(path: Path, key: bytes | None) -> Iterator[list[bytes]]:
     """The raw events of a store copy (its log, then its fork evidence), in batches,
-    read-only, as untrusted bytes: nothing else of the copy is used."""
+    read-only, as untrusted bytes: nothing else of the copy is used. The copy is
+    encrypted under the node's store key ``key`` (or plaintext, written before stores
+    were encrypted)."""
     batch: list[bytes] = []
     try:
-        for raw in foreign_events(path, Foreign()):
+        for raw in foreign_events(path, Foreign(), key):
             batch.append(raw)
             if len(batch) >= COPY_BATCH:
                 yield batch

@@ -68,7 +68,7 @@ def resync(home: Home) -> Outcome:
         raise ConfigError(f"there is no store at {damaged} to make again")
     found = Foreign()
     try:
-        raws = list(foreign_events(damaged, found))  # read before anything is moved
+        raws = list(foreign_events(damaged, found, home.store_key))  # read before anything is moved
     except StoreCorrupt as e:
         raise ConfigError(f"the damaged store cannot be read at all ({e.message})") from None
     salvage = _salvage(found)

@@ -9,10 +9,9 @@ counts each author's events and bytes per day (§4.6).
 
 from __future__ import annotations
 
-import sqlite3
-
 import sqlite_utils
 
+from node.cipherdb import sqlite3
 from protocol.envelope import decode_event
 
 VERSION = 3

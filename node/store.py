@@ -1,4 +1,5 @@
-"""The store: the log in SQLite (WAL mode), through sqlite-utils.
+"""The store: the log in SQLite (WAL mode), through sqlite-utils, encrypted at rest
+with SQLCipher under the node's store key (node/cipherdb.py, crypto/atrest.py).
 
 Rules it keeps (docs/PROTOCOL.md §7):
 
@@ -24,7 +25,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import sqlite3
 import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
@@ -34,7 +34,9 @@ from typing import Any
 
 import sqlite_utils
 
+from crypto.atrest import sqlcipher_key
 from node import schema
+from node.cipherdb import connect, encrypt_in_place, is_plaintext, sqlite3
 from node.errors import StoreCorrupt, StoreError
 from protocol.card import Card
 from protocol.chain import Head
@@ -59,6 +61,10 @@ DAMAGED_FIX = (
     "run `commune resync` to make a new store from what still checks and from the "
     "peers, or restore the node from a backup"
 )
+
+
+#: what SQLCipher's failure to decrypt a page means (it reports it as "out of memory")
+ENCRYPTED_PAGE_FAILED = "a page does not decrypt and check under the store key"
 
 
 def day_of(ts: int) -> int:
@@ -128,16 +134,24 @@ def _release_index(key: str) -> None:
 
 
 class Store:
-    def __init__(self, path: Path | str) -> None:
-        """Open (or make) the store at ``path``; ":memory:" keeps it in memory (tests)."""
+    def __init__(self, path: Path | str, key: bytes | None = None) -> None:
+        """Open (or make) the store at ``path``, encrypted under the store key ``key``
+        (crypto/atrest.py); a plaintext store there (written before stores were
+        encrypted) is encrypted in place first. ``key=None`` keeps a plaintext store:
+        for tests, the plaintext side of the benchmarks and ":memory:" (tests); a node
+        always opens its store through :meth:`node.home.Home.open_store`."""
         self.path = path
+        self.encrypted = key is not None
         #: why this store is damaged (SQLite's quick check), or None: then nothing is
         #: written to it any more, and what it serves is checked again first
         self.damaged: str | None = None
+        cipher = None if key is None else sqlcipher_key(key)
         if str(path) != ":memory:":
+            if cipher is not None and is_plaintext(Path(path)):
+                encrypt_in_place(Path(path), cipher)
             _create_private(Path(path))
         with self._errors():
-            self.conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+            self.conn = connect(path, cipher, isolation_level=None, check_same_thread=False)
             self.conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
             self.conn.execute("PRAGMA journal_mode = WAL")
             self.conn.execute("PRAGMA synchronous = FULL")
@@ -170,6 +184,12 @@ class Store:
     def _errors(self) -> Iterator[None]:
         try:
             yield
+        except MemoryError as e:
+            # SQLCipher reports a page whose HMAC does not check as SQLITE_NOMEM, which
+            # Python raises as MemoryError.
+            raise StoreCorrupt(
+                f"the store {self.path} is damaged ({ENCRYPTED_PAGE_FAILED}): {DAMAGED_FIX}"
+            ) from e
         except sqlite3.DatabaseError as e:
             text = str(e)
             if "malformed" in text or "not a database" in text:
@@ -208,6 +228,8 @@ class Store:
             return str(e)
         except sqlite3.DatabaseError as e:
             return str(e)
+        except MemoryError:
+            return ENCRYPTED_PAGE_FAILED
         finally:
             self.conn.set_progress_handler(None, 0)
         found = [str(r[0]) for r in rows]
@@ -443,7 +465,7 @@ class Store:
                 "INSERT OR IGNORE INTO forks (id, author, seq, raw) VALUES (?, ?, ?, ?)",
                 (event.id, event.author, event.seq, event.raw),
             )
-        return cursor.rowcount == 1
+        return bool(cursor.rowcount == 1)
 
     def hold(self, event: Event, reason: str) -> bool:
         """Keep a valid event that cannot be applied yet (a gap before it); False if known."""
@@ -453,7 +475,7 @@ class Store:
                 "VALUES (?, ?, ?, ?, ?, ?)",
                 (event.id, event.author, event.seq, event.raw, reason, event.kind),
             )
-        return cursor.rowcount == 1
+        return bool(cursor.rowcount == 1)
 
     def spent(self, author: bytes, day: int) -> tuple[int, int]:
         """The events and bytes of ``author`` in the log dated on ``day`` (§4.6)."""
@@ -676,7 +698,8 @@ class Store:
     def execute(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         """Run one statement; errors come back as StoreError."""
         with self._errors():
-            return self.conn.execute(sql, params).fetchall()
+            rows: list[tuple[Any, ...]] = self.conn.execute(sql, params).fetchall()
+        return rows
 
     def execute_many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
         if rows:

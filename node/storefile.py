@@ -1,25 +1,30 @@
 """Another store's file, read as untrusted bytes: a copy beside a backup, a damaged
 store. Nothing of it is trusted: the caller takes its events in by the rules of any
-ingest (node/backup.py, node/resync.py)."""
+ingest (node/backup.py, node/resync.py). Such a file is encrypted under the node's
+store key, like the store; one written before stores were encrypted is plaintext, and
+read as it is."""
 
 from __future__ import annotations
 
 import contextlib
-import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from crypto.atrest import sqlcipher_key
+from node.cipherdb import connect, is_plaintext, sqlite3
 from node.errors import StoreCorrupt, StoreError
 
 
-def snapshot(source: Path, target: Path) -> None:
+def snapshot(source: Path, target: Path, key: bytes | None) -> None:
     """A consistent copy of the store at ``source`` in ``target`` (SQLite's online
-    backup: consistent even while another process writes), as one file. ``target`` must
-    exist (made private by the caller); StoreError when it cannot be made."""
+    backup: consistent even while another process writes), as one file, encrypted under
+    the same store key ``key`` as the store (None: both plaintext, in tests). ``target``
+    must exist (made private by the caller); StoreError when it cannot be made."""
+    cipher = None if key is None else sqlcipher_key(key)
     try:
-        src = sqlite3.connect(source)
-        dest = sqlite3.connect(target)
+        src = connect(source, cipher)
+        dest = connect(target, cipher)
         try:
             src.backup(dest)
             dest.execute("PRAGMA journal_mode = DELETE")
@@ -41,13 +46,18 @@ class Foreign:
     lost: int = 0
 
 
-def foreign_events(path: Path, found: Foreign, *, chunk: int = 500) -> Iterator[bytes]:
+def foreign_events(
+    path: Path, found: Foreign, key: bytes | None, *, chunk: int = 500
+) -> Iterator[bytes]:
     """Every event's bytes that can be read from the store file at ``path`` (log, then
     fork evidence), read-only, a chunk of rows at a time, so a page that does not read
     loses only those rows (counted in ``found.lost``); its meta and peers go into
-    ``found`` first. StoreCorrupt when the file does not open as a store at all."""
+    ``found`` first. The file is read under the store key ``key`` unless it is plaintext
+    (written before stores were encrypted). StoreCorrupt when the file does not open as
+    a store at all (damaged, or under another key)."""
+    cipher = None if key is None or is_plaintext(path) else sqlcipher_key(key)
     try:
-        db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        db = connect(f"file:{path}?mode=ro", cipher, uri=True)
         db.execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchall()
     except sqlite3.Error as e:
         raise StoreCorrupt(f"{path} cannot be read as a store ({e})") from None

@@ -9,9 +9,12 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from crypto.atrest import sqlcipher_key
 from crypto.identity import NodeKeys
 from crypto.sign import SigningKey
 from node import network
+from node.cipherdb import connect
+from node.home import Home
 from protocol import encoding, signed
 from protocol.envelope import NO_NETWORK, VERSION, Event, create_event
 from protocol.kinds import member
@@ -113,6 +116,51 @@ def commune(
         check=False,
         preexec_fn=preexec_fn,
     )
+
+
+def open_home(home: Path, passphrase: str | None = None) -> Home:
+    """A node folder with its keys opened (``passphrase``, else :data:`PASSPHRASE` for a
+    key file that has one): what its encrypted store and files need."""
+    opened = Home(home)
+    encrypted = opened.key_is_encrypted()
+    opened.unlock((passphrase or PASSPHRASE).encode() if encrypted else None)
+    return opened
+
+
+def store_db(home: Path, passphrase: str | None = None, path: Path | None = None) -> Any:
+    """A connection to the store of the node in ``home`` (or to ``path``, a file under
+    the same store key: a store copy), opened with the node's key as the node opens it.
+    Use it as ``with store_db(...) as db:``: the changes are committed at the end."""
+    opened = open_home(home, passphrase)
+    return connect(path or opened.store_path, sqlcipher_key(opened.store_key))
+
+
+def read_only_db(home: Home) -> Any:
+    """A read-only connection to the store of ``home`` (its keys opened), as another
+    process would read it."""
+    return connect(
+        f"file:{home.store_path}?mode=ro", sqlcipher_key(home.store_key), uri=True, timeout=30
+    )
+
+
+def store_plaintext(home: Path, passphrase: str | None = None, path: Path | None = None) -> bytes:
+    """Every byte of the store of the node in ``home`` (or of ``path``) decrypted, as one
+    plaintext SQLite file: to search what it holds for what must not be there."""
+    opened = open_home(home, passphrase)
+    source = path or opened.store_path
+    plain = source.with_name(source.name + ".plaintext-for-test")
+    plain.unlink(missing_ok=True)
+    conn = connect(source, sqlcipher_key(opened.store_key), isolation_level=None)
+    try:
+        conn.execute("ATTACH DATABASE ? AS plain KEY ''", (str(plain),))
+        conn.execute("SELECT sqlcipher_export('plain')")
+        conn.execute("DETACH DATABASE plain")
+    finally:
+        conn.close()
+    try:
+        return plain.read_bytes()
+    finally:
+        plain.unlink()
 
 
 def node_keys() -> NodeKeys:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import os
 import socket
 import subprocess
 import sys
@@ -130,10 +131,14 @@ def free_port() -> int:
 
 
 async def commune_async(
-    home: Path, *args: str, preexec_fn: Callable[[], None] | None = None
+    home: Path,
+    *args: str,
+    preexec_fn: Callable[[], None] | None = None,
+    env: dict[str, str] | None = None,
 ) -> tuple[int, str, str]:
     """The real ``commune`` command, without blocking the event loop (nodes served by
-    this test process must answer it); ``preexec_fn`` runs in it first."""
+    this test process must answer it); ``preexec_fn`` runs in it first; ``env`` is added
+    to this process's environment."""
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
@@ -145,6 +150,7 @@ async def commune_async(
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
         preexec_fn=preexec_fn,
+        env={**os.environ, **(env or {})},
     )
     out, err = await asyncio.wait_for(proc.communicate(), 120)
     return proc.returncode or 0, out.decode(), err.decode()

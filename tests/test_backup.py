@@ -4,18 +4,20 @@ and 9: a seized disk, a lost node), each command a separate process on real fold
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
-import sqlite3
 import stat
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from crypto import atrest, keyfile
 from crypto.errors import WrongPassphrase
+from crypto.identity import NodeKeys
 from node import backup
-from node.home import Home
-from tests.helpers import PASSPHRASE, commune
+from node.home import Home, identity_document
+from tests.helpers import PASSPHRASE, commune, open_home, store_db, store_plaintext
 from tests.net import free_port, serve_process
 
 OLD = "una frase vieja y larga"
@@ -23,6 +25,9 @@ NEW = "ein neuer langer Satz"
 
 
 def ok(home: Path, *args: str, **kw: Any) -> str:
+    """A command that must work; given OLD, the passphrase of these tests' nodes, unless
+    the test gives its own environment (a node without one ignores it)."""
+    kw.setdefault("env", secret(OLD))
     result = commune(home, *args, **kw)
     assert result.returncode == 0, result.stderr
     assert "Traceback" not in result.stderr
@@ -47,12 +52,12 @@ def secret(phrase: str, new: str | None = None) -> dict[str, str]:
 
 
 def meta(home: Path) -> dict[str, str]:
-    with sqlite3.connect(home / "store.sqlite") as db:
+    with contextlib.closing(store_db(home, OLD)) as db:
         return dict(db.execute("SELECT key, value FROM meta").fetchall())
 
 
 def peer_rows(home: Path) -> list[tuple[Any, ...]]:
-    with sqlite3.connect(home / "store.sqlite") as db:
+    with contextlib.closing(store_db(home, OLD)) as db:
         return db.execute("SELECT node_id, name, card, url FROM peers ORDER BY node_id").fetchall()
 
 
@@ -79,12 +84,13 @@ def test_passwd_changes_the_passphrase_and_a_wrong_one_changes_nothing(tmp_path:
     assert mode(key) == 0o600
     with pytest.raises(WrongPassphrase):
         Home(home).unlock(OLD.encode())
-    assert Home(home).unlock(NEW.encode()).node_id == Home(home).identity().node_id
+    opened = Home(home)
+    assert opened.unlock(NEW.encode()).node_id == opened.identity().node_id
     assert "passphrase does not open" in refused(home, "found", "Red", env=secret(OLD))
     ok(home, "found", "Red", env=secret(NEW))
 
     # At the prompt: the current one, then the new one twice.
-    ok(home, "passwd", input=f"{NEW}\n{PASSPHRASE}\n{PASSPHRASE}\n")
+    ok(home, "passwd", env={}, input=f"{NEW}\n{PASSPHRASE}\n{PASSPHRASE}\n")
     Home(home).unlock(PASSPHRASE.encode())
 
 
@@ -216,8 +222,10 @@ def test_backup_and_restore_bring_a_lost_node_back_without_forking_it(tmp_path: 
             assert form not in data
     doc = json.loads(data)
     assert doc["type"] == "commune-node-backup"
-    assert doc["version"] == 2
+    assert doc["version"] == 3  # all but the key file sealed under the key inside it
     assert doc["key_file"].encode() == (sv / "node.key").read_bytes()
+    assert b"El Salvador" not in data
+    assert b"Los Angeles" not in data
 
     # A wrong passphrase writes nothing; the right one brings the node back.
     assert "nothing was written" in refused(sv2, "restore", str(file), env=secret("no"))
@@ -227,7 +235,7 @@ def test_backup_and_restore_bring_a_lost_node_back_without_forking_it(tmp_path: 
     assert "commune --home" in out.stderr
     assert "sync" in out.stderr
     assert "contacts" in out.stderr
-    assert Home(sv2).identity() == Home(sv).identity()
+    assert open_home(sv2, OLD).identity() == open_home(sv, OLD).identity()
     assert (sv2 / "node.key").read_bytes() == (sv / "node.key").read_bytes()
     assert mode(sv2) == 0o700
     assert mode(sv2 / "node.key") == 0o600
@@ -260,7 +268,7 @@ def test_backup_and_restore_bring_a_lost_node_back_without_forking_it(tmp_path: 
     finally:
         server.terminate()
         server.wait(timeout=30)
-    mine = Home(sv).identity().node_id.hex()
+    mine = open_home(sv, OLD).identity().node_id.hex()
     for home in (sv2, la):
         log = json.loads(ok(home, "log", "--json"))
         assert [row["seq"] for row in log if row["author"] == mine] == [1, 2, 3, 4]
@@ -295,11 +303,20 @@ def test_a_backup_with_the_store_brings_the_log_back_without_any_peer(tmp_path: 
 
 
 def _rewrite(file: Path, change: Any) -> None:
-    """Alter a backup the way an attacker who knows the format would: change its
-    contents, then compute its checksum again."""
+    """Alter a backup the way an attacker who knows the format, and even the passphrase,
+    would: open its sealed content, change it, compute its checksum again, seal it again
+    and compute the file's checksum again. Only the node's signature stands in the way."""
     doc = json.loads(file.read_bytes())
+    keys = NodeKeys.from_bytes(keyfile.unlock(doc["key_file"].encode(), OLD.encode()))
+    assert keys.store_key is not None
+    sealed = base64.b64decode(doc["sealed"])
+    inner = json.loads(atrest.open_file(keys.store_key, backup.SEALED_PURPOSE, sealed))
+    inner.pop(backup.CHECKSUM)
+    change(inner)
+    inner[backup.CHECKSUM] = backup.checksum(inner)
+    sealed = atrest.seal_file(keys.store_key, backup.SEALED_PURPOSE, json.dumps(inner).encode())
+    doc["sealed"] = base64.b64encode(sealed).decode()
     doc.pop(backup.CHECKSUM)
-    change(doc)
     doc[backup.CHECKSUM] = backup.checksum(doc)
     file.write_text(json.dumps(doc))
 
@@ -311,7 +328,7 @@ def test_an_altered_backup_is_refused_even_with_its_checksum_made_again(tmp_path
     ok(za, "init", "--name", "Stranger", "--insecure-no-passphrase")
     file = tmp_path / "la.backup"
     ok(la, "backup", str(file), env=secret(OLD))
-    stranger = json.loads((za / "node.json").read_text())
+    stranger = json.loads(identity_document(Home(za).identity().card))
     for change in (
         # a stranger planted as a peer, another address, another own_seq, no signature
         lambda d: d["peers"].append(
@@ -344,7 +361,7 @@ def test_an_unsigned_backup_is_restored_only_when_asked_and_its_peers_give_no_tr
     ok(za, "init", "--name", "Stranger", "--insecure-no-passphrase")
     file = tmp_path / "la.backup"
     ok(la, "backup", str(file), env=secret(OLD))
-    stranger = json.loads((za / "node.json").read_text())
+    stranger = json.loads(identity_document(Home(za).identity().card))
 
     def older(doc: dict[str, Any]) -> None:
         # as an older Commune wrote it (no signature), with a stranger among its peers
@@ -367,7 +384,7 @@ def test_an_unsigned_backup_is_restored_only_when_asked_and_its_peers_give_no_tr
     from node import peers as peer_list  # noqa: PLC0415
     from node.service import Node  # noqa: PLC0415
 
-    with Node.open(Home(target)) as node:
+    with Node.open(open_home(target, OLD)) as node:
         assert bytes.fromhex(stranger["node_id"]) not in peer_list.trusted_ids(node)
         assert peer_list.trusted_ids(node) == set()  # the founder is this node itself
 
@@ -384,7 +401,7 @@ def test_a_tampered_store_copy_is_checked_event_by_event(tmp_path: Path) -> None
     )
     ok(la, "post", "report", "--title", "queda", env=secret(OLD))
     target_id = bytes.fromhex(secret_report.strip())
-    with sqlite3.connect(la / "store.sqlite") as db:
+    with contextlib.closing(store_db(la, OLD)) as db:
         (unerased,) = db.execute("SELECT raw FROM events WHERE id = ?", (target_id,)).fetchone()
     ok(la, "redact", secret_report.strip(), env=secret(OLD))
     file = tmp_path / "la.backup"
@@ -393,9 +410,11 @@ def test_a_tampered_store_copy_is_checked_event_by_event(tmp_path: Path) -> None
     original_log = json.loads(ok(la, "log", "--json"))
     # The attacker adds events of another network, a report with a broken signature,
     # meta that would let the node write at once, and text a redaction erased.
-    with sqlite3.connect(za / "store.sqlite") as theirs:
+    with contextlib.closing(store_db(za)) as theirs:
         foreign = theirs.execute("SELECT id, author, seq, ts, kind, raw FROM events").fetchall()
-    with sqlite3.connect(copy) as db:
+    # (the copy is encrypted under LA's store key: this attacker has LA's passphrase)
+    assert b"queda" not in copy.read_bytes()
+    with contextlib.closing(store_db(la, OLD, copy)) as db, db:
         db.executemany(
             "INSERT INTO events (id, author, seq, ts, kind, raw) VALUES (?,?,?,?,?,?)", foreign
         )
@@ -409,7 +428,7 @@ def test_a_tampered_store_copy_is_checked_event_by_event(tmp_path: Path) -> None
         db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('feed_unconfirmed', '')")
         # ...and puts back the text a redaction had erased
         db.execute("UPDATE events SET raw = ? WHERE id = ?", (unerased, target_id))
-    assert b"secreto" in copy.read_bytes()
+    assert b"secreto" in store_plaintext(la, OLD, copy)
     out = commune(la2, "restore", str(file), env=secret(OLD))
     assert out.returncode == 0, out.stderr
     assert "refused" in out.stderr
@@ -417,5 +436,5 @@ def test_a_tampered_store_copy_is_checked_event_by_event(tmp_path: Path) -> None
     assert meta(la2)["feed_unconfirmed"] == "restored"
     titles = {r["title"] for r in json.loads(ok(la2, "show", "reports", "--json"))}
     assert titles == {"queda"}
-    assert b"secreto" not in (la2 / "store.sqlite").read_bytes()
+    assert b"secreto" not in store_plaintext(la2, OLD)
     assert ok(la2, "state-hash") == ok(la, "state-hash")

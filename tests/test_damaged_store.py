@@ -4,14 +4,15 @@ makes a new store from what still checks and from the peers."""
 
 from __future__ import annotations
 
+import contextlib
 import os
-import sqlite3
 from pathlib import Path
 
 from node import daemon, sync
 from node import peers as peer_list
 from node.service import Node
 from protocol import sync as proto
+from tests.helpers import store_db
 from tests.net import close_all, commune_async, make_network
 
 
@@ -63,7 +64,7 @@ def test_a_damaged_store_serves_only_the_events_that_still_check(tmp_path: Path)
         for i in range(5):
             la.post(f"Informe {i}")
         la.node.close()
-        with sqlite3.connect(la.home.store_path) as db:
+        with contextlib.closing(store_db(la.home.path)) as db, db:
             row_id, raw = db.execute(
                 "SELECT rowid, raw FROM events WHERE kind = 'report' ORDER BY rowid LIMIT 1"
             ).fetchone()

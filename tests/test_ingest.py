@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import sqlite3
 import stat
 from pathlib import Path
 
@@ -13,6 +12,7 @@ import pytest
 from crypto.identity import NodeKeys
 from node import batch, service
 from node import store as store_module
+from node.cipherdb import connect
 from node.errors import StoreCorrupt, StoreError
 from node.home import Home
 from node.service import Node
@@ -55,7 +55,7 @@ def test_post_builds_a_chain(node_and_keys: tuple[Node, NodeKeys]) -> None:
 def test_post_keeps_timestamps_rising_when_the_clock_goes_back(home: Home) -> None:
     _, keys = home.init("Los Angeles", None)
     times = iter([2_000_000.0, 1_000_000.0, 1_000_000.0])
-    with Node(home, Store(home.store_path), clock=lambda: next(times)) as node:
+    with Node(home, home.open_store(), clock=lambda: next(times)) as node:
         a = node.post(keys, [report("a")])[0]
         b = node.post(keys, [report("b")])[0]
         c = node.post(keys, [report("c")])[0]
@@ -262,7 +262,7 @@ def test_a_damaged_store_is_reported_not_crashed_on(tmp_path: Path) -> None:
 def test_a_store_from_a_newer_version_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "store.sqlite"
     Store(path).close()
-    conn = sqlite3.connect(path)
+    conn = connect(path, None)  # a plaintext store: no key needed to change it
     conn.execute("PRAGMA user_version = 99")
     conn.close()
     with pytest.raises(StoreError, match="newer Commune"):
@@ -328,7 +328,7 @@ def test_whether_a_conflicting_event_is_fork_evidence_does_not_depend_on_order(
     stray = forge(SV, seq=2, prev=bytes(32), ts=events[0].ts + 9, body=payload("stray"))
     twin = tmp_path / "twin.sqlite"
     node.store.execute("VACUUM INTO ?", (str(twin),))
-    other = Node(node.home, Store(twin))
+    other = Node(node.home, Store(twin, node.home.store_key))  # VACUUM INTO keeps the key
     try:
         first = node.ingest([e.raw for e in events])
         # behind the head, it does not follow seq 1: SV signed another seq 1 before it

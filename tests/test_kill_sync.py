@@ -19,7 +19,6 @@ import asyncio
 import os
 import random
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
@@ -29,11 +28,11 @@ from pathlib import Path
 
 import pytest
 
-from node import daemon
+from node import cipherdb, daemon
 from node.home import Home
 from node.service import Node
 from protocol.kinds import POSTABLE
-from tests.helpers import ROOT, commune
+from tests.helpers import ROOT, commune, read_only_db
 from tests.net import Member, close_all, free_port, make_network, serve_process
 from tests.test_crash import WRITER
 
@@ -57,7 +56,7 @@ class Report:
 def committed_ids(home: Home) -> dict[bytes, bytes]:
     """Id → author of every event in the store's committed state, read by a separate
     read-only connection (as any other process would see them)."""
-    conn = sqlite3.connect(f"file:{home.store_path}?mode=ro", uri=True, timeout=30)
+    conn = read_only_db(home)
     try:
         return {bytes(i): bytes(a) for i, a in conn.execute("SELECT id, author FROM events")}
     finally:
@@ -67,10 +66,10 @@ def committed_ids(home: Home) -> dict[bytes, bytes]:
 def stored_count(home: Home) -> int:
     if not home.store_path.exists():
         return 0
-    conn = sqlite3.connect(f"file:{home.store_path}?mode=ro", uri=True, timeout=30)
+    conn = read_only_db(home)
     try:
         return int(conn.execute("SELECT count(*) FROM events").fetchone()[0])
-    except sqlite3.OperationalError:
+    except cipherdb.sqlite3.OperationalError:
         return 0
     finally:
         conn.close()

@@ -95,6 +95,7 @@ SQL_HOMES = {
     "node/store.py",
     "node/schema.py",
     "node/storefile.py",
+    "node/cipherdb.py",
     "node/projector.py",
     "node/web/data.py",
 }

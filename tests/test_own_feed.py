@@ -17,7 +17,6 @@ from node import daemon, network, sync
 from node import peers as peer_list
 from node.errors import FeedBehind
 from node.service import Node
-from node.store import Store
 from protocol import sync as proto
 from protocol.frontier import Frontier
 from tests.net import close_all, commune_async, free_port, make_network, serve_process
@@ -180,5 +179,5 @@ async def test_a_store_put_back_with_no_peer_reachable_refuses_to_write_until_to
     assert "writes from its store's head" in err
     code, out, err = await commune_async(la.home.path, "post", "report", "--title", "dos")
     assert code == 0, err
-    with Store(la.home.store_path) as store:
+    with la.home.open_store() as store:
         assert store.count() > 0

@@ -4,10 +4,10 @@ with real peers (sync servers on 127.0.0.1 with mutual TLS) where they matter.""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import re
-import sqlite3
 import subprocess
 import sys
 import time
@@ -23,7 +23,7 @@ from node.sync import Stats
 from node.words import ago
 from protocol import hlc
 from protocol.kinds import POSTABLE
-from tests.helpers import ROOT
+from tests.helpers import ROOT, store_db
 from tests.net import Member, close_all, free_port, make_network, serve_process
 
 # ``status`` and ``doctor`` as the installed command runs them
@@ -126,7 +126,7 @@ async def test_status_and_doctor_of_a_working_node(tmp_path: Path) -> None:
         assert {c["check"] for c in checks} >= {"folder", "key", "events", "peer", "clock"}
 
         # status: another process; what the doctor's rounds recorded in the store
-        code, out, err = await arun(la.home.path, "status")
+        code, out, err = await arun(la.home.path, "status", env=env)
         assert code == 0, err
         la_id = la.node.node_id.hex()
         assert out.splitlines()[0] == (
@@ -143,7 +143,7 @@ async def test_status_and_doctor_of_a_working_node(tmp_path: Path) -> None:
         assert "Serve: not running" in out
         assert "Backup: none recorded here" in out
 
-        code, out, _ = await arun(la.home.path, "status", "--json")
+        code, out, _ = await arun(la.home.path, "status", "--json", env=env)
         assert code == 0
         status = json.loads(out)
         assert status["node"] == {"id": la_id, "name": "Los Angeles", "home": str(la.home.path)}
@@ -167,11 +167,11 @@ async def test_status_and_doctor_of_a_working_node(tmp_path: Path) -> None:
         assert status["callers"] == []  # nobody calls LA
 
         # SV, which LA called: it lists LA among the members that call it
-        code, out, err = await arun(sv.home.path, "status")
+        code, out, err = await arun(sv.home.path, "status", env=env)
         assert code == 0, err
         assert "Members that call this node: 1\n" in out
         assert f"  Los Angeles ({la_id[:12]}): last served just now; in all " in out
-        code, out, _ = await arun(sv.home.path, "status", "--json")
+        code, out, _ = await arun(sv.home.path, "status", "--json", env=env)
         (caller,) = json.loads(out)["callers"]
         assert caller["id"] == la_id
         assert caller["name"] == "Los Angeles"
@@ -295,7 +295,9 @@ def test_doctor_says_what_to_fix_and_fails(tmp_path: Path) -> None:
     assert f"Fix: chmod 600 {la.home.key_path}, and consider the key exposed" in out
     assert "FAIL  store files: store.sqlite can be read by other users" in out
     assert "SKIP  key: not opened (--no-passphrase)" in out
-    assert "SKIP  peers: not tried: the key was not opened" in out
+    # the store is encrypted under the key: without it, what needs the store waits
+    assert "SKIP  store: not opened: the store and the node's files are encrypted" in out
+    assert "peers" not in out
     code, out, _ = run(home, "doctor", env={"COMMUNE_PASSPHRASE": PASSPHRASE})
     assert code == 1
     assert "FAIL  key: not opened: other users can read the key file" in out
@@ -328,7 +330,7 @@ def test_doctor_finds_a_damaged_store(tmp_path: Path) -> None:
         report(la, f"Report {i} " + "x" * 180)
     home = la.home.path
     close_all(members)
-    with sqlite3.connect(la.home.store_path) as db:
+    with contextlib.closing(store_db(la.home.path)) as db, db:
         row_id, raw = db.execute(
             "SELECT rowid, raw FROM events WHERE kind = 'report' ORDER BY rowid LIMIT 1"
         ).fetchone()

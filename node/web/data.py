@@ -138,7 +138,8 @@ class Reader:
         self.node = node
         path = node.store.path
         self._own = str(path) != ":memory:"
-        self.store = Store(path) if self._own else node.store
+        key = node.home.store_key if node.store.encrypted else None  # as the node's
+        self.store = Store(path, key) if self._own else node.store
         conn = self.store.conn
         conn.create_function("web_field", 2, _field, deterministic=True)
         conn.create_function("web_fold", 2, _fold_field, deterministic=True)
