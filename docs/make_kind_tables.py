@@ -43,9 +43,11 @@ def _cell(text: str) -> str:
 
 
 def _option(f: Field) -> str:
-    text = f"`--{f.name}{' ' + f.metavar if f.metavar else ''}`"
+    text = f"`{f.option}{' ' + f.metavar if f.metavar else ''}`"
     if f.required:
         text += " (required)"
+    if f.many:
+        text += " (repeatable)"
     if f.default:
         text += f" (default `{f.default}`)"
     return _cell(text)
@@ -70,7 +72,12 @@ def show_json(specs: Iterable[KindSpec]) -> str:
     lines = []
     for spec in specs:
         fields = [
-            f"`{f.name}` (`{f.metavar}` or empty)" if f.date else f"`{f.name}`" for f in spec.fields
+            f"`{f.name}` (`{f.metavar}` or empty)"
+            if f.date
+            else f"`{f.name}` (an array)"
+            if f.many
+            else f"`{f.name}`"
+            for f in spec.fields
         ]
         names = ", ".join(["`id`", "`author`", "`ts`", "`time`", "`suspect`", *fields])
         lines.append(f"`show {spec.plural} --json`: {names}.")
@@ -78,12 +85,17 @@ def show_json(specs: Iterable[KindSpec]) -> str:
 
 
 def _rule(f: Field) -> str:
+    fixed = "" if f.editable else "; not changed by an update"
     if f.date:
-        return "an ISO date `YYYY-MM-DD`"
+        return "an ISO date `YYYY-MM-DD`" + fixed
     if f.choices:
         text = f"one of {_code(f.choices)}"
-        return text + (f"; `{f.default}` when not given" if f.default else "")
-    return ""
+        return text + (f"; `{f.default}` when not given" if f.default else "") + fixed
+    if f.refs:
+        return f"ids of `{f.refs}` items (64 hex digits), one space apart, at most {f.many}"
+    if f.many:
+        return f"words one space apart, each once, at most {f.many}" + fixed
+    return fixed[2:]
 
 
 def fields_table(specs: Iterable[KindSpec]) -> str:
@@ -124,7 +136,7 @@ def cli_md(text: str, specs: list[KindSpec]) -> str:
     text = _line(
         text,
         r"^### `show .*$",
-        f"### `show {plurals}|members|peers|unknown [--json] [--private]`",
+        f"### `show {plurals}|members|peers|unknown [--json] [--private] [--for-paper]`",
     )
     text = _between(text, "post", post_table(specs))
     return _between(text, "show-json", show_json(specs))

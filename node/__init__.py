@@ -14,6 +14,7 @@ __all__ = [
     "cli_items",
     "cli_keys",
     "cli_network",
+    "cli_report",
     "cli_serve",
     "cli_status",
     "cli_sync",

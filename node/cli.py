@@ -30,6 +30,7 @@ from node.cli_common import (
 from node.cli_items import EXTRA_KINDS, ITEM_COMMANDS, kind_commands, register_extra_kinds
 from node.cli_keys import KEY_COMMANDS, ask_new, checked
 from node.cli_network import NETWORK_COMMANDS
+from node.cli_report import REPORT_COMMANDS
 from node.cli_serve import serve
 from node.cli_status import STATUS_COMMANDS
 from node.cli_sync import SYNC_COMMANDS
@@ -190,6 +191,7 @@ def demo_cmd(once: bool) -> None:
 
 for _command in [
     *ITEM_COMMANDS,
+    *REPORT_COMMANDS,
     *NETWORK_COMMANDS,
     serve,
     *SYNC_COMMANDS,

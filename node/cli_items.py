@@ -28,7 +28,7 @@ from node.importer import build_payloads
 from node.peers import known_peers
 from node.service import Node
 from protocol.envelope import SEALED
-from protocol.kinds import POSTABLE, KindSpec, register_module
+from protocol.kinds import POSTABLE, KindSpec, register_module, report
 from protocol.kinds.base import TS
 from protocol.kinds.edits import DELETE, RETRACT, UPDATE
 
@@ -50,7 +50,7 @@ def _post_command(spec: KindSpec) -> click.Command:
         source = options.pop("source")
         to: tuple[str, ...] = options.pop("to")
         changes = {a: options.pop(a) for a in (UPDATE, RETRACT, DELETE) if a in options}
-        given = {k: v for k, v in options.items() if v is not None}
+        given = _given(spec, options)
         chosen = [a for a, target in changes.items() if target is not None]
         if len(chosen) + (source is not None) > 1:
             fail("give only one of --from, --edit, --retract, --delete", 2)
@@ -70,8 +70,11 @@ def _post_command(spec: KindSpec) -> click.Command:
                 action = chosen[0]
                 if action != UPDATE and given:
                     fail(f"--{action} takes no field options ({', '.join(given)})", 2)
+                given = _resolve_refs(node, keys, spec, given)
                 fields = spec.build_update(given) if action == UPDATE else {}
                 target, is_private = resolve_item(node, keys, spec.name, str(changes[action]))
+                if fields:
+                    _check_agree(node, keys, spec, target, is_private=is_private, fields=fields)
                 # ranks after every value of the item this node has seen (§5.3)
                 after = (
                     private.item_latest(node, keys, spec.name, target)
@@ -80,7 +83,7 @@ def _post_command(spec: KindSpec) -> click.Command:
                 )
                 items = [(edits[action], {"v": 1, "of": target, "after": after, **fields})]
             else:
-                items = [(spec.name, spec.build(given))]
+                items = [(spec.name, spec.build(_resolve_refs(node, keys, spec, given)))]
             readers = _readers(node, keys, spec, target=target, is_private=is_private, to=to)
             if readers:
                 events = node.post(
@@ -131,7 +134,12 @@ def _post_command(spec: KindSpec) -> click.Command:
         )
     for f in spec.fields:
         params.append(
-            click.Option([f"--{f.name}"], help=f.help + (" (required)" if f.required else ""))
+            click.Option(
+                [f.option, f.name],
+                multiple=bool(f.many),
+                metavar=f.metavar or None,
+                help=f.help + (" (required)" if f.required else ""),
+            )
         )
     return click.Command(
         spec.name,
@@ -139,6 +147,56 @@ def _post_command(spec: KindSpec) -> click.Command:
         params=params,
         help=spec.help + f"\n\nFields: {', '.join(spec.field_names())}.",
     )
+
+
+def _given(spec: KindSpec, options: dict[str, Any]) -> dict[str, str]:
+    """The field options given: a list's repeated option as its words, separated by
+    spaces (``--plan ''`` alone gives an empty list, clearing it in an update)."""
+    given = {}
+    for f in spec.fields:
+        value = options.pop(f.name, None)
+        if f.many:
+            if value:
+                given[f.name] = " ".join(str(v) for v in value)
+        elif value is not None:
+            given[f.name] = str(value)
+    given.update({k: str(v) for k, v in options.items() if v is not None})
+    return given
+
+
+def _resolve_refs(
+    node: Node, keys: NodeKeys, spec: KindSpec, given: dict[str, str]
+) -> dict[str, str]:
+    """Lists of ids (``Field.refs``) with unique prefixes written out whole."""
+    out = dict(given)
+    for f in spec.fields:
+        if f.refs and given.get(f.name):
+            ids = [
+                resolve_item(node, keys, f.refs, word, what=f.option)[0].hex()
+                for word in given[f.name].split()
+            ]
+            out[f.name] = " ".join(ids)
+    return out
+
+
+def _check_agree(
+    node: Node,
+    keys: NodeKeys,
+    spec: KindSpec,
+    target: bytes,
+    *,
+    is_private: bool,
+    fields: dict[str, str],
+) -> None:
+    """An update must leave the item's values agreeing (``KindSpec.agree``)."""
+    if spec.agree is None:
+        return
+    rows = private.items(node, keys, spec.name) if is_private else node.projector.rows(spec.name)
+    current = next((r for r in rows if r["id"] == target.hex()), None)
+    if current is not None:
+        problem = spec.agree({**current, **fields})
+        if problem is not None:
+            fail(problem)
 
 
 def _readers(
@@ -162,22 +220,27 @@ def _readers(
     return {}
 
 
-def resolve_item(node: Node, keys: NodeKeys, kind: str, text: str) -> tuple[bytes, bool]:
+def resolve_item(
+    node: Node, keys: NodeKeys | None, kind: str, text: str, what: str = ""
+) -> tuple[bytes, bool]:
     """An item's id from its hex id or a unique prefix of at least 6 digits, and
-    whether it is private (sealed)."""
+    whether it is private (sealed; only looked for with ``keys``)."""
     wanted = text.strip().lower()
     if len(wanted) < 6 or any(c not in "0123456789abcdef" for c in wanted):
         plural = POSTABLE[kind].plural
-        fail(f"{text!r} is not an id: give the id shown by `commune show {plural}` (6+ digits)")
+        fail(
+            f"{what + ' ' if what else ''}{text[:80]!r} is not an id: give the id shown by "
+            f"`commune show {plural}` (6+ digits)"
+        )
     matches = [(item_id, False) for item_id in node.store.item_ids_with_prefix(kind, wanted)]
     matches += [
         (bytes.fromhex(row["id"]), True)
-        for row in private.items(node, keys, kind)
+        for row in (private.items(node, keys, kind) if keys is not None else [])
         if row["id"].startswith(wanted)
     ]
     if len(matches) != 1:
         problem = "no" if not matches else "more than one"
-        fail(f"{problem} {kind} has an id starting with {wanted}")
+        fail(f"{what + ': ' if what else ''}{problem} {kind} has an id starting with {wanted}")
     return matches[0]
 
 
@@ -228,10 +291,17 @@ SHOW_OTHERS = ("members", "peers", "unknown")
     is_flag=True,
     help="Also open the private items addressed to this node (asks for the passphrase).",
 )
+@click.option(
+    "--for-paper",
+    is_flag=True,
+    help="Reports only: the editors' queue, the reports in the state for-paper, oldest first.",
+)
 @click.option("--json", "as_json", is_flag=True, help="A JSON array for scripts (docs/CLI.md).")
 @pass_ctx
-def show(ctx: Context, what: str, as_json: bool, show_private: bool) -> None:
+def show(ctx: Context, what: str, as_json: bool, show_private: bool, for_paper: bool) -> None:
     """Show the network's items, members, or events of unknown kinds."""
+    if for_paper and what != report.SPEC.plural:
+        fail(f"--for-paper applies to {report.SPEC.plural} only, not {what}", 2)
     with ctx.node() as node:
         _note_pending_admission(node)
         if what == "members":
@@ -286,7 +356,17 @@ def show(ctx: Context, what: str, as_json: bool, show_private: bool) -> None:
         if keys is not None:
             opened = private.items(node, keys, kind)
             rows = sorted([*rows, *opened], key=lambda r: (r["ts"], r["id"]))
+        if for_paper:  # oldest first, as every list here
+            rows = [r for r in rows if r.get("state") == report.FOR_PAPER]
+        if as_json:
+            rows = [json_row(spec, r) for r in rows]
         _emit(rows, as_json, list(spec.listing.show))
+
+
+def json_row(spec: KindSpec, row: dict[str, Any]) -> dict[str, Any]:
+    """An item as ``show --json`` gives it: a list (``Field.many``) as a JSON array."""
+    lists = {f.name: f.words(str(row.get(f.name) or "")) for f in spec.fields if f.many}
+    return {**row, **lists}
 
 
 def kind_commands() -> None:

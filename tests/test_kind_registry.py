@@ -139,7 +139,13 @@ def test_every_kind_module_is_registered_without_being_named() -> None:
     }
     assert found == {"report", "plan", "contact"}
     assert list(POSTABLE) == ["report", "plan", "contact"]  # in their order
-    assert list(EDITS) == ["report.retract", "plan.update", "contact.update", "contact.delete"]
+    assert list(EDITS) == [
+        "report.update",
+        "report.retract",
+        "plan.update",
+        "contact.update",
+        "contact.delete",
+    ]
 
 
 def test_a_registered_kind_is_known_and_forgotten_again(note: KindSpec) -> None:

@@ -210,7 +210,13 @@ def test_a_bad_status_in_the_log_is_unreadable_not_an_error() -> None:
 # --- reading every real kind ---------------------------------------------------------
 
 SAMPLES: dict[str, dict[str, str]] = {
-    "report": {"title": "Assembly on housing", "body": "We met.\nForty came."},
+    "report": {
+        "title": "Assembly on housing",
+        "body": "We met.\nForty came.",
+        "state": "published",
+        "link": "https://paper.example/2026/housing",
+        "plans": "ab" * 32,
+    },
     "plan": {
         "title": "Paint the hall",
         "description": "Saturday",

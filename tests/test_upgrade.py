@@ -22,11 +22,12 @@ async def test_a_newer_node_writes_what_older_ones_cannot_read_and_all_still_syn
             await m.start()
         link(sv, la)
         link(za, sv)  # ZA reaches LA only through SV
-        # ZA runs a newer version: a report of payload version 2 and a kind "poll"
+        # ZA runs a newer version: a report of a payload version to come and a kind "poll"
+        # (nodes of version 1 reading version 2 reports: tests/test_report.py)
         newer = za.node.post(
             za.keys,
             [
-                ("report", {"v": 2, "title": "Asamblea", "body": "…", "language": "es"}),
+                ("report", {"v": 3, "title": "Asamblea", "body": "…", "language": "es"}),
                 ("poll", {"v": 1, "question": "¿Sábado o domingo?", "options": ["s", "d"]}),
             ],
         )

@@ -7,6 +7,11 @@ items are listed (:class:`Listing`). The registry (``protocol/kinds/__init__.py`
 command line's ``post`` and ``show``, the web view's lists, menu and event pages, and
 the kinds tables of docs/CLI.md and docs/PROTOCOL.md are all built from it, so a kind
 is described in one place.
+
+Why this module is long: it is the one description of what a kind may hold (text,
+dates, choices, lists, lists of ids) and how it is listed, with the checks that refuse
+a spec naming what it does not have; split, each part would need the others to check
+a spec.
 """
 
 from __future__ import annotations
@@ -53,6 +58,8 @@ def control_char(text: str, allowed: str = "") -> str | None:
 
 
 _DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+#: an item's id as a list of ids holds it: 64 lowercase hex digits
+_ID = re.compile(r"[0-9a-f]{64}")
 
 
 def check_date(text: str) -> str | None:
@@ -102,6 +109,18 @@ class Field:
     empty: str = ""
     #: read left to right whatever the language around it (a phone number, an address)
     ltr: bool = False
+    #: whether an update (``<kind>.update``) may change it; one that may not is set when
+    #: the item is written and an update's value for it is ignored (§5.3)
+    editable: bool = True
+    #: a list: at most this many words separated by single spaces (0: plain text); each
+    #: word passes ``check``, none twice. The command line takes one per ``--<flag>``
+    #: (repeatable), ``show --json`` gives a JSON array; an update replaces the whole list
+    many: int = 0
+    #: the command line's option for one word of a list (``--plan``): default the name
+    flag: str = ""
+    #: a list of ids of items of this kind (64 hex digits each); the command line takes
+    #: unique prefixes and writes the whole ids
+    refs: str = ""
 
     @property
     def label(self) -> str:
@@ -110,14 +129,43 @@ class Field:
 
     @property
     def metavar(self) -> str:
-        """How a value is written, for the docs: ``YYYY-MM-DD``, ``open|doing``, or ""."""
+        """How a value is written, for the docs: ``YYYY-MM-DD``, ``open|doing``, ``ID``,
+        or ""."""
         if self.date:
             return "YYYY-MM-DD"
+        if self.refs:
+            return "ID"
         return "|".join(self.choices)
+
+    @property
+    def option(self) -> str:
+        """The command line's option: ``--title``; a list's, one word each: ``--plan``."""
+        return f"--{self.flag or self.name}"
+
+    def words(self, text: str) -> list[str]:
+        """A list's words (its value split at spaces); a plain field's value, alone."""
+        if not self.many:
+            return [text] if text else []
+        return text.split(" ") if text else []
 
     def problem(self, text: str) -> str | None:
         """What is wrong with a non-empty value beyond its length and characters, or None:
-        not a date, not one of the choices, refused by ``check``."""
+        not a date, not one of the choices, refused by ``check``; for a list, too many
+        words, an empty one or one given twice."""
+        if self.many:
+            words = text.split(" ")
+            if len(words) > self.many:
+                return f"has {len(words)} entries; at most {self.many}"
+            for word in words:
+                if not word:
+                    return "must be words separated by single spaces"
+                if words.count(word) > 1:
+                    return f"holds {word[:40]!r} twice"
+                if self.refs and _ID.fullmatch(word) is None:
+                    return f"must hold ids of {self.refs}s (64 hex digits), not {word[:40]!r}"
+                if self.check is not None and (problem := self.check(word)) is not None:
+                    return problem
+            return None
         if self.date and (problem := check_date(text)) is not None:
             return problem
         if self.choices and text not in self.choices:
@@ -125,9 +173,16 @@ class Field:
         return None if self.check is None else self.check(text)
 
     def clean(self, value: str) -> str:
-        """The value as stored: NFC-normalised; refused with a message naming the field."""
+        """The value as stored: NFC-normalised; refused with a message naming the field.
+        A list's words are separated by single spaces."""
         text = unicodedata.normalize("NFC", value).replace("\r\n", "\n")
         text = text.rstrip() if self.multiline else text.strip()
+        if self.many:
+            text = " ".join(text.split())
+            if text.count(" ") >= self.many:  # said before its length: clearer
+                raise BadPayload(
+                    f"{self.name!r} has {text.count(' ') + 1} entries; at most {self.many}"
+                )
         if self.required and not text:
             raise BadPayload(f"{self.name!r} is required")
         if len(text) > self.max_len:
@@ -244,6 +299,10 @@ class KindSpec:
     #: (node/web/kinds.py says which); a text also in the web view's own catalog
     #: (node/web/i18n.py, "Title") need not be here
     words: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    #: what is wrong with an item's values taken together (a report published without
+    #: its link), or None: checked when an item is written and, by the command line, on
+    #: the values an update would leave; never when reading (merges stay free of it)
+    agree: Callable[[Mapping[str, str]], str | None] | None = None
 
     def __post_init__(self) -> None:
         """Fill in the derived names, and refuse a spec that names what it does not have:
@@ -287,7 +346,14 @@ class KindSpec:
             text = f.clean(f.default if value is None else value)
             if text:
                 payload[f.name] = text
+        self.check_agree({f.name: payload.get(f.name, "") for f in self.fields})
         return payload
+
+    def check_agree(self, values: Mapping[str, str]) -> None:
+        """Refuse (:class:`BadPayload`) values that do not go together (``agree``)."""
+        problem = None if self.agree is None else self.agree(values)
+        if problem is not None:
+            raise BadPayload(problem)
 
     def build_update(self, values: Mapping[str, str | None]) -> Payload:
         """The fields a user changes on an existing item: only those given."""
@@ -297,9 +363,16 @@ class KindSpec:
             raise BadPayload(
                 f"{self.name} has no field {unknown[0]!r} (its fields: {', '.join(sorted(known))})"
             )
+        editable = sorted(f.name for f in self.fields if f.editable)
+        fixed = [f.name for f in self.fields if f.name in values and not f.editable]
+        if fixed:
+            raise BadPayload(
+                f"{fixed[0]!r} cannot be changed once the {self.name} is written "
+                f"(what can: {', '.join(editable)})"
+            )
         changed = {f.name: f.clean(values[f.name] or "") for f in self.fields if f.name in values}
         if not changed:
-            raise BadPayload(f"nothing to change: give at least one of {', '.join(sorted(known))}")
+            raise BadPayload(f"nothing to change: give at least one of {', '.join(editable)}")
         return changed
 
     def read_update(self, payload: Payload) -> dict[str, str]:
@@ -307,6 +380,8 @@ class KindSpec:
         the rest is ignored (a newer version may change fields this one does not know)."""
         changed = {}
         for f in self.fields:
+            if not f.editable:
+                continue  # set when written; an update of it changes nothing (§5.3)
             value = payload.get(f.name)
             if isinstance(value, str) and f.readable(value):
                 changed[f.name] = value
@@ -375,6 +450,11 @@ def _problems(spec: KindSpec, listing: Listing) -> list[str]:
             problems.append(f"no field with choices {name!r} to say what is still open")
         elif not set(values) <= set(f.choices):
             problems.append(f"still_open names values that are not choices of {name!r}")
+    for f in spec.fields:
+        if f.many and (f.date or f.choices or f.multiline):
+            problems.append(f"the list {f.name!r} cannot also be a date, choices or many lines")
+        if (f.refs or f.flag) and not f.many:
+            problems.append(f"{f.name!r} has refs or a flag but is not a list (many)")
     if listing.layout not in LAYOUTS:
         problems.append(f"no layout {listing.layout!r} (layouts are {', '.join(LAYOUTS)})")
     if not spec.fields:
