@@ -30,7 +30,13 @@ from protocol.kinds.base import Field  # noqa: E402
 CLI = ROOT / "docs" / "CLI.md"
 PROTOCOL = ROOT / "docs" / "PROTOCOL.md"
 #: the options of ``post`` for each change an item takes
-EDIT_OPTIONS = {"update": "--edit ID", "retract": "--retract ID", "delete": "--delete ID"}
+EDIT_OPTIONS = {
+    "update": "--edit ID",
+    "retract": "--retract ID",
+    "delete": "--delete ID",
+    "take": "--take ID",
+    "leave": "--leave ID",
+}
 
 
 def _code(names: Iterable[str]) -> str:
@@ -64,6 +70,11 @@ def post_table(specs: Iterable[KindSpec]) -> str:
         if spec.private:
             options += "; always sealed (`--to` adds readers)"
         changes = _code(EDIT_OPTIONS[a] for a in spec.edit_kinds()) or "none"
+        if spec.slots is not None:
+            slot, who = spec.slots.slot, spec.slots.who
+            changes += (
+                f"; with `--take` or `--leave`: `--{slot.name} {slot.metavar}`, `--{who.name}`"
+            )
         rows.append(_row(f"`{spec.name}`", options, changes))
     return "\n".join(rows)
 
@@ -80,6 +91,14 @@ def show_json(specs: Iterable[KindSpec]) -> str:
             for f in spec.fields
         ]
         names = ", ".join(["`id`", "`author`", "`ts`", "`time`", "`suspect`", *fields])
+        if spec.slots is not None:
+            slots = spec.slots
+            own = [slots.slot.name, "starts_at", "ends_at", "taken_by", "short", "note"]
+            names = (
+                f"one object per slot (a {slots.slot.name} of a {spec.name}): "
+                + ", ".join(["`id`", "`author`", "`ts`", *fields, *(f"`{n}`" for n in own)])
+                + (f" (`{slots.needed}` a number)" if slots.needed else "")
+            )
         lines.append(f"`show {spec.plural} --json`: {names}.")
     return "\n".join(lines)
 

@@ -16,6 +16,7 @@ __all__ = [
     "cli_network",
     "cli_report",
     "cli_serve",
+    "cli_slots",
     "cli_status",
     "cli_sync",
     "config",

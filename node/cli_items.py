@@ -23,6 +23,7 @@ import click
 from crypto.identity import NodeKeys
 from node import private
 from node.cli_common import Context, fail, human_time, iso_time, pass_ctx, suspect
+from node.cli_slots import SLOT_FLAGS, pop_slot_options, show_slots, slot_change, slot_options
 from node.cli_sync import confirm_feed
 from node.importer import build_payloads
 from node.peers import known_peers
@@ -30,7 +31,7 @@ from node.service import Node
 from protocol.envelope import SEALED
 from protocol.kinds import POSTABLE, KindSpec, register_module, report
 from protocol.kinds.base import TS
-from protocol.kinds.edits import DELETE, RETRACT, UPDATE
+from protocol.kinds.edits import DELETE, LEAVE, RETRACT, TAKE, UPDATE
 
 #: modules of kinds that this process registers besides those of protocol/kinds
 EXTRA_KINDS = "COMMUNE_EXTRA_KINDS"
@@ -49,11 +50,14 @@ def _post_command(spec: KindSpec) -> click.Command:
     def run(ctx: Context, **options: Any) -> None:
         source = options.pop("source")
         to: tuple[str, ...] = options.pop("to")
-        changes = {a: options.pop(a) for a in (UPDATE, RETRACT, DELETE) if a in options}
+        changes = {
+            a: options.pop(a) for a in (UPDATE, RETRACT, DELETE, TAKE, LEAVE) if a in options
+        }
+        slot = pop_slot_options(spec, options, changes)
         given = _given(spec, options)
         chosen = [a for a, target in changes.items() if target is not None]
         if len(chosen) + (source is not None) > 1:
-            fail("give only one of --from, --edit, --retract, --delete", 2)
+            fail("give only one of --from, --edit, --retract, --delete, --take, --leave", 2)
         keys = ctx.keys()
         with ctx.node() as node:
             confirm_feed(node, keys)
@@ -73,6 +77,11 @@ def _post_command(spec: KindSpec) -> click.Command:
                 given = _resolve_refs(node, keys, spec, given)
                 fields = spec.build_update(given) if action == UPDATE else {}
                 target, is_private = resolve_item(node, keys, spec.name, str(changes[action]))
+                fields = (
+                    slot_change(node, keys, spec, (action, target, is_private), slot)
+                    if action in SLOT_FLAGS
+                    else fields
+                )
                 if fields:
                     _check_agree(node, keys, spec, target, is_private=is_private, fields=fields)
                 # ranks after every value of the item this node has seen (§5.3)
@@ -91,19 +100,10 @@ def _post_command(spec: KindSpec) -> click.Command:
                 )
             else:
                 events = node.post(keys, items)
-        for event in events:
-            click.echo(event.id.hex())
-        if len(events) > 1:
-            click.echo(f"Posted {len(events)} {spec.plural}.", err=True)
-        if readers and target is None:
-            others = len(readers) - 1
-            click.echo(
-                f"Private: readable by this node{f' and {others} other' if others else ''}"
-                f"{'s' if others > 1 else ''} only.",
-                err=True,
-            )
+        _posted(spec, events, len(readers) if target is None else 0)
 
     params: list[click.Parameter] = [
+        *slot_options(spec),
         click.Option(
             ["--from", "source"],
             metavar="FILE",
@@ -122,7 +122,7 @@ def _post_command(spec: KindSpec) -> click.Command:
             ),
         ),
     ]
-    flags = {UPDATE: "--edit", RETRACT: "--retract", DELETE: "--delete"}
+    flags = {UPDATE: "--edit", RETRACT: "--retract", DELETE: "--delete", **SLOT_FLAGS}
     for action in edits:
         params.append(
             click.Option(
@@ -197,6 +197,22 @@ def _check_agree(
         problem = spec.agree({**current, **fields})
         if problem is not None:
             fail(problem)
+
+
+def _posted(spec: KindSpec, events: list[Any], readers: int) -> None:
+    """Say what was posted: each new event's id, and for a new private item how many
+    nodes can read it (``readers``; 0 for a public item or an edit)."""
+    for event in events:
+        click.echo(event.id.hex())
+    if len(events) > 1:
+        click.echo(f"Posted {len(events)} {spec.plural}.", err=True)
+    if readers:
+        others = readers - 1
+        click.echo(
+            f"Private: readable by this node{f' and {others} other' if others else ''}"
+            f"{'s' if others > 1 else ''} only.",
+            err=True,
+        )
 
 
 def _readers(
@@ -296,9 +312,28 @@ SHOW_OTHERS = ("members", "peers", "unknown")
     is_flag=True,
     help="Reports only: the editors' queue, the reports in the state for-paper, oldest first.",
 )
+@click.option(
+    "--weeks",
+    type=click.IntRange(1, 52),
+    help="Shifts only: how many weeks ahead to list (default 4).",
+)
+@click.option(
+    "--start",
+    metavar="YYYY-MM-DD",
+    help="Shifts only: the first day to list (default: today).",
+)
 @click.option("--json", "as_json", is_flag=True, help="A JSON array for scripts (docs/CLI.md).")
 @pass_ctx
-def show(ctx: Context, what: str, as_json: bool, show_private: bool, for_paper: bool) -> None:
+def show(
+    ctx: Context,
+    *,
+    what: str,
+    as_json: bool,
+    show_private: bool,
+    for_paper: bool,
+    weeks: int | None,
+    start: str | None,
+) -> None:
     """Show the network's items, members, or events of unknown kinds."""
     if for_paper and what != report.SPEC.plural:
         fail(f"--for-paper applies to {report.SPEC.plural} only, not {what}", 2)
@@ -358,6 +393,8 @@ def show(ctx: Context, what: str, as_json: bool, show_private: bool, for_paper: 
             rows = sorted([*rows, *opened], key=lambda r: (r["ts"], r["id"]))
         if for_paper:  # oldest first, as every list here
             rows = [r for r in rows if r.get("state") == report.FOR_PAPER]
+        if show_slots(spec, rows, (start, weeks), as_json):
+            return
         if as_json:
             rows = [json_row(spec, r) for r in rows]
         _emit(rows, as_json, list(spec.listing.show))

@@ -10,7 +10,10 @@ Every item (a report, a plan, a contact) is a small state that events *merge* in
   was seen beats it, however far ahead the other's clock was;
 - ``report.retract`` adds its author to the item's retractions; the report is hidden
   when its own author is among them (checked when read, so the order does not matter);
-- ``contact.delete`` deletes the contact for good.
+- ``contact.delete`` deletes the contact for good;
+- ``shift.take`` and ``shift.leave`` set the register of one (day, person) of a shift:
+  the name, or empty once left; merged as a field is (protocol/kinds/base.py
+  :class:`Slots`).
 
 Merging is commutative, associative and idempotent, so any delivery order of the same
 events gives the same items, and so the same :class:`StateHasher` digest.
@@ -26,8 +29,8 @@ from protocol import encoding, signed
 from protocol.envelope import SEALED, Event
 from protocol.errors import EncodingError
 from protocol.kinds import EDITS, KNOWN, POSTABLE, Payload
-from protocol.kinds.base import has_version
-from protocol.kinds.edits import DELETE, RETRACT, UPDATE, rank_of, target_of
+from protocol.kinds.base import Slots, has_version
+from protocol.kinds.edits import DELETE, LEAVE, RETRACT, TAKE, UPDATE, rank_of, target_of
 
 #: (value, ts, author) of one field
 Register = tuple[str, int, bytes]
@@ -59,13 +62,20 @@ class ItemState:
         current = dict(self.fields)
         return {f.name: current[f.name][0] if f.name in current else "" for f in spec.fields}
 
+    def taken(self) -> dict[str, list[str]]:
+        """A kind with slots: slot -> who is on it (protocol/kinds/base.py :class:`Slots`)."""
+        return Slots.taken({name: register[0] for name, register in self.fields})
+
     def as_row(self) -> dict[str, Any]:
-        return {
+        row: dict[str, Any] = {
             "id": self.id.hex(),
             "author": self.author.hex() if self.author else None,
             "ts": self.ts,
             **self.values(),
         }
+        if POSTABLE[self.kind].slots is not None:
+            row["taken"] = self.taken()
+        return row
 
     def encode(self) -> bytes:
         # arrays and scalars only: msgpack's own encoding is the canonical one
@@ -144,6 +154,12 @@ def change_of(event: Event, payload: Payload | None = None) -> Change | None:
     rank = rank_of(payload, event.ts)
     if rank is None:
         return None
+    if edit.action in (TAKE, LEAVE):
+        slots = POSTABLE[edit.target].slots
+        register = None if slots is None else slots.read(payload, edit.action == TAKE)
+        if register is None:
+            return None
+        return Change(edit.target, target, event.author, rank, fields=(register,))
     if edit.action == UPDATE:
         changed = POSTABLE[edit.target].read_update(payload)
         return Change(

@@ -306,6 +306,15 @@ class Reader:
         self._overdue(where, spec.listing, today)
         return self._count("items", where)
 
+    def latest_items(self, kind: str, limit: int) -> list[dict[str, Any]]:
+        """The last ``limit`` visible public items of one kind written, as rows (a kind
+        with slots: each with its ``taken``)."""
+        rows = self.store.execute(
+            "SELECT state FROM items WHERE kind = ? AND visible = 1 ORDER BY ts DESC, id LIMIT ?",
+            (kind, limit),
+        )
+        return [ItemState.decode(bytes(r[0])).as_row() for r in rows]
+
     def item(self, kind: str, item_id: bytes) -> dict[str, Any] | None:
         rows = self.store.execute(
             "SELECT state FROM items WHERE kind = ? AND id = ?", (kind, item_id)

@@ -275,7 +275,26 @@ def _items(request: web.Request, spec: KindSpec) -> web.Response:
         tomorrow=_next_day(v.today),
         dates_late=dates_late,
         overdue_on=listing.is_overdue,
+        slots=_slots(v, spec, opened),
     )
+
+
+#: a kind with slots: its list shows the slots of the coming weeks of at most this many
+#: of its items (the last written), at most this many slots
+SLOT_WEEKS = 4
+SLOT_ITEMS = 500
+SLOT_ROWS = 200
+
+
+def _slots(v: View, spec: KindSpec, opened: list[dict[str, Any]] | None) -> list[Any] | None:
+    """A kind with slots (shifts): its slots from today for :data:`SLOT_WEEKS` weeks,
+    soonest first, with who is on each (protocol/kinds/base.py ``Slots.rows``)."""
+    if spec.slots is None:
+        return None
+    items = [*(opened or []), *v.state.data.latest_items(spec.name, SLOT_ITEMS)]
+    first = datetime.date.fromisoformat(v.today)
+    last = first + datetime.timedelta(weeks=SLOT_WEEKS, days=-1)
+    return spec.slots.rows(items, first, last)[:SLOT_ROWS]
 
 
 def _matches(row: dict[str, Any], spec: KindSpec, filters: Filters, today: str) -> bool:

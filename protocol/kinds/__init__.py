@@ -195,7 +195,8 @@ def text_problem(kind: str, body: bytes | None) -> str | None:
         version = payload.get("v")
         if type(version) is not int or not 1 <= version <= spec.version:
             return None
-        for f in spec.fields:
+        slotted = () if spec.slots is None else (spec.slots.slot, spec.slots.who)
+        for f in (*spec.fields, *slotted):
             problem = _text(payload.get(f.name), "\n\t" if f.multiline else "")
             if problem is not None:
                 return f"its {f.name!r} {problem}"

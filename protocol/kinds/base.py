@@ -20,7 +20,7 @@ import dataclasses
 import datetime
 import re
 import unicodedata
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeGuard
 
@@ -228,6 +228,99 @@ NEWEST = "newest"
 #: the time an item was written, as a column of ``commune show``
 TS = "ts"
 
+#: the changes of an item that offers slots (:class:`Slots`): a member takes one of its
+#: slots, or leaves it (edit kinds ``<kind>.take`` and ``<kind>.leave``)
+TAKE = "take"
+LEAVE = "leave"
+
+
+@dataclass(frozen=True, slots=True)
+class Occurrence:
+    """One dated slot of an item (a shift on one day): when it starts and ends, as
+    aware times in the item's own zone, and what changed it that day ("")."""
+
+    #: the slot's name, as a take names it: its date, ``YYYY-MM-DD``
+    slot: str
+    start: datetime.datetime
+    end: datetime.datetime
+    note: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Slots:
+    """Dated slots an item offers (a shift's days) that members take and leave: the edit
+    kinds ``<kind>.take`` and ``<kind>.leave``, whose payload names, besides ``of`` and
+    ``after`` (§5.3), one slot (``slot``, a date field) and one person (``who``).
+
+    Whether a person is on a slot is a last-writer-wins register of the item, one per
+    (slot, person folded), merged exactly as its fields are: a take and a leave of the
+    same person and day end the same on every node, the higher ``(rank, author)``
+    winning. Its name (:meth:`register`) begins with ``@``, which no field's name does,
+    so an update can never set it. ``occurrences`` (values, first day, last day) gives
+    the item's slots in that range, at most the days of the range; it is asked by the
+    command line and the web view, never when merging, so no node's clock or zone
+    database decides what an item holds."""
+
+    slot: Field
+    who: Field
+    occurrences: Callable[[Mapping[str, str], datetime.date, datetime.date], list[Occurrence]]
+    #: the field saying how many people a slot needs ("": no such count)
+    needed: str = ""
+
+    def register(self, slot: str, who: str) -> str:
+        """The name of the register saying whether ``who`` is on ``slot``."""
+        return f"@{slot}\n{who.casefold()}"
+
+    def read(self, payload: Mapping[str, Any], take: bool) -> tuple[str, str] | None:
+        """A take's or leave's register and its value (the name, or "" when left), or
+        None when the payload does not name a well-formed slot and person."""
+        slot, who = payload.get(self.slot.name), payload.get(self.who.name)
+        if not (isinstance(slot, str) and isinstance(who, str) and slot and who):
+            return None
+        if not (self.slot.readable(slot) and self.who.readable(who)):
+            return None
+        return self.register(slot, who), who if take else ""
+
+    def rows(
+        self, items: Sequence[Mapping[str, Any]], first: datetime.date, last: datetime.date
+    ) -> list[dict[str, Any]]:
+        """Every slot of these items (rows with their ``taken``) from ``first`` to
+        ``last``, soonest first: the item's fields, then the slot's name (its date),
+        ``starts_at``/``ends_at`` (ISO 8601 with the zone's offset that day), ``needed``
+        (a number), ``taken_by``, ``short`` (how many more it needs) and ``note``."""
+        found = []
+        for item in items:
+            taken = item.get("taken", {})
+            needed = str(item.get(self.needed) or "") if self.needed else ""
+            wanted = int(needed) if needed.isascii() and needed.isdigit() else 1
+            fields = {k: v for k, v in item.items() if k != "taken"}
+            for occurrence in self.occurrences(item, first, last):
+                on = list(taken.get(occurrence.slot, []))
+                row = {
+                    **fields,
+                    self.slot.name: occurrence.slot,
+                    "starts_at": occurrence.start.isoformat(),
+                    "ends_at": occurrence.end.isoformat(),
+                    "taken_by": on,
+                    "short": max(0, wanted - len(on)),
+                    "note": occurrence.note,
+                }
+                if self.needed:
+                    row[self.needed] = wanted
+                moment = occurrence.start.astimezone(datetime.UTC)
+                found.append((moment, str(item.get("id", "")), row))
+        found.sort(key=lambda t: (t[0], t[1]))
+        return [row for _, _, row in found]
+
+    @staticmethod
+    def taken(registers: Mapping[str, str]) -> dict[str, list[str]]:
+        """slot -> who is on it (sorted, folded), from an item's registers by name."""
+        on: dict[str, list[str]] = {}
+        for name, value in registers.items():
+            if name.startswith("@") and value:
+                on.setdefault(name[1:].split("\n", 1)[0], []).append(value)
+        return {slot: sorted(names, key=lambda n: (n.casefold(), n)) for slot, names in on.items()}
+
 
 @dataclass(frozen=True, slots=True)
 class Listing:
@@ -303,6 +396,8 @@ class KindSpec:
     #: its link), or None: checked when an item is written and, by the command line, on
     #: the values an update would leave; never when reading (merges stay free of it)
     agree: Callable[[Mapping[str, str]], str | None] | None = None
+    #: dated slots its items offer, which members take and leave (a shift's days)
+    slots: Slots | None = None
 
     def __post_init__(self) -> None:
         """Fill in the derived names, and refuse a spec that names what it does not have:
@@ -330,7 +425,10 @@ class KindSpec:
 
     def edit_kinds(self) -> dict[str, str]:
         """action -> the edit kind that does it: ``{"update": "plan.update"}``."""
-        return {action: f"{self.name}.{action}" for action in self.edits}
+        kinds = {action: f"{self.name}.{action}" for action in self.edits}
+        if self.slots is not None:
+            kinds.update({action: f"{self.name}.{action}" for action in (TAKE, LEAVE)})
+        return kinds
 
     def build(self, values: Mapping[str, str | None]) -> Payload:
         """A new payload from what a user typed; :class:`BadPayload` names what is wrong."""
@@ -457,6 +555,15 @@ def _problems(spec: KindSpec, listing: Listing) -> list[str]:
             problems.append(f"{f.name!r} has refs or a flag but is not a list (many)")
     if listing.layout not in LAYOUTS:
         problems.append(f"no layout {listing.layout!r} (layouts are {', '.join(LAYOUTS)})")
+    if spec.slots is not None:
+        slotted = (spec.slots.slot, spec.slots.who)
+        problems += [
+            f"its slots' field {f.name!r} is also a field" for f in slotted if f.name in fields
+        ]
+        if not spec.slots.slot.date:
+            problems.append(f"its slots' field {spec.slots.slot.name!r} is not a date field")
+        if spec.slots.needed and spec.slots.needed not in fields:
+            problems.append(f"no field {spec.slots.needed!r} to say how many a slot needs")
     if not spec.fields:
         problems.append("no fields")
     return problems

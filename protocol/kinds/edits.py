@@ -15,6 +15,9 @@ action         effect
 ``retract``    the item is withdrawn; counts only when written by the item's own
                author (``report.retract``)
 ``delete``     the item is deleted, for good (``contact.delete``)
+``take``       a person is on one of the item's dated slots (a kind with
+               ``slots``: ``shift.take``); ``leave``: no longer on it. Each
+               (slot, person) is a register of the item, merged as a field is
 =============  ================================================================
 """
 
@@ -25,13 +28,24 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
 
-from protocol.kinds.base import ACTIONS, DELETE, RETRACT, UPDATE, KindSpec, has_version
+from protocol.kinds.base import (
+    ACTIONS,
+    DELETE,
+    LEAVE,
+    RETRACT,
+    TAKE,
+    UPDATE,
+    KindSpec,
+    has_version,
+)
 
 __all__ = [
     "DELETE",
     "EDITS",
+    "LEAVE",
     "MAX_RANK",
     "RETRACT",
+    "TAKE",
     "UPDATE",
     "EditKind",
     "edits_of",
@@ -42,7 +56,13 @@ __all__ = [
 
 #: how the web view names an edit of an item, in English ("plan changed"); the Spanish
 #: is in node/web/i18n.py
-_ACTION_LABELS = {UPDATE: "{kind} changed", RETRACT: "{kind} withdrawn", DELETE: "{kind} deleted"}
+_ACTION_LABELS = {
+    UPDATE: "{kind} changed",
+    RETRACT: "{kind} withdrawn",
+    DELETE: "{kind} deleted",
+    TAKE: "{kind} taken",
+    LEAVE: "{kind} left",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,12 +77,11 @@ class EditKind:
 
 
 def edits_of(spec: KindSpec) -> list[EditKind]:
-    """The edit kinds of a kind, in the order of :data:`ACTIONS`."""
-    return [
-        EditKind(f"{spec.name}.{action}", spec.name, action)
-        for action in ACTIONS
-        if action in spec.edits
-    ]
+    """The edit kinds of a kind, in the order of :data:`ACTIONS`, then a take and a leave
+    of its slots when it has some."""
+    actions = [a for a in ACTIONS if a in spec.edits]
+    actions += [TAKE, LEAVE] if spec.slots is not None else []
+    return [EditKind(f"{spec.name}.{action}", spec.name, action) for action in actions]
 
 
 _TABLE: dict[str, EditKind] = {}
