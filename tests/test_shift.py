@@ -23,6 +23,7 @@ import pytest
 from node import daemon
 from node.home import Home
 from node.service import Node
+from node.web import start_web
 from protocol import encoding
 from protocol.errors import BadPayload
 from protocol.kinds import EDITS, POSTABLE, text_problem
@@ -31,6 +32,7 @@ from protocol.kinds.shift import MAX_DAYS, SPEC, occurrences, wall_time
 from tests.helpers import commune
 from tests.net import Member, close_all, make_network
 from tests.test_kind_registry import served
+from tests.web_owner import current_address
 
 GATE = {
     "title": "Maquila gate",
@@ -457,9 +459,60 @@ async def test_the_web_view_lists_shifts_and_their_coming_slots(tmp_path: Path) 
             assert "Coming slots" in html
             assert "Ana" in html
             assert "short of 1" in html
+            assert "never ends" in html  # its until, empty
             async with session.get("/shifts?lang=es") as response:
                 html = await response.text()
             assert "<h1>Turnos</h1>" in html
             assert "Próximos turnos" in html
+            assert "sin fin" in html
     finally:
+        node.close()
+
+
+async def test_the_shifts_page_in_a_real_browser(tmp_path: Path) -> None:
+    """The list of shifts with its coming slots, in Chromium, without an error on the
+    console, saved as a screenshot (test-artifacts/web/shifts.png) as the other pages are."""
+    browser_tests = pytest.importorskip("tests.test_web_browser")
+    if not browser_tests.CHROMIUM.exists():
+        pytest.skip("Debian's chromium is not installed (python3 run.py test installs it)")
+    home = Home(tmp_path / "sv")
+    _, keys = home.init("El Salvador", None)
+    node = Node.open(home)
+    today = datetime.date.today()
+    monday = today - datetime.timedelta(days=today.weekday())
+    gate = {**GATE, "since": monday.isoformat(), "weekdays": "mon,wed,fri"}
+    shift = node.post(keys, [("shift", SPEC.build(gate))])[0].id
+    first = occurrences(values(**gate), today, today + datetime.timedelta(days=6))[0].slot
+    node.post(keys, [("shift.take", {"v": 1, "of": shift, "date": first, "who": "Ana"})])
+    runner, port = await start_web(node, keys, host="127.0.0.1", port=0)
+    try:
+        async with browser_tests.playwright_api.async_playwright() as p:
+            chromium = await p.chromium.launch(
+                executable_path=str(browser_tests.CHROMIUM), args=browser_tests.FLAGS
+            )
+            try:
+                context = await chromium.new_context(locale="es-ES")
+                page = await context.new_page()
+                problems: list[str] = []
+                page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
+                page.on("pageerror", lambda e: problems.append(str(e)))
+                await page.goto(current_address(home.path))
+                response = await page.goto(f"http://127.0.0.1:{port}/shifts")
+                assert response is not None
+                assert response.status == 200
+                text = await page.inner_text("main")
+                assert "Próximos turnos" in text
+                assert "Ana" in text
+                assert await page.locator("table.slots tbody tr").count() >= 6
+                assert await page.locator("tr.short").count() >= 1
+                browser_tests.ARTIFACTS.mkdir(parents=True, exist_ok=True)
+                shot = browser_tests.ARTIFACTS / "shifts.png"
+                await page.screenshot(path=str(shot), full_page=True)
+                assert shot.stat().st_size > 0
+                assert problems == []
+                await context.close()
+            finally:
+                await chromium.close()
+    finally:
+        await runner.cleanup()
         node.close()
