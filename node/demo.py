@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime
 import itertools
 import signal
 import sys
@@ -72,6 +73,32 @@ PLANS = {
     "India": [{"title": "नगर निगम को पत्र", "owner": "Priya", "due": "2026-11-01"}],
     "South Africa": [{"title": "Hlela umhlangano olandelayo", "owner": "Thandiwe"}],
 }
+#: El Salvador's shifts at the gates of the maquilas, from the Monday of the week the demo
+#: starts, with members on the first slots of the first one
+SHIFTS = {
+    "El Salvador": [
+        {
+            "title": "Puerta de la maquila, turno de la mañana",
+            "place": "Zona franca de San Bartolo",
+            "weekdays": "mon,wed,fri",
+            "start": "05:30",
+            "end": "07:00",
+            "zone": "America/El_Salvador",
+            "needed": "2",
+        },
+        {
+            "title": "Salida del turno de noche",
+            "place": "Zona franca de San Bartolo",
+            "weekdays": "tue,thu",
+            "start": "21:30",
+            "end": "23:00",
+            "zone": "America/El_Salvador",
+            "every": "2",
+            "needed": "3",
+        },
+    ]
+}
+SHIFT_TAKERS = ["Luis", "Marta", "Rosa"]
 CONTACTS = {
     "Los Angeles": {"name": "Maria Gonzalez", "phone": "+1 213 555 0134", "place": "Boyle Heights"},
     "El Salvador": {"name": "José Martínez", "phone": "+503 7000 0000", "place": "Soyapango"},
@@ -133,6 +160,30 @@ def post_samples(nodes: list[DemoNode]) -> None:
         readers = private.recipients(n.node, n.keys, [])  # contacts: this collective only
         contact = POSTABLE["contact"].build(CONTACTS[n.name])
         n.node.post(n.keys, [private.seal_item(n.node, n.keys, "contact", contact, readers)])
+        post_shifts(n, datetime.date.today())
+
+
+def post_shifts(n: DemoNode, today: datetime.date) -> None:
+    """A collective's shifts from this week's Monday, and a few members on the first
+    slots from ``today`` (each slot but one still short of people)."""
+    spec = POSTABLE["shift"]
+    assert spec.slots is not None
+    monday = (today - datetime.timedelta(days=today.weekday())).isoformat()
+    shifts = [spec.build({**s, "since": monday}) for s in SHIFTS.get(n.name, [])]
+    if not shifts:
+        return
+    first = n.node.post(n.keys, [("shift", s) for s in shifts])[0].id
+    values = {f.name: str(shifts[0].get(f.name, "")) for f in spec.fields}
+    days = spec.slots.occurrences(values, today, today + datetime.timedelta(days=13))
+    takes = [(days[0].slot, SHIFT_TAKERS[:2]), *((d.slot, SHIFT_TAKERS[2:]) for d in days[1:3])]
+    n.node.post(
+        n.keys,
+        [
+            ("shift.take", {"v": 1, "of": first, "date": day, "who": who})
+            for day, people in takes
+            for who in people
+        ],
+    )
 
 
 async def start(nodes: list[DemoNode]) -> None:

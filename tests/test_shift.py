@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from node import daemon
+from node import daemon, demo
 from node.home import Home
 from node.service import Node
 from node.web import start_web
@@ -515,4 +515,26 @@ async def test_the_shifts_page_in_a_real_browser(tmp_path: Path) -> None:
                 await chromium.close()
     finally:
         await runner.cleanup()
+        node.close()
+
+
+def test_the_demo_posts_el_salvadors_shifts_with_people_on_some_slots(tmp_path: Path) -> None:
+    home = Home(tmp_path / "sv")
+    _, keys = home.init("El Salvador", None)
+    node = Node.open(home)
+    try:
+        today = datetime.date(2026, 12, 9)  # a Wednesday
+        demo.post_shifts(demo.DemoNode("El Salvador", home, node, keys), today)
+        items = node.projector.rows("shift")
+        assert len(items) == 2
+        assert SPEC.slots is not None
+        slots = SPEC.slots.rows(items, today, today + datetime.timedelta(days=13))
+        taken = [(r["date"], r["taken_by"], r["short"]) for r in slots if r["taken_by"]]
+        assert taken == [
+            ("2026-12-09", ["Luis", "Marta"], 0),
+            ("2026-12-11", ["Rosa"], 1),
+            ("2026-12-14", ["Rosa"], 1),
+        ]
+        assert {r["since"] for r in items} == {"2026-12-07"}
+    finally:
         node.close()
