@@ -82,6 +82,14 @@ def hits(folder: Path, needles: list[bytes]) -> dict[str, list[bytes]]:
     return found
 
 
+def same_rows(shown: list[dict[str, object]], before: list[dict[str, object]]) -> bool:
+    """The rows the version before printed, field for field (a newer version may add
+    fields: a report's state, say)."""
+    return len(shown) == len(before) and all(
+        {k: row.get(k) for k in old} == old for row, old in zip(shown, before, strict=True)
+    )
+
+
 def test_a_folder_written_before_encryption_is_encrypted_on_first_open_nothing_lost(
     tmp_path: Path,
 ) -> None:
@@ -90,14 +98,9 @@ def test_a_folder_written_before_encryption_is_encrypted_on_first_open_nothing_l
     assert (home / "store.sqlite").read_bytes().startswith(PLAINTEXT_HEADER)
     assert hits(home, MARKERS)  # today's main left all of it readable
     # The first command with the passphrase brings the folder up to date.
-    reports = json.loads(run(home, "show", "reports", "--json"))
-    assert reports == json.loads((fixture / "reports.json").read_text())
-    assert json.loads(run(home, "show", "plans", "--json")) == json.loads(
-        (fixture / "plans.json").read_text()
-    )
-    assert json.loads(run(home, "show", "contacts", "--json")) == json.loads(
-        (fixture / "contacts.json").read_text()
-    )
+    for what in ("reports", "plans", "contacts"):
+        shown = json.loads(run(home, "show", what, "--json"))
+        assert same_rows(shown, json.loads((fixture / f"{what}.json").read_text())), what
     assert json.loads(run(home, "log", "--json")) == json.loads((fixture / "log.json").read_text())
     assert run(home, "state-hash") == (fixture / "state").read_text()
     run(home, "verify")
@@ -123,7 +126,7 @@ def test_a_backup_written_before_encryption_restores_into_an_encrypted_folder(
     home = tmp_path / "restored"
     run(home, "restore", str(fixture / "la-backup.json"))
     reports = json.loads(run(home, "show", "reports", "--json"))
-    assert reports == json.loads((fixture / "reports.json").read_text())
+    assert same_rows(reports, json.loads((fixture / "reports.json").read_text()))
     assert hits(home, MARKERS) == {}
     assert not (home / "store.sqlite").read_bytes().startswith(PLAINTEXT_HEADER)
 
