@@ -147,6 +147,7 @@ def show_slots(
             fail(f"--start applies to the kinds with slots (shifts), not {spec.plural}", 2)
         return False
     first, count = slot_window(start, weeks, datetime.date.today())
-    last = first + datetime.timedelta(weeks=count, days=-1)
+    span = datetime.timedelta(weeks=count, days=-1)
+    last = first + span if first <= datetime.date.max - span else datetime.date.max
     emit_slots(spec, spec.slots.rows(items, first, last), as_json)
     return True

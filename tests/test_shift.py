@@ -113,6 +113,15 @@ def test_a_shift_that_never_ends_is_expanded_over_a_bounded_range_only() -> None
     assert time.perf_counter() - began < 1.0
 
 
+def test_the_first_and_last_days_of_the_calendar_give_no_error() -> None:
+    every_day = {"weekdays": "mon,tue,wed,thu,fri,sat,sun", "start": "23:00", "end": "01:00"}
+    assert days("9999-12-25", "9999-12-31", since="9999-12-01", **every_day)[-1] == "9999-12-30"
+    assert days("9999-12-31", "9999-12-31", since="9999-12-01", **every_day) == []
+    once = {"repeat": "once", "weekdays": "", "zone": "Pacific/Kiritimati", "since": "0001-01-03"}
+    assert days("0001-01-01", "0001-01-09", **once) == ["0001-01-03"]
+    assert days("0001-01-01", "0001-01-07", since="0001-01-01", **every_day)[0] == "0001-01-02"
+
+
 def test_a_night_shift_ends_the_next_day() -> None:
     (night,) = occurrences(
         values(start="22:00", end="06:00"), datetime.date(2026, 12, 3), datetime.date(2026, 12, 3)

@@ -64,6 +64,10 @@ MAX_NEEDED = 100
 #: the most days one expansion covers, whatever is asked: a shift that never ends costs
 #: what a year of it does
 MAX_DAYS = 371
+#: the days a slot can be on: a day's times, in any zone, are then moments that Python's
+#: datetime can hold in UTC too (the calendar's first and last days are not)
+FIRST_DAY = datetime.date(1, 1, 2)
+LAST_DAY = datetime.date(9999, 12, 30)
 
 _TIME = re.compile(r"([01][0-9]|2[0-3]):[0-5][0-9]")
 #: an IANA zone name's shape: ``America/El_Salvador``, ``UTC``, ``Etc/GMT+6``
@@ -178,7 +182,12 @@ def occurrences(
     zone = zone_of(values.get("zone", ""))
     if zone is None or not values.get("since") or not values.get("start"):
         return []
-    last = min(last, first + datetime.timedelta(days=MAX_DAYS - 1))
+    first = max(first, FIRST_DAY)
+    if first > min(last, LAST_DAY):
+        return []
+    last = min(last, LAST_DAY)
+    if (last - first).days >= MAX_DAYS:
+        last = first + datetime.timedelta(days=MAX_DAYS - 1)
     try:
         days = _days(values, first, last)
         start = TimeOfDay.fromisoformat(values["start"])
