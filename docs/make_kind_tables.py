@@ -25,7 +25,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from protocol.kinds import EDITS, POSTABLE, KindSpec  # noqa: E402
-from protocol.kinds.base import Field  # noqa: E402
+from protocol.kinds.base import OCCURRENCE, Field  # noqa: E402
 
 CLI = ROOT / "docs" / "CLI.md"
 PROTOCOL = ROOT / "docs" / "PROTOCOL.md"
@@ -70,6 +70,16 @@ def post_table(specs: Iterable[KindSpec]) -> str:
         if spec.private:
             options += "; always sealed (`--to` adds readers)"
         changes = _code(EDIT_OPTIONS[a] for a in spec.edit_kinds()) or "none"
+        if spec.occurrence_fields:
+            changes += "; with `--edit ID`, for one date: " + _cell(
+                ", ".join(
+                    [f"`--{OCCURRENCE} YYYY-MM-DD`"]
+                    + [
+                        f"`--{f.name}`" + (" (repeated)" if f.lines else "")
+                        for f in spec.occurrence_fields
+                    ]
+                )
+            )
         if spec.slots is not None:
             slot, who = spec.slots.slot, spec.slots.who
             changes += (
@@ -91,6 +101,8 @@ def show_json(specs: Iterable[KindSpec]) -> str:
             for f in spec.fields
         ]
         names = ", ".join(["`id`", "`author`", "`ts`", "`time`", "`suspect`", *fields])
+        if spec.occurrence_fields:
+            names = f"one object per {spec.name} of a series, below"
         if spec.slots is not None:
             slots = spec.slots
             own = [slots.slot.name, "starts_at", "ends_at", "taken_by", "short", "note"]
@@ -128,6 +140,10 @@ def fields_table(specs: Iterable[KindSpec]) -> str:
             lines = "many" if f.multiline else "one"
             required = "yes" if f.required else ""
             rows.append(_row(kind, f"`{f.name}`", required, str(f.max_len), lines, _rule(f)))
+        for f in spec.occurrence_fields:
+            lines = "many" if f.multiline else "one"
+            rule = f"for one date: an update's `{OCCURRENCE}` (§5.3)"
+            rows.append(_row("", f"`{f.name}`", "", str(f.max_len), lines, rule))
     return "\n".join(rows)
 
 

@@ -13,6 +13,7 @@ __all__ = [
     "cli_common",
     "cli_items",
     "cli_keys",
+    "cli_meeting",
     "cli_network",
     "cli_report",
     "cli_serve",

@@ -21,7 +21,7 @@ from typing import Any
 import click
 
 from crypto.identity import NodeKeys
-from node import private
+from node import cli_meeting, private
 from node.cli_common import Context, fail, human_time, iso_time, pass_ctx, suspect
 from node.cli_slots import SLOT_FLAGS, pop_slot_options, show_slots, slot_change, slot_options
 from node.cli_sync import confirm_feed
@@ -54,6 +54,9 @@ def _post_command(spec: KindSpec) -> click.Command:
             a: options.pop(a) for a in (UPDATE, RETRACT, DELETE, TAKE, LEAVE) if a in options
         }
         slot = pop_slot_options(spec, options, changes)
+        occurrence = cli_meeting.pop_occurrence(
+            spec, options, editing=any(t is not None for t in changes.values())
+        )
         given = _given(spec, options)
         chosen = [a for a, target in changes.items() if target is not None]
         if len(chosen) + (source is not None) > 1:
@@ -75,8 +78,15 @@ def _post_command(spec: KindSpec) -> click.Command:
                 if action != UPDATE and given:
                     fail(f"--{action} takes no field options ({', '.join(given)})", 2)
                 given = _resolve_refs(node, keys, spec, given)
-                fields = spec.build_update(given) if action == UPDATE else {}
+                fields = (
+                    spec.build_update(given)
+                    if action == UPDATE and (given or not occurrence)
+                    else {}
+                )
                 target, is_private = resolve_item(node, keys, spec.name, str(changes[action]))
+                fields |= cli_meeting.occurrence_payload(
+                    node, keys, spec, target, occurrence, is_private=is_private, action=action
+                )
                 fields = (
                     slot_change(node, keys, spec, (action, target, is_private), slot)
                     if action in SLOT_FLAGS
@@ -144,7 +154,7 @@ def _post_command(spec: KindSpec) -> click.Command:
     return click.Command(
         spec.name,
         callback=click.pass_obj(run),
-        params=params,
+        params=[*params, *cli_meeting.occurrence_options(spec)],
         help=spec.help + f"\n\nFields: {', '.join(spec.field_names())}.",
     )
 
@@ -315,8 +325,10 @@ SHOW_OTHERS = ("members", "peers", "unknown")
 @click.option(
     "--weeks",
     type=click.IntRange(1, 52),
-    help="Shifts only: how many weeks ahead to list (default 4).",
+    help=f"Meetings and shifts: how many weeks ahead to list (meetings {cli_meeting.WEEKS}, "
+    "shifts 4).",
 )
+@cli_meeting.past_weeks_option
 @click.option(
     "--start",
     metavar="YYYY-MM-DD",
@@ -333,6 +345,7 @@ def show(
     for_paper: bool,
     weeks: int | None,
     start: str | None,
+    past_weeks: int,
 ) -> None:
     """Show the network's items, members, or events of unknown kinds."""
     if for_paper and what != report.SPEC.plural:
@@ -394,6 +407,9 @@ def show(
         if for_paper:  # oldest first, as every list here
             rows = [r for r in rows if r.get("state") == report.FOR_PAPER]
         if show_slots(spec, rows, (start, weeks), as_json):
+            return
+        if spec.occurrence_fields:
+            cli_meeting.show_meetings(rows, as_json, weeks or cli_meeting.WEEKS, past_weeks)
             return
         if as_json:
             rows = [json_row(spec, r) for r in rows]

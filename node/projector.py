@@ -18,6 +18,19 @@ from protocol.membership import ActionEvent, Membership
 from protocol.projections import ItemState, StateHasher, change_of, merge, read_payload
 
 REBUILD_BATCH = 2000
+#: raised when what the projections hold changes without a kind's version changing
+PROJECTOR_VERSION = 1
+#: the store's meta key naming what built its projections (:func:`projected_by`)
+PROJECTED_BY = "projected_by"
+
+
+def projected_by() -> str:
+    """What the projections of this program look like: the projector's version and
+    every kind with its payload version. A store whose projections another program
+    built (an older version, whose reports had no state) folds its log again on open,
+    so that every node shows, and hashes, the same state from the same log."""
+    kinds = ",".join(f"{name}:{spec.version}" for name, spec in sorted(POSTABLE.items()))
+    return f"{PROJECTOR_VERSION};{kinds}"
 #: item ids per query when loading the states a batch changes (SQLite allows 32,766)
 LOAD_CHUNK = 500
 
@@ -270,6 +283,18 @@ class Projector:
         a new edit of it names in ``after`` (docs/PROTOCOL.md §5.3)."""
         state = self._load_many({(kind, item_id)}).get((kind, item_id))
         return 0 if state is None else state.latest()
+
+    def ensure_current(self) -> bool:
+        """Fold the log again if another program built the projections (see
+        :func:`projected_by`); whether it did. Not on a damaged store (it takes no
+        writes)."""
+        wanted = projected_by()
+        if self.store.damaged is not None or self.store.get_meta(PROJECTED_BY) == wanted:
+            return False
+        with self.store.write():
+            self.rebuild()
+            self.store.set_meta(PROJECTED_BY, wanted)
+        return True
 
     def rebuild(self) -> None:
         """Drop the projections and fold the whole log again; inside a transaction."""

@@ -124,7 +124,12 @@ class Node:
             home.unlock(None)
         existed = home.store_path.exists()
         node = cls(home, home.open_store())
-        node._check_store_origin(existed)
+        try:
+            node._check_store_origin(existed)
+            node.projector.ensure_current()
+        except BaseException:
+            node.close()
+            raise
         return node
 
     def _check_store_origin(self, existed: bool) -> None:

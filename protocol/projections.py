@@ -75,7 +75,19 @@ class ItemState:
         }
         if POSTABLE[self.kind].slots is not None:
             row["taken"] = self.taken()
+        if POSTABLE[self.kind].occurrence_fields:
+            row["occurrences"] = self.occurrences()
         return row
+
+    def occurrences(self) -> dict[str, dict[str, str]]:
+        """date -> the values of the kind's ``occurrence_fields`` set for that date
+        (registers ``name@date``, protocol/kinds/base.py), dates in order."""
+        found: dict[str, dict[str, str]] = {}
+        for name, register in self.fields:
+            field_name, at, day = name.partition("@")
+            if at and field_name:
+                found.setdefault(day, {})[field_name] = register[0]
+        return dict(sorted(found.items()))
 
     def encode(self) -> bytes:
         # arrays and scalars only: msgpack's own encoding is the canonical one

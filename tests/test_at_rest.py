@@ -102,7 +102,11 @@ def test_a_folder_written_before_encryption_is_encrypted_on_first_open_nothing_l
         shown = json.loads(run(home, "show", what, "--json"))
         assert same_rows(shown, json.loads((fixture / f"{what}.json").read_text())), what
     assert json.loads(run(home, "log", "--json")) == json.loads((fixture / "log.json").read_text())
-    assert run(home, "state-hash") == (fixture / "state").read_text()
+    # the projections are folded again from the log by this version's kinds (a report
+    # of the version before reads as a draft): the same state a rebuild gives
+    upgraded = run(home, "state-hash")
+    run(home, "rebuild")
+    assert run(home, "state-hash") == upgraded
     run(home, "verify")
     # Nothing of it is readable any more, in any file of the folder.
     assert not (home / "store.sqlite").read_bytes().startswith(PLAINTEXT_HEADER)
@@ -143,9 +147,11 @@ def test_a_new_backup_and_its_store_copy_show_nothing_and_restore_whole(tmp_path
     assert set(doc) == {"type", "version", "key_file", "key_encrypted", "sealed", "sha256"}
     restored = tmp_path / "restored"
     run(restored, "restore", str(backup))
+    # the same state as the node's own, whose projections the version before built
     assert json.loads(run(restored, "show", "reports", "--json")) == json.loads(
         run(home, "show", "reports", "--json")
     )
+    assert run(restored, "state-hash") == run(home, "state-hash")
     assert hits(restored, MARKERS) == {}
     # A sealed backup opens with its passphrase only, and one altered byte is refused.
     other = tmp_path / "other"

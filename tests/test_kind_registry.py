@@ -137,12 +137,13 @@ def test_every_kind_module_is_registered_without_being_named() -> None:
         for path in (ROOT / "protocol" / "kinds").glob("*.py")
         if re.search(r"^SPEC = KindSpec\(", path.read_text(), re.M)
     }
-    assert found == {"report", "plan", "shift", "contact"}
-    assert list(POSTABLE) == ["report", "plan", "shift", "contact"]  # in their order
+    assert found == {"report", "plan", "meeting", "shift", "contact"}
+    assert list(POSTABLE) == ["report", "plan", "meeting", "shift", "contact"]  # in their order
     assert list(EDITS) == [
         "report.update",
         "report.retract",
         "plan.update",
+        "meeting.update",
         "shift.update",
         "shift.take",
         "shift.leave",
@@ -179,7 +180,7 @@ def test_a_kind_that_takes_a_name_already_taken_is_refused(
     values = {"name": "memo", "help": "h", "version": 1, "fields": SPEC.fields, **changes}
     with pytest.raises(ValueError, match=re.escape(problem)):
         register(KindSpec(**values))  # type: ignore[arg-type]
-    assert set(POSTABLE) == {"report", "plan", "shift", "contact"}
+    assert set(POSTABLE) == {"report", "plan", "meeting", "shift", "contact"}
 
 
 @pytest.mark.parametrize(
@@ -256,7 +257,7 @@ def test_a_new_kind_is_posted_edited_and_shown_with_the_real_command(tmp_path: P
         assert option in help_text
     assert "--retract" not in help_text
     assert "notes" in ok(home, "show", "--help")
-    assert "Show the network's reports, plans, shifts, contacts, notes," in ok(
+    assert "Show the network's reports, plans, meetings, shifts, contacts, notes," in ok(
         home, "show", "--help"
     )
 
@@ -468,10 +469,11 @@ def test_the_docs_tables_would_name_a_new_kind(note: KindSpec) -> None:
     specs = list(POSTABLE.values())
     cli = tables.cli_md(tables.CLI.read_text(encoding="utf-8"), specs)
     assert "| `note` | `--title` (required), `--body` | `--edit ID`, `--delete ID` |" in cli
-    assert "### `post report|plan|shift|contact|note [FIELD OPTIONS] | --from FILE`" in cli
+    assert "### `post report|plan|meeting|shift|contact|note [FIELD OPTIONS] | --from FILE`" in cli
     assert "`show notes --json`: `id`, `author`, `ts`, `time`, `suspect`, `title`, `body`." in cli
     protocol = tables.protocol_md(tables.PROTOCOL.read_text(encoding="utf-8"), specs)
-    assert "| `report`, `plan`, `shift`, `contact`, `note` | create an item | §5.1 |" in protocol
+    creates = "| `report`, `plan`, `meeting`, `shift`, `contact`, `note` | create an item | §5.1 |"
+    assert creates in protocol
     assert "`note.update`, `note.delete` | change an item | §5.3 |" in protocol
     assert "| `note` | `title` | yes | 200 | one | |" in protocol
     assert tables.main(["--check"]) == 1  # the committed docs do not name it

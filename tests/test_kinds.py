@@ -244,6 +244,16 @@ SAMPLES: dict[str, dict[str, str]] = {
         "place": "San Salvador",
         "notes": "Speaks Spanish and Nahuat.",
     },
+    "meeting": {
+        "title": "Discussion group",
+        "when": "2026-12-10 18:30",
+        "zone": "America/Los_Angeles",
+        "place": "https://meet.example/group",
+        "agenda": "Chapter 3\nNext month's forum",
+        "repeat": "weekly",
+        "every": "2",
+        "until": "2027-06-30",
+    },
 }
 
 

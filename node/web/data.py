@@ -24,8 +24,8 @@ from node.service import Node
 from node.store import Store
 from protocol import hlc
 from protocol.envelope import Event, decode_event
-from protocol.kinds import KNOWN
-from protocol.kinds.base import NEWEST, OVERDUE, KindSpec, Listing
+from protocol.kinds import KNOWN, POSTABLE
+from protocol.kinds.base import COMING, NEWEST, OVERDUE, KindSpec, Listing
 from protocol.projections import ItemState
 
 PAGE_SIZE = 50
@@ -58,6 +58,14 @@ def _fold_field(state: bytes | None, name: str) -> str:
 
 def _text(state: bytes | None) -> str:
     return "" if state is None else fold("\n".join(_values(bytes(state)).values()))
+
+
+def _coming(state: bytes | None, kind: str, day: str) -> str:
+    """When an item next takes place from ``day`` on (its listing's ``coming``), or ""."""
+    spec = POSTABLE.get(kind)
+    if state is None or spec is None or spec.listing.coming is None:
+        return ""
+    return spec.listing.coming(_values(bytes(state)), day)
 
 
 def fold(text: str) -> str:
@@ -144,6 +152,7 @@ class Reader:
         conn.create_function("web_field", 2, _field, deterministic=True)
         conn.create_function("web_fold", 2, _fold_field, deterministic=True)
         conn.create_function("web_text", 1, _text, deterministic=True)
+        conn.create_function("web_coming", 3, _coming, deterministic=True)
 
     def close(self) -> None:
         if self._own:
@@ -247,7 +256,7 @@ class Reader:
                 where.add("web_field(state, ?) >= ?", dated, filters.dated_from)
             if filters.dated_to:
                 where.add("web_field(state, ?) BETWEEN '0' AND ?", dated, filters.dated_to)
-        order, order_params = _order(spec, filters.sort)
+        order, order_params = _order(spec, filters.sort, today)
         offset = (filters.page - 1) * PAGE_SIZE
         if filters.q or order_params:
             # Every item is read anyway (a search, or an order by a field): count in the
@@ -339,12 +348,16 @@ class Reader:
         return int(rows[0][0])
 
 
-def _order(spec: KindSpec, sort: str) -> tuple[str, tuple[Any, ...]]:
+def _order(spec: KindSpec, sort: str, today: str = "") -> tuple[str, tuple[Any, ...]]:
     """The ORDER BY of a list and its parameters: by a field with choices in the
     choices' order, by another field's folded text; empty values last; then by the
     listing's date field, then newest first. :data:`NEWEST` (or a key the listing does
-    not offer) is newest first, which the index gives without reading each item."""
+    not offer) is newest first, which the index gives without reading each item;
+    :data:`COMING`, by when each item next takes place from ``today`` on."""
     listing = spec.listing
+    if sort == COMING and listing.coming is not None:
+        coming = "web_coming(state, ?, ?)"
+        return f"{coming} = '', {coming}, ts DESC, id", (spec.name, today) * 2
     f = spec.field_named(sort) if sort in {k for k, _ in listing.sorts} else None
     if f is None:
         return "ts DESC, id", ()

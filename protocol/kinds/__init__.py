@@ -196,7 +196,7 @@ def text_problem(kind: str, body: bytes | None) -> str | None:
         if type(version) is not int or not 1 <= version <= spec.version:
             return None
         slotted = () if spec.slots is None else (spec.slots.slot, spec.slots.who)
-        for f in (*spec.fields, *slotted):
+        for f in (*spec.fields, *slotted, *spec.occurrence_fields):
             problem = _text(payload.get(f.name), "\n\t" if f.multiline else "")
             if problem is not None:
                 return f"its {f.name!r} {problem}"

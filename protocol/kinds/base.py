@@ -121,6 +121,14 @@ class Field:
     #: a list of ids of items of this kind (64 hex digits each); the command line takes
     #: unique prefixes and writes the whole ids
     refs: str = ""
+    #: returns an error message for a bad value when it is *written*, never when read: a
+    #: rule on data a node holds outside the log (a time zone that exists in this
+    #: node's database), so that a stored value never becomes unreadable on a node
+    #: whose data differs
+    written: Callable[[str], str | None] | None = None
+    #: a list of one-line entries, one a line, at most this many (0: not such a list):
+    #: the command line takes one entry per option, repeated (``--attended``)
+    lines: int = 0
 
     @property
     def label(self) -> str:
@@ -193,6 +201,8 @@ class Field:
             problem = control_char(text, allowed="\n\t")
         if problem is None and text:
             problem = self.problem(text)
+        if problem is None and text and self.written is not None:
+            problem = self.written(text)
         if problem is not None:
             raise BadPayload(f"{self.name!r} {problem}")
         return text
@@ -205,6 +215,16 @@ class Field:
         if control_char(text, allowed="\n\t" if self.multiline else "") is not None:
             return False  # never stored since §3.8, but a store may be older
         return not text or self.problem(text) is None
+
+
+#: the key of an update's payload naming the date its ``occurrence_fields`` are for
+OCCURRENCE = "date"
+
+
+def occurrence_register(name: str, day: str) -> str:
+    """The register of an occurrence field on one date: ``minutes@2026-12-10``; a
+    kind's own field names have no ``@``, so the two never meet."""
+    return f"{name}@{day}"
 
 
 #: the changes an item can take (docs/PROTOCOL.md §5.3), each an edit kind
@@ -227,6 +247,9 @@ OVERDUE = "overdue"
 NEWEST = "newest"
 #: the time an item was written, as a column of ``commune show``
 TS = "ts"
+#: the web view's own order for a listing with ``coming``: the items that take place
+#: next first, then those that no longer do, newest first
+COMING = "coming"
 
 #: the changes of an item that offers slots (:class:`Slots`): a member takes one of its
 #: slots, or leaves it (edit kinds ``<kind>.take`` and ``<kind>.leave``)
@@ -351,6 +374,11 @@ class Listing:
     #: (a field with choices, the choices that mean "still to be done"): such an item
     #: past its ``dated_by`` date is overdue; None: every item past its date is
     still_open: tuple[str, tuple[str, ...]] | None = None
+    #: when an item next takes place from a day on (``YYYY-MM-DD``, 00:00 UTC), as ISO
+    #: 8601 UTC, or "" when it no longer does: the list can then be ordered
+    #: :data:`COMING` (a meeting's next date). Asked by the web view with today's date,
+    #: never when reading the log
+    coming: Callable[[Mapping[str, str], str], str] | None = None
 
     def is_overdue(self, row: Mapping[str, object], today: str) -> bool:
         """Whether an item (its fields by name) is past its date and still open."""
@@ -398,6 +426,13 @@ class KindSpec:
     agree: Callable[[Mapping[str, str]], str | None] | None = None
     #: dated slots its items offer, which members take and leave (a shift's days)
     slots: Slots | None = None
+    #: fields an ``update`` sets for one date of the item (its payload's ``date``,
+    #: YYYY-MM-DD), each date's values merged apart from the others' (a meeting's
+    #: minutes and attendance, one occurrence at a time); an update must give the date
+    occurrence_fields: tuple[Field, ...] = ()
+    #: when written: the occurrence date an update of ``occurrence_fields`` is for, from
+    #: the item's values and the date given ("" when none), or :class:`BadPayload`
+    occurrence_of: Callable[[Mapping[str, str], str], str] | None = None
 
     def __post_init__(self) -> None:
         """Fill in the derived names, and refuse a spec that names what it does not have:
@@ -483,7 +518,31 @@ class KindSpec:
             value = payload.get(f.name)
             if isinstance(value, str) and f.readable(value):
                 changed[f.name] = value
+        changed.update(self.read_occurrence(payload))
         return changed
+
+    def build_occurrence(self, values: Mapping[str, str], day: str) -> Payload:
+        """What an update sets for one date of an item: the ``occurrence_fields`` given
+        and the date (``date``); :class:`BadPayload` names what is wrong."""
+        if (problem := check_date(day)) is not None:
+            raise BadPayload(f"'date' {problem}")
+        changed: Payload = {
+            f.name: f.clean(values[f.name]) for f in self.occurrence_fields if f.name in values
+        }
+        changed[OCCURRENCE] = day
+        return changed
+
+    def read_occurrence(self, payload: Payload) -> dict[str, str]:
+        """The well-formed ``occurrence_fields`` of an update payload, as the registers
+        of its date (:func:`occurrence_register`); none without a well-formed date."""
+        day = payload.get(OCCURRENCE)
+        if not self.occurrence_fields or not isinstance(day, str) or check_date(day):
+            return {}
+        return {
+            occurrence_register(f.name, day): value
+            for f in self.occurrence_fields
+            if isinstance(value := payload.get(f.name), str) and f.readable(value)
+        }
 
     def read(self, payload: Payload) -> Payload | None:
         """A stored payload as the current version, or None when it cannot be read
@@ -529,8 +588,12 @@ def _problems(spec: KindSpec, listing: Listing) -> list[str]:
     problems += [f"no field {c!r} to show" for c in listing.show if c != TS and c not in fields]
     problems += [f"no field {c!r} to list" for c in listing.columns if c not in fields]
     problems += [
-        f"no field {k!r} to sort by" for k, _ in listing.sorts if k != NEWEST and k not in fields
+        f"no field {k!r} to sort by"
+        for k, _ in listing.sorts
+        if k not in (NEWEST, COMING) and k not in fields
     ]
+    if listing.coming is None and COMING in {k for k, _ in listing.sorts}:
+        problems.append("the coming order needs a listing's coming")
     for name in listing.filters:
         f = fields.get(name)
         if name == OVERDUE:
