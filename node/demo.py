@@ -99,6 +99,23 @@ SHIFTS = {
     ]
 }
 SHIFT_TAKERS = ["Luis", "Marta", "Rosa"]
+#: Los Angeles' discussion group, every other Thursday from four weeks before the demo
+#: starts, with the minutes and attendance of a meeting already held
+MEETINGS = {
+    "Los Angeles": {
+        "title": "Discussion group: Capital, chapter 1",
+        "place": "Boyle Heights library, room B",
+        "agenda": "Read chapter 1 together\nThe March forum: who speaks",
+        "zone": "America/Los_Angeles",
+        "repeat": "weekly",
+        "every": "2",
+    }
+}
+MEETING_RECORD = {
+    "minutes": "We read the first section aloud. Daniel prepares the forum's leaflet.",
+    "attended": "Maria\nDaniel\nRosa",
+    "guests": "2",
+}
 CONTACTS = {
     "Los Angeles": {"name": "Maria Gonzalez", "phone": "+1 213 555 0134", "place": "Boyle Heights"},
     "El Salvador": {"name": "José Martínez", "phone": "+503 7000 0000", "place": "Soyapango"},
@@ -161,6 +178,7 @@ def post_samples(nodes: list[DemoNode]) -> None:
         contact = POSTABLE["contact"].build(CONTACTS[n.name])
         n.node.post(n.keys, [private.seal_item(n.node, n.keys, "contact", contact, readers)])
         post_shifts(n, datetime.date.today())
+        post_meetings(n, datetime.date.today())
 
 
 def post_shifts(n: DemoNode, today: datetime.date) -> None:
@@ -184,6 +202,21 @@ def post_shifts(n: DemoNode, today: datetime.date) -> None:
             for who in people
         ],
     )
+
+
+def post_meetings(n: DemoNode, today: datetime.date) -> None:
+    """A collective's meetings: a series begun four weeks before the last Thursday, and
+    the minutes and attendance of its meeting two weeks after it began (held by now)."""
+    sample = MEETINGS.get(n.name)
+    if sample is None:
+        return
+    spec = POSTABLE["meeting"]
+    began = today - datetime.timedelta(days=(today.weekday() - 3) % 7 + 28)
+    values = spec.build({**sample, "when": f"{began.isoformat()} 18:30"})
+    first = n.node.post(n.keys, [("meeting", values)])[0].id
+    held = (began + datetime.timedelta(weeks=2)).isoformat()
+    record = spec.build_occurrence(MEETING_RECORD, held)
+    n.node.post(n.keys, [("meeting.update", {"v": 1, "of": first, **record})])
 
 
 async def start(nodes: list[DemoNode]) -> None:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from node import daemon
+from node import cli_meeting, daemon, demo
 from node.home import Home
 from node.service import Node
 from node.web import start_web
@@ -272,6 +272,9 @@ def test_meetings_are_posted_recorded_and_shown_by_the_command(tmp_path: Path) -
             ["--title", "x", "--when", "2026-03-01 10:00", "--zone", "UTC", "--guests", "2"],
             "give them with --edit ID",
         ),
+        # an edit must leave the meeting's values agreeing, as the node sees them
+        (["--edit", forum, "--repeat", "weekly", "--until", "2000-01-01"], "'until' 2000"),
+        (["--edit", forum, "--when", "2026-03-08 02:30", "--zone", LA], "does not exist"),
     ]:
         result = commune(home, "post", "meeting", *args)
         assert result.returncode != 0, args
@@ -317,6 +320,27 @@ async def test_the_web_views_meetings_list_the_coming_ones_first(tmp_path: Path)
                 await session.close()
         finally:
             await runner.cleanup()
+    finally:
+        node.close()
+
+
+def test_the_demo_posts_a_biweekly_discussion_group_with_a_meeting_held(
+    tmp_path: Path,
+) -> None:
+    home = Home(tmp_path / "la")
+    _, keys = home.init("Los Angeles", None)
+    node = Node.open(home)
+    try:
+        today = datetime.date(2026, 12, 7)  # a Monday
+        demo.post_meetings(demo.DemoNode("Los Angeles", home, node, keys), today)
+        [row] = node.projector.rows("meeting")
+        assert (row["when"], row["repeat"], row["every"]) == ("2026-11-05 18:30", "weekly", "2")
+        assert row["occurrences"]["2026-11-19"]["guests"] == "2"
+        now = datetime.datetime(2026, 12, 7, 20, tzinfo=UTC)
+        rows = cli_meeting.meeting_rows([row], 8, 8, now)
+        assert [r["date"] for r in rows if r["coming"]][:2] == ["2026-12-17", "2026-12-31"]
+        held = next(r for r in rows if r["date"] == "2026-11-19")
+        assert (held["coming"], held["count"]) == (False, 5)
     finally:
         node.close()
 
