@@ -97,6 +97,8 @@ def show_json(specs: Iterable[KindSpec]) -> str:
             if f.date
             else f"`{f.name}` (an array)"
             if f.many
+            else f"`{f.name}` (an array of `ts`, `author`, `text`)"
+            if f.append
             else f"`{f.name}`"
             for f in spec.fields
         ]
@@ -124,6 +126,8 @@ def _rule(f: Field) -> str:
         return text + (f"; `{f.default}` when not given" if f.default else "") + fixed
     if f.refs:
         return f"ids of `{f.refs}` items (64 hex digits), one space apart, at most {f.many}"
+    if f.append:
+        return "a history: each event that writes it adds an entry (§5.3)"
     if f.many:
         return f"words one space apart, each once, at most {f.many}" + fixed
     return fixed[2:]

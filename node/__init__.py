@@ -20,6 +20,7 @@ __all__ = [
     "cli_slots",
     "cli_status",
     "cli_sync",
+    "cli_values",
     "config",
     "daemon",
     "demo",

@@ -14,6 +14,7 @@ through the real command.
 
 from __future__ import annotations
 
+import datetime
 import json
 from pathlib import Path
 from typing import Any
@@ -25,12 +26,13 @@ from node import cli_meeting, private
 from node.cli_common import Context, fail, human_time, iso_time, pass_ctx, suspect
 from node.cli_slots import SLOT_FLAGS, pop_slot_options, show_slots, slot_change, slot_options
 from node.cli_sync import confirm_feed
+from node.cli_values import check_agree, given_values, resolve_item, resolve_refs
 from node.importer import build_payloads
 from node.peers import known_peers
 from node.service import Node
 from protocol.envelope import SEALED
 from protocol.kinds import POSTABLE, KindSpec, register_module, report
-from protocol.kinds.base import TS
+from protocol.kinds.base import OVERDUE, TS
 from protocol.kinds.edits import DELETE, LEAVE, RETRACT, TAKE, UPDATE
 
 #: modules of kinds that this process registers besides those of protocol/kinds
@@ -57,7 +59,7 @@ def _post_command(spec: KindSpec) -> click.Command:
         occurrence = cli_meeting.pop_occurrence(
             spec, options, editing=any(t is not None for t in changes.values())
         )
-        given = _given(spec, options)
+        given = given_values(spec, options)
         chosen = [a for a, target in changes.items() if target is not None]
         if len(chosen) + (source is not None) > 1:
             fail("give only one of --from, --edit, --retract, --delete, --take, --leave", 2)
@@ -77,7 +79,7 @@ def _post_command(spec: KindSpec) -> click.Command:
                 action = chosen[0]
                 if action != UPDATE and given:
                     fail(f"--{action} takes no field options ({', '.join(given)})", 2)
-                given = _resolve_refs(node, keys, spec, given)
+                given = resolve_refs(node, keys, spec, given)
                 fields = (
                     spec.build_update(given)
                     if action == UPDATE and (given or not occurrence)
@@ -93,7 +95,7 @@ def _post_command(spec: KindSpec) -> click.Command:
                     else fields
                 )
                 if fields:
-                    _check_agree(node, keys, spec, target, is_private=is_private, fields=fields)
+                    check_agree(node, keys, spec, target, is_private=is_private, fields=fields)
                 # ranks after every value of the item this node has seen (§5.3)
                 after = (
                     private.item_latest(node, keys, spec.name, target)
@@ -102,7 +104,7 @@ def _post_command(spec: KindSpec) -> click.Command:
                 )
                 items = [(edits[action], {"v": 1, "of": target, "after": after, **fields})]
             else:
-                items = [(spec.name, spec.build(_resolve_refs(node, keys, spec, given)))]
+                items = [(spec.name, spec.build(resolve_refs(node, keys, spec, given)))]
             readers = _readers(node, keys, spec, target=target, is_private=is_private, to=to)
             if readers:
                 events = node.post(
@@ -159,56 +161,6 @@ def _post_command(spec: KindSpec) -> click.Command:
     )
 
 
-def _given(spec: KindSpec, options: dict[str, Any]) -> dict[str, str]:
-    """The field options given: a list's repeated option as its words, separated by
-    spaces (``--plan ''`` alone gives an empty list, clearing it in an update)."""
-    given = {}
-    for f in spec.fields:
-        value = options.pop(f.name, None)
-        if f.many:
-            if value:
-                given[f.name] = " ".join(str(v) for v in value)
-        elif value is not None:
-            given[f.name] = str(value)
-    given.update({k: str(v) for k, v in options.items() if v is not None})
-    return given
-
-
-def _resolve_refs(
-    node: Node, keys: NodeKeys, spec: KindSpec, given: dict[str, str]
-) -> dict[str, str]:
-    """Lists of ids (``Field.refs``) with unique prefixes written out whole."""
-    out = dict(given)
-    for f in spec.fields:
-        if f.refs and given.get(f.name):
-            ids = [
-                resolve_item(node, keys, f.refs, word, what=f.option)[0].hex()
-                for word in given[f.name].split()
-            ]
-            out[f.name] = " ".join(ids)
-    return out
-
-
-def _check_agree(
-    node: Node,
-    keys: NodeKeys,
-    spec: KindSpec,
-    target: bytes,
-    *,
-    is_private: bool,
-    fields: dict[str, str],
-) -> None:
-    """An update must leave the item's values agreeing (``KindSpec.agree``)."""
-    if spec.agree is None:
-        return
-    rows = private.items(node, keys, spec.name) if is_private else node.projector.rows(spec.name)
-    current = next((r for r in rows if r["id"] == target.hex()), None)
-    if current is not None:
-        problem = spec.agree({**current, **fields})
-        if problem is not None:
-            fail(problem)
-
-
 def _posted(spec: KindSpec, events: list[Any], readers: int) -> None:
     """Say what was posted: each new event's id, and for a new private item how many
     nodes can read it (``readers``; 0 for a public item or an edit)."""
@@ -244,30 +196,6 @@ def _readers(
     if to:
         fail("that item is public: --to applies to new items and to private ones", 2)
     return {}
-
-
-def resolve_item(
-    node: Node, keys: NodeKeys | None, kind: str, text: str, what: str = ""
-) -> tuple[bytes, bool]:
-    """An item's id from its hex id or a unique prefix of at least 6 digits, and
-    whether it is private (sealed; only looked for with ``keys``)."""
-    wanted = text.strip().lower()
-    if len(wanted) < 6 or any(c not in "0123456789abcdef" for c in wanted):
-        plural = POSTABLE[kind].plural
-        fail(
-            f"{what + ' ' if what else ''}{text[:80]!r} is not an id: give the id shown by "
-            f"`commune show {plural}` (6+ digits)"
-        )
-    matches = [(item_id, False) for item_id in node.store.item_ids_with_prefix(kind, wanted)]
-    matches += [
-        (bytes.fromhex(row["id"]), True)
-        for row in (private.items(node, keys, kind) if keys is not None else [])
-        if row["id"].startswith(wanted)
-    ]
-    if len(matches) != 1:
-        problem = "no" if not matches else "more than one"
-        fail(f"{what + ': ' if what else ''}{problem} {kind} has an id starting with {wanted}")
-    return matches[0]
 
 
 def _read(path: str) -> bytes:
@@ -323,6 +251,12 @@ SHOW_OTHERS = ("members", "peers", "unknown")
     help="Reports only: the editors' queue, the reports in the state for-paper, oldest first.",
 )
 @click.option(
+    "--due",
+    is_flag=True,
+    help="Only the items whose date (a contact's next step, a plan's due date) is today or "
+    "past, by this computer's local date, and still open; the earliest first.",
+)
+@click.option(
     "--weeks",
     type=click.IntRange(1, 52),
     help=f"Meetings and shifts: how many weeks ahead to list (meetings {cli_meeting.WEEKS}, "
@@ -343,6 +277,7 @@ def show(
     as_json: bool,
     show_private: bool,
     for_paper: bool,
+    due: bool,
     weeks: int | None,
     start: str | None,
     past_weeks: int,
@@ -350,6 +285,9 @@ def show(
     """Show the network's items, members, or events of unknown kinds."""
     if for_paper and what != report.SPEC.plural:
         fail(f"--for-paper applies to {report.SPEC.plural} only, not {what}", 2)
+    dated = [s.plural for s in POSTABLE.values() if OVERDUE in s.listing.filters]
+    if due and what not in dated:
+        fail(f"--due applies to {', '.join(dated)} only, not {what}", 2)
     with ctx.node() as node:
         _note_pending_admission(node)
         if what == "members":
@@ -406,20 +344,18 @@ def show(
             rows = sorted([*rows, *opened], key=lambda r: (r["ts"], r["id"]))
         if for_paper:  # oldest first, as every list here
             rows = [r for r in rows if r.get("state") == report.FOR_PAPER]
+        if due:  # the viewer's local date: it decides what is listed, nothing else
+            today, by = datetime.date.today().isoformat(), spec.listing.dated_by
+            rows = [r for r in rows if spec.listing.is_due(r, today)]
+            rows.sort(key=lambda r: (str(r.get(by)), r["ts"], r["id"]))
         if show_slots(spec, rows, (start, weeks), as_json):
             return
         if spec.occurrence_fields:
             cli_meeting.show_meetings(rows, as_json, weeks or cli_meeting.WEEKS, past_weeks)
             return
         if as_json:
-            rows = [json_row(spec, r) for r in rows]
+            rows = [spec.with_lists(r) for r in rows]  # a list as a JSON array
         _emit(rows, as_json, list(spec.listing.show))
-
-
-def json_row(spec: KindSpec, row: dict[str, Any]) -> dict[str, Any]:
-    """An item as ``show --json`` gives it: a list (``Field.many``) as a JSON array."""
-    lists = {f.name: f.words(str(row.get(f.name) or "")) for f in spec.fields if f.many}
-    return {**row, **lists}
 
 
 def kind_commands() -> None:

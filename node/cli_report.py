@@ -14,7 +14,7 @@ import click
 
 from node import private
 from node.cli_common import Context, fail, pass_ctx
-from node.cli_items import resolve_item
+from node.cli_values import resolve_item
 from node.home import write_private
 from protocol import hlc
 from protocol.envelope import SEALED

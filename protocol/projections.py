@@ -22,6 +22,7 @@ events gives the same items, and so the same :class:`StateHasher` digest.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -66,12 +67,18 @@ class ItemState:
         """A kind with slots: slot -> who is on it (protocol/kinds/base.py :class:`Slots`)."""
         return Slots.taken({name: register[0] for name, register in self.fields})
 
+    def histories(self) -> dict[str, list[dict[str, Any]]]:
+        """Each history of the item's kind (``Field.append``): its entries, in order."""
+        spec = POSTABLE[self.kind]
+        return {f.name: history(self, f.name) for f in spec.fields if f.append}
+
     def as_row(self) -> dict[str, Any]:
         row: dict[str, Any] = {
             "id": self.id.hex(),
             "author": self.author.hex() if self.author else None,
             "ts": self.ts,
             **self.values(),
+            **self.histories(),
         }
         if POSTABLE[self.kind].slots is not None:
             row["taken"] = self.taken()
@@ -157,7 +164,9 @@ def change_of(event: Event, payload: Payload | None = None) -> Change | None:
         current = spec.read(payload)
         if current is None:
             return None
-        fields = tuple((f.name, current.get(f.name, "")) for f in spec.fields)
+        fields = _entries(
+            spec.name, event.id, [(f.name, current.get(f.name, "")) for f in spec.fields]
+        )
         return Change(spec.name, event.id, event.author, event.ts, create=True, fields=fields)
     edit = EDITS.get(event.kind)
     target = target_of(payload)
@@ -175,7 +184,11 @@ def change_of(event: Event, payload: Payload | None = None) -> Change | None:
     if edit.action == UPDATE:
         changed = POSTABLE[edit.target].read_update(payload)
         return Change(
-            edit.target, target, event.author, rank, fields=tuple(sorted(changed.items()))
+            edit.target,
+            target,
+            event.author,
+            rank,
+            fields=tuple(sorted(_entries(edit.target, event.id, changed.items()))),
         )
     return Change(
         edit.target,
@@ -185,6 +198,37 @@ def change_of(event: Event, payload: Payload | None = None) -> Change | None:
         retract=edit.action == RETRACT,
         delete=edit.action == DELETE,
     )
+
+
+def entry_register(name: str, event_id: bytes) -> str:
+    """The register of one entry of a history (``Field.append``, §5.3): the field's
+    name, ``+`` and the id of the event that wrote it. No field's name holds a ``+``,
+    so an entry never meets a field, and the same event always writes the same entry."""
+    return f"{name}+{event_id.hex()}"
+
+
+def _entries(
+    kind: str, event_id: bytes, fields: Iterable[tuple[str, str]]
+) -> tuple[tuple[str, str], ...]:
+    """An event's field values, a history's value as its entry (left out when empty)."""
+    histories = {f.name for f in POSTABLE[kind].fields if f.append}
+    return tuple(
+        (entry_register(name, event_id) if name in histories else name, value)
+        for name, value in fields
+        if value or name not in histories
+    )
+
+
+def history(state: ItemState, name: str) -> list[dict[str, Any]]:
+    """The entries of the history ``name`` of an item, in (rank, author, event id) order:
+    each its ``ts`` (the rank), ``author`` (hex) and ``text``."""
+    prefix = name + "+"
+    entries = sorted(
+        (register[1], register[2], key, register[0])
+        for key, register in state.fields
+        if key.startswith(prefix)
+    )
+    return [{"ts": ts, "author": author.hex(), "text": text} for ts, author, _, text in entries]
 
 
 def merge(state: ItemState | None, change: Change) -> ItemState:

@@ -243,6 +243,11 @@ SAMPLES: dict[str, dict[str, str]] = {
         "email": "mj@example.org",
         "place": "San Salvador",
         "notes": "Speaks Spanish and Nahuat.",
+        "stage": "attends",
+        "follower": "Ana",
+        "next": "Invite her to the clinic",
+        "due": "2026-05-02",
+        "history": "Came to the forum with two friends.",
     },
     "meeting": {
         "title": "Discussion group",

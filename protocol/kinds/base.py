@@ -116,7 +116,8 @@ class Field:
     #: word passes ``check``, none twice. The command line takes one per ``--<flag>``
     #: (repeatable), ``show --json`` gives a JSON array; an update replaces the whole list
     many: int = 0
-    #: the command line's option for one word of a list (``--plan``): default the name
+    #: the command line's option when not ``--<name>``: one word of a list (``--plan``
+    #: for ``plans``), one entry of a history (``--note`` for ``history``)
     flag: str = ""
     #: a list of ids of items of this kind (64 hex digits each); the command line takes
     #: unique prefixes and writes the whole ids
@@ -129,6 +130,10 @@ class Field:
     #: a list of one-line entries, one a line, at most this many (0: not such a list):
     #: the command line takes one entry per option, repeated (``--attended``)
     lines: int = 0
+    #: a history: each event that writes it (the item's, or an update) adds one entry
+    #: rather than replacing the value; the entries, each with its event's rank and
+    #: author, are listed in (rank, author, event id) order on every node (§5.3)
+    append: bool = False
 
     @property
     def label(self) -> str:
@@ -387,6 +392,13 @@ class Listing:
             return False
         return self.still_open is None or row.get(self.still_open[0]) in self.still_open[1]
 
+    def is_due(self, row: Mapping[str, object], today: str) -> bool:
+        """Whether an item is due (``show --due``): dated today or before and still
+        open, in a listing with :data:`OVERDUE` (being late means something for it)."""
+        if OVERDUE not in self.filters or row.get(self.dated_by) != today:
+            return OVERDUE in self.filters and self.is_overdue(row, today)
+        return self.still_open is None or row.get(self.still_open[0]) in self.still_open[1]
+
 
 @dataclass(frozen=True, slots=True)
 class KindSpec:
@@ -452,6 +464,11 @@ class KindSpec:
         if problems:
             raise ValueError(f"kind {self.name!r}: " + "; ".join(problems))
 
+    def with_lists(self, row: Mapping[str, Any]) -> dict[str, Any]:
+        """An item's row with each list (``Field.many``) as a list of its words."""
+        lists = {f.name: f.words(str(row.get(f.name) or "")) for f in self.fields if f.many}
+        return {**row, **lists}
+
     def field_names(self) -> tuple[str, ...]:
         return tuple(f.name for f in self.fields)
 
@@ -504,6 +521,9 @@ class KindSpec:
                 f"(what can: {', '.join(editable)})"
             )
         changed = {f.name: f.clean(values[f.name] or "") for f in self.fields if f.name in values}
+        empty = [f.option for f in self.fields if f.append and changed.get(f.name) == ""]
+        if empty:
+            raise BadPayload(f"{empty[0]} needs the text of the entry to add")
         if not changed:
             raise BadPayload(f"nothing to change: give at least one of {', '.join(editable)}")
         return changed
@@ -614,8 +634,10 @@ def _problems(spec: KindSpec, listing: Listing) -> list[str]:
     for f in spec.fields:
         if f.many and (f.date or f.choices or f.multiline):
             problems.append(f"the list {f.name!r} cannot also be a date, choices or many lines")
-        if (f.refs or f.flag) and not f.many:
-            problems.append(f"{f.name!r} has refs or a flag but is not a list (many)")
+        if f.refs and not f.many:
+            problems.append(f"{f.name!r} has refs but is not a list (many)")
+        if f.append and (f.many or f.required or f.choices or f.date or not f.editable):
+            problems.append(f"the history {f.name!r} can only be text that updates add to")
     if listing.layout not in LAYOUTS:
         problems.append(f"no layout {listing.layout!r} (layouts are {', '.join(LAYOUTS)})")
     if spec.slots is not None:
