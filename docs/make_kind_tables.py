@@ -175,7 +175,8 @@ def cli_md(text: str, specs: list[KindSpec]) -> str:
     text = _line(
         text,
         r"^### `show .*$",
-        f"### `show {plurals}|members|peers|unknown [--json] [--private] [--for-paper]`",
+        f"### `show {plurals}|members|peers|unknown [--json] [--private] [--for-paper] "
+        "[--due] [--tag NAME]`",
     )
     text = _between(text, "post", post_table(specs))
     return _between(text, "show-json", show_json(specs))

@@ -268,6 +268,13 @@ SHOW_OTHERS = ("members", "peers", "unknown")
     metavar="YYYY-MM-DD",
     help="Shifts only: the first day to list (default: today).",
 )
+@click.option(
+    "--tag",
+    "tags",
+    multiple=True,
+    metavar="NAME",
+    help="Only the items with this concentration (tag); repeat: with all of them.",
+)
 @click.option("--json", "as_json", is_flag=True, help="A JSON array for scripts (docs/CLI.md).")
 @pass_ctx
 def show(
@@ -278,6 +285,7 @@ def show(
     show_private: bool,
     for_paper: bool,
     due: bool,
+    tags: tuple[str, ...],
     weeks: int | None,
     start: str | None,
     past_weeks: int,
@@ -342,20 +350,32 @@ def show(
         if keys is not None:
             opened = private.items(node, keys, kind)
             rows = sorted([*rows, *opened], key=lambda r: (r["ts"], r["id"]))
-        if for_paper:  # oldest first, as every list here
-            rows = [r for r in rows if r.get("state") == report.FOR_PAPER]
-        if due:  # the viewer's local date: it decides what is listed, nothing else
-            today, by = datetime.date.today().isoformat(), spec.listing.dated_by
-            rows = [r for r in rows if spec.listing.is_due(r, today)]
-            rows.sort(key=lambda r: (str(r.get(by)), r["ts"], r["id"]))
+        rows = _narrowed(spec, rows, for_paper=for_paper, due=due, tags=tags)
+        if as_json:
+            rows = [spec.with_lists(r) for r in rows]  # a list as a JSON array
         if show_slots(spec, rows, (start, weeks), as_json):
             return
         if spec.occurrence_fields:
             cli_meeting.show_meetings(rows, as_json, weeks or cli_meeting.WEEKS, past_weeks)
             return
-        if as_json:
-            rows = [spec.with_lists(r) for r in rows]  # a list as a JSON array
         _emit(rows, as_json, list(spec.listing.show))
+
+
+def _narrowed(
+    spec: KindSpec, rows: list[dict[str, Any]], *, for_paper: bool, due: bool, tags: tuple[str, ...]
+) -> list[dict[str, Any]]:
+    """``show``'s --for-paper (oldest first, as every list here), --tag (all of them)
+    and --due (the viewer's local date decides what is listed, nothing else)."""
+    if for_paper:
+        rows = [r for r in rows if r.get("state") == report.FOR_PAPER]
+    if tags:
+        wanted = {t.strip().casefold() for t in tags}
+        rows = [r for r in rows if wanted <= set(str(r.get("tags") or "").split())]
+    if due:
+        today, by = datetime.date.today().isoformat(), spec.listing.dated_by
+        rows = [r for r in rows if spec.listing.is_due(r, today)]
+        rows.sort(key=lambda r: (str(r.get(by)), r["ts"], r["id"]))
+    return rows
 
 
 def kind_commands() -> None:

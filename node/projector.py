@@ -19,7 +19,8 @@ from protocol.projections import ItemState, StateHasher, change_of, merge, read_
 
 REBUILD_BATCH = 2000
 #: raised when what the projections hold changes without a kind's version changing
-PROJECTOR_VERSION = 1
+#: (2: every item kind's ``tags``, a register of each item)
+PROJECTOR_VERSION = 2
 #: the store's meta key naming what built its projections (:func:`projected_by`)
 PROJECTED_BY = "projected_by"
 

@@ -243,7 +243,7 @@ def test_a_new_kind_is_posted_edited_and_shown_with_the_real_command(tmp_path: P
         (first, "Minutes", "Fourteen came."),
         (many[0], "Banner", "Paint it red"),
     ]
-    assert set(shown[0]) == {"id", "author", "ts", "time", "suspect", "title", "body"}
+    assert set(shown[0]) == {"id", "author", "ts", "time", "suspect", "title", "body", "tags"}
     text = ok(home, "show", "notes")
     assert "Minutes" in text
     assert "Leaflets" not in text
@@ -468,9 +468,15 @@ def test_the_docs_tables_would_name_a_new_kind(note: KindSpec) -> None:
     tables = _tables()
     specs = list(POSTABLE.values())
     cli = tables.cli_md(tables.CLI.read_text(encoding="utf-8"), specs)
-    assert "| `note` | `--title` (required), `--body` | `--edit ID`, `--delete ID` |" in cli
+    assert (
+        "| `note` | `--title` (required), `--body`, `--tag` (repeatable) | `--edit ID`, "
+        "`--delete ID` |" in cli
+    )
     assert "### `post report|plan|meeting|shift|contact|note [FIELD OPTIONS] | --from FILE`" in cli
-    assert "`show notes --json`: `id`, `author`, `ts`, `time`, `suspect`, `title`, `body`." in cli
+    assert (
+        "`show notes --json`: `id`, `author`, `ts`, `time`, `suspect`, `title`, `body`, "
+        "`tags` (an array)." in cli
+    )
     protocol = tables.protocol_md(tables.PROTOCOL.read_text(encoding="utf-8"), specs)
     creates = "| `report`, `plan`, `meeting`, `shift`, `contact`, `note` | create an item | §5.1 |"
     assert creates in protocol

@@ -262,6 +262,10 @@ SAMPLES: dict[str, dict[str, str]] = {
 }
 
 
+for _sample in SAMPLES.values():  # every kind carries concentrations (KindSpec.tags)
+    _sample["tags"] = "vivienda salud-pública"
+
+
 def test_every_postable_kind_has_a_sample() -> None:
     assert set(SAMPLES) == set(POSTABLE)
 

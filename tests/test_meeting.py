@@ -245,7 +245,7 @@ def test_meetings_are_posted_recorded_and_shown_by_the_command(tmp_path: Path) -
     assert set(recorded) == {
         "id", "author", "ts", "time", "suspect", "title", "when", "zone", "place", "agenda",
         "repeat", "every", "until", "date", "start", "utc", "coming", "minutes", "attended",
-        "guests", "count",
+        "guests", "count", "tags",
     }  # fmt: skip
     text = ok(home, "show", "meetings")
     assert "2 attended + 4 guests" in text

@@ -374,7 +374,7 @@ def test_shifts_are_posted_taken_left_and_shown_with_the_real_command(la: Path) 
     assert set(first) == {
         "id", "author", "ts", "title", "place", "weekdays", "start", "end", "zone", "repeat",
         "every", "since", "until", "needed", "date", "starts_at", "ends_at", "taken_by",
-        "short", "note",
+        "short", "note", "tags",
     }  # fmt: skip
     assert first["id"] == shift
     assert first["needed"] == 2

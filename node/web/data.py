@@ -246,6 +246,10 @@ class Reader:
                 continue
             if f.choices:
                 where.add("web_field(state, ?) = ?", name, value)
+            elif f.many:  # one of its words: a tag, whole
+                where.add(
+                    "instr(' ' || web_fold(state, ?) || ' ', ?) > 0", name, f" {fold(value)} "
+                )
             else:
                 where.add("instr(web_fold(state, ?), ?) > 0", name, fold(value))
         dated = listing.dated_by

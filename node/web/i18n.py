@@ -165,6 +165,7 @@ ES: dict[str, str] = {
     # what every list of items may show (each kind's own words are in its spec,
     # protocol/kinds: KindSpec.words)
     "Title": "Título",
+    "Tags": "Concentraciones",
     "Overdue only": "Solo atrasados",
     "Sort by": "Ordenar por",
     "newest": "más recientes",

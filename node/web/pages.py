@@ -305,7 +305,10 @@ def _matches(row: dict[str, Any], spec: KindSpec, filters: Filters, today: str) 
         if f is None or not value:
             continue
         held = str(row.get(name) or "")
-        if (held != value) if f.choices else (fold(value) not in fold(held)):
+        if f.many:  # one of its words: a tag, whole
+            if fold(value) not in fold(held).split():
+                return False
+        elif (held != value) if f.choices else (fold(value) not in fold(held)):
             return False
     listing = spec.listing
     if listing.dated_by:

@@ -130,6 +130,8 @@ class Field:
     #: a list of one-line entries, one a line, at most this many (0: not such a list):
     #: the command line takes one entry per option, repeated (``--attended``)
     lines: int = 0
+    #: case-folded when written (a list of tags: ``Vivienda`` is ``vivienda``)
+    fold: bool = False
     #: a history: each event that writes it (the item's, or an update) adds one entry
     #: rather than replacing the value; the entries, each with its event's rank and
     #: author, are listed in (rank, author, event id) order on every node (§5.3)
@@ -190,6 +192,8 @@ class Field:
         A list's words are separated by single spaces."""
         text = unicodedata.normalize("NFC", value).replace("\r\n", "\n")
         text = text.rstrip() if self.multiline else text.strip()
+        if self.fold:
+            text = text.casefold()
         if self.many:
             text = " ".join(text.split())
             if text.count(" ") >= self.many:  # said before its length: clearer
@@ -350,6 +354,36 @@ class Slots:
         return {slot: sorted(names, key=lambda n: (n.casefold(), n)) for slot, names in on.items()}
 
 
+#: a concentration: letters and digits of any script (with their marks), ``-`` and ``_``
+MAX_TAG = 32
+MAX_TAGS = 8
+
+
+def tag_problem(tag: str) -> str | None:
+    """What is wrong with one concentration (a tag), or None."""
+    if len(tag) > MAX_TAG:
+        return f"has a tag of {len(tag)} characters, {tag[:40]!r}; at most {MAX_TAG}"
+    for ch in tag:
+        if ch not in "-_" and unicodedata.category(ch)[0] not in "LMN":
+            return f"has {ch!r} in the tag {tag[:40]!r}: letters, digits, - and _ only"
+    return None
+
+
+#: the concentrations an item works on (issue 17): a field of every item kind
+#: (``KindSpec.tags``), at most :data:`MAX_TAGS` tags of at most :data:`MAX_TAG`
+#: characters, folded to lower case; ``--tag`` (repeatable) on the command line, an
+#: update replaces the whole list
+TAGS = Field(
+    "tags",
+    "a concentration this item is about (a tag); repeat for several",
+    max_len=MAX_TAGS * (MAX_TAG + 1),
+    many=MAX_TAGS,
+    flag="tag",
+    fold=True,
+    check=tag_problem,
+)
+
+
 @dataclass(frozen=True, slots=True)
 class Listing:
     """How a kind's items are listed: by ``commune show`` and on the web view's page
@@ -436,6 +470,9 @@ class KindSpec:
     #: its link), or None: checked when an item is written and, by the command line, on
     #: the values an update would leave; never when reading (merges stay free of it)
     agree: Callable[[Mapping[str, str]], str | None] | None = None
+    #: whether its items carry concentrations: the field :data:`TAGS`, added to its
+    #: fields and to its list's filters (every item kind does, unless it says not)
+    tags: bool = True
     #: dated slots its items offer, which members take and leave (a shift's days)
     slots: Slots | None = None
     #: fields an ``update`` sets for one date of the item (its payload's ``date``,
@@ -447,8 +484,16 @@ class KindSpec:
     occurrence_of: Callable[[Mapping[str, str], str], str] | None = None
 
     def __post_init__(self) -> None:
-        """Fill in the derived names, and refuse a spec that names what it does not have:
-        a mistake in a kind's module shows when it is imported, not on a page."""
+        """Fill in the derived names and the concentrations (:data:`TAGS`), and refuse a
+        spec that names what it does not have: a mistake in a kind's module shows when
+        it is imported, not on a page."""
+        if self.tags and TAGS.name not in self.field_names():
+            object.__setattr__(self, "fields", (*self.fields, TAGS))
+            if TAGS.name not in self.listing.filters:
+                filters = (*self.listing.filters, TAGS.name)
+                object.__setattr__(
+                    self, "listing", dataclasses.replace(self.listing, filters=filters)
+                )
         plural = self.plural or self.name + "s"
         object.__setattr__(self, "plural", plural)
         object.__setattr__(self, "label", self.label or self.name)
