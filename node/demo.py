@@ -61,7 +61,14 @@ REPORTS = {
     ],
 }
 PLANS = {
-    "Los Angeles": [{"title": "Print leaflets for Saturday", "owner": "Ana", "due": "2026-12-05"}],
+    "Los Angeles": [
+        {
+            "title": "Print leaflets for Saturday",
+            "owner": "Ana",
+            "due": "2026-12-05",
+            "tags": "housing rent-strike",
+        }
+    ],
     "El Salvador": [
         {
             "title": "Llamar a la cooperativa",
@@ -116,6 +123,20 @@ MEETING_RECORD = {
     "attended": "Maria\nDaniel\nRosa",
     "guests": "2",
 }
+#: each collective's contact is followed up: its stage, who follows it up, its next step
+#: (due the day the demo starts) and a first note; a second note is an edit
+FOLLOW_UP = {
+    "Los Angeles": ("attends", "Ana", "Invite her to the March forum", "Came with two neighbours."),
+    "El Salvador": ("talked", "Luis", "Llevarlo a la asamblea", "Trabaja en el turno de noche."),
+    "India": ("met", "Ravi", "मोहल्ला सभा में बुलाना", "पानी की समस्या पर बात की।"),
+    "South Africa": (
+        "takes-tasks",
+        "Sipho",
+        "Ask her to chair",
+        "Wrote the letter to the council.",
+    ),
+}
+FOLLOW_UP_NOTE = "Called: she comes on Saturday."
 CONTACTS = {
     "Los Angeles": {"name": "Maria Gonzalez", "phone": "+1 213 555 0134", "place": "Boyle Heights"},
     "El Salvador": {"name": "José Martínez", "phone": "+503 7000 0000", "place": "Soyapango"},
@@ -173,12 +194,27 @@ def post_samples(nodes: list[DemoNode]) -> None:
             for t, b in REPORTS[n.name]
         ]
         items += [("plan", POSTABLE["plan"].build(p)) for p in PLANS[n.name]]
-        n.node.post(n.keys, items)
-        readers = private.recipients(n.node, n.keys, [])  # contacts: this collective only
-        contact = POSTABLE["contact"].build(CONTACTS[n.name])
-        n.node.post(n.keys, [private.seal_item(n.node, n.keys, "contact", contact, readers)])
+        posted = n.node.post(n.keys, items)
+        # the first report goes to the paper with the plans it contains
+        plans = " ".join(e.id.hex() for e in posted if e.kind == "plan")
+        change = {"state": "for-paper", "plans": plans, "tags": "housing"}
+        first = {"v": 1, "of": posted[0].id, "after": posted[-1].ts, **change}
+        n.node.post(n.keys, [("report.update", first)])
+        post_contact(n, datetime.date.today())
         post_shifts(n, datetime.date.today())
         post_meetings(n, datetime.date.today())
+
+
+def post_contact(n: DemoNode, today: datetime.date) -> None:
+    """A collective's contact, sealed to it alone, followed up: due today, with a note
+    added by an edit."""
+    readers = private.recipients(n.node, n.keys, [])
+    stage, follower, step, note = FOLLOW_UP[n.name]
+    values = {**CONTACTS[n.name], "stage": stage, "follower": follower, "next": step}
+    contact = POSTABLE["contact"].build({**values, "due": today.isoformat(), "history": note})
+    made = n.node.post(n.keys, [private.seal_item(n.node, n.keys, "contact", contact, readers)])
+    edit = {"v": 1, "of": made[0].id, "after": made[0].ts, "history": FOLLOW_UP_NOTE}
+    n.node.post(n.keys, [private.seal_item(n.node, n.keys, "contact.update", edit, readers)])
 
 
 def post_shifts(n: DemoNode, today: datetime.date) -> None:

@@ -76,6 +76,16 @@ def test_the_demo_runs_until_ctrl_c_and_relays_a_post_along_the_line() -> None:
         contacts = fetch(openers["Los Angeles"], urls["Los Angeles"] + "contacts")
         assert "Maria Gonzalez" in contacts
         assert "Thandiwe Mokoena" not in contacts
+        # followed up: its notes in order, due today
+        assert contacts.index("Came with two neighbours.") < contacts.index("Called: she comes")
+        due = fetch(openers["Los Angeles"], urls["Los Angeles"] + "contacts?overdue=1")
+        assert "Maria Gonzalez" not in due  # due today, not late
+        queue = fetch(openers["Los Angeles"], urls["Los Angeles"] + "reports?state=for-paper")
+        assert "Tenants&#39; meeting in Boyle Heights" in queue
+        assert "Rent strike" not in queue
+        tagged = fetch(openers["El Salvador"], urls["El Salvador"] + "plans?tags=housing")
+        assert "Print leaflets for Saturday" in tagged
+        assert "Llamar a la cooperativa" not in tagged
 
         # "Try, in another terminal": the command the demo prints, as printed
         command = out.split("Try, in another terminal (the folders are above):\n", 1)[1]
