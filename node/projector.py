@@ -32,6 +32,8 @@ def projected_by() -> str:
     so that every node shows, and hashes, the same state from the same log."""
     kinds = ",".join(f"{name}:{spec.version}" for name, spec in sorted(POSTABLE.items()))
     return f"{PROJECTOR_VERSION};{kinds}"
+
+
 #: item ids per query when loading the states a batch changes (SQLite allows 32,766)
 LOAD_CHUNK = 500
 
