@@ -150,9 +150,7 @@ def test_a_seized_stopped_node_or_stick_shows_nothing(tmp_path: Path) -> None:
         nodes.run(name, "peer", "add", la_url)
         nodes.serve(name)
 
-    nodes.run(
-        "la", "post", "report", "--title", "Asamblea QXREPORTTITLE", "--body", "QXREPORTBODY"
-    )
+    nodes.run("la", "post", "report", "--title", "Asamblea QXREPORTTITLE", "--body", "QXREPORTBODY")
     redacted = nodes.run("la", "post", "report", "--title", "Borrar QXREDACTED").strip()
     nodes.run("sv", "post", "plan", "--title", "QXPLANTITLE", "--owner", "QXPLANOWNER")
     la_id = open_home(nodes.home("la"), PASSPHRASES["la"]).identity().node_id.hex()
