@@ -153,8 +153,8 @@ class Home:
             self.unlock(None)
         if self._keys is None or self._keys.store_key is None:
             raise NodeLocked(
-                f"the node in {self.path} is encrypted under its passphrase: its key file "
-                "must be opened first"
+                f"the node in {self.path} is encrypted under its passphrase: give it "
+                "(at the prompt, or in $COMMUNE_PASSPHRASE)"
             )
         return self._keys.store_key
 

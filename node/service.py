@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from crypto.identity import NodeKeys
 from node import ownfeed
 from node.batch import Batch, IngestResult
-from node.errors import FeedBehind, NodeLocked, OverBudget
+from node.errors import FeedBehind, OverBudget
 from node.home import Home
 from node.ownfeed import FeedProblem
 from node.projector import Projector
@@ -113,15 +113,9 @@ class Node:
     @classmethod
     def open(cls, home: Home) -> Node:
         """The node in ``home``: its keys opened already (:meth:`Home.unlock`), or
-        opened here when its key file has no passphrase (NodeLocked otherwise)."""
+        opened by :attr:`Home.store_key` when its key file has no passphrase
+        (NodeLocked otherwise)."""
         home.require()
-        if not home.unlocked:
-            if home.key_is_encrypted():
-                raise NodeLocked(
-                    f"the node in {home.path} is encrypted under its passphrase: give it "
-                    "(at the prompt, or in $COMMUNE_PASSPHRASE)"
-                )
-            home.unlock(None)
         existed = home.store_path.exists()
         node = cls(home, home.open_store())
         try:
