@@ -87,20 +87,54 @@ def unwrap_file_key(
     return None
 
 
-class StreamSealer:
-    """Plaintext in, sealed chunks out. Call :meth:`update` with each piece, then
-    :meth:`finish` once for the last chunk."""
+class _Chunked:
+    """What sealing and opening share: a buffer cut into chunks of one size, each passed
+    through :meth:`_one` with its place in the stream; the last one only at the end."""
 
-    def __init__(self, key: bytes, chunk_size: int = CHUNK_SIZE) -> None:
+    def __init__(self, key: bytes, chunk_size: int, extra: int) -> None:
         if chunk_size < 1:
             raise CryptoError("a chunk holds at least one byte")
         self._aead = ChaCha20Poly1305(key)
-        self._size = chunk_size
+        self._size = chunk_size + extra
         self._buffer = bytearray()
         self._counter = 0
         self._done = False
 
-    def _chunk(self, data: bytes, last: bool) -> bytes:
+    def _one(self, data: bytes, last: bool) -> bytes:
+        raise NotImplementedError
+
+    def _take(self, data: bytes) -> bytes:
+        """Add ``data``; every full chunk but the last goes through, since a full chunk is
+        only known not to be the last once more comes."""
+        if self._done:
+            raise CryptoError("the sealed stream is finished")
+        self._buffer += data
+        out = []
+        start = 0
+        while len(self._buffer) - start > self._size:
+            out.append(self._one(bytes(self._buffer[start : start + self._size]), False))
+            start += self._size
+        del self._buffer[:start]
+        return b"".join(out)
+
+    def _rest(self) -> bytes:
+        """What is left for the last chunk; the stream is finished after it."""
+        if self._done:
+            raise CryptoError("the sealed stream is finished")
+        self._done = True
+        rest = bytes(self._buffer)
+        self._buffer.clear()
+        return rest
+
+
+class StreamSealer(_Chunked):
+    """Plaintext in, sealed chunks out. Call :meth:`update` with each piece, then
+    :meth:`finish` once for the last chunk."""
+
+    def __init__(self, key: bytes, chunk_size: int = CHUNK_SIZE) -> None:
+        super().__init__(key, chunk_size, 0)
+
+    def _one(self, data: bytes, last: bool) -> bytes:
         sealed = self._aead.encrypt(chunk_nonce(self._counter, last), data, None)
         self._counter += 1
         return sealed
@@ -108,46 +142,26 @@ class StreamSealer:
     def update(self, data: bytes) -> bytes:
         """The chunks ``data`` completes; a full chunk is held back until more comes, since
         only then is it known not to be the last."""
-        if self._done:
-            raise CryptoError("the sealed stream is finished")
-        self._buffer += data
-        out = []
-        start = 0
-        while len(self._buffer) - start > self._size:
-            out.append(self._chunk(bytes(self._buffer[start : start + self._size]), False))
-            start += self._size
-        del self._buffer[:start]
-        return b"".join(out)
+        return self._take(data)
 
     def finish(self) -> bytes:
         """The last chunk (with its flag set)."""
-        if self._done:
-            raise CryptoError("the sealed stream is finished")
-        self._done = True
-        last = self._chunk(bytes(self._buffer), True)
-        self._buffer.clear()
-        return last
+        return self._one(self._rest(), True)
 
 
-class StreamOpener:
+class StreamOpener(_Chunked):
     """Sealed chunks in, plaintext out; :class:`BoxFailed` at the first chunk that does
     not open (damaged, altered, moved, dropped, or the file cut short)."""
 
     def __init__(self, key: bytes, chunk_size: int = CHUNK_SIZE) -> None:
-        if chunk_size < 1:
-            raise CryptoError("a chunk holds at least one byte")
-        self._aead = ChaCha20Poly1305(key)
-        self._size = chunk_size + TAG_SIZE
-        self._buffer = bytearray()
-        self._counter = 0
-        self._done = False
+        super().__init__(key, chunk_size, TAG_SIZE)
 
     @property
     def chunks(self) -> int:
         """How many chunks have opened so far."""
         return self._counter
 
-    def _open(self, data: bytes, last: bool) -> bytes:
+    def _one(self, data: bytes, last: bool) -> bytes:
         try:
             plain = self._aead.decrypt(chunk_nonce(self._counter, last), data, None)
         except InvalidTag:
@@ -159,24 +173,11 @@ class StreamOpener:
     def feed(self, data: bytes) -> bytes:
         """The plaintext of the chunks ``data`` completes (a full chunk is held back until
         more comes or :meth:`finish`, since only then is it known whether it is the last)."""
-        if self._done:
-            raise CryptoError("the sealed stream is finished")
-        self._buffer += data
-        out = []
-        start = 0
-        while len(self._buffer) - start > self._size:
-            out.append(self._open(bytes(self._buffer[start : start + self._size]), False))
-            start += self._size
-        del self._buffer[:start]
-        return b"".join(out)
+        return self._take(data)
 
     def finish(self) -> bytes:
         """The plaintext of the last chunk; call at the end of the input."""
-        if self._done:
-            raise CryptoError("the sealed stream is finished")
-        self._done = True
-        rest = bytes(self._buffer)
-        self._buffer.clear()
+        rest = self._rest()
         if len(rest) < TAG_SIZE or (len(rest) == TAG_SIZE and self._counter > 0):
             raise BoxFailed("its last chunk is missing")
-        return self._open(rest, True)
+        return self._one(rest, True)
