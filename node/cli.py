@@ -17,6 +17,7 @@ import click
 
 from crypto.errors import CommuneError
 from node import strength, terminal
+from node.cli_calendar import CALENDAR_COMMANDS
 from node.cli_common import (
     INSECURE_WARNING,
     Context,
@@ -192,6 +193,7 @@ def demo_cmd(once: bool) -> None:
 for _command in [
     *ITEM_COMMANDS,
     *REPORT_COMMANDS,
+    *CALENDAR_COMMANDS,
     *NETWORK_COMMANDS,
     serve,
     *SYNC_COMMANDS,

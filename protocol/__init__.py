@@ -7,6 +7,7 @@ __all__ = [
     "admission",
     "armor",
     "bundle",
+    "calendar",
     "card",
     "chain",
     "encoding",

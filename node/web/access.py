@@ -19,6 +19,11 @@ The convention people know from Jupyter:
   take the cookie, or ``Authorization: Bearer`` with the token kept in
   ``NODE_HOME/metrics-token`` (0600, made by the first serve, kept across restarts so a
   scraper's settings stay valid; delete it and restart serve to change it).
+- ``/calendar.ics`` is for a calendar app, which holds no cookie and sends no header of
+  its own: it takes the cookie, or its key in the address (``?feed=``), kept in
+  ``NODE_HOME/calendar-token`` (0600, made by the first serve, kept across restarts so a
+  subscription stays valid; delete it and restart serve to change it). The calendar
+  page shows the address to its owner.
 - Static files (the style sheet, the script, the icon) hold no data and stay open.
 
 Every secret is compared in constant time. The cookie's name carries the view's port:
@@ -47,6 +52,11 @@ QUERY_KEY = "token"
 SCRAPE_FILE = "metrics-token"
 #: routes a watchdog or Prometheus reads: the cookie or the scrape token lets them in
 MACHINE_ROUTES = frozenset({"healthz", "metrics"})
+#: the calendar feed's key, in the node folder, and its query parameter
+FEED_FILE = "calendar-token"
+FEED_KEY = "feed"
+#: routes a calendar app reads: the cookie or the feed's key lets them in
+FEED_ROUTES = frozenset({"calendar_feed"})
 #: routes with no data, open to anyone who passes the Host check
 OPEN_ROUTES = frozenset({"static"})
 
@@ -68,7 +78,16 @@ def same(given: str | None, expected: str | None) -> bool:
 
 def metrics_token(home: Path) -> str:
     """This node's scrape token: read from ``NODE_HOME/metrics-token``, or made there."""
-    path = home / SCRAPE_FILE
+    return kept_secret(home / SCRAPE_FILE)
+
+
+def feed_key(home: Path) -> str:
+    """This node's calendar feed key: read from ``NODE_HOME/calendar-token``, or made there."""
+    return kept_secret(home / FEED_FILE)
+
+
+def kept_secret(path: Path) -> str:
+    """A secret kept in a file of the node folder (owner only): read, or made there."""
     try:
         token = path.read_text(encoding="ascii").strip()
     except (OSError, UnicodeDecodeError):
@@ -91,6 +110,8 @@ class Access:
     address_file: Path | None = None
     #: the scrape token of /healthz and /metrics (None: only the cookie opens them)
     scrape: str | None = None
+    #: the key of /calendar.ics (None: only the cookie opens it)
+    feed: str | None = None
     session: str = field(default_factory=new_secret)
     token: str = field(default_factory=new_secret)
 
@@ -126,6 +147,10 @@ class Access:
         scheme, _, value = request.headers.get("Authorization", "").partition(" ")
         return scheme.lower() == "bearer" and same(value.strip(), self.scrape)
 
+    def subscriber(self, request: web.Request) -> bool:
+        """Whether the request carries the calendar feed's key (``?feed=``)."""
+        return same(request.query.get(FEED_KEY), self.feed)
+
 
 ACCESS = web.AppKey("access", Access)
 
@@ -140,8 +165,9 @@ def _without_token(request: web.Request) -> str:
 
 @web.middleware
 async def private(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Let in the owner's browser (its cookie, or the token it trades for one) and a
-    scraper with its token; refuse the rest with the refusal page."""
+    """Let in the owner's browser (its cookie, or the token it trades for one), a
+    scraper with its token and a calendar app with the feed's key; refuse the rest with
+    the refusal page."""
     route = request.match_info.route.name
     if route in OPEN_ROUTES:
         return await handler(request)
@@ -159,6 +185,8 @@ async def private(request: web.Request, handler: Handler) -> web.StreamResponse:
             return response
         return refusal(request, used=True)
     if inside or (route in MACHINE_ROUTES and access.scraper(request)):
+        return await handler(request)
+    if route in FEED_ROUTES and access.subscriber(request):
         return await handler(request)
     return refusal(request)
 

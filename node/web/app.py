@@ -33,6 +33,7 @@ from node import gate, logs, servelock
 from node.daemon import Daemon
 from node.service import Node
 from node.web import access, activity, events, i18n, pages
+from node.web import calendar as web_calendar
 from node.web import metrics as web_metrics
 from node.web.bind import check_bind, host_allowed
 from node.web.data import Reader
@@ -75,12 +76,14 @@ def make_app(
     daemon: Daemon | None = None,
     address_file: Path | None = None,
     scrape: str | None = None,
+    feed: str | None = None,
 ) -> web.Application:
     """The read-only web view of ``node``, answering only at ``host:port``. With
     ``keys`` it shows the private items this node can open (in memory); with
     ``daemon`` it shows how syncing with each peer goes. Only its owner reads it
     (node/web/access.py): ``address_file`` is where its address with the current
-    one-time token is kept, ``scrape`` the token of /healthz and /metrics."""
+    one-time token is kept, ``scrape`` the token of /healthz and /metrics, ``feed`` the
+    key of /calendar.ics."""
     state = WebState(node, keys, daemon, host, port, environment())
     state.static = {name: (HERE / "static" / name).read_bytes() for name in STATIC_TYPES}
     app = web.Application(
@@ -89,7 +92,7 @@ def make_app(
     app[STATE] = state
     shown = f"[{host}]" if ":" in host else host
     app[access.ACCESS] = access.Access(
-        f"http://{shown}:{port}/", f"commune-{port}", address_file, scrape
+        f"http://{shown}:{port}/", f"commune-{port}", address_file, scrape, feed
     )
     app[GATE] = gate.Gate(WEB_LIMITS)
     app.on_response_prepare.append(_headers)
@@ -101,6 +104,8 @@ def make_app(
     app.router.add_get("/events", events.events, name="events")
     app.router.add_get(r"/event/{id:[0-9a-f]{64}}", events.event, name="event")
     app.router.add_get("/activity", activity.activity, name="activity")
+    app.router.add_get("/calendar", web_calendar.calendar_page, name="calendar")
+    app.router.add_get("/calendar.ics", web_calendar.calendar_feed, name="calendar_feed")
     app.router.add_get("/live", live_stream, name="live")
     app.router.add_get(r"/static/{name}", static_file, name="static")
     app.router.add_get("/healthz", web_metrics.healthz, name="healthz")
@@ -127,6 +132,7 @@ async def start_web(
     check_bind(host, allow_public)
     home = node.home.path
     scrape = access.metrics_token(home)
+    feed = access.feed_key(home)
     sock = _listen(host, port)
     try:
         actual = int(sock.getsockname()[1])
@@ -138,6 +144,7 @@ async def start_web(
             daemon=daemon,
             address_file=home / servelock.WEB_ADDRESS_FILE,
             scrape=scrape,
+            feed=feed,
         )
         runner = web.AppRunner(app, access_log=None, shutdown_timeout=5.0)
         await runner.setup()

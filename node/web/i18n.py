@@ -309,6 +309,46 @@ ES: dict[str, str] = {
         "puede entrar hasta que se cierre."
     ),
     "Something went wrong": "Algo salió mal",
+    # the calendar (node/web/calendar.py, templates/calendar.html) and its feed (node/ics.py)
+    "Calendar": "Calendario",
+    "Today": "Hoy",
+    "Week": "Semana",
+    "Month": "Mes",
+    "Time zone": "Zona horaria",
+    "Week of {date}": "Semana del {date}",
+    "Times are in {zone}.": "Las horas están en {zone}.",
+    "this machine's ({name})": "la de esta máquina ({name})",
+    "{value} is not a time zone this machine knows; the calendar is in this machine's time zone.": (
+        "{value} no es una zona horaria que esta máquina conozca; el calendario está en la "
+        "zona horaria de esta máquina."
+    ),
+    "There is more than one page can show here: only the first entries are shown.": (
+        "Hay más de lo que cabe en una página: solo se muestran las primeras entradas."
+    ),
+    "due": "vence",
+    "today": "hoy",
+    "Nothing this day.": "Nada este día.",
+    "No shifts, meetings or due dates in these days.": (
+        "No hay turnos, reuniones ni vencimientos en estos días."
+    ),
+    "In your calendar app": "En su aplicación de calendario",
+    "Download this calendar (.ics)": "Descargar este calendario (.ics)",
+    "To subscribe from a calendar app on this machine, give it this address:": (
+        "Para suscribirse desde una aplicación de calendario de esta máquina, dele esta dirección:"
+    ),
+    "Whoever has this address can read the calendar (private items are never in it). To "
+    "change it, delete this file and restart commune serve:": (
+        "Quien tenga esta dirección puede leer el calendario (los elementos privados nunca "
+        "están en él). Para cambiarla, borre este archivo y reinicie commune serve:"
+    ),
+    "By {name}": "De {name}",
+    "On it: {who}": "Quién va: {who}",
+    "Short of {n}": "Faltan {n}",
+    "Due: {title}": "Vence: {title}",
+    "{title} (short of {n})": "{title} (faltan {n})",
+    "Shift": "Turno",
+    "Meeting": "Reunión",
+    "Plan due": "Vencimiento de plan",
     "Back to the overview": "Volver al resumen",
 }
 

@@ -127,6 +127,7 @@ class View:
             "menu": [
                 ("overview", "/", tr("Overview")),
                 *((s.plural, "/" + s.plural, tr(s.list_label)) for s in POSTABLE.values()),
+                ("calendar", "/calendar", tr("Calendar")),
                 ("events", "/events", tr("All events")),
                 ("activity", "/activity", tr("Activity")),
             ],
