@@ -86,6 +86,15 @@ def test_the_demo_runs_until_ctrl_c_and_relays_a_post_along_the_line() -> None:
         tagged = fetch(openers["El Salvador"], urls["El Salvador"] + "plans?tags=housing")
         assert "Print leaflets for Saturday" in tagged
         assert "Llamar a la cooperativa" not in tagged
+        # the calendar: El Salvador's shifts this week and Los Angeles' discussion group
+        # this month, on India's node, and the same in its feed
+        week = fetch(openers["India"], urls["India"] + "calendar")
+        assert "Puerta de la maquila, turno de la mañana" in week
+        month = fetch(openers["India"], urls["India"] + "calendar?view=month")
+        assert "Discussion group: Capital, chapter 1" in month
+        feed = fetch(openers["India"], urls["India"] + "calendar.ics")
+        assert feed.startswith("BEGIN:VCALENDAR")
+        assert "SUMMARY:Discussion group: Capital\\, chapter 1" in feed
 
         # "Try, in another terminal": the command the demo prints, as printed
         command = out.split("Try, in another terminal (the folders are above):\n", 1)[1]
