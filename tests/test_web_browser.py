@@ -19,6 +19,7 @@ import pytest
 from node import private
 from node.web.app import start_web
 from protocol.kinds import POSTABLE
+from tests import web_kinds
 from tests.helpers import ROOT
 from tests.net import Member, close_all, link_line, make_network, until
 from tests.web_owner import current_address
@@ -37,7 +38,7 @@ FLAGS = [
 ]
 INJECTION = "<script>alert(1)</script>"
 ATTRIBUTE_INJECTION = '"><img src=x onerror=alert(2)>'
-PAGES = ["/", "/reports", "/plans", "/contacts", "/events", "/activity"]
+PAGES = ["/", "/reports", "/plans", "/contacts", "/shifts", "/meetings", "/events", "/activity"]
 
 playwright_api = pytest.importorskip("playwright.async_api")
 pytestmark = pytest.mark.skipif(
@@ -50,6 +51,7 @@ pytestmark = pytest.mark.skipif(
 class Site:
     members: list[Member]
     url: str
+    posted: web_kinds.Posted
 
 
 def _report(m: Member, title: str, body: str) -> None:
@@ -78,6 +80,8 @@ async def site(tmp_path: Path) -> AsyncIterator[Site]:
     contact = POSTABLE["contact"].build({"name": "Thandiwe Mokoena", "phone": "+27 82 555 0147"})
     readers = private.recipients(la.node, la.keys, [])
     la.node.post(la.keys, [private.seal_item(la.node, la.keys, "contact", contact, readers)])
+    # shifts, a meeting held, reports in each state, contacts followed up (issue 17)
+    posted = web_kinds.post_all(la, sv)
     runners = []
     try:
         for m in members:
@@ -88,7 +92,7 @@ async def site(tmp_path: Path) -> AsyncIterator[Site]:
         assert daemon is not None
         runner, port = await start_web(la.node, la.keys, host="127.0.0.1", port=0, daemon=daemon)
         runners.append(runner)
-        yield Site(members, f"http://127.0.0.1:{port}")
+        yield Site(members, f"http://127.0.0.1:{port}", posted)
     finally:
         for runner in runners:
             await runner.cleanup()
@@ -198,6 +202,81 @@ async def test_a_new_event_appears_without_a_reload(site: Site, browser: Any) ->
         _report(za, "Noticia de Johannesburgo", "Llegó por la línea de nodos.")
         # it travels ZA → IN → SV → LA, and LA's page updates by itself
         await page.get_by_text("Noticia de Johannesburgo").wait_for(timeout=20_000)
+        assert problems == []
+    finally:
+        await context.close()
+
+
+async def _shot(page: Any, name: str) -> None:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    await page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+
+async def test_shifts_meetings_reports_and_follow_ups_show_every_field(
+    site: Site, browser: Any
+) -> None:
+    """The kinds of issue 17, each page saved as a screenshot: what is on screen, no
+    error on the console, no script run from a value, no link but http(s) ones."""
+    k = web_kinds
+    context, page, problems = await _open(browser, site, "/shifts")
+    try:
+        slots = page.locator("table.slots tbody tr")
+        taken = slots.filter(has_text=", ".join(k.TAKERS))
+        assert await taken.count() == 1
+        text = await taken.inner_text()
+        assert k.SHIFT_PLACE in text
+        assert "05:30–07:00 America/El_Salvador" in text
+        assert "enough" in text
+        assert await page.locator("tr.short", has_text="short of 2").count() >= 1
+        await _shot(page, "shifts-slots")
+
+        await page.goto(f"{site.url}/event/{site.posted.meeting.hex()}")
+        main = await page.inner_text("main")
+        assert k.MEETING in main  # the title's script shown as text
+        assert "Next date" in main
+        dates = page.locator("section[aria-labelledby=dates] article")
+        assert await dates.count() == 2
+        held = await dates.nth(1).inner_text()  # the latest first: the earlier is second
+        assert k.MINUTES.splitlines()[0] in held
+        for name in k.ATTENDED:
+            assert name in held
+        assert "Guests" in held
+        assert k.GUESTS in held
+        assert k.LATER_MINUTES in await dates.nth(0).inner_text()
+        assert await page.locator(f'a[href="{k.ZOOM}"]').count() == 1
+        await _shot(page, "meeting")
+
+        await page.goto(f"{site.url}/meetings")
+        assert k.ODD_PLACE in await page.inner_text("main")  # as text
+        assert await page.locator("a[href^='javascript']").count() == 0
+        await _shot(page, "meetings-list")
+
+        await page.goto(f"{site.url}/reports")
+        for state, title in k.REPORTS.items():
+            article = page.locator("article", has_text=title)
+            assert await article.locator(f".badge.state-{state}").count() == 1, state
+        published = page.locator("article", has_text=k.REPORTS["published"])
+        assert await published.locator(f'a[href="{k.PUBLISHED_LINK}"]').count() == 1
+        await _shot(page, "reports-states")
+        await page.goto(f"{site.url}/event/{site.posted.reports['for-paper'].hex()}")
+        plans = page.locator("section[aria-labelledby=now] ul.refs li")
+        assert await plans.count() == 2
+        assert await plans.nth(0).locator(f'a[href="/event/{site.posted.plan.hex()}"]').count() == 1
+        assert await plans.nth(0).inner_text() == k.PLAN
+        await _shot(page, "report-for-paper")
+
+        await page.goto(f"{site.url}/contacts")
+        late = page.locator("article.overdue", has_text=k.LATE)
+        assert await late.count() == 1
+        text = await late.inner_text()
+        assert "overdue by 3 days" in text
+        assert "takes-tasks" in text
+        assert text.index(k.NOTES[0]) < text.index(k.NOTES[1])
+        due = page.locator("article", has_text=k.DUE_TODAY)
+        assert "due today" in await due.inner_text()
+        await _shot(page, "contacts-follow-up")
+
+        assert await page.locator("a[href^='javascript']").count() == 0
         assert problems == []
     finally:
         await context.close()

@@ -328,9 +328,12 @@ class Reader:
         )
         return [ItemState.decode(bytes(r[0])).as_row() for r in rows]
 
-    def item(self, kind: str, item_id: bytes) -> dict[str, Any] | None:
+    def item(self, kind: str, item_id: bytes, *, visible: bool = False) -> dict[str, Any] | None:
+        """One item as a row, or None; ``visible``: only if it is visible (not retracted
+        by its author, not deleted)."""
         rows = self.store.execute(
-            "SELECT state FROM items WHERE kind = ? AND id = ?", (kind, item_id)
+            "SELECT state FROM items WHERE kind = ? AND id = ? AND visible >= ?",
+            (kind, item_id, int(visible)),
         )
         return ItemState.decode(bytes(rows[0][0])).as_row() if rows else None
 

@@ -7,11 +7,13 @@ from typing import Any
 from aiohttp import web
 
 from node import private
+from node.web import details
 from node.web.view import View, local
 from protocol import sealed
 from protocol.envelope import SEALED, Event
 from protocol.errors import InvalidEvent
 from protocol.kinds import EDITS, KNOWN, POSTABLE, redact
+from protocol.kinds.base import Field
 from protocol.projections import read_payload
 from protocol.validate import check_event
 
@@ -75,12 +77,16 @@ async def events(request: web.Request) -> web.Response:
     )
 
 
-def _fields(payload: dict[str, Any] | None, kind: str) -> list[tuple[str, str]]:
-    """A payload's fields as (name, text), for showing: a known kind's in its order."""
+def _fields(payload: dict[str, Any] | None, kind: str) -> list[tuple[str, Field | None, str]]:
+    """A payload's fields as (name, its field of the kind or None, text), for showing: a
+    known kind's (or the kind an edit changes) in its order."""
     if payload is None:
         return []
     spec = POSTABLE.get(kind)
-    order = {name: i for i, name in enumerate(spec.field_names())} if spec else {}
+    if spec is None and kind in EDITS:
+        spec = POSTABLE.get(EDITS[kind].target)
+    known = {f.name: f for f in (*spec.fields, *spec.occurrence_fields)} if spec else {}
+    order = {name: i for i, name in enumerate(known)}
     out = []
     for key, value in sorted(payload.items(), key=lambda kv: (order.get(kv[0], 99), kv[0])):
         if key == "v":
@@ -91,7 +97,8 @@ def _fields(payload: dict[str, Any] | None, kind: str) -> list[tuple[str, str]]:
             text = ", ".join(str(x) for x in value)
         else:
             text = str(value)
-        out.append((key, text))
+        f = known.get(key)
+        out.append((key, f if f is not None and isinstance(value, str) else None, text))
     return out
 
 
@@ -121,7 +128,7 @@ async def event(request: web.Request) -> web.Response:
     next_id = data.id_at(found.author, found.seq + 1)
     erased = found.body is None or found.id in node.projector.redacted()
     redaction = _redaction_of(v, found.id) if erased else None
-    content: list[tuple[str, str]] = []
+    content: list[tuple[str, Field | None, str]] = []
     content_kind = found.kind
     recipients: str = v.tr("everyone in the network")
     readers: list[str] = []
@@ -135,22 +142,10 @@ async def event(request: web.Request) -> web.Response:
             sealed_closed = found.body is not None
     else:
         content = _fields(read_payload(found), found.kind)
-    now_row = None
-    spec = POSTABLE.get(found.kind)
-    if spec is not None and not erased:
-        current = data.item(found.kind, found.id)
-        if current is not None:
-            written = dict(content)
-            # what the item holds now: the fields the event wrote, and those with choices
-            # (a plan's status), which every item has
-            now_row = [
-                (k, str(val))
-                for k, val in current.items()
-                if k in written or k in _choice_fields(found.kind)
-            ]
-            now_row = [(k, val) for k, val in now_row if k not in ("id", "author", "ts")]
-            if all(written.get(k, "") == val for k, val in now_row):
-                now_row = None
+    item = None
+    if not erased and (found.kind in POSTABLE or (found.kind == SEALED and content)):
+        item = details.item_now(v, content_kind, found.id)
+    written = {name: text for name, f, text in content if f is not None}
     target = None
     if found.kind in EDITS or found.kind == redact.KIND:
         payload = read_payload(found)
@@ -180,17 +175,10 @@ async def event(request: web.Request) -> web.Response:
         readers=readers,
         sealed_closed=sealed_closed,
         content=content,
-        now_row=now_row,
-        choice_fields=_choice_fields(content_kind),
+        item=item,
+        item_changed=item is not None and not item.same_as(written),
         target=target,
     )
-
-
-def _choice_fields(kind: str) -> frozenset[str]:
-    """The fields of a kind whose values are shown in the page's words (a plan's
-    status): those with choices."""
-    spec = POSTABLE.get(kind)
-    return frozenset(f.name for f in spec.fields if f.choices) if spec else frozenset()
 
 
 def _redaction_text(v: View, redaction: Event | None) -> str:

@@ -20,9 +20,9 @@ from markupsafe import Markup
 from node import peers as peer_list
 from node import private
 from node.daemon import PeerState
-from node.web import i18n, svg
+from node.web import details, i18n, svg
 from node.web.data import Filters, Page
-from node.web.kinds import kind_label
+from node.web.kinds import KindTexts, kind_label
 from node.web.state import STATE, WebState, language
 from protocol import hlc
 from protocol.kinds import POSTABLE, KindSpec
@@ -93,6 +93,26 @@ class View:
             return (datetime.date.fromisoformat(self.today) - datetime.date.fromisoformat(due)).days
         except ValueError:
             return 0
+
+    def link(self, text: str) -> Markup:
+        """A value as text, or as a link when it is a whole http(s) address."""
+        return details.web_link(text)
+
+    def refs(self, kind: str, text: str) -> list[details.Ref]:
+        """The items of ``kind`` a list of ids names: their titles, or None if not here."""
+        return details.refs(self, kind, text)
+
+    def next_start(self, spec: KindSpec, row: dict[str, Any]) -> Markup | None:
+        """When an item next takes place, in its own time zone, or None."""
+        return details.next_start(self, spec, row)
+
+    def person(self, line: str) -> str:
+        return details.person(self, line)
+
+    def count(self, kind: str, n: int) -> str:
+        """How many items of ``kind``, in words: "2 plans"."""
+        texts = KindTexts.of(POSTABLE[kind])
+        return self.tr.plural(texts.one, texts.many, n)
 
     def ago(self, seconds_ts: float) -> str:
         return self.tr.ago(self.now - seconds_ts)
