@@ -33,8 +33,16 @@ from protocol.calendar import Entry, Range
 PAST_WEEKS = calendar.PAST_WEEKS
 COMING_WEEKS = calendar.COMING_WEEKS
 PRODID = "-//Commune//Commune calendar//EN"
+
+
+def N_(text: str) -> str:
+    """Mark ``text`` for the web view's catalogs (babel.cfg); it is said in the reader's
+    language where it is written into the feed."""
+    return text
+
+
 #: how each kind's entries are marked in a calendar app (``CATEGORIES``), with its tags
-KIND_NAMES = {"shift": "Shift", "meeting": "Meeting", "plan": "Plan due"}
+KIND_NAMES = {"shift": N_("Shift"), "meeting": N_("Meeting"), "plan": N_("Plan due")}
 
 
 def default_range(today: datetime.date) -> tuple[datetime.date, datetime.date]:

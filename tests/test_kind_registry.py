@@ -26,7 +26,7 @@ from node import daemon
 from node.cli_items import EXTRA_KINDS
 from node.home import Home
 from node.service import Node
-from node.web import i18n, kinds, start_web
+from node.web import start_web
 from protocol import encoding
 from protocol.kinds import (
     EDITS,
@@ -56,16 +56,6 @@ SPEC = KindSpec(
     edits=(UPDATE, DELETE),
     listing=Listing(show=("ts", "title")),
     order=40,
-    words={
-        "es": {
-            "note": "nota",
-            "Notes": "Notas",
-            "note changed": "nota cambiada",
-            "note deleted": "nota eliminada",
-            "{n} note": "{n} nota",
-            "{n} notes": "{n} notas",
-        }
-    },
 )
 ENV = {EXTRA_KINDS: __name__}
 
@@ -95,27 +85,6 @@ TASK = KindSpec(
         still_open=("state", ("todo", "blocked")),
     ),
     order=45,
-    words={
-        "es": {
-            "task": "tarea",
-            "Tasks": "Tareas",
-            "{n} task": "{n} tarea",
-            "{n} tasks": "{n} tareas",
-            "{n} overdue tasks": "{n} tareas atrasadas",
-            "By from": "Fecha desde",
-            "By by": "Fecha hasta",
-            "Who": "Quién",
-            "By": "Fecha",
-            "State": "Estado",
-            "todo": "por hacer",
-            "blocked": "bloqueada",
-            "finished": "terminada",
-            "Any state": "Cualquier estado",
-            "state": "estado",
-            "who": "quién",
-            "date": "fecha",
-        }
-    },
 )
 
 
@@ -203,19 +172,6 @@ def test_a_spec_that_names_what_it_does_not_have_is_refused(
     values = {"name": "memo", "help": "h", "version": 1, "fields": SPEC.fields, **changes}
     with pytest.raises(ValueError, match=re.escape(problem)):
         KindSpec(**values)  # type: ignore[arg-type]
-
-
-@pytest.mark.parametrize("spec", [*POSTABLE.values(), SPEC, TASK], ids=lambda s: s.name)
-def test_every_kind_has_its_words_in_spanish(spec: KindSpec) -> None:
-    """What the web view says about each kind (node/web/kinds.py) is in Spanish: in the
-    kind's own spec (``words``), or in the web view's catalog for the texts every list
-    shares (node/web/i18n.py). A new kind brings its words in its one module."""
-    missing = [
-        text
-        for text in kinds.words(spec)
-        if text not in i18n.ES and text not in spec.words.get("es", {})
-    ]
-    assert missing == []
 
 
 # --- the command line, in its own process ----------------------------------------------
@@ -328,10 +284,14 @@ async def test_a_new_kind_posted_by_the_command_is_on_the_web_view(
             assert "<dt>Kind</dt><dd>note changed</dd>" in html
             html = await get(session, "/events?kind=note.update")
             assert "note changed" in html
-            html = await get(session, "/notes?lang=es")  # the words of its spec
-            assert "<h1>Notas</h1>" in html
+            # no catalog has its texts (node/web/locale): they show in English, in a
+            # page that is Spanish around them
+            html = await get(session, "/notes?lang=es")
+            assert '<html lang="es"' in html
+            assert "<h1>Notes</h1>" in html
+            assert "Buscar" in html
             html = await get(session, f"/event/{edit}?lang=es")
-            assert "nota cambiada" in html
+            assert "<dt>Tipo</dt><dd>note changed</dd>" in html
     finally:
         node.close()
 

@@ -270,7 +270,6 @@ V1 = KindSpec(
     edits=(RETRACT,),
     listing=Listing(show=("ts", "title")),
     order=10,
-    words=SPEC.words,
 )
 
 

@@ -195,6 +195,30 @@ async def test_a_spanish_browser_gets_the_spanish_interface(site: Site, browser:
         await context.close()
 
 
+async def test_a_hindi_browser_gets_the_hindi_interface(site: Site, browser: Any) -> None:
+    """Hindi from the browser's language alone: the menu, the counts with Hindi's plural
+    (0 and 1 singular), the language switch, and ``<html lang="hi">``."""
+    context, page, problems = await _open(browser, site, locale="hi-IN")
+    try:
+        text = await page.inner_text("body")
+        assert "रिपोर्टें" in text  # Reports
+        assert "योजनाएँ" in text  # Plans
+        assert "सारांश" in text  # Overview
+        assert "समूह" in text  # Collectives
+        assert "Reports" not in text
+        assert await page.get_attribute("html", "lang") == "hi"
+        assert await page.locator('a[aria-current="true"][hreflang="hi"]').inner_text() == "हिन्दी"
+        await page.screenshot(path=str(ARTIFACTS / "overview-hi.png"), full_page=True)
+        await page.goto(site.url + "/plans")
+        text = await page.inner_text("body")
+        assert "नियत तारीख" in text  # the plans' Due
+        assert "दिन की देरी" in text  # overdue by … days
+        await page.screenshot(path=str(ARTIFACTS / "plans-hi.png"), full_page=True)
+        assert problems == []
+    finally:
+        await context.close()
+
+
 async def test_a_new_event_appears_without_a_reload(site: Site, browser: Any) -> None:
     context, page, problems = await _open(browser, site, "/reports")
     try:

@@ -17,7 +17,7 @@ import pytest
 from node import network, private
 from node.daemon import Daemon, PeerState
 from node.sync import Stats
-from node.web import SECURITY_HEADERS, PublicBind, check_bind, i18n, start_web
+from node.web import SECURITY_HEADERS, PublicBind, check_bind, start_web
 from node.web.bind import host_allowed
 from node.web.state import STATE
 from protocol.kinds import POSTABLE
@@ -259,38 +259,6 @@ async def test_spanish_by_switch_cookie_and_accept_language(world: World) -> Non
         # the switch links keep the page and its filters
         _, html, _ = await site.get("/plans?status=open")
         assert 'href="/plans?status=open&amp;lang=es"' in html
-
-
-def test_every_text_has_a_spanish_translation() -> None:
-    used: set[str] = set()
-    for template in TEMPLATES.glob("*.html"):
-        text = template.read_text()
-        used.update(re.findall(r'_\("((?:[^"\\]|\\.)*)"', text))
-        used.update(re.findall(r'_\.plural\("[^"]*", "((?:[^"\\]|\\.)*)"', text))
-    missing = sorted(t for t in used if not i18n.has("es", t))
-    assert not missing
-
-
-async def test_every_text_a_page_shows_has_a_spanish_translation(
-    world: World, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    asked: set[str] = set()
-    original = i18n.Translator.__call__
-
-    def record(self: i18n.Translator, text: str, **values: object) -> str:
-        asked.add(text)
-        return original(self, text, **values)
-
-    monkeypatch.setattr(i18n.Translator, "__call__", record)
-    async with served(world.la) as site:
-        paths = [*ROUTES, "/plans?overdue=1", "/reports?from=nope", "/nowhere"]
-        paths += [f"/event/{i.hex()}" for i in world.ids.values()]
-        for path in paths:
-            await site.get(path)
-        await site.session.post("/")
-    names = {f.name.capitalize() for spec in POSTABLE.values() for f in spec.fields}
-    missing = sorted(t for t in asked if not i18n.has("es", t) and (t in names or " " in t))
-    assert not missing
 
 
 # --- security ----------------------------------------------------------------------------

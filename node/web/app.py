@@ -37,6 +37,7 @@ from node.web import calendar as web_calendar
 from node.web import metrics as web_metrics
 from node.web.bind import check_bind, host_allowed
 from node.web.data import Reader
+from node.web.i18n import N_
 from node.web.state import HERE, LANG_COOKIE, STATE, WebState, environment, language
 from protocol.kinds import POSTABLE
 
@@ -208,10 +209,11 @@ async def _guard(request: web.Request, handler: Handler) -> web.StreamResponse:
 
 
 _ERRORS = {
-    404: ("Not found", "This page does not exist."),
-    405: ("Only reading", "This view is read-only: nothing can be sent to it."),
-    421: ("Wrong address", "This node's page answers only at its own address."),
+    404: (N_("Not found"), N_("This page does not exist.")),
+    405: (N_("Only reading"), N_("This view is read-only: nothing can be sent to it.")),
+    421: (N_("Wrong address"), N_("This node's page answers only at its own address.")),
 }
+_WRONG = N_("Something went wrong")
 
 
 #: the web view's connections: read by one person's browser on this machine, so a slow or
@@ -256,14 +258,14 @@ async def _errors(request: web.Request, handler: Handler) -> web.StreamResponse:
     except web.HTTPException as e:
         if e.status < 400:
             raise
-        title, text = _ERRORS.get(e.status, ("Something went wrong", e.reason))
+        title, text = _ERRORS.get(e.status, (_WRONG, e.reason))
         response = error_page(request, e.status, title, text)
         if "Allow" in e.headers:
             response.headers["Allow"] = e.headers["Allow"]
         return response
     except CommuneError as e:
         log.warning("web view: %s", e.message)
-        return error_page(request, 500, "Something went wrong", e.message)
+        return error_page(request, 500, _WRONG, e.message)
 
 
 def error_page(request: web.Request, status: int, title: str, text: str) -> web.Response:

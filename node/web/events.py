@@ -12,7 +12,7 @@ from node.web.view import View, local
 from protocol import sealed
 from protocol.envelope import SEALED, Event
 from protocol.errors import InvalidEvent
-from protocol.kinds import EDITS, KNOWN, POSTABLE, redact
+from protocol.kinds import EDITS, KNOWN, POSTABLE, KindSpec, redact
 from protocol.kinds.base import Field
 from protocol.projections import read_payload
 from protocol.validate import check_event
@@ -162,6 +162,7 @@ async def event(request: web.Request) -> web.Response:
         kind=v.kind(found.kind),
         known=found.kind in KNOWN,
         content_kind=v.kind(content_kind),
+        spec=_spec_of(content_kind),
         is_fork=is_fork,
         counts=node.projector.counts(found.author, found.seq),
         feed_length=data.heads().get(found.author, (0, 0))[0],
@@ -179,6 +180,12 @@ async def event(request: web.Request) -> web.Response:
         item_changed=item is not None and not item.same_as(written),
         target=target,
     )
+
+
+def _spec_of(kind: str) -> KindSpec | None:
+    """The spec whose fields an event of ``kind`` holds: its own, or the item's it edits."""
+    edit = EDITS.get(kind)
+    return POSTABLE.get(edit.target if edit is not None else kind)
 
 
 def _redaction_text(v: View, redaction: Event | None) -> str:

@@ -203,14 +203,17 @@ def _numbers(v: View) -> list[dict[str, Any]]:
         else:
             count = data.count_items(spec.name)
         texts = KindTexts.of(spec)
+        overdue = data.count_overdue(spec, v.today) if texts.overdue_many else 0
         out.append(
             {
                 "href": "/" + spec.plural,
-                "one": texts.one,
-                "many": texts.many,
-                "count": count,
-                "overdue": data.count_overdue(spec, v.today) if texts.overdue_many else 0,
-                "overdue_many": texts.overdue_many,
+                "count_text": v.tr.kind_plural(spec.name, texts.one, texts.many, count),
+                "overdue": overdue,
+                "overdue_text": v.tr.kind_plural(
+                    spec.name, texts.overdue_one, texts.overdue_many, overdue
+                )
+                if overdue
+                else "",
             }
         )
     return out
@@ -253,16 +256,16 @@ def _items(request: web.Request, spec: KindSpec) -> web.Response:
     return v.render(
         "items.html",
         nav=spec.plural,
-        title=v.tr(spec.list_label),
+        title=v.tr.kind(spec.name, spec.list_label),
         spec=spec,
         action="/" + spec.plural,
         columns=[spec.field_named(name) for name in listing.columns],
-        offered=[(name, spec.field_named(name), any_of(name)) for name in listing.filters],
-        from_label=texts.date_from,
-        to_label=texts.date_to,
+        offered=[(name, spec.field_named(name), _any(v, spec, name)) for name in listing.filters],
+        from_label=v.tr.kind(spec.name, texts.date_from),
+        to_label=v.tr.kind(spec.name, texts.date_to),
         locked=spec.private and opened is None,
-        locked_note=texts.locked,
-        private_note=texts.opened,
+        locked_note=v.tr.kind(spec.name, texts.locked) if texts.locked else "",
+        private_note=v.tr.kind(spec.name, texts.opened) if texts.opened else "",
         page=page,
         pager=v.pager(page) if page is not None else None,
         private=shown,
@@ -270,7 +273,7 @@ def _items(request: web.Request, spec: KindSpec) -> web.Response:
         notes=notes,
         query=request.query,
         collectives=v.collectives(),
-        sorts=[(key, v.tr(label)) for key, label in listing.sorts],
+        sorts=[(key, v.tr.kind(spec.name, label)) for key, label in listing.sorts],
         today=v.today,
         tomorrow=_next_day(v.today),
         dates_late=dates_late,
@@ -318,6 +321,12 @@ def _matches(row: dict[str, Any], spec: KindSpec, filters: Filters, today: str) 
         if filters.dated_to and not ("0" <= day <= filters.dated_to):
             return False
     return not filters.overdue or listing.is_overdue(row, today)
+
+
+def _any(v: View, spec: KindSpec, name: str) -> str:
+    """The first choice of the filter by a field with choices ("Any status"), or ""."""
+    f = spec.field_named(name)
+    return v.tr.kind(spec.name, any_of(name)) if f is not None and f.choices else ""
 
 
 def _next_day(today: str) -> str:

@@ -22,11 +22,11 @@ from node import private
 from node.daemon import PeerState
 from node.web import details, i18n, svg
 from node.web.data import Filters, Page
-from node.web.kinds import KindTexts, kind_label
+from node.web.kinds import KindTexts, kind_name
 from node.web.state import STATE, WebState, language
 from protocol import hlc
 from protocol.kinds import POSTABLE, KindSpec
-from protocol.kinds.base import NEWEST, OVERDUE
+from protocol.kinds.base import NEWEST, OVERDUE, WEEKDAYS
 
 _KIND = re.compile(r"[a-z][a-z0-9._-]{0,63}\Z")
 _DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}\Z")
@@ -80,12 +80,19 @@ class View:
             text += " (" + self.tr("future time: this author's clock may be wrong") + ")"
         return Markup('<time datetime="{}">{}</time>').format(moment.isoformat(), text)
 
-    def day(self, iso: str) -> Markup:
+    def day(self, iso: str, *, weekday: bool = False) -> Markup:
+        """A date (YYYY-MM-DD) in words; ``weekday``: with its weekday (a shift's slot)."""
         try:
             day = datetime.date.fromisoformat(iso)
         except ValueError:
             return Markup("{}").format(iso)
-        return Markup('<time datetime="{}">{}</time>').format(iso, self.tr.date(day))
+        text = self.tr.full_date(day) if weekday else self.tr.date(day)
+        return Markup('<time datetime="{}">{}</time>').format(iso, text)
+
+    def weekdays(self, text: str) -> str:
+        """Weekdays as a field holds them (``mon,thu``: ``Field.weekdays``), in words."""
+        days = [WEEKDAYS.index(d) for d in text.split(",") if d in WEEKDAYS]
+        return self.tr.weekdays(days)
 
     def late(self, due: str) -> int:
         """Days a plan due on ``due`` is late by."""
@@ -112,14 +119,13 @@ class View:
     def count(self, kind: str, n: int) -> str:
         """How many items of ``kind``, in words: "2 plans"."""
         texts = KindTexts.of(POSTABLE[kind])
-        return self.tr.plural(texts.one, texts.many, n)
+        return self.tr.kind_plural(kind, texts.one, texts.many, n)
 
     def ago(self, seconds_ts: float) -> str:
         return self.tr.ago(self.now - seconds_ts)
 
     def kind(self, kind: str) -> str:
-        label = kind_label(kind)
-        return self.tr(label) if label else kind
+        return kind_name(self.tr, kind) or kind
 
     def url(self, path: str | None = None, **changes: object) -> str:
         """This page's address (or ``path``) with its query changed; None removes."""
@@ -136,6 +142,7 @@ class View:
         tr = self.tr
         context: dict[str, Any] = {
             "_": tr,
+            "plural": tr.plural,
             "lang": tr.lang,
             "title": title,
             "nav": nav,
@@ -146,7 +153,10 @@ class View:
             ],
             "menu": [
                 ("overview", "/", tr("Overview")),
-                *((s.plural, "/" + s.plural, tr(s.list_label)) for s in POSTABLE.values()),
+                *(
+                    (s.plural, "/" + s.plural, tr.kind(s.name, s.list_label))
+                    for s in POSTABLE.values()
+                ),
                 ("calendar", "/calendar", tr("Calendar")),
                 ("events", "/events", tr("All events")),
                 ("activity", "/activity", tr("Activity")),

@@ -10,15 +10,16 @@ To add a kind:
 
 1. write ``protocol/kinds/<name>.py`` with ``SPEC = KindSpec(...)``: its fields, the
    changes its items take, whether it is private, how its items are listed (report.py,
-   plan.py and contact.py show each layout) and its words in Spanish (``words``).
+   plan.py and contact.py show each layout), all in English.
    ``commune post <name>`` and ``commune show <plural>``, the web view's ``/<plural>``
    with its menu entry and its count on the overview, and the pages of its events all
    follow from it;
 2. write ``tests/test_<name>.py`` for what is particular to it (tests/test_kind_registry.py
    shows a whole kind going through the command line, the web view and sync);
 3. run ``python docs/make_kind_tables.py``, which writes its rows in docs/CLI.md and
-   docs/PROTOCOL.md §5.1 from the spec. A test fails, naming what is missing, while a
-   table or a word in Spanish is missing.
+   docs/PROTOCOL.md §5.1 from the spec, and extract its texts into the web view's
+   catalogs and translate them (docs/LANGUAGES.md). A test fails, naming what is
+   missing, while a table or a translation is missing.
 
 :func:`register` adds a kind that lives elsewhere: a kind being tried out, or a test's
 throwaway kind (node/cli_items.py registers the modules named in

@@ -57,6 +57,9 @@ def control_char(text: str, allowed: str = "") -> str | None:
     return None
 
 
+#: the days of the week as a field holds them (``Field.weekdays``), Monday first
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
 _DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 #: an item's id as a list of ids holds it: 64 lowercase hex digits
 _ID = re.compile(r"[0-9a-f]{64}")
@@ -104,8 +107,11 @@ class Field:
     #: the only values it may hold (checked when written and read); the web view offers
     #: them in a filter and shows them in its own words
     choices: tuple[str, ...] = ()
+    #: weekdays of :data:`WEEKDAYS` separated by commas (``mon,thu``): the web view names
+    #: them in its language
+    weekdays: bool = False
     #: what the web view's lists show for it when it is empty ("nobody yet"), in English
-    #: (node/web/i18n.py holds the Spanish)
+    #: (the web view's catalogs translate it: node/web/kinds.py)
     empty: str = ""
     #: read left to right whatever the language around it (a phone number, an address)
     ltr: bool = False
@@ -139,7 +145,7 @@ class Field:
 
     @property
     def label(self) -> str:
-        """Its name as a heading, in English: "Title" (node/web/i18n.py translates it)."""
+        """Its name as a heading, in English: "Title" (node/web/kinds.py has it translated)."""
         return self.name.capitalize()
 
     @property
@@ -461,11 +467,6 @@ class KindSpec:
     listing: Listing = field(default_factory=Listing)
     #: where it comes among the kinds: in the menu, in ``show``'s choices, in the docs
     order: int = 100
-    #: what is said about it in languages other than English: language -> {English text
-    #: -> that language's}: its names, its fields' labels and choices, its list's texts
-    #: (node/web/kinds.py says which); a text also in the web view's own catalog
-    #: (node/web/i18n.py, "Title") need not be here
-    words: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     #: what is wrong with an item's values taken together (a report published without
     #: its link), or None: checked when an item is written and, by the command line, on
     #: the values an update would leave; never when reading (merges stay free of it)

@@ -53,46 +53,4 @@ SPEC = KindSpec(
         dated_by="due",
     ),
     order=30,
-    words={
-        "es": {
-            "contact": "contacto",
-            "Contacts": "Contactos",
-            "contact changed": "contacto cambiado",
-            "contact deleted": "contacto eliminado",
-            "{n} contact": "{n} contacto",
-            "{n} contacts": "{n} contactos",
-            "{n} overdue contacts": "{n} seguimientos atrasados",
-            "Contacts are private. This page shows those addressed to this collective "
-            "when the node runs with its passphrase.": (
-                "Los contactos son privados. Esta página muestra los dirigidos a este "
-                "colectivo cuando el nodo funciona con su frase de contraseña."
-            ),
-            "Only the contacts this node can open are shown. They are read in memory and "
-            "never written to disk in readable form.": (
-                "Solo se muestran los contactos que este nodo puede abrir. Se leen en "
-                "memoria y nunca se escriben en el disco de forma legible."
-            ),
-            "Name": "Nombre",
-            "Phone": "Teléfono",
-            "Email": "Correo",
-            "Place": "Lugar",
-            "Notes": "Notas",
-            "Stage": "Etapa",
-            "Follower": "Quién da seguimiento",
-            "Next": "Próximo paso",
-            "Due": "Fecha del próximo paso",
-            "History": "Historial",
-            "Due from": "Próximo paso desde",
-            "Due by": "Próximo paso hasta",
-            "met": "conocido",
-            "talked": "hablamos",
-            "attends": "asiste a reuniones",
-            "takes-tasks": "asume tareas",
-            "joined": "se unió",
-            "Any stage": "Cualquier etapa",
-            "Any follower": "Cualquiera",
-            "date of the next step": "fecha del próximo paso",
-            "stage": "etapa",
-        }
-    },
 )

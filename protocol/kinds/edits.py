@@ -54,8 +54,8 @@ __all__ = [
     "target_of",
 ]
 
-#: how the web view names an edit of an item, in English ("plan changed"); the Spanish
-#: is in node/web/i18n.py
+#: how the web view names an edit of an item, in English ("plan changed"); the web
+#: view's catalogs translate it in the item kind's context (node/web/kinds.py)
 _ACTION_LABELS = {
     UPDATE: "{kind} changed",
     RETRACT: "{kind} withdrawn",

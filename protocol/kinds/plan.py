@@ -36,28 +36,4 @@ SPEC = KindSpec(
         still_open=("status", OPEN),
     ),
     order=20,
-    words={
-        "es": {
-            "plan": "plan",
-            "Plans": "Planes",
-            "plan changed": "plan cambiado",
-            "{n} plan": "{n} plan",
-            "{n} plans": "{n} planes",
-            "{n} overdue plans": "{n} planes atrasados",
-            "Due from": "Vence desde",
-            "Due by": "Vence hasta",
-            "Owner": "Responsable",
-            "Due": "Fecha límite",
-            "Status": "Estado",
-            "nobody yet": "nadie todavía",
-            "open": "abierto",
-            "doing": "en curso",
-            "done": "hecho",
-            "dropped": "descartado",
-            "Any status": "Cualquier estado",
-            "due date": "fecha límite",
-            "status": "estado",
-            "owner": "responsable",
-        }
-    },
 )

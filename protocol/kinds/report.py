@@ -85,23 +85,4 @@ SPEC = KindSpec(
     ),
     order=10,
     agree=_agree,
-    words={
-        "es": {
-            "report": "informe",
-            "Reports": "Informes",
-            "report changed": "informe cambiado",
-            "report withdrawn": "informe retirado",
-            "{n} report": "{n} informe",
-            "{n} reports": "{n} informes",
-            "State": "Estado",
-            "Link": "Enlace",
-            "Plans": "Planes",
-            "draft": "borrador",
-            "for-paper": "para el periódico",
-            "sent": "enviado",
-            "published": "publicado",
-            "Any state": "Cualquier estado",
-            "state": "estado",
-        }
-    },
 )

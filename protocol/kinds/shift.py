@@ -47,6 +47,7 @@ from protocol.kinds.base import (
     NEWEST,
     TABLE,
     UPDATE,
+    WEEKDAYS,
     Field,
     KindSpec,
     Listing,
@@ -54,7 +55,6 @@ from protocol.kinds.base import (
     Slots,
 )
 
-WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _RRULE_DAYS = (rrule.MO, rrule.TU, rrule.WE, rrule.TH, rrule.FR, rrule.SA, rrule.SU)
 REPEATS = ("weekly", "once")
 #: every how many weeks a shift repeats, at most
@@ -254,6 +254,7 @@ SPEC = KindSpec(
             + " (default: the weekday of --since)",
             max_len=27,
             check=_weekdays,
+            weekdays=True,
         ),
         Field(
             "start",
@@ -325,34 +326,4 @@ SPEC = KindSpec(
         dated_by="since",
     ),
     order=25,
-    words={
-        "es": {
-            "shift": "turno",
-            "nobody yet": "nadie todavía",
-            "Shifts": "Turnos",
-            "shift changed": "turno cambiado",
-            "shift taken": "turno tomado",
-            "shift left": "turno dejado",
-            "{n} shift": "{n} turno",
-            "{n} shifts": "{n} turnos",
-            "Place": "Lugar",
-            "Weekdays": "Días",
-            "Start": "Inicio",
-            "End": "Fin",
-            "Zone": "Zona horaria",
-            "Repeat": "Repetición",
-            "Every": "Cada (semanas)",
-            "Since": "Desde",
-            "Until": "Hasta",
-            "Needed": "Personas necesarias",
-            "weekly": "semanal",
-            "once": "una vez",
-            "never ends": "sin fin",
-            "Since from": "Desde (inicio)",
-            "Since by": "Desde (fin)",
-            "title": "título",
-            "place": "lugar",
-            "Any repeat": "Cualquier repetición",
-        }
-    },
 )
