@@ -147,7 +147,7 @@ BAD = [
     ({"when": "2026-01-31 24:00"}, "'when' must be a time of day"),
     ({"zone": ""}, "'zone' is required"),
     ({"zone": "../etc/passwd"}, "'zone' must be a time zone name"),
-    ({"zone": "Mars/Olympus"}, "'zone' is not a time zone this node knows"),
+    ({"zone": "Mars/Olympus"}, "'zone' 'Mars/Olympus' is not a time zone this machine knows"),
     ({"place": "a\x1bb"}, "'place' contains a control character"),
     ({"agenda": "x" * 20001}, "'agenda' is 20001 characters"),
     ({"repeat": "daily"}, "'repeat' must be one of none, weekly, monthly"),

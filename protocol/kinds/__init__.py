@@ -47,8 +47,8 @@ from protocol.kinds import edits, member, redact
 from protocol.kinds.base import Field, KindSpec, Listing, Payload, control_char
 from protocol.kinds.edits import EDITS, EditKind
 
-#: The registry's names, and the modules of the kinds that are not items (those of the
-#: items are found, not named: :func:`_discover`).
+#: The registry's names, the modules of the kinds that are not items (those of the items
+#: are found, not named: :func:`_discover`) and ``zones``, the kinds' time zones.
 __all__ = [
     "EDITS",
     "KNOWN",
@@ -68,6 +68,7 @@ __all__ = [
     "register_module",
     "text_problem",
     "unregister",
+    "zones",
 ]
 
 _SPECS: dict[str, KindSpec] = {}
@@ -217,20 +218,3 @@ def text_problem(kind: str, body: bytes | None) -> str | None:
 
 def _text(value: Any, allowed: str) -> str | None:
     return control_char(value, allowed) if isinstance(value, str) else None
-
-
-__all__ = [
-    "EDITS",
-    "KNOWN",
-    "POSTABLE",
-    "RESERVED_PLURALS",
-    "EditKind",
-    "Field",
-    "KindSpec",
-    "Listing",
-    "Payload",
-    "register",
-    "register_module",
-    "text_problem",
-    "unregister",
-]

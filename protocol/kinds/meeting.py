@@ -22,11 +22,12 @@ What a meeting's values mean (docs/PROTOCOL.md §5.1, docs/CLI.md ``show meeting
   values merge apart from the others', field by field, last writer wins (§5.3).
 
 Validity never depends on the reading node: when read, a zone is only checked to look
-like a zone name and ``when`` to be a date and time that exist on the calendar; that
-the zone is in this node's time zone database, that a one-off time exists in it, and
-that ``until`` comes after ``when`` are checked when a member posts. Expanding a series
-into dates is bounded by a window (:data:`MAX_WINDOW_DAYS`) and a count
-(:data:`MAX_OCCURRENCES`), however long the series.
+like a zone name (protocol/kinds/zones.py) and ``when`` to be a date and time that
+exist on the calendar; that the zone is in this node's time zone database, that a
+one-off time exists in it, and that ``until`` comes after ``when`` are checked when a
+member posts. Expanding a series into dates is bounded by a window
+(:data:`MAX_WINDOW_DAYS`) and a count (:data:`MAX_OCCURRENCES`), however long the
+series.
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ from dateutil import rrule
 
 from protocol.errors import BadPayload
 from protocol.kinds.base import COMING, NEWEST, UPDATE, Field, KindSpec, Listing, check_date
+from protocol.kinds.zones import unknown_zone, zone_name_problem, zone_of
 
 REPEATS = ("none", "weekly", "monthly")
 #: the most weeks or months between two meetings of a series
@@ -53,8 +55,6 @@ MAX_ATTENDED = 500
 MAX_GUESTS = 100_000
 
 _WHEN = re.compile(r"([0-9]{4}-[0-9]{2}-[0-9]{2}) ([0-9]{2}):([0-9]{2})")
-#: what an IANA zone name looks like: "UTC", "America/Argentina/Buenos_Aires", "Etc/GMT+5"
-_ZONE = re.compile(r"[A-Za-z][A-Za-z0-9_+\-]{0,30}(/[A-Za-z0-9_+\-]{1,30}){0,2}")
 _NUMBER = re.compile(r"[0-9]{1,6}")
 
 
@@ -66,19 +66,6 @@ def _check_when(text: str) -> str | None:
         return problem
     if int(match[2]) > 23 or int(match[3]) > 59:
         return f"must be a time of day from 00:00 to 23:59, not {match[2]}:{match[3]}"
-    return None
-
-
-def _check_zone(text: str) -> str | None:
-    if _ZONE.fullmatch(text) is None or ".." in text:
-        return f"must be a time zone name like America/El_Salvador, not {text[:40]!r}"
-    return None
-
-
-def _zone_exists(text: str) -> str | None:
-    """Written only: the zone is in this node's time zone database."""
-    if text == "localtime" or zone_of(text) is None:
-        return f"is not a time zone this node knows: {text[:40]!r} (like America/El_Salvador)"
     return None
 
 
@@ -106,16 +93,6 @@ def _check_guests(text: str) -> str | None:
     if _NUMBER.fullmatch(text) is None or int(text) > MAX_GUESTS:
         return f"must be a whole number of people from 0 to {MAX_GUESTS}, not {text[:40]!r}"
     return None
-
-
-def zone_of(name: str) -> zoneinfo.ZoneInfo | None:
-    """The zone of this name in this node's time zone database, or None."""
-    if _ZONE.fullmatch(name) is None or ".." in name:
-        return None
-    try:
-        return zoneinfo.ZoneInfo(name)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):
-        return None
 
 
 def local_start(values: Mapping[str, str]) -> datetime.datetime:
@@ -292,8 +269,8 @@ SPEC = KindSpec(
             "its time zone, an IANA name like America/El_Salvador",
             required=True,
             max_len=64,
-            check=_check_zone,
-            written=_zone_exists,
+            check=zone_name_problem,
+            written=unknown_zone,
             ltr=True,
         ),
         Field("place", "where: an address, a room or a link", max_len=500),

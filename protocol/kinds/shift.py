@@ -26,10 +26,11 @@ and the slot says so in its ``note``. A shift that does not repeat (``repeat`` o
 refused when written at such a time, since its one day is known.
 
 What is checked where: every field's own rule (a time, a weekday list, a number in its
-range, the shape of a zone name) when written and when read, so every node reads the
-same items; what depends on the writer's machine or on the fields together (the zone
-is in its database, ``until`` is not before ``since``, a one-off's time exists) only
-when written (``agree``), never when merging: a node whose zone database lacks a zone
+range, the shape of a zone name: protocol/kinds/zones.py) when written and when read,
+so every node reads the same items; what depends on the writer's machine or on the
+fields together (the zone is in its database, ``until`` is not before ``since``, a
+one-off's time exists) only when written (the zone's ``written`` rule, ``agree``),
+never when merging: a node whose zone database lacks a zone
 holds the same shifts as every other node and lists no slot of that one.
 """
 
@@ -54,6 +55,7 @@ from protocol.kinds.base import (
     Occurrence,
     Slots,
 )
+from protocol.kinds.zones import unknown_zone, zone_name_problem, zone_of
 
 _RRULE_DAYS = (rrule.MO, rrule.TU, rrule.WE, rrule.TH, rrule.FR, rrule.SA, rrule.SU)
 REPEATS = ("weekly", "once")
@@ -70,8 +72,6 @@ FIRST_DAY = datetime.date(1, 1, 2)
 LAST_DAY = datetime.date(9999, 12, 30)
 
 _TIME = re.compile(r"([01][0-9]|2[0-3]):[0-5][0-9]")
-#: an IANA zone name's shape: ``America/El_Salvador``, ``UTC``, ``Etc/GMT+6``
-_ZONE = re.compile(r"[A-Za-z][A-Za-z0-9_+\-]*(/[A-Za-z0-9_+\-]+){0,3}")
 
 
 def _time(text: str) -> str | None:
@@ -102,22 +102,6 @@ def _number(low: int, high: int) -> Callable[[str], str | None]:
         return None
 
     return check
-
-
-def _zone_name(text: str) -> str | None:
-    if _ZONE.fullmatch(text) is None or ".." in text:
-        return f"must be a time zone name like America/El_Salvador, not {text[:40]!r}"
-    return None
-
-
-def zone_of(name: str) -> zoneinfo.ZoneInfo | None:
-    """The zone of this name in this machine's database, or None."""
-    if _zone_name(name) is not None:
-        return None
-    try:
-        return zoneinfo.ZoneInfo(name)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):
-        return None
 
 
 def wall_time(
@@ -206,12 +190,10 @@ def occurrences(
 
 
 def agree(values: Mapping[str, str]) -> str | None:
-    """What is wrong with a shift's values together, when written (never when read)."""
-    if zone_of(values["zone"]) is None:
-        return (
-            f"'zone' {values['zone'][:40]!r} is not a time zone this machine knows: give an "
-            "IANA name like America/El_Salvador or Africa/Johannesburg"
-        )
+    """What is wrong with a shift's values together, when written (never when read). A
+    zone this machine does not know (kept from a peer whose database is newer) is
+    refused only when it is written (the field's ``written`` rule): what depends on it
+    here is not checked."""
     if values["start"] == values["end"]:
         return f"'end' is the same time as 'start' ({values['start']}): a shift takes some time"
     since = datetime.date.fromisoformat(values["since"])
@@ -224,7 +206,9 @@ def agree(values: Mapping[str, str]) -> str | None:
     weekday = WEEKDAYS[since.weekday()]
     if values["weekdays"] and values["weekdays"] != weekday:
         return f"'weekdays' must be {weekday} or empty for a shift once on {since} (a {weekday})"
-    zone = zoneinfo.ZoneInfo(values["zone"])
+    zone = zone_of(values["zone"])
+    if zone is None:
+        return None
     for name in ("start", "end"):
         at = TimeOfDay.fromisoformat(values[name])
         day = since
@@ -277,7 +261,8 @@ SPEC = KindSpec(
             "time zone, an IANA name like America/El_Salvador",
             required=True,
             max_len=64,
-            check=_zone_name,
+            check=zone_name_problem,
+            written=unknown_zone,
             ltr=True,
         ),
         Field(
