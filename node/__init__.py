@@ -12,6 +12,7 @@ __all__ = [
     "cli",
     "cli_calendar",
     "cli_common",
+    "cli_entries",
     "cli_items",
     "cli_keys",
     "cli_meeting",

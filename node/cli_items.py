@@ -24,16 +24,23 @@ import click
 from crypto.identity import NodeKeys
 from node import cli_meeting, private
 from node.cli_common import Context, fail, human_time, iso_time, pass_ctx, suspect
-from node.cli_slots import SLOT_FLAGS, pop_slot_options, show_slots, slot_change, slot_options
+from node.cli_entries import (
+    CHANGE_WORDS,
+    Entry,
+    Posting,
+    entry_problem,
+    file_entries,
+    post_entries,
+)
+from node.cli_slots import pop_slot_options, show_slots, slot_options
 from node.cli_sync import confirm_feed
-from node.cli_values import check_agree, given_values, resolve_item, resolve_refs
-from node.importer import build_payloads
+from node.cli_values import given_values
 from node.peers import known_peers
 from node.service import Node
 from protocol.envelope import SEALED
 from protocol.kinds import POSTABLE, KindSpec, register_module, report
 from protocol.kinds.base import OVERDUE, TS
-from protocol.kinds.edits import DELETE, LEAVE, RETRACT, TAKE, UPDATE
+from protocol.kinds.edits import UPDATE
 
 #: modules of kinds that this process registers besides those of protocol/kinds
 EXTRA_KINDS = "COMMUNE_EXTRA_KINDS"
@@ -46,80 +53,51 @@ def post() -> None:
 
 def _post_command(spec: KindSpec) -> click.Command:
     """``post <kind>``: its fields as options, ``--from``, ``--to``, and an option for
-    each change its items take (``--edit``, ``--retract``, ``--delete``)."""
+    each change its items take (``--edit``, ``--retract``, ``--delete``, ``--take``,
+    ``--leave``). One post from the options, or one per row of the file ``--from``
+    names, each made by node/cli_entries.py."""
     edits = spec.edit_kinds()
 
     def run(ctx: Context, **options: Any) -> None:
         source = options.pop("source")
         to: tuple[str, ...] = options.pop("to")
-        changes = {
-            a: options.pop(a) for a in (UPDATE, RETRACT, DELETE, TAKE, LEAVE) if a in options
-        }
-        slot = pop_slot_options(spec, options, changes)
-        occurrence = cli_meeting.pop_occurrence(
-            spec, options, editing=any(t is not None for t in changes.values())
+        changes = {a: options.pop(a) for a in CHANGE_WORDS if a in options}
+        chosen = [(a, str(target)) for a, target in changes.items() if target is not None]
+        action, target = chosen[0] if chosen else ("", "")
+        entry = Entry(
+            action=action,
+            target=target,
+            slot=pop_slot_options(spec, options),
+            occurrence=cli_meeting.pop_occurrence(spec, options),
+            fields=given_values(spec, options),
         )
-        given = given_values(spec, options)
-        chosen = [a for a, target in changes.items() if target is not None]
         if len(chosen) + (source is not None) > 1:
-            fail("give only one of --from, --edit, --retract, --delete, --take, --leave", 2)
+            words = ", ".join(f"--{CHANGE_WORDS[a]}" for a in edits)
+            fail(f"give only one of --from, {words}", 2)
+        entries = [(0, entry)]
+        if source is not None:
+            typed = [*entry.fields, *entry.slot, *entry.occurrence]
+            if typed:
+                given = ", ".join(typed)
+                fail(f"give either --from or the values of one post, not both ({given})", 2)
+            data = click.open_file(source, "rb").read() if source == "-" else _read(source)
+            entries = file_entries(spec, data, source)
+        elif (problem := entry_problem(spec, entry)) is not None:
+            fail(problem, 2)
         keys = ctx.keys()
         with ctx.node() as node:
             confirm_feed(node, keys)
             private.publish_keys(node, keys)
-            items: list[tuple[str, dict[str, Any]]]
-            target: bytes | None = None
-            is_private = False
-            if source is not None:
-                if given:
-                    fail(f"give either --from or field options, not both ({', '.join(given)})", 2)
-                data = click.open_file(source, "rb").read() if source == "-" else _read(source)
-                items = [(spec.name, p) for p in build_payloads(spec, data, source)]
-            elif chosen:
-                action = chosen[0]
-                if action != UPDATE and given:
-                    fail(f"--{action} takes no field options ({', '.join(given)})", 2)
-                given = resolve_refs(node, keys, spec, given)
-                fields = (
-                    spec.build_update(given)
-                    if action == UPDATE and (given or not occurrence)
-                    else {}
-                )
-                target, is_private = resolve_item(node, keys, spec.name, str(changes[action]))
-                fields |= cli_meeting.occurrence_payload(
-                    node, keys, spec, target, occurrence, is_private=is_private, action=action
-                )
-                fields = (
-                    slot_change(node, keys, spec, (action, target, is_private), slot)
-                    if action in SLOT_FLAGS
-                    else fields
-                )
-                if fields:
-                    check_agree(node, keys, spec, target, is_private=is_private, fields=fields)
-                # ranks after every value of the item this node has seen (§5.3)
-                after = (
-                    private.item_latest(node, keys, spec.name, target)
-                    if is_private
-                    else node.projector.item_latest(spec.name, target)
-                )
-                items = [(edits[action], {"v": 1, "of": target, "after": after, **fields})]
-            else:
-                items = [(spec.name, spec.build(resolve_refs(node, keys, spec, given)))]
-            readers = _readers(node, keys, spec, target=target, is_private=is_private, to=to)
-            if readers:
-                events = node.post(
-                    keys, [private.seal_item(node, keys, k, p, readers) for k, p in items]
-                )
-            else:
-                events = node.post(keys, items)
-        _posted(spec, events, len(readers) if target is None else 0)
+            events, posting = post_entries(node, keys, spec, entries, source=source, to=to)
+        _posted(spec, events, posting)
 
     params: list[click.Parameter] = [
         *slot_options(spec),
         click.Option(
             ["--from", "source"],
             metavar="FILE",
-            help="Post many, from a CSV file with a header row or JSON lines ('-': stdin).",
+            help="Post many new items or changes, one a row of a CSV file with a header row "
+            "or of JSON lines ('-': stdin); its columns are these options' names.",
         ),
         click.Option(
             ["--to", "to"],
@@ -134,11 +112,10 @@ def _post_command(spec: KindSpec) -> click.Command:
             ),
         ),
     ]
-    flags = {UPDATE: "--edit", RETRACT: "--retract", DELETE: "--delete", **SLOT_FLAGS}
     for action in edits:
         params.append(
             click.Option(
-                [flags[action], action],
+                [f"--{CHANGE_WORDS[action]}", action],
                 metavar="ID",
                 help=f"{action.capitalize()} the {spec.name} with this id (or a unique prefix)"
                 + (": give the fields to change." if action == UPDATE else "."),
@@ -161,41 +138,22 @@ def _post_command(spec: KindSpec) -> click.Command:
     )
 
 
-def _posted(spec: KindSpec, events: list[Any], readers: int) -> None:
-    """Say what was posted: each new event's id, and for a new private item how many
-    nodes can read it (``readers``; 0 for a public item or an edit)."""
+def _posted(spec: KindSpec, events: list[Any], posting: Posting) -> None:
+    """Say what was posted: each new event's id, and for new private items how many
+    nodes can read them."""
     for event in events:
         click.echo(event.id.hex())
     if len(events) > 1:
-        click.echo(f"Posted {len(events)} {spec.plural}.", err=True)
-    if readers:
-        others = readers - 1
+        made = [f"{posting.new} new {spec.plural}"] if posting.new else []
+        made += [f"{posting.changed} changes of {spec.plural}"] if posting.changed else []
+        click.echo(f"Posted {len(events)} events ({', '.join(made)}).", err=True)
+    if posting.new and posting.readers:
+        others = len(posting.readers) - 1
         click.echo(
             f"Private: readable by this node{f' and {others} other' if others else ''}"
             f"{'s' if others > 1 else ''} only.",
             err=True,
         )
-
-
-def _readers(
-    node: Node,
-    keys: NodeKeys,
-    spec: KindSpec,
-    *,
-    target: bytes | None,
-    is_private: bool,
-    to: tuple[str, ...],
-) -> dict[bytes, bytes]:
-    """Whom to seal to (none: public). Contacts are sealed to this collective alone
-    unless --to names others; any other kind is sealed when --to names someone; an edit
-    follows its item, to the item's readers who are still members."""
-    if target is not None and is_private:
-        return private.edit_recipients(node, keys, target, to)
-    if target is None and (spec.private or to):
-        return private.recipients(node, keys, to)
-    if to:
-        fail("that item is public: --to applies to new items and to private ones", 2)
-    return {}
 
 
 def _read(path: str) -> bytes:

@@ -7,18 +7,15 @@ from __future__ import annotations
 
 import datetime
 import json
+from collections.abc import Mapping
 from typing import Any
 
 import click
 
-from crypto.identity import NodeKeys
-from node import private
-from node.cli_common import fail, iso_time, suspect
-from node.service import Node
-from protocol.errors import BadPayload
+from node.cli_common import iso_time, suspect
 from protocol.kinds import KindSpec
 from protocol.kinds import meeting as meetings
-from protocol.kinds.base import OCCURRENCE, UPDATE
+from protocol.kinds.base import OCCURRENCE
 
 #: how far ``show meetings`` looks ahead and back by default, in weeks
 WEEKS = 8
@@ -59,10 +56,9 @@ def occurrence_options(spec: KindSpec) -> list[click.Parameter]:
     return params
 
 
-def pop_occurrence(spec: KindSpec, options: dict[str, Any], *, editing: bool) -> dict[str, str]:
+def pop_occurrence(spec: KindSpec, options: dict[str, Any]) -> dict[str, str]:
     """The occurrence options given, taken out of ``options``: field -> value (a list's
-    entries one a line), and ``date`` when given; refused unless ``editing`` (an item
-    takes them once it exists: with ``--edit``)."""
+    entries one a line), and ``date`` when given."""
     given: dict[str, str] = {}
     day = options.pop("occurrence_date", None)
     for f in spec.occurrence_fields:
@@ -73,42 +69,20 @@ def pop_occurrence(spec: KindSpec, options: dict[str, Any], *, editing: bool) ->
             given[f.name] = str(value)
     if day is not None:
         given[OCCURRENCE] = str(day)
-    if given and not editing:
-        fail(f"{', '.join(given)}: give them with --edit ID, once it has taken place", 2)
     return given
 
 
-def occurrence_payload(
-    node: Node,
-    keys: NodeKeys,
-    spec: KindSpec,
-    target: bytes,
-    given: dict[str, str],
-    *,
-    is_private: bool,
-    action: str,
+def occurrence_values(
+    spec: KindSpec, item: Mapping[str, Any], given: Mapping[str, str]
 ) -> dict[str, Any]:
-    """What an update sets for one date of the item ``target`` (nothing when no
-    occurrence option is given): the date checked against the item
-    (``KindSpec.occurrence_of``), the values cleaned."""
-    if not given:
-        return {}
-    if action != UPDATE:
-        fail(f"--{action} takes no options of one date ({', '.join(given)})", 2)
-    day = given.pop(OCCURRENCE, "")
-    if not given:
-        names = ", ".join(f"--{f.name}" for f in spec.occurrence_fields)
-        fail(f"--{OCCURRENCE} goes with {names}: give what to set for that date", 2)
-    rows = private.items(node, keys, spec.name) if is_private else node.projector.rows(spec.name)
-    current = next((r for r in rows if r["id"] == target.hex()), None)
-    if current is None:
-        fail(f"no {spec.name} {target.hex()} is visible here")
-    try:
-        if spec.occurrence_of is not None:
-            day = spec.occurrence_of(current, day)
-        return spec.build_occurrence(given, day)
-    except BadPayload as e:
-        fail(str(e))
+    """What an update sets for one date of ``item`` (its row, as merged so far): the
+    date checked against the item (``KindSpec.occurrence_of``), the values cleaned;
+    :class:`BadPayload` names what is wrong."""
+    values = {k: v for k, v in given.items() if k != OCCURRENCE}
+    day = given.get(OCCURRENCE, "")
+    if spec.occurrence_of is not None:
+        day = spec.occurrence_of(item, day)
+    return spec.build_occurrence(values, day)
 
 
 def _now() -> datetime.datetime:

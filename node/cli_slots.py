@@ -13,10 +13,7 @@ from typing import Any
 
 import click
 
-from crypto.identity import NodeKeys
-from node import private
 from node.cli_common import fail
-from node.service import Node
 from protocol.errors import BadPayload
 from protocol.kinds import KindSpec
 from protocol.kinds.base import LEAVE, TAKE, check_date
@@ -25,7 +22,6 @@ from protocol.kinds.base import LEAVE, TAKE, check_date
 #: listing never expands more than a year)
 DEFAULT_WEEKS = 4
 MAX_WEEKS = 52
-SLOT_FLAGS = {TAKE: "--take", LEAVE: "--leave"}
 
 
 def slot_options(spec: KindSpec) -> list[click.Option]:
@@ -43,41 +39,26 @@ def slot_options(spec: KindSpec) -> list[click.Option]:
     ]
 
 
-def pop_slot_options(
-    spec: KindSpec, given: dict[str, Any], changes: Mapping[str, str | None]
-) -> dict[str, str]:
-    """The slot options given (by field name), taken out of ``given``; refused unless
-    the change is a take or a leave."""
+def pop_slot_options(spec: KindSpec, given: dict[str, Any]) -> dict[str, str]:
+    """The slot options given (by field name), taken out of ``given``."""
     if spec.slots is None:
         return {}
     names = (spec.slots.slot.name, spec.slots.who.name)
     values = {name: given.pop(f"slot_{name}", None) for name in names}
-    slot = {name: str(value) for name, value in values.items() if value is not None}
-    if slot and changes.get(TAKE) is None and changes.get(LEAVE) is None:
-        fail(f"--{' and --'.join(slot)} go with --take or --leave", 2)
-    return slot
+    return {name: str(value) for name, value in values.items() if value is not None}
 
 
-def slot_change(
-    node: Node,
-    keys: NodeKeys,
-    spec: KindSpec,
-    change: tuple[str, bytes, bool],
-    values: Mapping[str, str],
+def slot_fields(
+    spec: KindSpec, item: Mapping[str, Any], action: str, values: Mapping[str, str]
 ) -> dict[str, str]:
-    """The fields of a take or a leave (``change``: the action, the item's id and
-    whether it is private): the day and the person, refused (one line, nothing stored)
-    when the day is not one of the item's, or the person is already on it (a take) or
-    not on it (a leave)."""
-    action, target, is_private = change
+    """The fields of a take or a leave (``action``) of a slot of ``item`` (its row, as
+    merged so far): the day and the person, refused (:class:`BadPayload`, naming the
+    field) when the day is not one of the item's, or the person is already on it (a
+    take) or not on it (a leave)."""
     slots = spec.slots
     assert slots is not None
     slot = slots.slot.clean(values.get(slots.slot.name, ""))
     who = slots.who.clean(values.get(slots.who.name, ""))
-    rows = private.items(node, keys, spec.name) if is_private else node.projector.rows(spec.name)
-    item = next((r for r in rows if r["id"] == target.hex()), None)
-    if item is None:
-        fail(f"that {spec.name} is not there any more (deleted or withdrawn)")
     day = datetime.date.fromisoformat(slot)
     if not slots.occurrences(item, day, day):
         raise BadPayload(

@@ -1,7 +1,8 @@
-"""Many posts from one file: a CSV with a header row, or JSON lines (one object a line).
-
-Every row is checked before anything is written; a bad row is reported with its line
-number and then nothing at all is appended.
+"""Many posts from one file: a CSV with a header row, or JSON lines (one object a line),
+read as rows of values by name, each with its line number. What a row posts (a new
+item or a change of one) is node/cli_entries.py's: every row is checked before
+anything is written; a bad row is reported with its line number and then nothing at
+all is appended.
 """
 
 from __future__ import annotations
@@ -12,8 +13,6 @@ import json
 from pathlib import Path
 
 from node.errors import BadImportFile
-from protocol.errors import BadPayload
-from protocol.kinds import KindSpec, Payload
 
 MAX_ROWS = 100_000
 
@@ -72,15 +71,3 @@ def read_rows(data: bytes, name: str) -> list[tuple[int, dict[str, str | None]]]
     if len(rows) > MAX_ROWS:
         raise BadImportFile(f"{name} has {len(rows)} rows; at most {MAX_ROWS} in one go")
     return rows
-
-
-def build_payloads(spec: KindSpec, data: bytes, name: str) -> list[Payload]:
-    payloads = []
-    for number, values in read_rows(data, name):
-        try:
-            payloads.append(spec.build(values))
-        except BadPayload as e:
-            raise BadImportFile(f"{name} line {number}: {e.message}") from None
-    if not payloads:
-        raise BadImportFile(f"{name} holds no rows; nothing was posted")
-    return payloads

@@ -181,14 +181,14 @@ def sealed_edits_of(node: Node, keys: NodeKeys, item_id: bytes) -> list[Event]:
 def item_latest(node: Node, keys: NodeKeys, kind: str, item_id: bytes) -> int:
     """The highest clock among a private item's values (0 when this node cannot read
     it): what a new edit of it names in ``after`` (§5.3)."""
-    state = _states(node, keys, kind)[0].get((kind, item_id))
+    state = item_states(node, keys, kind)[0].get((kind, item_id))
     return 0 if state is None else state.latest()
 
 
 def items(node: Node, keys: NodeKeys, kind: str) -> list[dict[str, Any]]:
     """The private items of one kind, folded in memory as public ones are (§5.3), with
     who can read each."""
-    states, readers = _states(node, keys, kind)
+    states, readers = item_states(node, keys, kind)
     names = _names(node)
     rows = []
     for state in sorted(states.values(), key=lambda s: (s.ts, s.id)):
@@ -201,7 +201,7 @@ def items(node: Node, keys: NodeKeys, kind: str) -> list[dict[str, Any]]:
     return rows
 
 
-def _states(
+def item_states(
     node: Node, keys: NodeKeys, kind: str
 ) -> tuple[dict[tuple[str, bytes], ItemState], dict[bytes, tuple[bytes, ...]]]:
     """The states of the private items of one kind this node can read, and each one's
@@ -240,11 +240,16 @@ def readers_of(node: Node, keys: NodeKeys, item_id: bytes) -> tuple[bytes, ...] 
 
 
 def edit_recipients(
-    node: Node, keys: NodeKeys, item_id: bytes, extra: Iterable[str]
+    node: Node,
+    keys: NodeKeys,
+    item_id: bytes,
+    extra: Iterable[str],
+    readers: tuple[bytes, ...] | None = None,
 ) -> dict[bytes, bytes]:
     """An edit of a private item goes to the item's readers who are still admitted
-    members (and to ``extra``), never to a node revoked since."""
-    readers = readers_of(node, keys, item_id)
+    members (and to ``extra``), never to a node revoked since. ``readers``: the item's,
+    when the caller has them (:func:`item_states`); else they are looked for."""
+    readers = readers_of(node, keys, item_id) if readers is None else readers
     if readers is None:
         raise CannotAddress("this node cannot read that item, so it cannot change it")
     membership = node.membership()

@@ -284,8 +284,13 @@ class Projector:
     def item_latest(self, kind: str, item_id: bytes) -> int:
         """The highest clock among a public item's values (0 when it is not here): what
         a new edit of it names in ``after`` (docs/PROTOCOL.md §5.3)."""
-        state = self._load_many({(kind, item_id)}).get((kind, item_id))
+        state = self.item_state(kind, item_id)
         return 0 if state is None else state.latest()
+
+    def item_state(self, kind: str, item_id: bytes) -> ItemState | None:
+        """A public item as merged so far (visible or not), or None when nothing of it
+        is here."""
+        return self._load_many({(kind, item_id)}).get((kind, item_id))
 
     def ensure_current(self) -> bool:
         """Fold the log again if another program built the projections (see
