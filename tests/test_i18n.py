@@ -419,3 +419,17 @@ def test_the_catalogs_are_installed_with_the_package() -> None:
     files = [p.relative_to(web).as_posix() for p in i18n.LOCALE_DIR.rglob("*.po*")]
     assert len(files) == len(OTHERS) + 1
     assert [f for f in files if not any(fnmatch.fnmatch(f, p) for p in patterns)] == []
+
+
+async def test_the_shifts_page_names_weekdays_in_the_pages_language(world: World) -> None:
+    """A shift's weekdays (``mon,thu``) and the days of its coming slots are CLDR's
+    names in the page's language, not the codes the log holds."""
+    pages = {code: (await _pages(world.la, ["/shifts"], code))["/shifts"] for code in LANGUAGES}
+    assert "Monday and Thursday" in pages["en"]
+    assert "lunes y jueves" in pages["es"]
+    assert "सोमवार और गुरुवार" in pages["hi"]
+    assert ">mon,thu<" not in "".join(pages.values())
+    for code, names in (("en", ("Monday", "Thursday")), ("es", ("lunes", "jueves"))):
+        slots = pages[code].split('id="slots"', 1)[1]
+        assert any(f"{name}, " in slots for name in names), code
+    assert any(f"{name}, " in pages["hi"] for name in ("सोमवार", "गुरुवार"))

@@ -14,10 +14,11 @@ contact's "Due" can differ; node/web/kinds.py lists those texts and extracts the
 the catalogs.
 
 Placeholders are ``str.format`` fields, filled after translation (``_("{n} events",
-n=3)``); an integer in them is written the way the language writes numbers (1,234;
-1.234; 1,234 and 12,34,567 in Hindi). A plural is chosen by the catalog's Plural-Forms
-(Spanish ``n != 1``, Hindi ``n > 1``: 0 and 1 are singular, as CLDR says). Dates,
-weekdays, months and "3 minutes ago" come from CLDR, not from the catalogs.
+n=3)``); an integer in them is written the way the language writes numbers (12,345;
+12.345; 12,345 and 12,34,567 in Hindi). A plural is chosen by the catalog's Plural-Forms
+(Spanish ``n != 1``, Hindi ``n > 1``: 0 and 1 are singular, as CLDR says; CLDR's
+Spanish "many" is for exact millions in words, "1 M de", and the view writes digits).
+Dates, weekdays, months and "3 minutes ago" come from CLDR, not from the catalogs.
 
 The catalogs are compiled in memory, once per process on first use (Babel's
 ``read_po``, then ``write_mo`` into a ``Translations``), rather than committed as .mo
