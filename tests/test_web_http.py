@@ -26,7 +26,6 @@ from tests.net import Member, close_all, make_network
 from tests.web_owner import owner_session
 
 ROUTES = ["/", "/reports", "/plans", "/contacts", "/events", "/activity"]
-TEMPLATES = Path(__file__).resolve().parent.parent / "node" / "web" / "templates"
 
 SPANISH = "Reunión con vecinas en San Salvador"
 HINDI = "किसानों के साथ बैठक की रिपोर्ट"
