@@ -48,6 +48,8 @@ def control_char(text: str, allowed: str = "") -> str | None:
     breaks) except those in ``allowed``, the line and paragraph separators (Zl, Zp),
     and :data:`BIDI_CONTROLS`. Other format characters (Cf) are kept: the zero-width
     joiners are part of how many scripts and emoji are written."""
+    if _REFUSED.search(text) is None:  # nearly always: one scan, no iterator
+        return None
     for match in _REFUSED.finditer(text):
         ch = match.group()
         if ch in allowed:
@@ -225,11 +227,13 @@ class Field:
     def readable(self, text: str) -> bool:
         """Whether a stored value is one this field can hold: reading a payload from the
         log never raises; a value :meth:`clean` would refuse is malformed."""
-        if len(text) > self.max_len or (self.required and not text):
+        if not text:  # most fields of most items: nothing to check but being required
+            return not self.required
+        if len(text) > self.max_len:
             return False
         if control_char(text, allowed="\n\t" if self.multiline else "") is not None:
             return False  # never stored since §3.8, but a store may be older
-        return not text or self.problem(text) is None
+        return self.problem(text) is None
 
 
 #: the key of an update's payload naming the date its ``occurrence_fields`` are for
