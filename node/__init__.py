@@ -23,6 +23,7 @@ __all__ = [
     "cli_status",
     "cli_sync",
     "cli_values",
+    "coding",
     "config",
     "daemon",
     "demo",

@@ -1,5 +1,7 @@
 """Moving a sync stream's bytes (docs/PROTOCOL.md §10.3, §10.4): into a session and its
-batches into the store, and frames out in writes of about CHUNK bytes.
+batches into the store, and frames out in writes of about CHUNK bytes; both decoded or
+coded when the two nodes agreed on a content coding (node/coding.py), and counted as
+they cross the wire.
 
 The session (``protocol.session``) says what the bytes mean and which frames make a
 batch; here each batch is checked on the other cores (decode, keys, signatures:
@@ -12,8 +14,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 
+from node import coding
 from node.service import check_many
 from node.sync_base import CHUNK, Stats, Sync
 from protocol import session as sessions
@@ -81,8 +84,20 @@ async def _more(session: sessions.Session, read: Read, stats: Stats, timeout: fl
         chunk = await asyncio.wait_for(read(), timeout)
     except TimeoutError:
         raise SyncError(f"the peer sent nothing for {timeout:.0f} s") from None
-    stats.bytes_received += len(chunk)
     session.receive_data(chunk)
+
+
+def reader(read: Read, coded: str | None, stats: Stats) -> Read:
+    """A body's bytes as its session takes them: decoded from ``coded`` (a content
+    coding, or None), at most 64 KiB at a time; the bytes that came over the wire are
+    counted in ``stats``."""
+
+    async def counted() -> bytes:
+        data = await read()
+        stats.bytes_received += len(data)
+        return data
+
+    return coding.Decoding(counted, coded).read
 
 
 async def read_hello(
@@ -133,23 +148,45 @@ async def take_in(
 
 
 def pack(frames: Iterator[bytes], stats: Stats) -> Iterator[bytes]:
-    """Group frames into writes of about CHUNK bytes, counting what is sent."""
+    """Group frames into writes of about CHUNK bytes, counting the events sent."""
     pending: list[bytes] = []
     size = 0
     for data in frames:
         pending.append(data)
         size += len(data)
         if data[:1] and size >= CHUNK:
-            out = b"".join(pending)
-            stats.bytes_sent += len(out)
             stats.sent += sum(1 for p in pending if _is_event(p))
-            yield out
+            yield b"".join(pending)
             pending, size = [], 0
     if pending:
-        out = b"".join(pending)
-        stats.bytes_sent += len(out)
         stats.sent += sum(1 for p in pending if _is_event(p))
-        yield out
+        yield b"".join(pending)
+
+
+class Outgoing:
+    """A body's writes, from its writes of frames (``pack``): coded with the first of
+    ``offered`` when its first write shows that it pays (node/coding.py), as they are
+    otherwise; what goes over the wire is counted in ``stats``. ``coding`` is the
+    Content-Encoding to send (None: none), known before the first write goes."""
+
+    def __init__(self, writes: Iterator[bytes], offered: Sequence[str], stats: Stats) -> None:
+        self._encoding, self._head = coding.start(next(writes, b""), offered)
+        self.coding = self._encoding.coding if self._encoding is not None else None
+        self._writes, self._stats = writes, stats
+
+    def __iter__(self) -> Iterator[bytes]:
+        for data in self._coded():
+            if data:
+                self._stats.bytes_sent += len(data)
+                yield data
+
+    def _coded(self) -> Iterator[bytes]:
+        yield self._head
+        encoding = self._encoding
+        for data in self._writes:
+            yield data if encoding is None else encoding.encode(data)
+        if encoding is not None:
+            yield encoding.end()
 
 
 def _is_event(data: bytes) -> bool:

@@ -15,7 +15,7 @@ import aiohttp
 
 from crypto import tls
 from crypto.identity import NodeKeys
-from node import transport
+from node import coding, transport
 from node.errors import PeerRefused
 from node.peers import pinned_certificates, trusted_certificates, trusted_ids
 from node.service import IngestResult, Node
@@ -109,10 +109,19 @@ class Sync:
     members), what it remembers of its peers between rounds, and what it holds, as a
     session asks it (it is the sessions' ``protocol.holdings.Holdings``)."""
 
-    def __init__(self, node: Node, keys: NodeKeys, timeouts: Timeouts | None = None) -> None:
+    def __init__(
+        self,
+        node: Node,
+        keys: NodeKeys,
+        timeouts: Timeouts | None = None,
+        codings: tuple[str, ...] = coding.SPOKEN,
+    ) -> None:
         self.node = node
         self.keys = keys
         self.timeouts = timeouts or Timeouts()
+        #: the content codings this node decodes and sends in sync bodies, listed in its
+        #: hello (node/coding.py); none: as a node before them (the tests' older peer)
+        self.codings = codings
         self._contexts: dict[str, tuple[tuple[bytes, ...], ssl.SSLContext]] = {}
         #: peer URL → the summary of its hello in the last round, when it understands
         #: short hellos: while ours is the same, the next round starts with a short one
@@ -169,7 +178,7 @@ class Sync:
         heads = self.node.store.heads()
         frontier = Frontier({a: (h.seq, h.id) for a, h in heads.items()})
         forks = frozenset(f.id for f in self.node.store.forks())
-        return proto.Hello(self.node.network, frontier, forks)
+        return proto.Hello(self.node.network, frontier, forks, codings=self.codings)
 
     def heads(self) -> dict[bytes, tuple[int, bytes]]:
         return {a: (h.seq, h.id) for a, h in self.node.store.heads().items()}

@@ -13,13 +13,14 @@ import asyncio
 import logging
 import ssl
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterable
 
 import aiohttp
+from aiohttp import hdrs
 
-from node import dial
+from node import coding, dial
 from node.errors import PeerBusy, PeerRefused
-from node.intake import pack, take_in
+from node.intake import Outgoing, pack, reader, take_in
 from node.introduce import introduce
 from node.sync_base import CLIENT_KEEPALIVE, PREFIX, Stats, Sync, read_at_most
 from protocol import session as sessions
@@ -48,7 +49,12 @@ def client_session(
         proxy_all=proxy_all,
         keepalive_timeout=CLIENT_KEEPALIVE,
     )
-    return aiohttp.ClientSession(connector=connector, timeout=timeout, auto_decompress=False)
+    # The codings this node decodes (node/coding.py), rather than aiohttp's default
+    # "gzip, deflate", which older nodes sent without decoding either.
+    headers = {hdrs.ACCEPT_ENCODING: ", ".join(sync.codings)} if sync.codings else None
+    return aiohttp.ClientSession(
+        connector=connector, timeout=timeout, auto_decompress=False, headers=headers
+    )
 
 
 def _peer_der(response: aiohttp.ClientResponse) -> bytes | None:
@@ -166,14 +172,19 @@ async def _exchange(
     *,
     stats: Stats,
 ) -> None:
-    """A pull (the hello) or a push (frames streamed from the store), and its answer
-    taken into the session."""
+    """A pull (the hello) or a push (frames streamed from the store, coded when the
+    peer's hello listed a coding and it pays), and its answer taken into the session."""
+    headers: dict[str, str] = {}
     if isinstance(request.body, bytes):
         data: bytes | AsyncIterator[bytes] = request.body
         stats.bytes_sent += len(request.body)
     else:
-        data = _stream(request.body, stats)
-    async with http.post(f"{base}/{request.route}", data=data) as response:
+        theirs = session.theirs.codings if session.theirs is not None else ()
+        body = Outgoing(pack(request.body, stats), coding.common(theirs, sync.codings), stats)
+        if body.coding is not None:
+            headers[hdrs.CONTENT_ENCODING] = body.coding
+        data = _stream(body)
+    async with http.post(f"{base}/{request.route}", data=data, headers=headers) as response:
         if response.status != 200:
             _busy(response, stats)
             text = (await response.content.read(300)).decode("utf-8", "replace")
@@ -181,11 +192,14 @@ async def _exchange(
             raise PeerRefused(f"{stats.peer} refused {what}: {response.status} {text}")
         if request.route == "sync":
             stats.node_id = sync.identify(_peer_der(response))
-        await take_in(sync, session, response.content.readany, stats, sync.timeouts.read)
+        # only a coding this node listed: SyncError otherwise
+        coded = coding.coding_of(response.headers.get(hdrs.CONTENT_ENCODING), sync.codings)
+        read = reader(response.content.readany, coded, stats)
+        await take_in(sync, session, read, stats, sync.timeouts.read)
 
 
-async def _stream(frames: Iterator[bytes], stats: Stats) -> AsyncIterator[bytes]:
-    for data in pack(frames, stats):
+async def _stream(body: Iterable[bytes]) -> AsyncIterator[bytes]:
+    for data in body:
         yield data
         await asyncio.sleep(0)  # let other peers run between chunks
 

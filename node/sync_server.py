@@ -28,14 +28,15 @@ import logging
 import math
 import time
 from collections.abc import Callable
+from itertools import chain
 from typing import Any
 
-from aiohttp import web
+from aiohttp import hdrs, web
 
 from crypto.errors import CommuneError
-from node import gate
+from node import coding, gate
 from node.errors import StoreError
-from node.intake import pack, read_hello, take_in
+from node.intake import Outgoing, Read, pack, read_hello, reader, take_in
 from node.introduce import Introductions, hang_up
 from node.peers import trusted_ids
 from node.sync_base import KEEPALIVE, MAX_PENALTY, PENALTY, PREFIX, Stats, Sync, read_at_most
@@ -55,6 +56,13 @@ PULL_RATE = 1.0
 #: A request refused for these limits is answered this many seconds late: a member that
 #: ignores Retry-After is slowed to a few requests a second, at the cost of a timer.
 TARPIT = 0.5
+
+
+def _headers(body: Outgoing) -> dict[str, str]:
+    headers: dict[str, str] = {hdrs.CONTENT_TYPE: "application/x-commune-sync"}
+    if body.coding is not None:
+        headers[hdrs.CONTENT_ENCODING] = body.coding
+    return headers
 
 
 def _too_many(why: str, seconds: float) -> web.HTTPTooManyRequests:
@@ -231,7 +239,7 @@ class Server:
         peer = request[PEER]
         stats = Stats(peer=peer.hex()[:12], node_id=peer)
         session = sessions.Server(self.sync, "sync")
-        read = request.content.readany
+        read = self._body(request, stats)
         theirs = await read_hello(session, read, stats, self.sync.timeouts.read)
         if theirs.digest is None:
             # A full round costs this node a plan and a stream: a bucket per member (a
@@ -239,14 +247,22 @@ class Server:
             wait = self._take_pull(peer)
             if wait > 0:
                 raise _too_many("too many full rounds from you", wait)
-        response = web.StreamResponse(headers={"Content-Type": "application/x-commune-sync"})
-        await response.prepare(request)
         frames = session.answer()
+        offered: list[str] = []
         if theirs.digest is None:
-            mine = next(frames)  # our hello goes out before the store is read for the rest
-            stats.bytes_sent += len(mine)
-            await response.write(mine)
-        for data in pack(frames, stats):
+            accept = request.headers.get(hdrs.ACCEPT_ENCODING, "")
+            offered = coding.common(theirs.codings, self.sync.codings, accept)
+        if offered:
+            # Whether coding pays is seen from the answer's first write, which the
+            # headers (Content-Encoding) wait for.
+            body = Outgoing(pack(frames, stats), offered, stats)
+        else:
+            # Our hello goes out before the store is read for the rest.
+            lead = [next(frames)] if theirs.digest is None else []
+            body = Outgoing(chain(lead, pack(frames, stats)), (), stats)
+        response = web.StreamResponse(headers=_headers(body))
+        await response.prepare(request)
+        for data in body:
             await response.write(data)
         await response.write_eof()
         self.callers[peer] = self.sync.node.clock()
@@ -261,21 +277,34 @@ class Server:
         peer = request[PEER]
         stats = Stats(peer=peer.hex()[:12], node_id=peer)
         session = sessions.Server(self.sync, "push")
-        read = request.content.readany
+        read = self._body(request, stats)
         await take_in(self.sync, session, read, stats, self.sync.timeouts.read)
-        response = web.StreamResponse(headers={"Content-Type": "application/x-commune-sync"})
+        body = Outgoing(pack(session.answer(), stats), (), stats)  # fork evidence: short
+        response = web.StreamResponse(headers=_headers(body))
         await response.prepare(request)
-        for data in pack(session.answer(), stats):
+        for data in body:
             await response.write(data)
         await response.write_eof()
         stats.seconds = time.monotonic() - began
         self._served(peer, "push", stats)
         return response
 
+    def _body(self, request: web.Request, stats: Stats) -> Read:
+        """The request's body, decoded from its Content-Encoding (415 for a coding this
+        node does not decode: not a breach, as another implementation may send one)."""
+        try:
+            header = request.headers.get(hdrs.CONTENT_ENCODING)
+            coded = coding.coding_of(header, self.sync.codings)
+        except SyncError as e:
+            raise web.HTTPUnsupportedMediaType(text=e.message) from None
+        return reader(request.content.readany, coded, stats)
+
     async def handle_ids(self, request: web.Request) -> web.StreamResponse:
         """This node's event ids at the seqs a member asks about, of one author's feed,
         and the whole event at one seq: how a member finds where its branch of a forked
         feed and this node's parted (§10.3)."""
+        if request.headers.get(hdrs.CONTENT_ENCODING, "identity").lower() != "identity":
+            raise web.HTTPUnsupportedMediaType(text="an ids request is never coded")
         async with asyncio.timeout(self.sync.timeouts.read):
             body = await read_at_most(request.content, proto.MAX_IDS_REQUEST + 1)
         answer = sessions.Server(self.sync, "ids").answer_ids(body)
@@ -328,7 +357,11 @@ async def start_server(
 ) -> tuple[web.AppRunner, asyncio.Server]:
     """Listen on host:port with mutual TLS, behind the server's gate (node/gate.py);
     returns what ``stop_server`` needs."""
-    runner = web.AppRunner(server.app(), access_log=None, keepalive_timeout=KEEPALIVE)
+    # Bodies are decoded by the routes, within the limits of sync (node/coding.py), not
+    # by aiohttp.
+    runner = web.AppRunner(
+        server.app(), access_log=None, keepalive_timeout=KEEPALIVE, auto_decompress=False
+    )
     await runner.setup()
     loop = asyncio.get_running_loop()
     listener = await loop.create_server(

@@ -37,6 +37,10 @@ FORK = b"F"
 END = b"Z"
 #: A hello names at most MAX_AUTHORS authors (about 75 bytes each) and MAX_FORK_IDS forks.
 MAX_FORK_IDS = 4096
+#: A hello's ``codings`` (§10.2, "Content coding"): the first MAX_CODINGS names are
+#: read, each a token of at most MAX_CODING_NAME ASCII letters, digits and - . _
+MAX_CODINGS = 8
+MAX_CODING_NAME = 32
 MAX_HELLO = 64 + MAX_AUTHORS * 80 + MAX_FORK_IDS * 40
 MAX_END = 1024
 #: The receiver commits every batch on its own: at most this many events, or bytes.
@@ -53,7 +57,8 @@ class Hello:
     a client that found a peer in step at the end of the last round sends one, and an
     answer with the same digest closes an in-sync round in one small exchange (§10.3).
     A full hello says ``short``: its sender understands short hellos (older nodes
-    ignore the key, and are never sent one)."""
+    ignore the key, and are never sent one); and ``codings``: the HTTP content codings
+    its sender decodes in a sync body (§10.2; absent in older nodes' hellos)."""
 
     network: bytes
     frontier: Frontier
@@ -62,6 +67,8 @@ class Hello:
     digest: bytes | None = None
     #: a full hello's sender understands short hellos
     accepts_short: bool = True
+    #: the content codings a full hello's sender decodes, in its order of preference
+    codings: tuple[str, ...] = ()
 
     def summary(self) -> bytes:
         """SHA-256 of the network, the frontier and the fork ids: two nodes with the same
@@ -77,15 +84,16 @@ class Hello:
     def encode(self) -> bytes:
         if self.digest is not None:
             return encoding.encode({"v": VERSION, "network": self.network, "digest": self.digest})
-        return encoding.encode(
-            {
-                "v": VERSION,
-                "network": self.network,
-                "frontier": self.frontier.to_value(),
-                "forks": sorted(self.forks)[:MAX_FORK_IDS],
-                "short": self.accepts_short,
-            }
-        )
+        doc: dict[str, Any] = {
+            "v": VERSION,
+            "network": self.network,
+            "frontier": self.frontier.to_value(),
+            "forks": sorted(self.forks)[:MAX_FORK_IDS],
+            "short": self.accepts_short,
+        }
+        if self.codings:
+            doc["codings"] = list(self.codings)
+        return encoding.encode(doc)
 
     @classmethod
     def decode(cls, data: bytes) -> Hello:
@@ -119,7 +127,27 @@ class Hello:
             frontier = Frontier.from_value(doc.get("frontier"))
         except BadShape as e:
             raise SyncError(f"the peer's frontier is refused: {e.message}") from None
-        return cls(network, frontier, frozenset(forks), accepts_short=doc.get("short") is True)
+        return cls(
+            network,
+            frontier,
+            frozenset(forks),
+            accepts_short=doc.get("short") is True,
+            codings=_codings(doc.get("codings")),
+        )
+
+
+def _codings(value: object) -> tuple[str, ...]:
+    """A hello's ``codings``, read leniently as ``short`` is (a later version may list
+    names this one does not know): the well-formed names of the first MAX_CODINGS."""
+    if not isinstance(value, list):
+        return ()
+    return tuple(
+        name.lower()
+        for name in value[:MAX_CODINGS]
+        if isinstance(name, str)
+        and 0 < len(name) <= MAX_CODING_NAME
+        and all(c.isascii() and (c.isalnum() or c in "-._") for c in name)
+    )
 
 
 @dataclass(frozen=True, slots=True)
