@@ -29,7 +29,7 @@ from typing import Any
 from protocol import encoding, signed
 from protocol.envelope import SEALED, Event
 from protocol.errors import EncodingError
-from protocol.kinds import EDITS, KNOWN, POSTABLE, Payload
+from protocol.kinds import EDITS, KNOWN, POSTABLE, KindSpec, Payload
 from protocol.kinds.base import Slots, has_version
 from protocol.kinds.edits import DELETE, LEAVE, RETRACT, TAKE, UPDATE, rank_of, target_of
 
@@ -207,11 +207,25 @@ def entry_register(name: str, event_id: bytes) -> str:
     return f"{name}+{event_id.hex()}"
 
 
+#: kind -> (its spec, the names of its histories): asked once an event, worked out once
+#: a spec (a kind registered again, as tests do, is worked out again)
+_HISTORIES: dict[str, tuple[KindSpec, frozenset[str]]] = {}
+
+
+def _histories(kind: str) -> frozenset[str]:
+    spec = POSTABLE[kind]
+    known = _HISTORIES.get(kind)
+    if known is None or known[0] is not spec:
+        known = (spec, frozenset(f.name for f in spec.fields if f.append))
+        _HISTORIES[kind] = known
+    return known[1]
+
+
 def _entries(
     kind: str, event_id: bytes, fields: Iterable[tuple[str, str]]
 ) -> tuple[tuple[str, str], ...]:
     """An event's field values, a history's value as its entry (left out when empty)."""
-    histories = {f.name for f in POSTABLE[kind].fields if f.append}
+    histories = _histories(kind)
     return tuple(
         (entry_register(name, event_id) if name in histories else name, value)
         for name, value in fields
