@@ -4,7 +4,10 @@ with an older node, decoded a step at a time within the limits of an uncoded bod
 
 The parts that decode are driven with real zstd bytes, among them bombs built block by
 block (4 GiB of zeros in 128 KiB); the rest with real nodes on 127.0.0.1 over mutual
-TLS, one of them a ``commune serve`` process whose memory is read from /proc."""
+TLS, one of them a ``commune serve`` process whose memory is read from /proc.
+
+Why this module is long: a coding is tested whole in one place, both directions, old
+and new peers on either side, and a bomb for each limit it must meet."""
 
 from __future__ import annotations
 
