@@ -34,7 +34,8 @@ from node.home import Home
 from node.service import Node
 from node.store import SCHEMA_VERSION, Store
 from node.storefile import snapshot
-from node.web.data import Filters, Reader
+from node.web.data import Reader
+from node.web.lists import Filters
 from protocol.kinds import POSTABLE
 
 KINDS = ("plaintext", "encrypted")

@@ -47,6 +47,7 @@ __all__ = [
     "restore",
     "resync",
     "schema",
+    "search",
     "servelock",
     "service",
     "status",

@@ -16,7 +16,7 @@ from crypto.identity import NodeKeys
 from node import records, servelock
 from node.cli_common import passphrase
 from node.home import Home
-from node.service import Node
+from node.service import SEARCH_INDEX, Node
 
 if TYPE_CHECKING:
     pass
@@ -178,8 +178,19 @@ def check_store(node: Node) -> list[Check]:
         )
     else:
         out.append(Check("store integrity", OK, "SQLite finds the store whole"))
-    faults = node.verify()
+    checked = node.verify()
+    faults = [f for f in checked if f.code != SEARCH_INDEX]
     total = node.store.count()
+    index = [f for f in checked if f.code == SEARCH_INDEX]
+    if index:
+        out.append(
+            Check(
+                "search index",
+                FAIL,
+                f"{len(index)} difference(s) from the items (first: {index[0].message})",
+                "`commune rebuild` makes the search index again from the log",
+            )
+        )
     if faults:
         out.append(
             Check(

@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from node import search
 from node.store import Store
 from protocol import admission
 from protocol import membership as membership_rules
@@ -225,7 +226,8 @@ class Projector:
                 unreadable.append((event.id, event.kind))
                 continue
             changes.append(change)
-        states = self._load_many({c.key for c in changes})
+        loaded = self._load_many({c.key for c in changes})
+        states = dict(loaded)
         for change in changes:
             states[change.key] = merge(states.get(change.key), change)
         rows = [
@@ -239,6 +241,7 @@ class Projector:
             "visible = excluded.visible, state = excluded.state",
             rows,
         )
+        self._index(loaded, states)
         self.store.execute_many(
             "INSERT OR IGNORE INTO unreadable (id, kind) VALUES (?, ?)", unreadable
         )
@@ -261,6 +264,47 @@ class Projector:
                 for item_id, state in rows:
                     states[(kind, bytes(item_id))] = ItemState.decode(bytes(state))
         return states
+
+    def _index(
+        self,
+        before: dict[tuple[str, bytes], ItemState],
+        after: dict[tuple[str, bytes], ItemState],
+    ) -> None:
+        """Keep the search index (node/search.py) and the counts of visible items with
+        the items just written (``before``: those that were stored already, as they
+        were): an item's words enter it while it is visible, change with its text, and
+        leave it when it is hidden, deleted or erased."""
+        changed: dict[tuple[str, bytes], tuple[bool, str | None]] = {}
+        counts: dict[str, int] = {}
+        for key, state in after.items():
+            old = before.get(key)
+            was = old is not None and old.visible
+            text = search.text_of(state) if state.visible else None
+            if was == state.visible and text == (search.text_of(old) if old and was else None):
+                continue
+            counts[key[0]] = counts.get(key[0], 0) + int(state.visible) - int(was)
+            changed[key] = (was, text)
+        if not changed:
+            return
+        self.store.execute_many(
+            "DELETE FROM item_text "
+            "WHERE rowid = (SELECT rowid + ? FROM items WHERE kind = ? AND id = ?)",
+            [(search.kind_base(key[0]), *key) for key, (was, _) in changed.items() if was],
+        )
+        self.store.execute_many(
+            "INSERT INTO item_text (rowid, text) "
+            "SELECT rowid + ?, ? FROM items WHERE kind = ? AND id = ?",
+            [
+                (search.kind_base(key[0]), text, *key)
+                for key, (_, text) in changed.items()
+                if text is not None
+            ],
+        )
+        self.store.execute_many(
+            "INSERT INTO item_counts (kind, visible) VALUES (?, ?) "
+            "ON CONFLICT (kind) DO UPDATE SET visible = visible + excluded.visible",
+            [(kind, n) for kind, n in sorted(counts.items()) if n],
+        )
 
     def limits(self) -> member_kinds.Limits:
         """How much of one author's feed, per day of its timestamps, this node takes in
@@ -308,6 +352,8 @@ class Projector:
         """Drop the projections and fold the whole log again; inside a transaction."""
         self.refresh()
         self.store.execute("DELETE FROM items")
+        self.store.execute("INSERT INTO item_text (item_text) VALUES ('delete-all')")
+        self.store.execute("DELETE FROM item_counts")
         self.store.execute("DELETE FROM unreadable")
         batch: list[Event] = []
         for event in self.store.events():

@@ -4,7 +4,10 @@ brought up to date on first open, with nothing lost. node/store.py calls
 
 Versions: 1, the first schema; 2, ``held`` keeps each event's kind (admissions waiting
 to be placed are found by it: §6.3); 3, ``held`` is indexed by reason, and ``budget``
-counts each author's events and bytes per day (§4.6).
+counts each author's events and bytes per day (§4.6); 4, the search index of the items
+(``item_text``, node/search.py), the number of visible items of each kind
+(``item_counts``), and the items listed from an index that holds their order (the web
+view pages through it without reading the items it skips).
 """
 
 from __future__ import annotations
@@ -12,10 +15,13 @@ from __future__ import annotations
 import sqlite_utils
 
 from node.cipherdb import sqlite3
+from node.search import ROWIDS, TOKENIZE, kind_base, stored_text
 from protocol.envelope import decode_event
 
-VERSION = 3
+VERSION = 4
 MS_PER_DAY = 86_400_000
+#: items read at a time when the search index is filled from them
+FILL_BATCH = 2000
 
 
 def upgrade(conn: sqlite3.Connection, db: sqlite_utils.Database, version: int) -> None:
@@ -27,6 +33,8 @@ def upgrade(conn: sqlite3.Connection, db: sqlite_utils.Database, version: int) -
             _held_kinds(conn)
         if version <= 2:
             _budget(conn)
+        if version <= 3:
+            _search(conn)
     conn.execute(f"PRAGMA user_version = {VERSION}")
 
 
@@ -64,7 +72,7 @@ def create(db: sqlite_utils.Database, conn: sqlite3.Connection) -> None:
         pk=("kind", "id"),
         not_null={"ts", "visible", "state"},
     )
-    db.table("items").create_index(["kind", "visible", "ts"])
+    _create_search(conn)
     db.table("unreadable").create({"id": bytes, "kind": str}, pk="id")
     db.table("peers").create(
         {"node_id": bytes, "name": str, "card": str, "url": str},
@@ -101,4 +109,92 @@ def _create_budget(conn: sqlite3.Connection) -> None:
     conn.execute(
         "CREATE TABLE IF NOT EXISTS budget (author BLOB NOT NULL, day INTEGER NOT NULL, "
         "events INTEGER NOT NULL, bytes INTEGER NOT NULL, PRIMARY KEY (author, day))"
+    )
+
+
+def _search(conn: sqlite3.Connection) -> None:
+    """Schema 3 to 4: the lists' index in their order, the search index and the counts
+    of visible items, filled from the items as they stand."""
+    conn.execute("DROP INDEX IF EXISTS idx_items_kind_visible_ts")
+    _create_search(conn)
+    fill_search(conn)
+    conn.execute(
+        "INSERT INTO item_counts (kind, visible) "
+        "SELECT kind, count(*) FROM items WHERE visible = 1 GROUP BY kind"
+    )
+
+
+def fill_search(conn: sqlite3.Connection, into: str = "main") -> None:
+    """Index the words of every visible item (node/search.py) in the search index of
+    the database ``into`` (attached to ``conn``; its ``item_text`` empty before)."""
+    rows = conn.execute("SELECT rowid, kind, state FROM main.items WHERE visible = 1")
+    while batch := rows.fetchmany(FILL_BATCH):
+        conn.executemany(
+            f"INSERT INTO {into}.item_text (rowid, text) VALUES (?, ?)",  # noqa: S608
+            [(kind_base(k) + r, stored_text(bytes(s))) for r, k, s in batch],
+        )
+
+
+def search_faults(conn: sqlite3.Connection) -> tuple[list[int], list[str]]:
+    """Where the search index and the counts of visible items are not what the items
+    make of them: the rowids (in ``items``) of the items whose words differ, and what
+    else differs. The index is compared with one made afresh from the items in memory:
+    the number of words of each row, and of each word the rows and the occurrences.
+    Outside a transaction (it attaches a database)."""
+    conn.execute("ATTACH DATABASE ':memory:' AS search_check KEY ''")
+    try:
+        _create_index_table(conn, "search_check")
+        conn.execute("BEGIN")  # one segment of the index, rather than one per statement
+        try:
+            fill_search(conn, "search_check")
+        finally:
+            conn.execute("COMMIT")
+        sizes = [
+            dict(conn.execute(f"SELECT id, sz FROM {db}.item_text_docsize").fetchall())  # noqa: S608
+            for db in ("main", "search_check")
+        ]
+        words = []
+        for db in ("main", "search_check"):
+            conn.execute(
+                f"CREATE VIRTUAL TABLE temp.search_words USING fts5vocab({db}, item_text, 'row')"
+            )
+            words.append(set(conn.execute("SELECT * FROM temp.search_words").fetchall()))
+            conn.execute("DROP TABLE temp.search_words")
+        counts = [
+            set(conn.execute("SELECT kind, visible FROM item_counts WHERE visible != 0")),
+            set(conn.execute("SELECT kind, count(*) FROM items WHERE visible = 1 GROUP BY kind")),
+        ]
+    finally:
+        conn.execute("DROP TABLE IF EXISTS temp.search_words")
+        conn.execute("DETACH DATABASE search_check")
+    kept, made = sizes
+    differ = {r % ROWIDS for r in kept.keys() | made.keys() if kept.get(r) != made.get(r)}
+    other = []
+    if words[0] != words[1]:
+        other.append(f"{len(words[0] ^ words[1])} word(s) indexed other than the items hold")
+    other += [
+        f"the count of visible {k} items" for k in sorted({k for k, _ in counts[0] ^ counts[1]})
+    ]
+    return sorted(differ), other
+
+
+def _create_search(conn: sqlite3.Connection) -> None:
+    """What the web view reads the items through (node/projector.py keeps them): their
+    order as the lists show them (newest first, then by id), the search index
+    (node/search.py) and how many items of each kind are visible."""
+    conn.execute("CREATE INDEX idx_items_list ON items (kind, visible, ts DESC, id)")
+    _create_index_table(conn, "main")
+    conn.execute("CREATE TABLE item_counts (kind TEXT PRIMARY KEY, visible INTEGER NOT NULL)")
+
+
+def _create_index_table(conn: sqlite3.Connection, schema: str) -> None:
+    """The search index (node/search.py), empty, in the database ``schema``: words and
+    where they are, without the text (contentless), rows deleted by rowid, and an
+    erased item's words removed at once (``secure-delete``)."""
+    conn.execute(
+        f"CREATE VIRTUAL TABLE {schema}.item_text USING fts5(text, content='', "
+        f'contentless_delete=1, tokenize="{TOKENIZE}")'
+    )
+    conn.execute(
+        f"INSERT INTO {schema}.item_text (item_text, rank) VALUES ('secure-delete', 1)"  # noqa: S608
     )

@@ -30,7 +30,15 @@ from protocol.kinds import member as member_kinds
 from protocol.membership import Membership
 from protocol.validate import check_event
 
-__all__ = ["PARALLEL_FROM", "Fault", "FeedProblem", "IngestResult", "Node", "check_many"]
+__all__ = [
+    "PARALLEL_FROM",
+    "SEARCH_INDEX",
+    "Fault",
+    "FeedProblem",
+    "IngestResult",
+    "Node",
+    "check_many",
+]
 
 #: Batches at least this large are checked on every core (libsodium releases the GIL).
 PARALLEL_FROM = 64
@@ -83,6 +91,10 @@ def check_many(raws: Sequence[bytes]) -> list[Event | InvalidEvent]:
     for checked in _checker_pool().map(_check_slice, slices):
         out.extend(checked)
     return out
+
+
+#: the code of a :class:`Fault` of the search index rather than of an event
+SEARCH_INDEX = "search-index"
 
 
 @dataclass(frozen=True, slots=True)
@@ -341,7 +353,8 @@ class Node:
             self.projector.rebuild()
 
     def verify(self) -> list[Fault]:
-        """Recheck every stored event: encoding, signature, body hash, id and chain."""
+        """Recheck every stored event: encoding, signature, body hash, id and chain; and
+        the search index against the items (:meth:`search_faults`)."""
         faults: list[Fault] = []
         previous: dict[bytes, Head] = {}
         batch: list[tuple[bytes, bytes, int, bytes]] = []
@@ -374,6 +387,30 @@ class Node:
                         "the author's head does not point at its last stored event",
                     )
                 )
+        faults += self.search_faults()
+        return faults
+
+    def search_faults(self) -> list[Fault]:
+        """Where the search index (or the count of a kind's visible items) is not what
+        the items make of it: after a crash at any instant, there is none (both are
+        written in the items' transaction); ``rebuild`` makes them again."""
+        items, other = self.store.search_faults()
+        fix = "; `commune rebuild` makes the index again"
+        faults = []
+        for item_id, author in items:
+            event = self.store.get(item_id) if item_id else None
+            what = "this item's words" if event else "words of no item"
+            faults.append(
+                Fault(
+                    item_id or bytes(32),
+                    author or bytes(32),
+                    event.seq if event else 0,
+                    SEARCH_INDEX,
+                    f"the search index does not hold {what} as the items do{fix}",
+                )
+            )
+        for problem in other:
+            faults.append(Fault(bytes(32), bytes(32), 0, SEARCH_INDEX, problem + fix))
         return faults
 
 

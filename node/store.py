@@ -693,6 +693,20 @@ class Store:
         with self._errors():
             return [str(r[0]) for r in self.conn.execute("PRAGMA integrity_check").fetchall()]
 
+    def search_faults(self) -> tuple[list[tuple[bytes, bytes]], list[str]]:
+        """Where the search index is not what the items make of it (node/schema.py
+        :func:`~node.schema.search_faults`): (id, author) of each item whose words differ
+        (an empty id: words of no item), and what else differs."""
+        with self._errors():
+            rowids, other = schema.search_faults(self.conn)
+            items = []
+            for rowid in rowids:
+                row = self.conn.execute(
+                    "SELECT id, author FROM items WHERE rowid = ?", (rowid,)
+                ).fetchone()
+                items.append((b"", b"") if row is None else (bytes(row[0]), bytes(row[1])))
+        return items, other
+
     def rowids_lacking(self, lacks: Any) -> list[int]:
         """The rowids, in arrival order, of the events for which ``lacks(author, seq)``
         is true (what a bundle for a peer holds)."""

@@ -4,13 +4,14 @@ converge, relay it, and show it as unknown rather than dropping or misreading it
 
 from __future__ import annotations
 
-import sqlite3
 from pathlib import Path
 
+from node.cipherdb import sqlite3
 from node.store import SCHEMA_VERSION, Store, day_of
 from protocol import encoding
 from protocol.envelope import SEALED
 from tests.net import close_all, link, make_network, until
+from tests.web_search import unsearched
 
 
 async def test_a_newer_node_writes_what_older_ones_cannot_read_and_all_still_sync(
@@ -66,11 +67,12 @@ def test_a_store_of_schema_1_is_migrated_with_nothing_lost(tmp_path: Path) -> No
     with Store(path) as store, store.write():
         store.add([e for e in log if e.id != admission.id and e.seq < admission.seq])
         store.hold(admission, "gap")
-    with sqlite3.connect(path) as db:  # as schema 1 wrote it: no kind, no budget
+    with sqlite3.connect(path) as db:  # as schema 1 wrote it: no kind, no budget, no search
         db.execute("DROP INDEX idx_held_kind")
         db.execute("DROP INDEX idx_held_reason")
         db.execute("ALTER TABLE held DROP COLUMN kind")
         db.execute("DROP TABLE budget")
+        unsearched(db)
         db.execute("PRAGMA user_version = 1")
     with Store(path) as store:
         assert int(store.execute("PRAGMA user_version")[0][0]) == SCHEMA_VERSION

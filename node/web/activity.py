@@ -7,7 +7,7 @@ import datetime
 from aiohttp import web
 
 from node.web import svg
-from node.web.data import week_of
+from node.web.lists import week_of
 from node.web.view import View, peer_ids, peer_node
 
 WEEKS = 26

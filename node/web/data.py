@@ -2,36 +2,39 @@
 
 The web view reads through its own connection to the store file, so a page never sees
 a write half done, and it never writes. Item fields live inside the encoded item
-state (node/projector.py), so two SQL functions read them where the query runs:
-``web_field(state, name)`` (a field's current value) and ``web_text(state)`` (all of
-an item's text, case-folded, for search). Every list is one ``LIMIT``/``OFFSET``
-query and one ``count(*)`` over the same conditions, so a page of 50 costs the same
-with 100 events as with 100,000, apart from a search, which reads each item once.
+state (node/projector.py), so SQL functions read them where the query runs:
+``web_field(state, name)`` (a field's current value), ``web_overdue`` and
+``web_coming`` (a listing's own rules). A search asks the search index
+(``item_text``, node/search.py). What a page needs besides its rows is read without
+reading every row: a kind's count of visible items is kept with the items
+(``item_counts``), a list's page is found through the index of its order (it steps
+over the rows before the page without reading them), the log's page by its rowid, the
+activity's weeks from each author's count of events per day (``budget``), the log's
+kinds along the kind index. So a page of 50 costs about the same with 100 events as
+with 100,000; a search costs what the index holds of its words.
 """
 
 from __future__ import annotations
 
 import functools
-import math
-import unicodedata
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import msgpack
 
+from node.search import ROWIDS, fold, kind_base, match_expression
 from node.service import Node
 from node.store import Store
-from protocol import hlc
+from node.web.lists import PAGE_SIZE, WEEK_SHIFT_DAYS, Filters, Page
 from protocol.envelope import Event, decode_event
 from protocol.kinds import KNOWN, POSTABLE
-from protocol.kinds.base import COMING, NEWEST, OVERDUE, KindSpec, Listing
+from protocol.kinds.base import COMING, OVERDUE, KindSpec
 from protocol.projections import ItemState
 
-PAGE_SIZE = 50
-MS_PER_DAY = 86_400_000
-#: 1970-01-01 was a Thursday: shifting by 3 days makes weeks start on Monday
-_WEEK_SHIFT_DAYS = 3
+#: a search that finds at most this many items reads each of them and sorts them; one
+#: that finds more reads the index of the lists' order until its page is full
+FEW_MATCHES = 2000
 
 
 @functools.lru_cache(maxsize=4096)
@@ -60,55 +63,23 @@ def _text(state: bytes | None) -> str:
     return "" if state is None else fold("\n".join(_values(bytes(state)).values()))
 
 
+def _overdue(state: bytes | None, kind: str, today: str) -> bool:
+    """Whether an item is past its listing's ``dated_by`` date and, if the listing says,
+    still open (``Listing.is_overdue``): one call an item."""
+    spec = POSTABLE.get(kind)
+    return (
+        state is not None
+        and spec is not None
+        and spec.listing.is_overdue(_values(bytes(state)), today)
+    )
+
+
 def _coming(state: bytes | None, kind: str, day: str) -> str:
     """When an item next takes place from ``day`` on (its listing's ``coming``), or ""."""
     spec = POSTABLE.get(kind)
     if state is None or spec is None or spec.listing.coming is None:
         return ""
     return spec.listing.coming(_values(bytes(state)), day)
-
-
-def fold(text: str) -> str:
-    """Text as search compares it: NFC (as stored) and case-folded."""
-    return unicodedata.normalize("NFC", text).casefold()
-
-
-@dataclass(frozen=True, slots=True)
-class Filters:
-    """What a list is narrowed to; every field optional."""
-
-    q: str = ""
-    #: the author (a collective's node id)
-    by: bytes | None = None
-    #: event timestamps (docs/PROTOCOL.md §3.2) from ``since``, before ``until``
-    since: int | None = None
-    until: int | None = None
-    kind: str = ""
-    #: (field, value): a field with choices holds the value; another contains it
-    fields: tuple[tuple[str, str], ...] = ()
-    overdue: bool = False
-    #: a list dated by a field (``Listing.dated_by``: a plan's due date): its dates
-    #: (YYYY-MM-DD) from ``dated_from``, up to ``dated_to``
-    dated_from: str = ""
-    dated_to: str = ""
-    sort: str = NEWEST
-    page: int = 1
-
-    def value(self, name: str) -> str:
-        """What the list's field ``name`` is filtered to ("" for not at all)."""
-        return next((v for k, v in self.fields if k == name), "")
-
-
-@dataclass(frozen=True, slots=True)
-class Page:
-    rows: list[Any]
-    total: int
-    page: int
-    size: int = PAGE_SIZE
-
-    @property
-    def pages(self) -> int:
-        return max(1, math.ceil(self.total / self.size))
 
 
 @dataclass
@@ -125,20 +96,6 @@ class _Where:
         return " AND ".join(self.parts) if self.parts else "1"
 
 
-def day_start(day_ms: int) -> int:
-    """The timestamp at the start of the day holding ``day_ms``."""
-    return hlc.pack(day_ms - day_ms % MS_PER_DAY)
-
-
-def week_of(ms: int) -> int:
-    """The number of the week (from Monday) holding the moment ``ms``."""
-    return (ms // MS_PER_DAY + _WEEK_SHIFT_DAYS) // 7
-
-
-def week_start_ms(week: int) -> int:
-    return (week * 7 - _WEEK_SHIFT_DAYS) * MS_PER_DAY
-
-
 class Reader:
     """The web view's read-only queries, on its own connection."""
 
@@ -153,6 +110,7 @@ class Reader:
         conn.create_function("web_fold", 2, _fold_field, deterministic=True)
         conn.create_function("web_text", 1, _text, deterministic=True)
         conn.create_function("web_coming", 3, _coming, deterministic=True)
+        conn.create_function("web_overdue", 3, _overdue, deterministic=True)
 
     def close(self) -> None:
         if self._own:
@@ -179,17 +137,26 @@ class Reader:
 
     def unknown(self, counts: Callable[[bytes, int], bool]) -> int:
         """Counted events this version cannot show: of a kind it does not know, or with
-        a payload it cannot read (as ``Projector.unknown``, counted on the kind index)."""
-        marks = ", ".join("?" * len(KNOWN))
+        a payload it cannot read (as ``Projector.unknown``, found on the kind index)."""
+        unknown = [k for k in self.kinds() if k not in KNOWN]
+        marks = ", ".join("?" * len(unknown))
         rows = self.store.execute(
-            f"SELECT author, seq FROM events WHERE kind NOT IN ({marks}) "  # noqa: S608
+            f"SELECT author, seq FROM events WHERE kind IN ({marks}) "  # noqa: S608
             "UNION ALL SELECT e.author, e.seq FROM unreadable u JOIN events e ON e.id = u.id",
-            sorted(KNOWN),
+            unknown,
         )
         return sum(1 for author, seq in rows if counts(bytes(author), int(seq)))
 
     def kinds(self) -> list[str]:
-        return [str(r[0]) for r in self.store.execute("SELECT DISTINCT kind FROM events")]
+        """The kinds of the stored events: one step along the kind index each (a log
+        holds a few kinds, and reading each event's would read the whole log)."""
+        found: list[str] = []
+        while True:
+            after = found[-1] if found else ""
+            row = self.store.execute("SELECT min(kind) FROM events WHERE kind > ?", (after,))
+            if row[0][0] is None:
+                return found
+            found.append(str(row[0][0]))
 
     def event(self, event_id: bytes) -> tuple[Event | None, bool]:
         """The event with this id, and whether it is fork evidence (not in the log)."""
@@ -210,6 +177,16 @@ class Reader:
         self._common(where, filters)
         total = self._count("events", where)
         offset = (filters.page - 1) * PAGE_SIZE
+        if not where.parts:
+            # The whole log: nothing is deleted from it, so its rowids run without a gap
+            # and a page begins at a rowid known from its number, rather than after
+            # stepping over every event before it.
+            low, high = self.store.execute(
+                "SELECT (SELECT min(rowid) FROM events), (SELECT max(rowid) FROM events)"
+            )[0]
+            if high is not None and high - low + 1 == total:
+                where.add("rowid <= ?", high - offset)
+                offset = 0
         rows = self.store.execute(
             f"SELECT raw FROM events WHERE {where.sql} ORDER BY rowid DESC LIMIT ? OFFSET ?",  # noqa: S608
             (*where.params, PAGE_SIZE, offset),
@@ -217,12 +194,13 @@ class Reader:
         return Page([decode_event(bytes(r[0])) for r in rows], total, filters.page)
 
     def weekly(self, first_week: int) -> dict[tuple[bytes, int], int]:
-        """(author, week) -> events, for the weeks from ``first_week`` on."""
-        since = hlc.pack(week_start_ms(first_week))
+        """(author, week) -> events, for the weeks from ``first_week`` on: the sums of
+        the days of the ``budget`` table, which counts each author's events in the log
+        per day of their timestamps (docs/PROTOCOL.md §4.6), rather than every event."""
         rows = self.store.execute(
-            "SELECT author, ((ts >> 16) / ? + ?) / 7 AS week, count(*) FROM events "
-            "WHERE ts >= ? GROUP BY author, week",
-            (MS_PER_DAY, _WEEK_SHIFT_DAYS, since),
+            "SELECT author, (day + ?) / 7 AS week, sum(events) FROM budget "
+            "WHERE day >= ? GROUP BY author, week",
+            (WEEK_SHIFT_DAYS, first_week * 7 - WEEK_SHIFT_DAYS),
         )
         return {(bytes(a), int(w)): int(n) for a, w, n in rows}
 
@@ -232,14 +210,73 @@ class Reader:
         """Visible public items of one kind, narrowed and ordered as its listing says
         (protocol/kinds/base.py, :class:`Listing`). Each row is the item's fields plus
         ``id``, ``author``, ``ts`` and, for a listing with :data:`OVERDUE`,
-        ``overdue``."""
+        ``overdue``.
+
+        A search asks the search index (node/search.py) for the items holding its
+        words; counting them costs the index alone, and the page is read through the
+        index of the lists' order (newest first) when they are many, or by looking
+        each one up and sorting them when they are few."""
         listing = spec.listing
         where = _Where()
         where.add("kind = ?", spec.name)
         where.add("visible = 1")
         self._common(where, filters)
-        if filters.q:
+        self._fields(where, spec, filters, today)
+        narrowed = len(where.parts) > 2
+        expression = match_expression(filters.q) if filters.q else None
+        total: int | None = None
+        if expression is not None:
+            base = kind_base(spec.name)
+            where.add(
+                "rowid IN (SELECT rowid - ? FROM item_text "
+                "WHERE item_text MATCH ? AND rowid BETWEEN ? AND ?)",
+                base,
+                expression,
+                base,
+                base + ROWIDS - 1,
+            )
+            if not narrowed:
+                total = self._matches(expression, base)
+        elif filters.q:  # no word to look for: as a substring, item by item
             where.add("instr(web_text(state), ?) > 0", fold(filters.q))
+        elif not narrowed:
+            total = self.count_items(spec.name)
+        order, order_params = _order(spec, filters.sort, today)
+        offset = (filters.page - 1) * PAGE_SIZE
+        if order_params or (filters.q and expression is None):
+            # Every item is read anyway (an order by a field, or a search item by item):
+            # count in the same pass, with a window over every match before LIMIT cuts
+            # the page out (a page past the end has no row to carry the count: counted
+            # again).
+            rows = self.store.execute(
+                f"SELECT state, count(*) OVER () FROM items WHERE {where.sql} "  # noqa: S608
+                f"ORDER BY {order} LIMIT ? OFFSET ?",
+                (*where.params, *order_params, PAGE_SIZE, offset),
+            )
+            total = int(rows[0][1]) if rows else self._count("items", where)
+        else:
+            if total is None:
+                total = self._count("items", where)
+            # newest first: through the index in that order (it skips the rows before
+            # the page without reading them), unless a search found few items
+            few = expression is not None and total <= FEW_MATCHES
+            through = "NOT INDEXED" if few else "INDEXED BY idx_items_list"
+            rows = self.store.execute(
+                f"SELECT state, 0 FROM items {through} "  # noqa: S608
+                f"WHERE {where.sql} ORDER BY {order} LIMIT ? OFFSET ?",
+                (*where.params, PAGE_SIZE, offset),
+            )
+        dates_late = OVERDUE in listing.filters
+        items = []
+        for state, _ in rows:
+            row = ItemState.decode(bytes(state)).as_row()
+            if dates_late:
+                row["overdue"] = listing.is_overdue(row, today)
+            items.append(row)
+        return Page(items, total, filters.page)
+
+    def _fields(self, where: _Where, spec: KindSpec, filters: Filters, today: str) -> None:
+        """The filters of a kind's listing by its fields and by its date field."""
         for name, value in filters.fields:
             f = spec.field_named(name)
             if f is None or not value:
@@ -252,62 +289,29 @@ class Reader:
                 )
             else:
                 where.add("instr(web_fold(state, ?), ?) > 0", name, fold(value))
+        listing = spec.listing
         dated = listing.dated_by
         if dated:
             if filters.overdue:
-                self._overdue(where, listing, today)
+                where.add("web_overdue(state, ?, ?)", spec.name, today)
             if filters.dated_from:
                 where.add("web_field(state, ?) >= ?", dated, filters.dated_from)
             if filters.dated_to:
                 where.add("web_field(state, ?) BETWEEN '0' AND ?", dated, filters.dated_to)
-        order, order_params = _order(spec, filters.sort, today)
-        offset = (filters.page - 1) * PAGE_SIZE
-        if filters.q or order_params:
-            # Every item is read anyway (a search, or an order by a field): count in the
-            # same pass, with a window over every match before LIMIT cuts the page out
-            # (a page past the end has no row to carry the count: counted again).
-            rows = self.store.execute(
-                f"SELECT state, count(*) OVER () FROM items WHERE {where.sql} "  # noqa: S608
-                f"ORDER BY {order} LIMIT ? OFFSET ?",
-                (*where.params, *order_params, PAGE_SIZE, offset),
-            )
-            total = int(rows[0][1]) if rows else self._count("items", where)
-        else:
-            # the index (kind, visible, ts) gives both the count and the page
-            total = self._count("items", where)
-            rows = self.store.execute(
-                f"SELECT state, 0 FROM items WHERE {where.sql} "  # noqa: S608
-                f"ORDER BY {order} LIMIT ? OFFSET ?",
-                (*where.params, PAGE_SIZE, offset),
-            )
-        dates_late = OVERDUE in listing.filters
-        items = []
-        for state, _ in rows:
-            row = ItemState.decode(bytes(state)).as_row()
-            if dates_late:
-                row["overdue"] = listing.is_overdue(row, today)
-            items.append(row)
-        return Page(items, total, filters.page)
 
-    @staticmethod
-    def _overdue(where: _Where, listing: Listing, today: str) -> None:
-        """Past its ``dated_by`` date and, if the listing says, still open."""
-        where.add(
-            "web_field(state, ?) != '' AND web_field(state, ?) < ?",
-            listing.dated_by,
-            listing.dated_by,
-            today,
-        )
-        if listing.still_open is not None:
-            name, values = listing.still_open
-            marks = ", ".join("?" * len(values))
-            where.add(f"web_field(state, ?) IN ({marks})", name, *values)
-
-    def count_items(self, kind: str) -> int:
+    def _matches(self, expression: str, base: int) -> int:
+        """How many items of the kind whose rows begin at ``base`` the search index finds
+        for ``expression`` (node/search.py)."""
         rows = self.store.execute(
-            "SELECT count(*) FROM items WHERE kind = ? AND visible = 1", (kind,)
+            "SELECT count(*) FROM item_text WHERE item_text MATCH ? AND rowid BETWEEN ? AND ?",
+            (expression, base, base + ROWIDS - 1),
         )
         return int(rows[0][0])
+
+    def count_items(self, kind: str) -> int:
+        """A kind's visible items, as the projector counts them with the items."""
+        rows = self.store.execute("SELECT visible FROM item_counts WHERE kind = ?", (kind,))
+        return int(rows[0][0]) if rows else 0
 
     def count_overdue(self, spec: KindSpec, today: str) -> int:
         """How many of a kind's visible items are overdue (0 unless it is dated)."""
@@ -316,7 +320,7 @@ class Reader:
         where = _Where()
         where.add("kind = ?", spec.name)
         where.add("visible = 1")
-        self._overdue(where, spec.listing, today)
+        where.add("web_overdue(state, ?, ?)", spec.name, today)
         return self._count("items", where)
 
     def latest_items(self, kind: str, limit: int) -> list[dict[str, Any]]:
@@ -385,33 +389,3 @@ def _order(spec: KindSpec, sort: str, today: str = "") -> tuple[str, tuple[Any, 
         params += [listing.dated_by, listing.dated_by]
     parts += ["ts DESC", "id"]
     return ", ".join(parts), tuple(params)
-
-
-_IDS = frozenset(["id", "author"])
-
-
-def filter_rows(rows: Sequence[dict[str, Any]], filters: Filters) -> list[dict[str, Any]]:
-    """The same filters over private items, which only exist opened in memory."""
-    wanted = fold(filters.q)
-    out = []
-    for row in rows:
-        if filters.by is not None and row.get("author") != filters.by.hex():
-            continue
-        ts = int(row.get("ts") or 0)
-        if filters.since is not None and ts < filters.since:
-            continue
-        if filters.until is not None and ts >= filters.until:
-            continue
-        if wanted:
-            text = fold(
-                "\n".join(v for k, v in row.items() if isinstance(v, str) and k not in _IDS)
-            )
-            if wanted not in text:
-                continue
-        out.append(row)
-    return out
-
-
-def page_of(rows: Sequence[dict[str, Any]], page: int) -> Page:
-    start = (page - 1) * PAGE_SIZE
-    return Page(list(rows[start : start + PAGE_SIZE]), len(rows), page)

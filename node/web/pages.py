@@ -17,8 +17,9 @@ from typing import Any
 from aiohttp import web
 
 from node.daemon import PeerState
-from node.web.data import PAGE_SIZE, Filters, filter_rows, fold, page_of
+from node.search import fold
 from node.web.kinds import KindTexts, any_of
+from node.web.lists import PAGE_SIZE, Filters, filter_rows, page_of
 from node.web.view import View, peer_ids, peer_node
 from protocol.kinds import POSTABLE, KindSpec
 from protocol.kinds.base import OVERDUE

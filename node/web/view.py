@@ -21,8 +21,8 @@ from node import peers as peer_list
 from node import private
 from node.daemon import PeerState
 from node.web import details, i18n, svg
-from node.web.data import Filters, Page
 from node.web.kinds import KindTexts, kind_name
+from node.web.lists import Filters, Page
 from node.web.state import STATE, WebState, language
 from protocol import hlc
 from protocol.kinds import POSTABLE, KindSpec
