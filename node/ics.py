@@ -20,7 +20,7 @@ encrypted store for a calendar app's own files.
 from __future__ import annotations
 
 import datetime
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import icalendar
@@ -63,11 +63,14 @@ def node_feed(
     first: datetime.date,
     last: datetime.date,
     viewer: datetime.tzinfo,
+    *,
     tr: Callable[..., str] | None = None,
+    rows: Mapping[str, Sequence[Mapping[str, Any]]] | None = None,
 ) -> tuple[bytes, Range]:
     """The feed of this node's public shifts, meetings and plans on days ``first`` to
-    ``last`` in the ``viewer``'s zone, and its entries."""
-    rows = public_rows(node)
+    ``last`` in the ``viewer``'s zone, and its entries; ``rows``: those items as the
+    caller read them (the web view: only those that can show in the range), or all."""
+    rows = public_rows(node) if rows is None else rows
     found = calendar.entries(rows, first, last, viewer)
     names = {m["node_id"]: m["name"] for m in node.projector.members()}
     names.setdefault(node.node_id.hex(), node.home.identity().name)

@@ -36,6 +36,7 @@ __all__ = [
     "Entry",
     "Range",
     "entries",
+    "might_show",
 ]
 
 #: the kinds that have a place in the calendar
@@ -112,6 +113,14 @@ class Range:
         """The entries on ``day`` in the viewer's zone."""
         return [e for e in self.entries if _viewer_day(e, viewer) == day]
 
+    def by_day(self, viewer: datetime.tzinfo) -> dict[datetime.date, list[Entry]]:
+        """Every day's entries in the viewer's zone (:meth:`on` of each day), in order,
+        found in one pass (a month's page asked :meth:`on` for each of its days)."""
+        days: dict[datetime.date, list[Entry]] = {}
+        for entry in self.entries:
+            days.setdefault(_viewer_day(entry, viewer), []).append(entry)
+        return days
+
 
 def _viewer_day(entry: Entry, viewer: datetime.tzinfo) -> datetime.date:
     return entry.day if entry.start is None else entry.start.astimezone(viewer).date()
@@ -182,6 +191,34 @@ def _plan_entry(row: Mapping[str, Any], first: datetime.date, last: datetime.dat
             tags=_tags(row),
         )
     ]
+
+
+#: how far an item's own dates may lie from the viewer's days it shows on: a day each
+#: side for the zones' offsets, and a day more for a night that ends the next day
+_MARGIN = 2 * _DAY
+
+
+def might_show(kind: str, values: Mapping[str, str], first: str, last: str) -> bool:
+    """Whether an item of ``kind`` (its field values) can have an entry on days
+    ``first`` to ``last`` (YYYY-MM-DD, as :func:`entries` is asked): a test of its
+    dates alone, with a margin, so that a store gives :func:`entries` the few items a
+    week or a month can hold rather than every plan, shift and meeting it has. True
+    whenever it cannot tell (a value that is not a date)."""
+    try:
+        low = (datetime.date.fromisoformat(first) - _MARGIN).isoformat()
+        high = (datetime.date.fromisoformat(last) + _MARGIN).isoformat()
+    except (ValueError, OverflowError):
+        return True
+    if kind == "plan":
+        due = values.get("due") or ""
+        return (values.get("status") or "open") in plan.OPEN and low <= due <= high
+    begins = values.get("since" if kind == "shift" else "when", "")[:10]
+    ends = values.get("until") or ""
+    if kind == "meeting" and (values.get("repeat") or "none") == "none":
+        ends = begins
+    if check_date(begins) is not None or (ends and check_date(ends) is not None):
+        return True
+    return begins <= high and (not ends or ends >= low)
 
 
 def entries(

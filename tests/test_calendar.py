@@ -145,6 +145,58 @@ def test_values_that_are_not_a_shift_or_a_meeting_give_no_entry() -> None:
     )
 
 
+def test_the_items_a_store_narrows_to_give_every_entry_of_the_range() -> None:
+    """``might_show`` (what the web view asks the store for, node/web/data.py) keeps
+    every item with an entry in the range: shifts and meetings that began and ended
+    around it in zones on either side of the day line, one-offs, night shifts, plans
+    due at its edges, and values that are not dates."""
+    items: dict[str, list[dict[str, Any]]] = {"shift": [], "meeting": [], "plan": []}
+    zones = ["Pacific/Kiritimati", "Pacific/Pago_Pago", "America/El_Salvador", "Asia/Kolkata"]
+    once_shift = {"repeat": "once", "weekdays": ""}
+    for i in range(-20, 21):
+        day = (MONDAY + datetime.timedelta(days=i)).isoformat()
+        end = (MONDAY + datetime.timedelta(days=i + 3 * (i % 3))).isoformat()
+        zone = zones[i % len(zones)]
+        night = {"start": "23:30", "end": "00:30"} if i % 2 else {}
+        items["shift"].append(
+            row(shift.SPEC, f"{i + 50:02x}", {**GATE, "since": day, "until": end, "zone": zone})
+        )
+        items["shift"].append(
+            row(shift.SPEC, f"{i + 150:02x}", {**GATE, **night, **once_shift, "since": day})
+        )
+        items["meeting"].append(
+            row(meeting.SPEC, f"{i + 50:02x}", {**GROUP, "when": f"{day} 23:30", "zone": zone})
+        )
+        once = {"title": "Once", "when": f"{day} 00:15", "zone": zone}
+        items["meeting"].append(row(meeting.SPEC, f"{i + 150:02x}", once))
+        series = {**GROUP, "when": f"{day} 12:00", "repeat": "monthly", "until": end}
+        items["meeting"].append(row(meeting.SPEC, f"{i + 100:02x}", series))
+        status = ("open", "doing", "done")[i % 3]
+        due = {"title": "Due", "due": day, "status": status}
+        items["plan"].append(row(plan.SPEC, f"{i + 50:02x}", due))
+    items["plan"].append({"id": "dd" * 32, "title": "?", "due": "2026-02-30"})
+    items["meeting"].append({"id": "ee" * 32, "title": "?", "when": "soon", "zone": "UTC"})
+    for first, days, viewer in [
+        (MONDAY, 7, MADRID),
+        (MONDAY, 1, zoneinfo.ZoneInfo("Pacific/Kiritimati")),
+        (MONDAY + datetime.timedelta(days=9), 7, zoneinfo.ZoneInfo("Pacific/Pago_Pago")),
+        (MONDAY - datetime.timedelta(days=13), 35, SV),
+    ]:
+        last = first + datetime.timedelta(days=days - 1)
+        narrowed = {
+            kind: [
+                r
+                for r in found
+                if calendar.might_show(kind, r, first.isoformat(), last.isoformat())
+            ]
+            for kind, found in items.items()
+        }
+        assert sum(map(len, narrowed.values())) < sum(map(len, items.values()))
+        everything = calendar.entries(items, first, last, viewer)
+        assert everything.entries
+        assert calendar.entries(narrowed, first, last, viewer) == everything
+
+
 # --- a node with shifts, meetings and plans ---------------------------------------------------
 
 

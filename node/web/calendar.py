@@ -84,9 +84,10 @@ def _moved(view: str, day: datetime.date, step: int) -> datetime.date:
     return min(max(moved, FIRST_PAGE_DAY), LAST_PAGE_DAY)
 
 
-def _rows(v: View) -> dict[str, list[dict[str, Any]]]:
-    """Each calendar kind's items: the public ones, and the private ones this node can open."""
-    rows = ics.public_rows(v.state.node)
+def _rows(v: View, first: datetime.date, last: datetime.date) -> dict[str, list[dict[str, Any]]]:
+    """Each calendar kind's items that can show on days ``first`` to ``last``: the public
+    ones (read as the store narrows them), and the private ones this node can open."""
+    rows = v.state.data.calendar_rows(first.isoformat(), last.isoformat())
     for kind in calendar.KINDS:
         rows[kind] = rows[kind] + (v.private_items(kind) or [])
     return rows
@@ -141,10 +142,11 @@ async def calendar_page(request: web.Request) -> web.Response:
             notes.append(v.tr("{value} is not a date; it was left out.", value=given))
     day = min(max(day, FIRST_PAGE_DAY), LAST_PAGE_DAY)
     first, last = period(view, day)
-    rows = _rows(v)
+    rows = _rows(v, first, last)
     private = {str(r["id"]) for kind in rows.values() for r in kind if r.get("private")}
     found = calendar.entries(rows, first, last, viewer)
     locale = v.tr.lang
+    days = found.by_day(viewer)
     weeks = []
     cursor = first
     while cursor <= last:
@@ -160,7 +162,7 @@ async def calendar_page(request: web.Request) -> web.Response:
                     "full": v.tr.date(cursor),
                     "today": cursor == today,
                     "outside": view == MONTH and cursor.month != day.month,
-                    "entries": [_shown(v, e, viewer, private) for e in found.on(cursor, viewer)],
+                    "entries": [_shown(v, e, viewer, private) for e in days.get(cursor, [])],
                 }
             )
             cursor += _DAY
@@ -212,7 +214,8 @@ async def calendar_feed(request: web.Request) -> web.Response:
     viewer = tz.tzlocal()
     today = datetime.datetime.fromtimestamp(v.now, tz=viewer).date()
     first, last = ics.default_range(today)
-    text, _ = ics.node_feed(v.state.node, first, last, viewer, tr=v.tr)
+    rows = v.state.data.calendar_rows(first.isoformat(), last.isoformat())
+    text, _ = ics.node_feed(v.state.node, first, last, viewer, tr=v.tr, rows=rows)
     return web.Response(
         body=text,
         content_type="text/calendar",

@@ -27,6 +27,7 @@ from node.search import ROWIDS, fold, kind_base, match_expression
 from node.service import Node
 from node.store import Store
 from node.web.lists import PAGE_SIZE, WEEK_SHIFT_DAYS, Filters, Page
+from protocol import calendar
 from protocol.envelope import Event, decode_event
 from protocol.kinds import KNOWN, POSTABLE
 from protocol.kinds.base import COMING, OVERDUE, KindSpec
@@ -61,6 +62,23 @@ def _fold_field(state: bytes | None, name: str) -> str:
 
 def _text(state: bytes | None) -> str:
     return "" if state is None else fold("\n".join(_values(bytes(state)).values()))
+
+
+def _row(state: bytes) -> dict[str, Any]:
+    """An item as a row (:meth:`ItemState.as_row`) from its stored state, read with the
+    plain decoder as :func:`_values` is (the canonical one took most of the time of a
+    page that reads a few thousand items)."""
+    kind, item_id, author, ts, fields, retracted_by, deleted = msgpack.unpackb(
+        bytes(state), raw=False
+    )
+    registers = tuple((str(name), (r[0], r[1], r[2])) for name, r in fields)
+    return ItemState(
+        kind, item_id, author, ts, registers, tuple(retracted_by), bool(deleted)
+    ).as_row()
+
+
+def _in_calendar(state: bytes | None, kind: str, first: str, last: str) -> bool:
+    return state is not None and calendar.might_show(kind, _values(bytes(state)), first, last)
 
 
 def _overdue(state: bytes | None, kind: str, today: str) -> bool:
@@ -111,6 +129,7 @@ class Reader:
         conn.create_function("web_text", 1, _text, deterministic=True)
         conn.create_function("web_coming", 3, _coming, deterministic=True)
         conn.create_function("web_overdue", 3, _overdue, deterministic=True)
+        conn.create_function("web_calendar", 4, _in_calendar, deterministic=True)
 
     def close(self) -> None:
         if self._own:
@@ -269,7 +288,7 @@ class Reader:
         dates_late = OVERDUE in listing.filters
         items = []
         for state, _ in rows:
-            row = ItemState.decode(bytes(state)).as_row()
+            row = _row(state)
             if dates_late:
                 row["overdue"] = listing.is_overdue(row, today)
             items.append(row)
@@ -330,7 +349,7 @@ class Reader:
             "SELECT state FROM items WHERE kind = ? AND visible = 1 ORDER BY ts DESC, id LIMIT ?",
             (kind, limit),
         )
-        return [ItemState.decode(bytes(r[0])).as_row() for r in rows]
+        return [_row(r[0]) for r in rows]
 
     def item(self, kind: str, item_id: bytes, *, visible: bool = False) -> dict[str, Any] | None:
         """One item as a row, or None; ``visible``: only if it is visible (not retracted
@@ -339,7 +358,20 @@ class Reader:
             "SELECT state FROM items WHERE kind = ? AND id = ? AND visible >= ?",
             (kind, item_id, int(visible)),
         )
-        return ItemState.decode(bytes(rows[0][0])).as_row() if rows else None
+        return _row(rows[0][0]) if rows else None
+
+    def calendar_rows(self, first: str, last: str) -> dict[str, list[dict[str, Any]]]:
+        """The public items of each calendar kind that can have an entry on days
+        ``first`` to ``last`` (protocol/calendar.py :func:`might_show`), as rows."""
+        out: dict[str, list[dict[str, Any]]] = {}
+        for kind in calendar.KINDS:
+            rows = self.store.execute(
+                "SELECT state FROM items WHERE kind = ? AND visible = 1 "
+                "AND web_calendar(state, ?, ?, ?) ORDER BY ts, author, id",
+                (kind, kind, first, last),
+            )
+            out[kind] = [_row(r[0]) for r in rows]
+        return out
 
     # --- helpers --------------------------------------------------------------------
 
@@ -367,8 +399,11 @@ def _order(spec: KindSpec, sort: str, today: str = "") -> tuple[str, tuple[Any, 
     :data:`COMING`, by when each item next takes place from ``today`` on."""
     listing = spec.listing
     if sort == COMING and listing.coming is not None:
-        coming = "web_coming(state, ?, ?)"
-        return f"{coming} = '', {coming}, ts DESC, id", (spec.name, today) * 2
+        # one call an item: "~" sorts after every date, so those not coming are last
+        return "coalesce(nullif(web_coming(state, ?, ?), ''), '~'), ts DESC, id", (
+            spec.name,
+            today,
+        )
     f = spec.field_named(sort) if sort in {k for k, _ in listing.sorts} else None
     if f is None:
         return "ts DESC, id", ()

@@ -183,7 +183,10 @@ def occurrences(
         if repeat == "none":
             locals_ = [start]
         else:
-            locals_ = _series(start, repeat, int(values.get("every") or "1"), low, high)
+            every = int(values.get("every") or "1")
+            # at most one date of a series (a week or a month apart) falls between
+            # ``low`` and ``since``: ``limit`` dates and two more are all it can keep
+            locals_ = _series(start, repeat, every, low, high, count=limit + 2)
         for local in locals_:
             if until_day and local.date().isoformat() > until_day:
                 break
@@ -212,10 +215,13 @@ def _series(
     every: int,
     low: datetime.datetime,
     high: datetime.datetime,
+    *,
+    count: int = MAX_OCCURRENCES + 2,
 ) -> list[datetime.datetime]:
-    """The local dates and times of a series between ``low`` and ``high``, by rrule,
-    from a start moved forward by whole periods to just before the window (so a
-    series begun long ago costs no more than a new one)."""
+    """The first ``count`` local dates and times of a series between ``low`` and
+    ``high``, by rrule, from a start moved forward by whole periods to just before the
+    window (so a series begun long ago costs no more than a new one, and the next
+    date no more than the first few)."""
     if high < start:
         return []
     if repeat == "weekly":
@@ -233,7 +239,7 @@ def _series(
             rrule.MONTHLY, interval=every, dtstart=first, bymonthday=days, bysetpos=-1
         )
     result = []
-    for local in rule.xafter(max(low, start), count=MAX_OCCURRENCES + 2, inc=True):
+    for local in rule.xafter(max(low, start), count=count, inc=True):
         if local > high:
             break
         result.append(local)
