@@ -108,7 +108,12 @@ def report(r: dict[str, float]) -> str:
             "carrying the hello both ways and the event). Before that change every hop "
             "waited for the poll: 719 ms median and 1,541 ms p95 for the three hops. The "
             "issue sets no number for this; the module's own aim is about a second per "
-            "hop.",
+            "hop. Sync bodies are coded since be97da6 (an answer carrying one event is "
+            "coded when it shrinks by a tenth, for well under a millisecond of zstd): "
+            "four runs interleaved on this machine (load 4 to 6), the code before it and "
+            "after, gave medians of 150 and 152 ms before, 143 and 154 ms after, and a "
+            "p95 of 1.22 to 1.23 s in all four (two or three events of the 30 take "
+            "about 1.2 s, with or without coding).",
         ]
     )
 
