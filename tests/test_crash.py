@@ -61,7 +61,10 @@ def run_cycles(tmp_path: Path, cycles: int) -> None:
                 seq, event_id = line.split()
                 acknowledged[int(seq)] = event_id
         with Node.open(home) as node:
+            # every event checks, and the search index and the counts of visible items
+            # are what the items make of them (written in the items' transaction)
             assert node.verify() == []
+            assert node.search_faults() == []
             for seq, event_id in acknowledged.items():
                 assert node.store.id_at(keys.node_id, seq) == bytes.fromhex(event_id)
     assert acknowledged

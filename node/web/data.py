@@ -38,7 +38,12 @@ from protocol.projections import ItemState
 FEW_MATCHES = 2000
 
 
-@functools.lru_cache(maxsize=4096)
+#: items whose values (and next dates) are kept decoded between queries: more than a
+#: large store's plans, meetings and shifts together, which the calendar reads each time
+DECODED = 16384
+
+
+@functools.lru_cache(maxsize=DECODED)
 def _values(state: bytes) -> dict[str, str]:
     """An item's current field values, read straight from its stored state (written by
     :meth:`ItemState.encode`: ``[kind, id, author, ts, [[name, [value, ts, author]]],
@@ -92,6 +97,7 @@ def _overdue(state: bytes | None, kind: str, today: str) -> bool:
     )
 
 
+@functools.lru_cache(maxsize=DECODED)
 def _coming(state: bytes | None, kind: str, day: str) -> str:
     """When an item next takes place from ``day`` on (its listing's ``coming``), or ""."""
     spec = POSTABLE.get(kind)
