@@ -11,7 +11,9 @@ RFC 9659) between nodes that both speak it, when it pays.
 - **When it pays.** The sender decides from the body's first write (up to about 64 KiB
   of frames, or all of a shorter body): a body under 512 bytes is never coded (an
   in-sync round stays as it was), nor one whose first write does not shrink by a
-  tenth (sealed events are ciphertext, and frontiers are hashes).
+  tenth: ciphertext and hashes do not (a stream of sealed contacts of about 1 KB
+  still does, by an eighth, from their envelopes; of 1.5 KB, not). A sealed event's
+  plaintext is never in a coded stream, so coding leaks nothing of it.
 - **Streaming.** Each write is coded in slices of 8 KiB, each ended by a flushed
   block, so the receiver decodes every whole slice as it arrives: a broken stream
   keeps the whole frames of what came (§10.3, Resuming), as an uncoded one does.

@@ -20,7 +20,7 @@ import pytest
 from aiohttp import web
 
 from bench.texts import report_text
-from node import coding, daemon, sync
+from node import coding, daemon, private, sync
 from protocol import sync as proto
 from protocol.kinds import POSTABLE
 from tests.faultproxy import FaultProxy, Faults
@@ -210,6 +210,48 @@ async def test_nodes_code_the_pull_and_the_push_and_converge(tmp_path: Path) -> 
             short = await sync.sync_with(service, session, la.url)
         assert full.bytes_sent + full.bytes_received < 500
         assert short.bytes_sent + short.bytes_received == 90 + 109
+    finally:
+        await la.stop()
+        close_all(members)
+
+
+async def test_sealed_contacts_cross_coded_or_not_as_it_pays_and_open(tmp_path: Path) -> None:
+    """Sealed events are ciphertext: a stream of long ones is sent as it is; one of
+    contacts of about 1 KB still shrinks by an eighth (their envelopes repeat) and is
+    coded. Either way the reader opens every contact."""
+    la, sv, za = members = make_network(
+        tmp_path, ["Los Angeles", "San Salvador", "Johannesburg"], roomy=True
+    )
+    spec = POSTABLE["contact"]
+
+    def contacts(size: int, start: int) -> list[bytes]:
+        readers = private.recipients(la.node, la.keys, ("San Salvador", "Johannesburg"))
+        items = []
+        for i in range(start, start + 60):
+            name, notes = report_text(i, size)
+            payload = spec.build({"name": name, "phone": f"+27 82 555 {i:04d}", "notes": notes})
+            items.append(private.seal_item(la.node, la.keys, "contact", payload, readers))
+        return [e.id for e in la.node.post(la.keys, items)]
+
+    short = contacts(300, 0)
+    try:
+        await la.start()
+        service = sync.Sync(sv.node, sv.keys)
+        async with sync.client_session(service) as session:
+            stats = await sync.sync_with(service, session, la.url)
+        assert stats.received == len(short)
+        assert stats.bytes_received < 0.9 * plain_size(la, short)  # coded
+        other = sync.Sync(za.node, za.keys)
+        async with sync.client_session(other) as session:
+            await sync.sync_with(other, session, la.url)  # the short ones
+            long = contacts(1500, 100)
+            stats = await sync.sync_with(other, session, la.url)
+        assert stats.received == len(long)
+        assert stats.bytes_received >= plain_size(la, long)  # as it is
+        names = {report_text(i, 300)[0] for i in range(60)}
+        assert {c["name"] for c in private.items(sv.node, sv.keys, "contact")} == names
+        opened = {c["name"] for c in private.items(za.node, za.keys, "contact")}
+        assert opened == names | {report_text(i, 1500)[0] for i in range(100, 160)}
     finally:
         await la.stop()
         close_all(members)
