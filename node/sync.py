@@ -7,6 +7,8 @@ modules that hold them:
 - node/sync_base.py: this node's side (:class:`Sync`: trust, and what it holds, as
   the sessions ask it), the time limits (:class:`Timeouts`), :class:`Stats`, errors;
 - node/intake.py: a stream's bytes into a session, its batches checked and placed;
+- node/coding.py: sync bodies coded with zstd when both nodes speak it and it pays,
+  decoded within the limits of an uncoded body;
 - node/sync_server.py: the routes, behind the gate (node/gate.py);
 - node/sync_client.py: dialling a peer and running the client's round;
 - node/introduce.py: a node not pinned yet proving its admission (§10.7), both sides.
