@@ -286,17 +286,19 @@ class Projector:
             changed[key] = (was, text)
         if not changed:
             return
+        # Rows by rowid, one statement each: an INSERT ... SELECT into the index opens
+        # a statement journal, which makes FTS5 write every row as a segment of its own
+        # (273 µs a report instead of 60).
+        at = self.store.item_rowids(changed)
         self.store.execute_many(
-            "DELETE FROM item_text "
-            "WHERE rowid = (SELECT rowid + ? FROM items WHERE kind = ? AND id = ?)",
-            [(search.kind_base(key[0]), *key) for key, (was, _) in changed.items() if was],
+            "DELETE FROM item_text WHERE rowid = ?",
+            [(search.kind_base(k[0]) + at[k],) for k, (was, _) in changed.items() if was],
         )
         self.store.execute_many(
-            "INSERT INTO item_text (rowid, text) "
-            "SELECT rowid + ?, ? FROM items WHERE kind = ? AND id = ?",
+            "INSERT INTO item_text (rowid, text) VALUES (?, ?)",
             [
-                (search.kind_base(key[0]), text, *key)
-                for key, (_, text) in changed.items()
+                (search.kind_base(k[0]) + at[k], text)
+                for k, (_, text) in changed.items()
                 if text is not None
             ],
         )

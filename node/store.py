@@ -693,6 +693,25 @@ class Store:
         with self._errors():
             return [str(r[0]) for r in self.conn.execute("PRAGMA integrity_check").fetchall()]
 
+    def item_rowids(self, keys: Iterable[tuple[str, bytes]]) -> dict[tuple[str, bytes], int]:
+        """Where these items (kind, id) are in ``items``: their rows in the search index
+        (node/search.py). A query per kind and 500 ids."""
+        by_kind: dict[str, list[bytes]] = {}
+        for kind, item_id in sorted(keys):
+            by_kind.setdefault(kind, []).append(item_id)
+        found: dict[tuple[str, bytes], int] = {}
+        with self._errors():
+            for kind, ids in by_kind.items():
+                for start in range(0, len(ids), 500):
+                    chunk = ids[start : start + 500]
+                    marks = ", ".join("?" * len(chunk))
+                    rows = self.conn.execute(
+                        f"SELECT rowid, id FROM items WHERE kind = ? AND id IN ({marks})",  # noqa: S608
+                        (kind, *chunk),
+                    ).fetchall()
+                    found.update({(kind, bytes(i)): int(r) for r, i in rows})
+        return found
+
     def search_faults(self) -> tuple[list[tuple[bytes, bytes]], list[str]]:
         """Where the search index is not what the items make of it (node/schema.py
         :func:`~node.schema.search_faults`): (id, author) of each item whose words differ
