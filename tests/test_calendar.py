@@ -426,6 +426,36 @@ async def test_the_feed_takes_the_owners_cookie_or_its_own_key_and_nothing_else(
         await runner.cleanup()
 
 
+async def test_the_feed_is_written_again_once_the_log_grows(salvador: Any) -> None:
+    """A calendar app's next ask gets the feed as written for the same log, day and
+    language; a new item is in it at once."""
+    node, keys, _ = salvador
+    runner, _ = await _view(node, keys)
+    try:
+        session, _ = await owner_session(node.home.path)
+        async with session:
+            first = await _feed(session, "/calendar.ics")
+            assert await _feed(session, "/calendar.ics") == first
+            spanish = await _feed(session, "/calendar.ics?lang=es")
+            assert "Vence: Leaflets" in spanish.decode()
+            assert await _feed(session, "/calendar.ics?lang=en") == first
+            tomorrow = (datetime.date.today() + datetime.timedelta(days=1)).isoformat()
+            banner = {"title": "Paint the banner", "due": tomorrow}
+            node.post(keys, [("plan", plan.SPEC.build(banner))])
+            after = await _feed(session, "/calendar.ics")
+            assert "Paint the banner" in after.decode()
+            assert "Leaflets" in after.decode()
+            assert "Paint the banner" in (await _feed(session, "/calendar.ics?lang=es")).decode()
+    finally:
+        await runner.cleanup()
+
+
+async def _feed(session: aiohttp.ClientSession, path: str) -> bytes:
+    async with session.get(path) as response:
+        assert response.status == 200
+        return await response.read()
+
+
 async def _page(session: aiohttp.ClientSession, path: str) -> str:
     async with session.get(path) as response:
         assert response.status == 200, path

@@ -60,6 +60,9 @@ class WebState:
     #: private items opened in memory, by kind: (the log's mark, the rows); never on disk
     private: dict[str, tuple[tuple[int, int], list[dict[str, Any]]]] = field(default_factory=dict)
     static: dict[str, bytes] = field(default_factory=dict)
+    #: the calendar feed as last written: ((the log's mark, the day, the language), the
+    #: text); written again once the log grows or the day changes
+    feed: tuple[tuple[Any, ...], bytes] | None = None
 
     @property
     def data(self) -> Reader:
