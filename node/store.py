@@ -53,8 +53,11 @@ SQLITE_FULL = 13
 #: a disk with no room even for its WAL index as a "disk I/O error")
 LOW_SPACE = 4 * 1024 * 1024
 BUSY_TIMEOUT_MS = 15_000
-#: SQLite's page cache per connection, in KiB
-CACHE_KIB = 64 * 1024
+#: SQLite's page cache per connection, in KiB. 16 MiB: a 64 MiB cache filled as a store
+#: was read (the quick check at open, a sync of 100,000 events) and took `commune sync`
+#: to 157-201 MiB, past the 150 MB its memory must stay under (docs/BENCHMARKS.md,
+#: "Scale"); 16 MiB kept it at 112 MiB, at the same ingest rate within the noise
+CACHE_KIB = 16 * 1024
 #: how long the check of a store as it opens may take (SQLite's quick_check, stopped
 #: when the time is up: a large store is checked whole by ``verify`` and ``doctor``)
 QUICK_CHECK_SECONDS = 0.2
@@ -163,9 +166,10 @@ class Store:
             self.conn.execute("PRAGMA synchronous = FULL")
             # Erased bytes (redaction) are overwritten, not left in free pages.
             self.conn.execute("PRAGMA secure_delete = ON")
-            # A page read from the cache is not decrypted again: 64 MiB (filled only as
-            # pages are used) took ingest of 50,000 events from 2,700 to 3,300 a second
-            # on an encrypted store (docs/BENCHMARKS.md, "Encryption at rest").
+            # A page read from the cache is not decrypted again: a cache larger than
+            # SQLite's 2 MiB (filled only as pages are used) took ingest of 50,000 events
+            # from 2,700 to 3,300 a second on an encrypted store (docs/BENCHMARKS.md,
+            # "Encryption at rest"); its size is bounded by memory (CACHE_KIB).
             self.conn.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
             self.db = sqlite_utils.Database(self.conn)
             self._migrate()
