@@ -20,7 +20,7 @@ from node.home import Home
 from node.search import ROWIDS, fold, kind_base, match_expression
 from node.service import Node
 from node.store import SCHEMA_VERSION, Store
-from node.web.data import Reader
+from node.web.data import MANY_KINDS, Reader
 from node.web.lists import Filters
 from protocol.kinds import POSTABLE
 from tests.net import Member, close_all, make_network
@@ -324,5 +324,13 @@ def test_lists_count_and_page_as_before_without_reading_every_item(
         )
         last = reader.items_page(spec, Filters(page=3), TODAY)
         assert [r["title"] for r in last.rows] == [f"r{i}" for i in range(20, -1, -1)]
+        # events of kinds this version does not know: found on the kind index, or, when
+        # a peer wrote more kinds than a query takes at once, by reading every event
+        counts = la.node.projector.counts
+        assert reader.unknown(counts) == 0
+        la.node.post(la.keys, [(f"poll.v{i}", {"v": 1}) for i in range(3)])
+        assert reader.unknown(counts) == 3
+        la.node.post(la.keys, [(f"poll.w{i}", {"v": 1}) for i in range(MANY_KINDS)])
+        assert reader.unknown(counts) == MANY_KINDS + 3 == len(la.node.projector.unknown())
     finally:
         reader.close()
