@@ -16,15 +16,17 @@ from __future__ import annotations
 import datetime
 import hashlib
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
-from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
-from cryptography.x509.oid import NameOID
 
 from crypto.errors import BadCertificate
 from crypto.sign import SigningKey, check_public_key
+
+if TYPE_CHECKING:
+    from cryptography import x509
 
 _NOT_BEFORE = datetime.datetime(2000, 1, 1, tzinfo=datetime.UTC)
 _NOT_AFTER = datetime.datetime(9999, 12, 31, 23, 59, 59, tzinfo=datetime.UTC)
@@ -36,6 +38,11 @@ _PLACEHOLDER = Ed25519PrivateKey.from_private_bytes(bytes(32))
 
 
 def _builder(node_id: bytes) -> x509.CertificateBuilder:
+    # cryptography's X.509 takes longer to import than a command without certificates
+    # takes to run (`commune --help`): imported when a certificate is first made
+    from cryptography import x509  # noqa: PLC0415
+    from cryptography.x509.oid import NameOID  # noqa: PLC0415
+
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, node_id.hex())])
     serial = int.from_bytes(hashlib.sha256(b"commune/v1/tls-serial\0" + node_id).digest()[:16])
     return (
@@ -76,6 +83,8 @@ def rebuild_certificate(node_id: bytes, signature: bytes) -> x509.Certificate:
     tbs = _builder(node_id).sign(_PLACEHOLDER, None).tbs_certificate_bytes
     bits = b"\x03" + _der_length(len(signature) + 1) + b"\x00" + signature
     body = tbs + _ED25519_ALGORITHM + bits
+    from cryptography import x509  # noqa: PLC0415 - loaded by _builder just above
+
     cert = x509.load_der_x509_certificate(b"\x30" + _der_length(len(body)) + body)
     try:
         Ed25519PublicKey.from_public_bytes(node_id).verify(
@@ -90,6 +99,8 @@ def node_id_of(der: bytes | None) -> bytes:
     """The node id in a peer's (already verified) certificate."""
     if der is None:
         raise BadCertificate("the peer presented no certificate")
+    from cryptography import x509  # noqa: PLC0415 - see _builder
+
     key = x509.load_der_x509_certificate(der).public_key()
     if not isinstance(key, Ed25519PublicKey):
         raise BadCertificate("the peer's certificate does not hold an Ed25519 key")

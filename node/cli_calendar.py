@@ -9,7 +9,6 @@ import sys
 from pathlib import Path
 
 import click
-from dateutil import tz
 
 from node.cli_common import Context, fail, pass_ctx
 from node.home import write_private
@@ -45,7 +44,9 @@ def _first_day(text: str | None) -> datetime.date | None:
 def calendar_file(ctx: Context, out: str, since: str | None, weeks: int | None) -> None:
     """Write the shifts, meetings and plans' due dates to FILE.ics (- for standard
     output), for a calendar app. Private items are left out: the file is not encrypted."""
-    from node import ics  # noqa: PLC0415 - icalendar only for this command
+    from dateutil import tz  # noqa: PLC0415 - dateutil's zones and icalendar only here
+
+    from node import ics  # noqa: PLC0415
 
     first = _first_day(since)
     viewer = tz.tzlocal()

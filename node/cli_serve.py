@@ -11,7 +11,6 @@ aiohttp is imported when serve runs, not when the command line starts.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import signal
 from pathlib import Path
@@ -170,6 +169,8 @@ def serve(
             network.current_card(node, keys)  # `card` and invites carry them too
 
         servelock.forget_web_address(ctx.home.path)  # one left by a serve that crashed
+        import asyncio  # noqa: PLC0415 - not when the command line starts for another command
+
         try:
             with contextlib.suppress(KeyboardInterrupt):
                 asyncio.run(_run(node, keys, settings, lock))
@@ -179,7 +180,9 @@ def serve(
 
 async def _run(node: Node, keys: NodeKeys, settings: Config, lock: servelock.ServeLock) -> None:
     """serve's sync server, scheduler and web view, until SIGINT or SIGTERM."""
-    from node import daemon  # noqa: PLC0415 - aiohttp only where needed
+    import asyncio  # noqa: PLC0415 - asyncio and aiohttp only where needed
+
+    from node import daemon  # noqa: PLC0415
     from node.web import address, start_web  # noqa: PLC0415
 
     host, port = host_port(settings.listen, DEFAULT_PORT)

@@ -7,7 +7,6 @@ what they send, as ``sync`` would) and asks each for the time (node/probes.py)."
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
 from dataclasses import asdict, dataclass
@@ -40,7 +39,6 @@ from node.checks import (
     check_serve,
     check_store,
 )
-from node.probes import Dial, Probe, _clock_check, _peer_checks, _probe
 from node.status import status
 
 DEFAULT_TIMEOUT = 10.0
@@ -112,7 +110,6 @@ def run_doctor(
         checks.append(settings.check)
     if timeout is None:  # Tor is slow to build a circuit
         timeout = PROXIED_TIMEOUT if settings.proxy else DEFAULT_TIMEOUT
-    dial = Dial(timeout, settings.proxy, settings.proxy_all)
     damaged = (
         "stop serve, then `commune resync` (a new store from what still checks and from "
         "the peers), or restore the node from a backup"
@@ -137,7 +134,7 @@ def run_doctor(
         # The peers first (a round may bring this node's admission or confirm its feed),
         # then what the store says now; their lines come last.
         try:
-            peer_checks = _peers(node, keys, list(settings.peers), dial)
+            peer_checks = _peers(node, keys, settings, timeout)
             now = node.clock()
             checks += check_membership(node)
             checks.append(check_disk(home))
@@ -149,9 +146,9 @@ def run_doctor(
     return checks
 
 
-def _peers(node: Node, keys: NodeKeys | None, extra: list[str], dial: Dial) -> list[Check]:
-    """Try each peer (a sync round, then the time), unless the key is closed or the
-    node is in no network."""
+def _peers(node: Node, keys: NodeKeys | None, settings: Settings, timeout: float) -> list[Check]:
+    """Try each peer (a sync round, then the time, each within ``timeout``, dialled as
+    the settings say), unless the key is closed or the node is in no network."""
     if keys is None:
         return [
             Check("peers", SKIP, "not tried: the key was not opened"),
@@ -160,7 +157,7 @@ def _peers(node: Node, keys: NodeKeys | None, extra: list[str], dial: Dial) -> l
     if node.membership() is None:
         return [Check("peers", SKIP, "not tried: this node is in no network")]
     targets = {p.url: p.name for p in peer_list.known_peers(node)}
-    for url in extra:
+    for url in settings.peers:
         targets.setdefault(url, "")
     if not targets:
         return [
@@ -171,20 +168,16 @@ def _peers(node: Node, keys: NodeKeys | None, extra: list[str], dial: Dial) -> l
                 "`commune peer add https://HOST:PORT`",
             )
         ]
-    probes = asyncio.run(_probe_all(node, keys, targets, dial))
+    from node import probes  # noqa: PLC0415 - asyncio and aiohttp only when doctor asks peers
+
+    dial = probes.Dial(timeout, settings.proxy, settings.proxy_all)
+    found = probes.probe_all(node, keys, targets, dial)
     membership = node.membership()
     names = {m.node_id: m.name for m in membership.members.values()} if membership else {}
-    for probe in probes:
+    for probe in found:
         if not probe.name and probe.stats is not None and probe.stats.node_id is not None:
             probe.name = names.get(probe.stats.node_id, "")
-    return [*_peer_checks(probes), _clock_check(probes, node, time.time())]
-
-
-async def _probe_all(
-    node: Node, keys: NodeKeys, targets: dict[str, str], dial: Dial
-) -> list[Probe]:
-    probes = (_probe(node, keys, url, name, dial) for url, name in targets.items())
-    return list(await asyncio.gather(*probes))
+    return [*probes._peer_checks(found), probes._clock_check(found, node, time.time())]
 
 
 @click.command()

@@ -8,7 +8,6 @@ start fast.
 
 from __future__ import annotations
 
-import asyncio
 import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -153,7 +152,9 @@ def sync_cmd(
     ctx: Context, config_file: Path | None, peer_urls: tuple[str, ...], accept_loss: bool
 ) -> None:
     """One sync round now with every known peer (or the given ones), then a summary."""
-    from node import daemon  # noqa: PLC0415 - aiohttp only where needed
+    import asyncio  # noqa: PLC0415 - asyncio and aiohttp only where needed
+
+    from node import daemon  # noqa: PLC0415
 
     settings = config.find(ctx.home.path, config_file)
     keys = ctx.keys()
@@ -198,7 +199,9 @@ def sync_cmd(
 def resync_cmd(ctx: Context, config_file: Path | None) -> None:
     """Make a new store when this one is damaged: from what still checks in it, then
     from the peers (the damaged file is kept beside it)."""
-    from node import daemon, resync  # noqa: PLC0415 - aiohttp only where needed
+    import asyncio  # noqa: PLC0415 - asyncio and aiohttp only where needed
+
+    from node import daemon, resync  # noqa: PLC0415
 
     settings = config.find(ctx.home.path, config_file)
     keys = ctx.keys()
@@ -304,7 +307,9 @@ def confirm_feed(node: Node, keys: NodeKeys, settings: Config | None = None) -> 
     reason = node.store.get_meta("feed_unconfirmed")
     if (not reason and node.feed_problem() is None) or node.membership() is None:
         return
-    from node import daemon  # noqa: PLC0415 - aiohttp only where needed
+    import asyncio  # noqa: PLC0415 - asyncio and aiohttp only where needed
+
+    from node import daemon  # noqa: PLC0415
 
     if settings is None:
         settings = config.from_environment(node.home.path)

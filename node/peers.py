@@ -14,8 +14,8 @@ from __future__ import annotations
 import functools
 import json
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from crypto import tls
@@ -25,6 +25,9 @@ from node.service import Node
 from protocol.card import Card
 from protocol.kinds import member as member_kinds
 from protocol.projections import read_payload
+
+if TYPE_CHECKING:
+    from cryptography import x509
 
 MANUAL = "peer_urls"
 #: pinned certificates kept in memory, at most (about 1 KiB each)

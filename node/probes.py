@@ -48,6 +48,18 @@ class Dial:
     proxy_all: bool = False
 
 
+def probe_all(node: Node, keys: NodeKeys, targets: dict[str, str], dial: Dial) -> list[Probe]:
+    """Each peer of ``targets`` (its address: its name, or "") probed, all at once."""
+    return asyncio.run(_probe_all(node, keys, targets, dial))
+
+
+async def _probe_all(
+    node: Node, keys: NodeKeys, targets: dict[str, str], dial: Dial
+) -> list[Probe]:
+    probes = (_probe(node, keys, url, name, dial) for url, name in targets.items())
+    return list(await asyncio.gather(*probes))
+
+
 async def _probe(node: Node, keys: NodeKeys, url: str, name: str, dial: Dial) -> Probe:
     """A sync round with the peer at ``url`` (recorded as ``sync`` records its rounds),
     then its time, each within ``dial.timeout``."""

@@ -12,8 +12,6 @@ view pages through it without reading the items it skips).
 
 from __future__ import annotations
 
-import sqlite_utils
-
 from node.cipherdb import sqlite3
 from node.search import ROWIDS, TOKENIZE, kind_base, stored_text
 from protocol.envelope import decode_event
@@ -24,10 +22,10 @@ MS_PER_DAY = 86_400_000
 FILL_BATCH = 2000
 
 
-def upgrade(conn: sqlite3.Connection, db: sqlite_utils.Database, version: int) -> None:
+def upgrade(conn: sqlite3.Connection, version: int) -> None:
     """Bring a store of schema ``version`` (0: a new file) to :data:`VERSION`."""
     if version == 0:
-        create(db, conn)
+        create(conn)
     else:
         if version == 1:
             _held_kinds(conn)
@@ -38,8 +36,13 @@ def upgrade(conn: sqlite3.Connection, db: sqlite_utils.Database, version: int) -
     conn.execute(f"PRAGMA user_version = {VERSION}")
 
 
-def create(db: sqlite_utils.Database, conn: sqlite3.Connection) -> None:
+def create(conn: sqlite3.Connection) -> None:
     """Every table of a new store."""
+    # sqlite-utils (and the date parser it brings) takes as long to import as a whole
+    # command takes to run: only a new store needs it, not every command's start.
+    import sqlite_utils  # noqa: PLC0415
+
+    db = sqlite_utils.Database(conn)
     db.table("events").create(
         {"id": bytes, "author": bytes, "seq": int, "ts": int, "kind": str, "raw": bytes},
         not_null={"id", "author", "seq", "ts", "kind", "raw"},

@@ -32,8 +32,6 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import sqlite_utils
-
 from crypto.atrest import sqlcipher_key
 from node import schema
 from node.cipherdb import connect, encrypt_in_place, is_plaintext, sqlite3
@@ -171,7 +169,6 @@ class Store:
             # from 2,700 to 3,300 a second on an encrypted store (docs/BENCHMARKS.md,
             # "Encryption at rest"); its size is bounded by memory (CACHE_KIB).
             self.conn.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
-            self.db = sqlite_utils.Database(self.conn)
             self._migrate()
         if str(path) != ":memory:":
             self.damaged = self._quick_check()
@@ -266,7 +263,7 @@ class Store:
             )
         if version < schema.VERSION:
             with self.write():
-                schema.upgrade(self.conn, self.db, version)
+                schema.upgrade(self.conn, version)
 
     # --- transactions ---------------------------------------------------------------
 
