@@ -13,7 +13,11 @@ instead of its peer's, and the proxy can
 - **duplicate** or **reorder** chunks (which breaks TLS: a node must refuse the
   connection and try again later, never take in what it read),
 - **cut** a connection after a random number of bytes, in the middle of a TLS record
-  and of a sync frame.
+  and of a sync frame,
+- **stall at** a number of bytes: let each connection's first bytes through, then hold
+  the rest until the link is healed, so that a sender killed meanwhile has surely not
+  handed its whole stream to the kernel (its socket buffers and the proxy's being
+  smaller than what is held back).
 
 Every random choice comes from the ``random.Random`` it is given, so a campaign's
 schedule is replayed from its seed (the timing of the nodes is not).
@@ -31,6 +35,10 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 CHUNK = 64 * 1024
+#: the receive buffer of a connection to the target under ``stall_at`` (fixed, not grown
+#: by the kernel): what the target can send beyond the held bytes is this, its own
+#: send buffer and the proxy's stream buffer
+STALL_BUFFER = 128 * 1024
 #: A chunk held back to be sent after the next one goes out alone after this long
 #: (a stream that has nothing more to say must not hang on the proxy).
 REORDER_WAIT = 0.05
@@ -51,6 +59,9 @@ class Faults:
     cut: float = 0.0
     #: cut every connection after exactly this many bytes (both ways), whatever ``cut``
     cut_at: int | None = None
+    #: hold every byte of a connection after about this many (both ways: the chunk that
+    #: crosses it goes on) until the link is healed
+    stall_at: int | None = None
 
     def describe(self) -> str:
         if self.refuse:
@@ -66,6 +77,7 @@ class Faults:
                 ("reorder", self.reorder),
                 ("cut", self.cut),
                 ("cut at", self.cut_at or 0),
+                ("stall at", self.stall_at or 0),
             )
             if value
         ]
@@ -90,6 +102,8 @@ class _Connection:
     upstream: asyncio.StreamWriter
     #: bytes (both ways) left before the connection is cut, or None
     budget: int | None
+    #: bytes (both ways) that have crossed it
+    crossed: int = 0
     closed: bool = False
     pumps: list[asyncio.Task[None]] = field(default_factory=list)
 
@@ -145,7 +159,7 @@ class FaultProxy:
             for conn in list(self._open):
                 conn.abort()
                 self.counts["cut by a partition"] += 1
-        if faults.stall:
+        if faults.stall or faults.stall_at is not None:
             self._healed.clear()
         else:
             self._healed.set()
@@ -166,7 +180,7 @@ class FaultProxy:
             _reset(writer)
             return
         try:
-            up_reader, up_writer = await asyncio.open_connection(*self.target)
+            up_reader, up_writer = await self._dial()
         except OSError:
             self.counts["target down"] += 1
             _reset(writer)
@@ -182,6 +196,19 @@ class FaultProxy:
         finally:
             conn.abort()
             self._open.discard(conn)
+
+    async def _dial(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        if self.faults.stall_at is None:
+            return await asyncio.open_connection(*self.target)
+        sock = socket.socket()
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, STALL_BUFFER)
+            sock.setblocking(False)
+            await asyncio.get_running_loop().sock_connect(sock, self.target)
+            return await asyncio.open_connection(sock=sock)
+        except BaseException:
+            sock.close()
+            raise
 
     async def _pump(
         self, src: asyncio.StreamReader, dst: asyncio.StreamWriter, conn: _Connection
@@ -208,7 +235,10 @@ class FaultProxy:
                     if dst.can_write_eof():
                         dst.write_eof()
                     return
-                if not self._healed.is_set():
+                conn.crossed += len(data)
+                if not self._healed.is_set() and (
+                    self.faults.stall_at is None or conn.crossed > self.faults.stall_at
+                ):
                     self.counts["stalled chunks"] += 1
                     await self._healed.wait()  # held until the link heals
                 if conn.closed:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import random
 import shutil
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from node.service import Node
 from protocol import encoding
 from protocol import sync as proto
 from protocol.kinds import POSTABLE
+from tests.faultproxy import CLEAN, FaultProxy, Faults
 from tests.helpers import forge
 from tests.net import (
     close_all,
@@ -162,9 +164,20 @@ async def test_a_member_sending_a_forged_or_oversized_event_is_cut_off(tmp_path:
         close_all(members)
 
 
+#: what a round's connection carries before the proxy holds the rest back until the
+#: sender is killed: more than two batches (protocol/sync.py, BATCH_BYTES), as the
+#: receiver places a batch once the next one has come (node/intake.py), and with what
+#: the sender's socket can still hold (at most 4 MiB by Linux's default) far less than
+#: the stream, so that the kill cuts it
+STALL_AT = 5 * 1024 * 1024
+
+
 async def cut_transfers(tmp_path: Path, kills: int, blocks: int) -> None:
     """The sender is killed (SIGKILL) ``kills`` times in the middle of its stream; each
-    time the receiver keeps what it had committed, and the next round goes on from there."""
+    time the receiver keeps what it had committed, and the next round goes on from there.
+    The rounds go through a proxy that holds each stream back after STALL_AT bytes until
+    the sender is dead: killed in the middle whatever the machine's load (otherwise a
+    sender can hand the kernel's socket buffers its whole stream before the kill)."""
     la, sv = members = make_network(tmp_path, ["Los Angeles", "San Salvador"])
     spec = POSTABLE["report"]
     for block in range(blocks):
@@ -179,7 +192,8 @@ async def cut_transfers(tmp_path: Path, kills: int, blocks: int) -> None:
     la_state = la.state()
     la.node.close()
     port = free_port()
-    url = f"https://127.0.0.1:{port}"
+    proxy = await FaultProxy(("127.0.0.1", port), random.Random(0), "la").start()
+    url = proxy.url
     # An uncoded stream, as a client that lists no coding gets (these bodies would
     # shrink a hundredfold and fit in the socket buffers): a coded stream cut in the
     # middle is tests/test_coding.py's.
@@ -189,6 +203,7 @@ async def cut_transfers(tmp_path: Path, kills: int, blocks: int) -> None:
         kept = 0
         cut = 0
         for _ in range(kills):
+            proxy.set(Faults(stall_at=STALL_AT))
             async with sync.client_session(service) as session:
                 transfer = asyncio.create_task(sync.sync_with(service, session, url))
                 before = kept
@@ -199,6 +214,7 @@ async def cut_transfers(tmp_path: Path, kills: int, blocks: int) -> None:
                 )
                 server.kill()  # in the middle of the stream
                 server.wait()
+                proxy.set(CLEAN)  # what the sender had handed its socket goes on
                 try:
                     await transfer
                 except sync.PeerRefused:
@@ -222,6 +238,7 @@ async def cut_transfers(tmp_path: Path, kills: int, blocks: int) -> None:
     finally:
         server.kill()
         server.wait()
+        await proxy.stop()
         close_all(members)
 
 
