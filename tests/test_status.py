@@ -125,8 +125,11 @@ async def test_status_and_doctor_of_a_working_node(tmp_path: Path) -> None:
         assert {"check", "status", "detail", "fix"} == set(checks[0])
         assert {c["check"] for c in checks} >= {"folder", "key", "events", "peer", "clock"}
 
-        # status: another process; what the doctor's rounds recorded in the store
-        code, out, err = await arun(la.home.path, "status", env=env)
+        # status: another process; what the doctor's rounds recorded in the store. LA's
+        # and SV's at once, both within seconds of the last round ("just now")
+        (code, out, err), sv_status = await asyncio.gather(
+            arun(la.home.path, "status", env=env), arun(sv.home.path, "status", env=env)
+        )
         assert code == 0, err
         la_id = la.node.node_id.hex()
         assert out.splitlines()[0] == (
@@ -167,7 +170,7 @@ async def test_status_and_doctor_of_a_working_node(tmp_path: Path) -> None:
         assert status["callers"] == []  # nobody calls LA
 
         # SV, which LA called: it lists LA among the members that call it
-        code, out, err = await arun(sv.home.path, "status", env=env)
+        code, out, err = sv_status
         assert code == 0, err
         assert "Members that call this node: 1\n" in out
         assert f"  Los Angeles ({la_id[:12]}): last served just now; in all " in out
