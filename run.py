@@ -71,7 +71,11 @@ def test(extra: list[str]) -> None:
     ensure_chromium()
     sh(BIN / "ruff", "check", ".")
     sh(BIN / "mypy")
-    sh(BIN / "python", "-m", "pytest", "-q", *extra)
+    # On every core (pytest-xdist): most of a test's time is spent waiting on the real
+    # processes, sockets and disks it drives. A worker that runs out steals from the
+    # other, so the longest tests do not finish alone (docs/BENCHMARKS.md, "The test
+    # suite's time"). `python3 run.py test -n 0 ...` runs in one process.
+    sh(BIN / "python", "-m", "pytest", "-q", "-n", "auto", "--dist", "worksteal", *extra)
 
 
 def demo(extra: list[str]) -> None:
