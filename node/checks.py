@@ -191,6 +191,8 @@ def check_store(node: Node) -> list[Check]:
                 "`commune rebuild` makes the search index again from the log",
             )
         )
+    else:
+        out.append(Check("search index", OK, "holds the words of every visible item"))
     if faults:
         out.append(
             Check(

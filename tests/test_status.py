@@ -107,6 +107,7 @@ async def test_status_and_doctor_of_a_working_node(tmp_path: Path) -> None:
             "OK    key file: node.key is mode 600",
             "OK    key: opens with the passphrase and matches node.json",
             "OK    store integrity: SQLite finds the store whole",
+            "OK    search index: holds the words of every visible item",
             "OK    events: all 4 events check (signatures, chains)",
             "OK    network: a member of Red (admitted)",
             f"OK    peer: {sv_url} (El Salvador) answered and synced: ",

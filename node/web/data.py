@@ -37,8 +37,9 @@ from protocol.projections import ItemState
 #: read whole: a list of parameters has a limit)
 MANY_KINDS = 100
 #: a search that finds at most this many items reads each of them and sorts them; one
-#: that finds more reads the index of the lists' order until its page is full
-FEW_MATCHES = 2000
+#: that finds more reads the index of the lists' order until its page is full (at
+#: 100,000 reports: 58 matches 8 ms against 25, 758 matches 12 ms against 9)
+FEW_MATCHES = 500
 
 
 #: items whose values (and next dates) are kept decoded between queries: more than a
@@ -402,6 +403,10 @@ class Reader:
         return int(rows[0][0])
 
 
+#: a key after every text: the last code point
+_LAST = "char(1114111)"
+
+
 def _order(spec: KindSpec, sort: str, today: str = "") -> tuple[str, tuple[Any, ...]]:
     """The ORDER BY of a list and its parameters: by a field with choices in the
     choices' order, by another field's folded text; empty values last; then by the
@@ -418,20 +423,20 @@ def _order(spec: KindSpec, sort: str, today: str = "") -> tuple[str, tuple[Any, 
     f = spec.field_named(sort) if sort in {k for k, _ in listing.sorts} else None
     if f is None:
         return "ts DESC, id", ()
-    parts = ["web_field(state, ?) = ''"]
+    # one call of a field an item (each costs a few µs in Python, for every item): an
+    # empty value is given a key after every other
     params: list[Any] = [f.name]
     if f.choices:
         cases = " ".join("WHEN ? THEN ?" for _ in f.choices)
-        parts.append(f"CASE web_field(state, ?) {cases} ELSE ? END")
-        params.append(f.name)
+        parts = [f"CASE web_field(state, ?) {cases} WHEN '' THEN ? ELSE ? END"]
         for i, choice in enumerate(f.choices):
             params += [choice, i]
-        params.append(len(f.choices))
+        params += [len(f.choices) + 1, len(f.choices)]
     else:  # a date sorts as it is written; other text, folded
-        parts.append("web_field(state, ?)" if f.date else "web_fold(state, ?)")
-        params.append(f.name)
+        read = "web_field" if f.date else "web_fold"
+        parts = [f"coalesce(nullif({read}(state, ?), ''), {_LAST})"]
     if listing.dated_by and listing.dated_by != f.name:
-        parts += ["web_field(state, ?) = ''", "web_field(state, ?)"]
-        params += [listing.dated_by, listing.dated_by]
+        parts.append(f"coalesce(nullif(web_field(state, ?), ''), {_LAST})")
+        params.append(listing.dated_by)
     parts += ["ts DESC", "id"]
     return ", ".join(parts), tuple(params)

@@ -108,6 +108,13 @@ def locale_of(code: str) -> Locale:
     return Locale.parse(code)
 
 
+@functools.lru_cache(maxsize=4096)
+def _date(day: datetime.date, form: str, lang: str) -> str:
+    """A day in words (CLDR, through Babel): the same day in the same words every time,
+    so a page of 200 slots on a dozen days formats a dozen."""
+    return str(format_date(day, form, locale=locale_of(lang)))
+
+
 @dataclass(frozen=True, slots=True)
 class Translator:
     """The words of one language; called as ``_`` in the templates (and ``plural`` for
@@ -165,7 +172,7 @@ class Translator:
 
     def date(self, day: datetime.date) -> str:
         """March 12, 2026 / 12 de marzo de 2026 / 12 मार्च 2026."""
-        return format_date(day, "long", locale=self.locale)
+        return _date(day, "long", self.lang)
 
     def short_date(self, day: datetime.date) -> str:
         """Mar 12 / 12 mar / 12 मार्च."""
@@ -173,12 +180,12 @@ class Translator:
 
     def weekday(self, day: datetime.date) -> str:
         """The day's weekday: Monday / lunes / सोमवार."""
-        return format_date(day, "EEEE", locale=self.locale)
+        return _date(day, "EEEE", self.lang)
 
     def full_date(self, day: datetime.date) -> str:
         """A date with its weekday: Thursday, March 12, 2026 / jueves, 12 de marzo de
         2026 / गुरुवार, 12 मार्च 2026."""
-        return format_date(day, "full", locale=self.locale)
+        return _date(day, "full", self.lang)
 
     def weekdays(self, numbers: list[int]) -> str:
         """Weekdays by number (0 Monday, 6 Sunday) as a list in words: "Monday and
