@@ -17,6 +17,7 @@ every machine with the same zone database.
 from __future__ import annotations
 
 import datetime
+import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import time as TimeOfDay
@@ -198,17 +199,28 @@ def _plan_entry(row: Mapping[str, Any], first: datetime.date, last: datetime.dat
 _MARGIN = 2 * _DAY
 
 
+@functools.lru_cache(maxsize=64)
+def _widened(first: str, last: str) -> tuple[str, str] | None:
+    """The days ``first`` to ``last`` with :data:`_MARGIN` each side (asked once for
+    every item a store tests), or None when they are not dates."""
+    try:
+        low = datetime.date.fromisoformat(first) - _MARGIN
+        high = datetime.date.fromisoformat(last) + _MARGIN
+    except (ValueError, OverflowError):
+        return None
+    return low.isoformat(), high.isoformat()
+
+
 def might_show(kind: str, values: Mapping[str, str], first: str, last: str) -> bool:
     """Whether an item of ``kind`` (its field values) can have an entry on days
     ``first`` to ``last`` (YYYY-MM-DD, as :func:`entries` is asked): a test of its
     dates alone, with a margin, so that a store gives :func:`entries` the few items a
     week or a month can hold rather than every plan, shift and meeting it has. True
     whenever it cannot tell (a value that is not a date)."""
-    try:
-        low = (datetime.date.fromisoformat(first) - _MARGIN).isoformat()
-        high = (datetime.date.fromisoformat(last) + _MARGIN).isoformat()
-    except (ValueError, OverflowError):
+    bounds = _widened(first, last)
+    if bounds is None:
         return True
+    low, high = bounds
     if kind == "plan":
         due = values.get("due") or ""
         return (values.get("status") or "open") in plan.OPEN and low <= due <= high
