@@ -5,6 +5,7 @@ so every event is checked by the same rules whichever way it came.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import time
 from collections import Counter
@@ -29,6 +30,8 @@ from protocol.kinds import Payload, redact
 from protocol.kinds import member as member_kinds
 from protocol.membership import Membership
 from protocol.validate import check_event
+
+log = logging.getLogger("commune.node")
 
 __all__ = [
     "PARALLEL_FROM",
@@ -217,7 +220,14 @@ class Node:
             absorbed = IngestResult()
             self._absorb(absorbed, [], own=made)
         if made:
-            self.home.record_head(made[-1].seq, made[-1].id)
+            try:
+                self.home.record_head(made[-1].seq, made[-1].id)
+            except OSError as e:
+                # The events are committed: the post succeeded. The record beside the
+                # store only says how far this node has written (to see an older store
+                # put in place); left behind, it is still at or below the store's head,
+                # which refuses nothing, and the next post writes it again.
+                log.warning("own-head record not written (%s): the post is stored", e.strerror)
         if absorbed.erased:
             self.store.checkpoint()
         return made
