@@ -466,38 +466,26 @@ async def test_the_calendar_in_a_real_browser(salvador: Any) -> None:
     """The week and the month in Chromium, without an error on the console, saved as
     screenshots (test-artifacts/web/calendar-week.png, calendar-month.png)."""
     browser_tests = pytest.importorskip("tests.test_web_browser")
-    if not browser_tests.CHROMIUM.exists():
-        pytest.skip("Debian's chromium is not installed (python3 run.py test installs it)")
     node, keys, _ = salvador
     runner, port = await _view(node, keys)
     try:
-        async with browser_tests.playwright_api.async_playwright() as p:
-            chromium = await p.chromium.launch(
-                executable_path=str(browser_tests.CHROMIUM), args=browser_tests.FLAGS
-            )
-            try:
-                context = await chromium.new_context(locale="en-GB")
-                page = await context.new_page()
-                problems: list[str] = []
-                page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
-                page.on("pageerror", lambda e: problems.append(str(e)))
-                await page.goto(current_address(node.home.path))
-                browser_tests.ARTIFACTS.mkdir(parents=True, exist_ok=True)
-                for view, count in (("week", 4), ("month", 9 + 2 + 1)):
-                    url = f"http://127.0.0.1:{port}/calendar?view={view}&date=2026-12-09"
-                    response = await page.goto(url + "&zone=America/El_Salvador")
-                    assert response is not None
-                    assert response.status == 200
-                    assert await page.locator("li.entry").count() >= count
-                    assert await page.locator("li.entry.short").count() >= 1
-                    # the alert in a title is text: no dialog opened, the title shown
-                    assert "Gate <script>alert(1)</script>" in await page.inner_text("main")
-                    shot = browser_tests.ARTIFACTS / f"calendar-{view}.png"
-                    await page.screenshot(path=str(shot), full_page=True)
-                    assert shot.stat().st_size > 0
-                assert problems == []
-                await context.close()
-            finally:
-                await chromium.close()
+        async with browser_tests.owner_page(current_address(node.home.path), "en-GB") as (
+            page,
+            problems,
+        ):
+            browser_tests.ARTIFACTS.mkdir(parents=True, exist_ok=True)
+            for view, count in (("week", 4), ("month", 9 + 2 + 1)):
+                url = f"http://127.0.0.1:{port}/calendar?view={view}&date=2026-12-09"
+                response = await page.goto(url + "&zone=America/El_Salvador")
+                assert response is not None
+                assert response.status == 200
+                assert await page.locator("li.entry").count() >= count
+                assert await page.locator("li.entry.short").count() >= 1
+                # the alert in a title is text: no dialog opened, the title shown
+                assert "Gate <script>alert(1)</script>" in await page.inner_text("main")
+                shot = browser_tests.ARTIFACTS / f"calendar-{view}.png"
+                await page.screenshot(path=str(shot), full_page=True)
+                assert shot.stat().st_size > 0
+            assert problems == []
     finally:
         await runner.cleanup()

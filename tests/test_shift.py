@@ -513,8 +513,6 @@ async def test_the_shifts_page_in_a_real_browser(tmp_path: Path) -> None:
     """The list of shifts with its coming slots, in Chromium, without an error on the
     console, saved as a screenshot (test-artifacts/web/shifts.png) as the other pages are."""
     browser_tests = pytest.importorskip("tests.test_web_browser")
-    if not browser_tests.CHROMIUM.exists():
-        pytest.skip("Debian's chromium is not installed (python3 run.py test installs it)")
     home = Home(tmp_path / "sv")
     _, keys = home.init("El Salvador", None)
     node = Node.open(home)
@@ -526,33 +524,23 @@ async def test_the_shifts_page_in_a_real_browser(tmp_path: Path) -> None:
     node.post(keys, [("shift.take", {"v": 1, "of": shift, "date": first, "who": "Ana"})])
     runner, port = await start_web(node, keys, host="127.0.0.1", port=0)
     try:
-        async with browser_tests.playwright_api.async_playwright() as p:
-            chromium = await p.chromium.launch(
-                executable_path=str(browser_tests.CHROMIUM), args=browser_tests.FLAGS
-            )
-            try:
-                context = await chromium.new_context(locale="es-ES")
-                page = await context.new_page()
-                problems: list[str] = []
-                page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
-                page.on("pageerror", lambda e: problems.append(str(e)))
-                await page.goto(current_address(home.path))
-                response = await page.goto(f"http://127.0.0.1:{port}/shifts")
-                assert response is not None
-                assert response.status == 200
-                text = await page.inner_text("main")
-                assert "Próximos turnos" in text
-                assert "Ana" in text
-                assert await page.locator("table.slots tbody tr").count() >= 6
-                assert await page.locator("tr.short").count() >= 1
-                browser_tests.ARTIFACTS.mkdir(parents=True, exist_ok=True)
-                shot = browser_tests.ARTIFACTS / "shifts.png"
-                await page.screenshot(path=str(shot), full_page=True)
-                assert shot.stat().st_size > 0
-                assert problems == []
-                await context.close()
-            finally:
-                await chromium.close()
+        async with browser_tests.owner_page(current_address(home.path), "es-ES") as (
+            page,
+            problems,
+        ):
+            response = await page.goto(f"http://127.0.0.1:{port}/shifts")
+            assert response is not None
+            assert response.status == 200
+            text = await page.inner_text("main")
+            assert "Próximos turnos" in text
+            assert "Ana" in text
+            assert await page.locator("table.slots tbody tr").count() >= 6
+            assert await page.locator("tr.short").count() >= 1
+            browser_tests.ARTIFACTS.mkdir(parents=True, exist_ok=True)
+            shot = browser_tests.ARTIFACTS / "shifts.png"
+            await page.screenshot(path=str(shot), full_page=True)
+            assert shot.stat().st_size > 0
+            assert problems == []
     finally:
         await runner.cleanup()
         node.close()

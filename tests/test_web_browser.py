@@ -9,6 +9,7 @@ Screenshots of every page are saved under test-artifacts/web/ (not committed).
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -111,6 +112,36 @@ async def browser() -> AsyncIterator[Any]:
             await chromium.close()
 
 
+def watch(page: Any) -> list[str]:
+    """What goes wrong on ``page`` from now on: console errors, uncaught errors and
+    dialogs (an injected alert), in the order they come."""
+    problems: list[str] = []
+    page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: problems.append(str(e)))
+    page.on("dialog", lambda d: problems.append(f"dialog: {d.message}"))
+    return problems
+
+
+@contextlib.asynccontextmanager
+async def owner_page(address: str, locale: str) -> AsyncIterator[tuple[Any, list[str]]]:
+    """Chromium on a page let in with a web view's ``address`` (its one-time token), and
+    what goes wrong on it (:func:`watch`): for the tests of one kind's pages, which
+    start their own node rather than this module's site."""
+    if not CHROMIUM.exists():
+        pytest.skip("Debian's chromium is not installed (python3 run.py test installs it)")
+    async with playwright_api.async_playwright() as p:
+        chromium = await p.chromium.launch(executable_path=str(CHROMIUM), args=FLAGS)
+        try:
+            context = await chromium.new_context(locale=locale)
+            page = await context.new_page()
+            problems = watch(page)
+            await page.goto(address)
+            yield page, problems
+            await context.close()
+        finally:
+            await chromium.close()
+
+
 async def _open(
     browser: Any, site: Site, path: str = "/", locale: str = "en-US"
 ) -> tuple[Any, Any, list[str]]:
@@ -118,10 +149,7 @@ async def _open(
     token), then on ``path``."""
     context = await browser.new_context(locale=locale)
     page = await context.new_page()
-    problems: list[str] = []
-    page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
-    page.on("pageerror", lambda e: problems.append(str(e)))
-    page.on("dialog", lambda d: problems.append(f"dialog: {d.message}"))
+    problems = watch(page)
     response = await page.goto(current_address(site.members[0].home.path))
     assert response is not None
     assert response.status == 200
