@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import datetime
 import re
-import zoneinfo
 from typing import Any
 
 from aiohttp import web
@@ -31,11 +30,11 @@ from node.web import access
 from node.web.view import View
 from protocol import calendar
 from protocol.calendar import Entry
+from protocol.kinds.zones import zone_of
 
 WEEK = "week"
 MONTH = "month"
 _DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}\Z")
-_ZONE = re.compile(r"[A-Za-z][A-Za-z0-9_+-]*(/[A-Za-z0-9_+-]+){0,2}\Z")
 _DAY = datetime.timedelta(days=1)
 #: the days a page may be about: its weeks and month stay inside the calendar (years 1
 #: to 9999; 0001-01-01 is a Monday, and 9999-11-30's month ends in 9999's December)
@@ -47,11 +46,9 @@ def viewer_zone(given: str) -> tuple[datetime.tzinfo, str, bool]:
     """The zone the page is in: the one ``given`` (an IANA name this machine knows) or
     this machine's; its name ("" for this machine's), and whether ``given`` was refused."""
     given = given.strip()[:64]
-    if given and _ZONE.fullmatch(given) and ".." not in given:
-        try:
-            return zoneinfo.ZoneInfo(given), given, False
-        except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):
-            pass
+    zone = zone_of(given) if given else None
+    if zone is not None:
+        return zone, given, False
     return tz.tzlocal(), "", bool(given)
 
 
