@@ -28,7 +28,6 @@ import os
 import platform
 import pstats
 import signal
-import sqlite3
 import statistics
 import subprocess
 import sys
@@ -40,8 +39,10 @@ from pathlib import Path
 from bench.ingest_bench import source_log
 from bench.report import write_section
 from bench.wire import Relay
+from crypto.atrest import sqlcipher_key
+from node import coding, sync
 from node import peers as peer_list
-from node import sync
+from node.cipherdb import connect, sqlite3
 from node.home import Home
 from node.service import Node
 from protocol import sync as proto
@@ -71,9 +72,13 @@ class Run:
 
 def make_log(base: Path, events: int, sinks: int) -> tuple[Home, list[bytes], list[Home]]:
     """A source that founded a network, admitted ``sinks`` nodes (each joined and took the
-    admissions, as after a first sync), then wrote ``events`` reports of BODY bytes of
-    body. The source's folder, the reports' raw events, and the sinks' folders."""
-    home, raws, homes, admissions = source_log(base, events, sinks, body=BODY, sinks_in_step=True)
+    admissions, as after a first sync), then wrote ``events`` reports of about BODY bytes
+    of title and body, prose in four languages (bench/texts.py: sync bodies are coded
+    with zstd, and prose compresses as people's reports do, one letter repeated would
+    not). The source's folder, the reports' raw events, and the sinks' folders."""
+    home, raws, homes, admissions = source_log(
+        base, events, sinks, body=BODY, sinks_in_step=True, prose=True
+    )
     return home, raws[admissions:], homes
 
 
@@ -115,12 +120,14 @@ def stop(proc: subprocess.Popen[str]) -> None:
         proc.wait()
 
 
-def count(store: Path) -> int:
-    """Events in a store, read by another process while the node writes (WAL). A read
-    that meets the writer at a bad moment (busy, or SQLite's "locking protocol" while
-    the WAL index is rebuilt) counts as none yet: the caller asks again."""
+def count(home: Home) -> int:
+    """Events in a node's (encrypted) store, read by another process while the node
+    writes (WAL). A read that meets the writer at a bad moment (busy, or SQLite's
+    "locking protocol" while the WAL index is rebuilt) counts as none yet: the caller
+    asks again."""
+    key = sqlcipher_key(home.store_key)
     try:
-        with contextlib.closing(sqlite3.connect(f"file:{store}?mode=ro", uri=True)) as db:
+        with contextlib.closing(connect(f"file:{home.store_path}?mode=ro", key, uri=True)) as db:
             return int(db.execute("SELECT max(rowid) FROM events").fetchone()[0] or 0)
     except sqlite3.OperationalError:
         return -1
@@ -134,14 +141,12 @@ def commune_run(
     log = sink.path / "serve.log"
     proc, _ = start_serve(sink.path, profile=profile, log=log)
     started = time.monotonic()
-    while count(sink.store_path) < total:
+    while count(sink) < total:
         failed = [line for line in log.read_text().splitlines() if "event=sync.failed" in line]
         if failed or time.monotonic() - started > TIMEOUT:
             # a failed round is retried only after the interval: do not wait for it
             stop(proc)
-            raise AssertionError(
-                f"the sink holds {count(sink.store_path)} of {total} events; {failed}"
-            )
+            raise AssertionError(f"the sink holds {count(sink)} of {total} events; {failed}")
         time.sleep(0.02)
     done = time.monotonic()
     run_ = Run(
@@ -197,7 +202,10 @@ async def _pull_only(home: Home, url: str) -> int:
             session.post(url + sync.PREFIX + "/sync", data=hello) as response,
         ):
             assert response.status == 200, response.status
-            async for chunk in response.content.iter_any():
+            # decoded as the node decodes it (zstd when both speak it, node/coding.py)
+            coded = coding.coding_of(response.headers.get("Content-Encoding"), service.codings)
+            body = coding.Decoding(response.content.readany, coded)
+            while chunk := await body.read():
                 events += sum(kind == proto.EVENT for kind, _ in reader.feed(chunk))
     return events
 
@@ -395,7 +403,7 @@ def main() -> None:
         source_home, reports, homes = make_log(base, events, 2 * runs + profile)
         sinks, probes = homes[:runs], homes[runs : 2 * runs]
         raw_bytes = sum(len(r) for r in reports)
-        total = count(source_home.store_path)
+        total = count(source_home)
         assert total > len(reports), total
         framing = frames_only(reports)
         print("making a Hypercore of as many entries…", file=sys.stderr)
@@ -495,7 +503,7 @@ def main() -> None:
             "",
             "| what | time | rate | bytes on the wire | against the payload |",
             "| --- | --- | --- | --- | --- |",
-            f"| Commune: {events:,} reports of {BODY} B of body ({raw_bytes / events:.0f} B "
+            f"| Commune: {events:,} reports of {BODY} B of prose ({raw_bytes / events:.0f} B "
             f"per signed event, {raw_bytes / 2**20:.1f} MiB in all), `serve` to `serve` over "
             f"mutual TLS 1.3 | {c.seconds:.1f} s | {c_rate:,.0f} events/s | "
             f"{c.wire / 2**20:.1f} MiB ({c.down / 2**20:.1f} MiB down, {c.up / 1024:.0f} KiB "
