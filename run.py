@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shlex
+import signal
 import subprocess
 import sys
 import venv
@@ -22,11 +24,27 @@ VENV = ROOT / ".venv"
 BIN = VENV / "bin"
 
 
+#: the exit status of a command stopped by Ctrl-C (128 + SIGINT), as shells report it
+STOPPED = 130
+
+
 def sh(*args: str | Path, env: dict[str, str] | None = None) -> None:
     print("+", " ".join(str(a) for a in args), flush=True)
-    result = subprocess.run([str(a) for a in args], cwd=ROOT, env=env, check=False)  # noqa: S603 - our own fixed commands
-    if result.returncode:
-        sys.exit(result.returncode)
+    process = subprocess.Popen([str(a) for a in args], cwd=ROOT, env=env)  # noqa: S603 - our own fixed commands
+    # Ctrl-C reaches the command too (the terminal sends SIGINT to the whole foreground
+    # group): let it stop cleanly (the demo deletes its folders) and then stop quietly,
+    # rather than leave a traceback here and kill it before it is done.
+    interrupted = False
+    while True:
+        try:
+            code = process.wait()
+            break
+        except KeyboardInterrupt:
+            interrupted = True
+    if interrupted:
+        sys.exit(STOPPED)
+    if code:
+        sys.exit(STOPPED if code == -signal.SIGINT else code)
 
 
 def ensure_venv() -> None:
@@ -66,8 +84,19 @@ def ensure_chromium() -> None:
     sh(*prefix, "apt-get", "install", "-y", "-qq", *packages, env=env)
 
 
+def commune_line() -> str:
+    """The line to type for the ``commune`` command that ensure_venv installed."""
+    here = Path.cwd()
+    venv = VENV.relative_to(here) if VENV.is_relative_to(here) else VENV
+    return (
+        f"The `commune` command is in {BIN / 'commune'}: to have it as `commune` in this "
+        f"terminal, run `. {shlex.quote(str(venv / 'bin' / 'activate'))}`"
+    )
+
+
 def test(extra: list[str]) -> None:
     ensure_venv()
+    print(commune_line(), flush=True)
     ensure_chromium()
     sh(BIN / "ruff", "check", ".")
     sh(BIN / "mypy")
@@ -80,15 +109,23 @@ def test(extra: list[str]) -> None:
 
 def demo(extra: list[str]) -> None:
     ensure_venv()
+    print(commune_line(), flush=True)
     env = dict(os.environ, PYTHONUNBUFFERED="1")
-    sh(BIN / "python", "-m", "node", "demo", *extra, env=env)
+    try:
+        sh(BIN / "python", "-m", "node", "demo", *extra, env=env)
+    finally:  # said again when the demo stops, as what to do next
+        print(commune_line(), flush=True)
 
 
 def main() -> None:
     jobs = {"test": test, "demo": demo}
     if len(sys.argv) < 2 or sys.argv[1] not in jobs:
         sys.exit(f"usage: python3 run.py {{{'|'.join(jobs)}}} [args...]")
-    jobs[sys.argv[1]](sys.argv[2:])
+    try:
+        jobs[sys.argv[1]](sys.argv[2:])
+    except KeyboardInterrupt:  # while making the environment, say: one line, no traceback
+        print("\nStopped.", file=sys.stderr)
+        sys.exit(STOPPED)
 
 
 if __name__ == "__main__":

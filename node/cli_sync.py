@@ -9,8 +9,9 @@ start fast.
 from __future__ import annotations
 
 import json
+from collections.abc import Coroutine
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit
 
 import click
@@ -30,6 +31,8 @@ if TYPE_CHECKING:
 DEFAULT_PORT = config.SYNC_PORT
 DEFAULT_WEB_PORT = config.WEB_PORT
 DEFAULT_INTERVAL = 60.0
+
+T = TypeVar("T")
 
 #: serve's options and the settings (node/config.py) they override when given
 OVERRIDES = {
@@ -53,6 +56,46 @@ config_option = click.option(
     help="The node's settings file (TOML; docs/CLI.md). Default: $COMMUNE_CONFIG, else "
     "node.toml in the node folder when it exists. Options given here override it.",
 )
+
+
+def run_stoppable(main: Coroutine[Any, Any, T]) -> T:
+    """``asyncio.run(main)``, stopped for certain by Ctrl-C (SIGINT): the handler runs on
+    the event loop between steps, never inside a write to the store, and cancels ``main``
+    again every second until it ends, since a library may swallow one cancellation (as
+    Python 3.11's ``asyncio.wait_for`` does when what it waits for has just finished).
+    Then :class:`KeyboardInterrupt` is raised: ``commune`` says "stopped" in one line and
+    exits 130 (node/cli.py); what was stored before stays, each batch being one
+    transaction."""
+    import asyncio  # noqa: PLC0415 - asyncio and aiohttp only where needed
+    import signal  # noqa: PLC0415
+
+    with asyncio.Runner() as runner:
+        loop = runner.get_loop()
+        task = loop.create_task(main)
+        stopped = False
+
+        def cancel() -> None:
+            if not task.done():
+                task.cancel()
+                loop.call_later(1.0, cancel)
+
+        def on_sigint() -> None:
+            nonlocal stopped
+            stopped = True
+            cancel()
+
+        loop.add_signal_handler(signal.SIGINT, on_sigint)
+        try:
+            result = loop.run_until_complete(task)
+        except asyncio.CancelledError:
+            if stopped:
+                raise KeyboardInterrupt from None
+            raise
+        finally:
+            loop.remove_signal_handler(signal.SIGINT)
+        if stopped:
+            raise KeyboardInterrupt
+        return result
 
 
 def host_port(text: str, default_port: int, option: str = "--listen") -> tuple[str, int]:
@@ -152,8 +195,6 @@ def sync_cmd(
     ctx: Context, config_file: Path | None, peer_urls: tuple[str, ...], accept_loss: bool
 ) -> None:
     """One sync round now with every known peer (or the given ones), then a summary."""
-    import asyncio  # noqa: PLC0415 - asyncio and aiohttp only where needed
-
     from node import daemon  # noqa: PLC0415
 
     settings = config.find(ctx.home.path, config_file)
@@ -168,7 +209,7 @@ def sync_cmd(
                 _accept_loss(node)
                 return
             fail("this node knows no peer yet: `commune peer add https://HOST:PORT`")
-        results = asyncio.run(
+        results = run_stoppable(
             daemon.sync_once(
                 node,
                 keys,
@@ -199,8 +240,6 @@ def sync_cmd(
 def resync_cmd(ctx: Context, config_file: Path | None) -> None:
     """Make a new store when this one is damaged: from what still checks in it, then
     from the peers (the damaged file is kept beside it)."""
-    import asyncio  # noqa: PLC0415 - asyncio and aiohttp only where needed
-
     from node import daemon, resync  # noqa: PLC0415
 
     settings = config.find(ctx.home.path, config_file)
@@ -218,7 +257,7 @@ def resync_cmd(ctx: Context, config_file: Path | None) -> None:
         )
     with ctx.node() as node:
         add_peers(node, settings)
-        results = asyncio.run(
+        results = run_stoppable(
             daemon.sync_once(
                 node,
                 keys,
@@ -307,14 +346,12 @@ def confirm_feed(node: Node, keys: NodeKeys, settings: Config | None = None) -> 
     reason = node.store.get_meta("feed_unconfirmed")
     if (not reason and node.feed_problem() is None) or node.membership() is None:
         return
-    import asyncio  # noqa: PLC0415 - asyncio and aiohttp only where needed
-
     from node import daemon  # noqa: PLC0415
 
     if settings is None:
         settings = config.from_environment(node.home.path)
     click.echo("Asking peers how far this node's own feed goes before writing…", err=True)
-    results = asyncio.run(
+    results = run_stoppable(
         daemon.sync_once(
             node,
             keys,

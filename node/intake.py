@@ -81,7 +81,10 @@ Read = Callable[[], Awaitable[bytes]]
 async def _more(session: sessions.Session, read: Read, stats: Stats, timeout: float) -> None:
     """The next piece of the stream, into the session (b"": it ended)."""
     try:
-        chunk = await asyncio.wait_for(read(), timeout)
+        # not asyncio.wait_for: Python 3.11's swallows a cancellation (Ctrl-C, a stop)
+        # that comes as the read finishes, and the round would run on
+        async with asyncio.timeout(timeout):
+            chunk = await read()
     except TimeoutError:
         raise SyncError(f"the peer sent nothing for {timeout:.0f} s") from None
     session.receive_data(chunk)
