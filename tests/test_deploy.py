@@ -81,7 +81,13 @@ def test_compose_runs_four_nodes_each_with_its_settings_volume_and_secret() -> N
     networks: dict[str, set[str]] = {}
     for name, service in services.items():
         assert service["image"] == "commune:latest"
-        assert service["build"] == {"context": "..", "dockerfile": "deploy/Containerfile"}
+        assert service["build"] == {
+            "context": "..",
+            "dockerfile": "deploy/Containerfile",
+            # required: compose stops when it is not set (tests/test_deploy_pinned.py)
+            "args": {"BASE_DIGEST": service["build"]["args"]["BASE_DIGEST"]},
+        }
+        assert service["build"]["args"]["BASE_DIGEST"].startswith("${BASE_DIGEST:?")
         assert (DEPLOY / service["build"]["context"] / service["build"]["dockerfile"]).exists()
         assert service["read_only"] is True
         assert service["cap_drop"] == ["ALL"]
@@ -191,7 +197,8 @@ def test_the_containerfile_copies_what_exists_and_runs_unprivileged() -> None:
         for line in (DEPLOY / "Containerfile").read_text().splitlines()
         if line.strip() and not line.startswith("#")
     ]
-    assert lines[0] == "FROM python:3.11-slim"
+    assert lines[0] == "ARG BASE_DIGEST"  # tests/test_deploy_pinned.py: the base, pinned
+    assert lines[1] == "FROM docker.io/library/python:3.11-slim@${BASE_DIGEST}"
     for line in lines:
         if line.startswith("COPY "):
             *sources, _ = line.split()[1:]
