@@ -10,6 +10,7 @@ Screenshots of every page are saved under test-artifacts/web/ (not committed).
 from __future__ import annotations
 
 import contextlib
+import itertools
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -140,6 +141,86 @@ async def owner_page(address: str, locale: str) -> AsyncIterator[tuple[Any, list
             await context.close()
         finally:
             await chromium.close()
+
+
+#: every text and dot of an SVG picture, where the browser drew it (getBBox, in the
+#: picture's own units), its viewBox, and its lines
+_MEASURE = """svg => {
+  const box = svg.viewBox.baseVal;
+  const shapes = [...svg.querySelectorAll("text, circle")].map(e => {
+    const b = e.getBBox();
+    return {tag: e.tagName, text: e.textContent, x: b.x, y: b.y, w: b.width, h: b.height,
+            r: e.tagName === "circle" ? e.r.baseVal.value : 0,
+            anchor: e.getAttribute("text-anchor")};
+  });
+  const lines = [...svg.querySelectorAll("line")].map(l => [
+    l.x1.baseVal.value, l.y1.baseVal.value, l.x2.baseVal.value, l.y2.baseVal.value]);
+  return {box: [box.x, box.y, box.width, box.height], shapes, lines};
+}"""
+
+
+def _overlap(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    return (
+        a["x"] < b["x"] + b["w"]
+        and b["x"] < a["x"] + a["w"]
+        and a["y"] < b["y"] + b["h"]
+        and b["y"] < a["y"] + a["h"]
+    )
+
+
+def _from_line(x: float, y: float, line: list[float]) -> float:
+    ax, ay, bx, by = line
+    vx, vy = bx - ax, by - ay
+    t = max(0.0, min(1.0, ((x - ax) * vx + (y - ay) * vy) / (vx * vx + vy * vy or 1.0)))
+    return float(((x - ax - t * vx) ** 2 + (y - ay - t * vy) ** 2) ** 0.5)
+
+
+async def graph_problems(svg: Any, names: list[str]) -> list[str]:
+    """What is wrong with the drawing of the peer graph ``svg`` (a locator), measured in
+    the browser: a label or a dot outside the picture (cut off), two that overlap, a
+    line passing over a dot it does not join, a name of ``names`` not drawn whole."""
+    drawn = await svg.evaluate(_MEASURE)
+    x0, y0, w, h = drawn["box"]
+    shapes = drawn["shapes"]
+    problems = []
+    for s in shapes:
+        if s["w"] <= 0 or s["h"] <= 0:
+            problems.append(f"{s['tag']} {s['text']!r} has no size")
+        if s["x"] < x0 or s["y"] < y0 or s["x"] + s["w"] > x0 + w or s["y"] + s["h"] > y0 + h:
+            problems.append(
+                f"{s['tag']} {s['text']!r} reaches out of the picture: {s} {drawn['box']}"
+            )
+    for i, a in enumerate(shapes):
+        problems += [
+            f"{a['tag']} {a['text']!r} overlaps {b['tag']} {b['text']!r}"
+            for b in shapes[i + 1 :]
+            if _overlap(a, b)
+        ]
+    for line in drawn["lines"]:
+        for s in shapes:
+            if s["tag"] != "circle":
+                continue
+            cx, cy = s["x"] + s["w"] / 2, s["y"] + s["h"] / 2
+            ends = ((line[0], line[1]), (line[2], line[3]))
+            if any(abs(cx - ex) < 0.5 and abs(cy - ey) < 0.5 for ex, ey in ends):
+                continue
+            if _from_line(cx, cy, line) < s["r"]:
+                problems.append(f"a line {line} passes over the dot at {cx:.0f},{cy:.0f}")
+    texts = [s["text"] for s in shapes if s["tag"] == "text"]
+    problems += [f"{n!r} is not drawn whole" for n in names if n not in texts]
+    return problems
+
+
+async def chart_ticks(svg: Any) -> list[str]:
+    """The numbers up the scale of a chart (``svg``, a locator), bottom first; one cut
+    off at the picture's left edge is named as such."""
+    drawn = await svg.evaluate(_MEASURE)
+    x0 = drawn["box"][0]
+    return [
+        s["text"] if s["x"] >= x0 else f"cut off: {s['text']}"
+        for s in drawn["shapes"]
+        if s["tag"] == "text" and s["anchor"] == "end"  # the scale's, right-aligned
+    ]
 
 
 async def _open(
@@ -329,6 +410,39 @@ async def test_shifts_meetings_reports_and_follow_ups_show_every_field(
         await _shot(page, "contacts-follow-up")
 
         assert await page.locator("a[href^='javascript']").count() == 0
+        assert problems == []
+    finally:
+        await context.close()
+
+
+def nice_steps(ticks: list[str], grouping: str = ",") -> bool:
+    """Whether a scale's numbers go up from 0 by one round step (1, 2, 2.5 or 5 times a
+    power of ten), at most five steps."""
+    values = [int(t.replace(grouping, "")) for t in ticks]
+    step = values[1] if len(values) > 1 else 0
+    return (
+        values[0] == 0
+        and 2 <= len(values) <= 6
+        and all(b - a == step for a, b in itertools.pairwise(values))
+        and str(step).rstrip("0") in ("1", "2", "25", "5")
+    )
+
+
+@pytest.mark.parametrize("locale", ["en-US", "hi-IN"])
+async def test_the_activity_pictures_keep_every_label_whole(
+    site: Site, browser: Any, locale: str
+) -> None:
+    """Issue 19: "South Africa" (reached through others, on the left) was cut to
+    "Africa" at the picture's edge, two members sat on one line with this node, and the
+    scale read 12.5 and 37.5. Measured in Chromium: every label and dot inside the
+    picture and apart, round steps up the scale."""
+    context, page, problems = await _open(browser, site, "/activity", locale=locale)
+    try:
+        names = [m.name for m in site.members]
+        assert await graph_problems(page.locator("svg.graph"), names) == []
+        ticks = await chart_ticks(page.locator("svg.chart"))
+        assert nice_steps(ticks), ticks
+        await _shot(page, f"activity-{locale}")
         assert problems == []
     finally:
         await context.close()

@@ -35,7 +35,7 @@ async def activity(request: web.Request) -> web.Response:
     ]
     labels = [v.tr.short_date(d) for d in week_days]
     title = v.tr("Events per week, by collective, over the last {n} weeks.", n=WEEKS)
-    chart = svg.weekly_chart(series, labels, title)
+    chart = svg.weekly_chart(series, labels, title, v.tr.number)
     table = [
         (week_days[i], [s.counts[i] for s in series], sum(s.counts[i] for s in series))
         for i in range(len(week_days))

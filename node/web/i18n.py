@@ -37,6 +37,7 @@ import datetime
 import functools
 import gettext
 import io
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,6 +49,7 @@ from babel.dates import (
     format_skeleton,
     format_time,
     format_timedelta,
+    get_date_format,
     get_datetime_format,
 )
 from babel.lists import format_list
@@ -115,6 +117,30 @@ def _date(day: datetime.date, form: str, lang: str) -> str:
     return str(format_date(day, form, locale=locale_of(lang)))
 
 
+#: how a date is typed, as each language names its parts: dd/mm/yyyy, dd/mm/aaaa
+DATE_PARTS = {"d": N_("dd"), "m": N_("mm"), "y": N_("yyyy")}
+#: a date typed in three groups of digits (any script's), with / . - or a space between
+_TYPED = re.compile(r"(\d{1,4})\s*[/.\- ]\s*(\d{1,2})\s*[/.\- ]\s*(\d{1,4})")
+_ISO = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})")
+
+
+@functools.cache
+def date_form(code: str) -> tuple[str, str]:
+    """The order a date is typed in on a language's pages ("dmy"), and the mark between
+    its parts: CLDR's short date (d/M/yy in Spanish and Hindi); English types ISO's
+    year-month-day, which no reader takes the wrong way round (3/4 is March 4 to some
+    English readers and 3 April to others)."""
+    if code == DEFAULT:
+        return "ymd", "-"
+    pattern = str(get_date_format("short", locale=locale_of(code)).pattern)
+    at = {part: pattern.find(letter) for part, letter in (("d", "d"), ("m", "M"), ("y", "y"))}
+    if min(at.values()) < 0:
+        return "ymd", "-"
+    order = "".join(sorted(at, key=lambda part: at[part]))
+    marks = [c for c in pattern if c in "/.-"]
+    return order, marks[0] if marks else "/"
+
+
 @dataclass(frozen=True, slots=True)
 class Translator:
     """The words of one language; called as ``_`` in the templates (and ``plural`` for
@@ -169,6 +195,43 @@ class Translator:
                 whole = datetime.timedelta(seconds=(seconds // size) * size)
                 return format_timedelta(-whole, threshold=1, add_direction=True, locale=self.locale)
         raise AssertionError("a minute is one of CLDR's units")  # pragma: no cover
+
+    def date_hint(self) -> str:
+        """How to type a date in this language: yyyy-mm-dd / dd/mm/aaaa / दद/मम/वववव."""
+        order, mark = date_form(self.lang)
+        return mark.join(self(DATE_PARTS[part]) for part in order)
+
+    def typed_date(self, text: str) -> str | None:
+        """The day (YYYY-MM-DD) of a date typed as this language types it
+        (:meth:`date_hint`, with / . - or a space between, any script's digits) or as
+        YYYY-MM-DD; None if it is not one."""
+        text = text.strip()
+        iso = _ISO.fullmatch(text)
+        groups = iso.groups() if iso else None
+        if groups is None:
+            typed = _TYPED.fullmatch(text)
+            if typed is None:
+                return None
+            order = date_form(self.lang)[0]
+            groups = tuple(typed.group(1 + order.index(part)) for part in "ymd")
+        year, month, day = groups
+        if len(year) != 4:
+            return None
+        try:
+            return datetime.date(int(year), int(month), int(day)).isoformat()
+        except ValueError:
+            return None
+
+    def date_field(self, text: str) -> str:
+        """A date filter's value as this language types it (a date given as YYYY-MM-DD,
+        in a link, shown as 01/03/2026 on a Spanish page); what is not a date, as it is."""
+        day = self.typed_date(text)
+        if day is None:
+            return text
+        order, mark = date_form(self.lang)
+        year, month, date = day.split("-")
+        parts = {"y": year, "m": month, "d": date}
+        return mark.join(parts[part] for part in order)
 
     def date(self, day: datetime.date) -> str:
         """March 12, 2026 / 12 de marzo de 2026 / 12 मार्च 2026."""

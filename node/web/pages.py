@@ -191,20 +191,24 @@ async def overview(request: web.Request) -> web.Response:
 
 
 def _numbers(v: View) -> list[dict[str, Any]]:
-    """How many items of each kind, for the overview: a public kind's visible items, a
-    private kind's that this node can open (none shown without the keys)."""
+    """How many items of each kind, for the overview: a public kind's visible items and
+    the private ones this node can open, a private kind's that this node can open (none
+    shown without the keys)."""
     data = v.state.data
     out = []
     for spec in POSTABLE.values():
-        if spec.private:
-            opened = v.private_items(spec.name)
-            if opened is None:
-                continue
-            count = len(opened)
-        else:
-            count = data.count_items(spec.name)
+        # as the kind's list counts them: the public ones and the private ones this
+        # node can open (a private kind: those alone, and none without the keys)
+        opened = v.private_items(spec.name)
+        if spec.private and opened is None:
+            continue
+        count = len(opened or []) + (0 if spec.private else data.count_items(spec.name))
         texts = KindTexts.of(spec)
-        overdue = data.count_overdue(spec, v.today) if texts.overdue_many else 0
+        overdue = 0
+        if texts.overdue_many:
+            overdue = data.count_overdue(spec, v.today) + sum(
+                1 for r in opened or [] if spec.listing.is_overdue(r, v.today)
+            )
         out.append(
             {
                 "href": "/" + spec.plural,
@@ -242,17 +246,27 @@ def _items(request: web.Request, spec: KindSpec) -> web.Response:
     dates_late = OVERDUE in listing.filters
     opened = v.private_items(spec.name)
     page = shown = None
+    pager = None
     if spec.private:
         if opened is not None:
             rows = [r for r in filter_rows(opened, filters) if _matches(r, spec, filters, v.today)]
             page = page_of(rows, filters.page)
+            pager = v.pager(page)
     else:
         page = v.state.data.items_page(spec, filters, v.today)
-        if opened and filters.page == 1:
-            shown = filter_rows(opened, filters)[:PAGE_SIZE]
-            shown = [r for r in shown if _matches(r, spec, filters, v.today)]
-            for row in shown if dates_late else []:
-                row["overdue"] = listing.is_overdue(row, v.today)
+        pager = v.pager(page)
+        if opened:
+            # the private items of a public kind that match are shown above the first
+            # page, and counted with the public ones: the count is of every card the
+            # filters let through (filtered first, then cut to a page, so none is missed)
+            matching = [
+                r for r in filter_rows(opened, filters) if _matches(r, spec, filters, v.today)
+            ]
+            pager["total"] += len(matching)
+            if filters.page == 1 and matching:
+                shown = [dict(r) for r in matching[:PAGE_SIZE]]
+                for row in shown if dates_late else []:
+                    row["overdue"] = listing.is_overdue(row, v.today)
     texts = KindTexts.of(spec)
     return v.render(
         "items.html",
@@ -268,7 +282,7 @@ def _items(request: web.Request, spec: KindSpec) -> web.Response:
         locked_note=v.tr.kind(spec.name, texts.locked) if texts.locked else "",
         private_note=v.tr.kind(spec.name, texts.opened) if texts.opened else "",
         page=page,
-        pager=v.pager(page) if page is not None else None,
+        pager=pager,
         private=shown,
         filters=filters,
         notes=notes,

@@ -29,7 +29,6 @@ from protocol.kinds import POSTABLE, KindSpec
 from protocol.kinds.base import NEWEST, OVERDUE, WEEKDAYS
 
 _KIND = re.compile(r"[a-z][a-z0-9._-]{0,63}\Z")
-_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}\Z")
 _HEX32 = re.compile(r"[0-9a-f]{64}\Z")
 MAX_PAGE = 1_000_000
 
@@ -217,18 +216,17 @@ class View:
         )
 
     def _day(self, text: str, notes: list[str]) -> str:
-        """A YYYY-MM-DD date given in a filter, or "" (with a note if it is not one)."""
+        """The day (YYYY-MM-DD) of a date given in a filter, typed as the page's language
+        types dates (dd/mm/aaaa on a Spanish page) or as YYYY-MM-DD; or "" (with a note
+        if it is not one)."""
         text = text.strip()
         if not text:
             return ""
-        try:
-            if not _DATE.match(text):
-                raise ValueError(text)
-            datetime.date.fromisoformat(text)
-        except ValueError:
+        day = self.tr.typed_date(text)
+        if day is None:
             notes.append(self.tr("{value} is not a date; it was left out.", value=text[:40]))
             return ""
-        return text
+        return day
 
     def _day_bound(self, text: str, notes: list[str], *, end: bool) -> int | None:
         """The timestamp at the start of a day given in a filter (of the next, for the
