@@ -9,6 +9,10 @@ certificates of the current members: a stranger's or a revoked node's handshake 
 before any request is read.
 
 The peer's node id is read from its verified certificate, never from anything it says.
+
+A server shows its certificate only to a client that names the network in its TLS
+server name (SNI): :func:`server_name`, derived from the network id, so that a
+stranger who finds the address learns no node id (docs/PROTOCOL.md §10.1).
 """
 
 from __future__ import annotations
@@ -19,8 +23,9 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from crypto.errors import BadCertificate
 from crypto.sign import SigningKey, check_public_key
@@ -35,6 +40,11 @@ _ED25519_ALGORITHM = bytes.fromhex("300506032b6570")
 #: A throwaway key: the to-be-signed part of a certificate does not depend on the
 #: signing key for Ed25519 (the algorithm identifier has no parameters).
 _PLACEHOLDER = Ed25519PrivateKey.from_private_bytes(bytes(32))
+#: HKDF info of the TLS server name that members send (docs/PROTOCOL.md §1, §10.1).
+TLS_SERVER_NAME = b"commune/v1/tls-server-name\x00"
+#: The reserved top-level name (RFC 6761 §6.4) under which the server name sits: no
+#: resolver answers for it, and no public certificate names it.
+SERVER_NAME_SUFFIX = ".invalid"
 
 
 def _builder(node_id: bytes) -> x509.CertificateBuilder:
@@ -56,6 +66,16 @@ def _builder(node_id: bytes) -> x509.CertificateBuilder:
         # Not a CA: a member's key must not be able to vouch for any other key.
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
     )
+
+
+def server_name(network: bytes) -> str:
+    """The TLS server name (SNI) a member sends to a member of ``network``, and the only
+    one such a server answers with its certificate: 32 hex digits of HKDF-SHA256 (RFC
+    5869; no salt, info ``TLS_SERVER_NAME``) over the network id, under ``.invalid``."""
+    if len(network) != 32:
+        raise BadCertificate("a network id has 32 bytes")
+    label = HKDF(algorithm=hashes.SHA256(), length=16, salt=None, info=TLS_SERVER_NAME)
+    return label.derive(network).hex() + SERVER_NAME_SUFFIX
 
 
 def certificate(key: SigningKey) -> x509.Certificate:

@@ -18,7 +18,7 @@ from pathlib import Path
 import click
 
 from crypto.identity import NodeKeys
-from node import logs, network, private, servelock
+from node import config, logs, network, private, servelock
 from node.cli_common import Context, fail, pass_ctx
 from node.cli_sync import (
     DEFAULT_INTERVAL,
@@ -41,9 +41,11 @@ from node.service import Node
 @config_option
 @click.option(
     "--listen",
-    default=f"0.0.0.0:{DEFAULT_PORT}",
-    show_default=True,
-    help="Where the sync server listens (mutual TLS: only members can connect).",
+    default=None,
+    metavar="HOST:PORT",
+    help=f"Where the sync server listens (mutual TLS: only members can connect). Default: "
+    f"127.0.0.1:{DEFAULT_PORT}, this machine only; with --advertise https://HOST:PORT, "
+    "every interface at that port.",
 )
 @click.option(
     "--advertise",
@@ -114,7 +116,7 @@ def serve(
     ctx: Context,
     *,
     config_file: Path | None,
-    listen: str,
+    listen: str | None,
     advertise: tuple[str, ...],
     interval: float,
     parallel: int,
@@ -130,7 +132,7 @@ def serve(
     read-only web view."""
     from node.web import check_bind  # noqa: PLC0415 - aiohttp only where needed
 
-    options = {
+    options: dict[str, object] = {
         "listen": listen,
         "advertise": advertise,
         "interval": interval,
@@ -144,7 +146,8 @@ def serve(
         "log_level": log_level.lower(),
     }
     settings = settings_for(ctx, config_file, options)
-    host_port(settings.listen, DEFAULT_PORT)
+    listen_at, _ = config.listen_address(settings)
+    host_port(listen_at, DEFAULT_PORT)
     web_host, _ = host_port(settings.web_listen, DEFAULT_WEB_PORT, "--web")
     if settings.web_enabled:
         warning = check_bind(web_host, settings.web_public)
@@ -154,7 +157,7 @@ def serve(
     logs.setup_logging(settings.log_format, settings.log_level)
     if settings.source is not None:
         click.echo(f"Settings from {settings.source}.", err=True)
-    with ctx.node() as node, servelock.serve_lock(ctx.home.path, listen=settings.listen) as lock:
+    with ctx.node() as node, servelock.serve_lock(ctx.home.path, listen=listen_at) as lock:
         if node.membership() is None:
             fail(
                 "this node belongs to no network yet: `commune found NAME` or `commune join INVITE`"
@@ -185,7 +188,8 @@ async def _run(node: Node, keys: NodeKeys, settings: Config, lock: servelock.Ser
     from node import daemon  # noqa: PLC0415
     from node.web import address, start_web  # noqa: PLC0415
 
-    host, port = host_port(settings.listen, DEFAULT_PORT)
+    listen_at, why = config.listen_address(settings)
+    host, port = host_port(listen_at, DEFAULT_PORT)
     web_host, web_port = host_port(settings.web_listen, DEFAULT_WEB_PORT, "--web")
     runner = daemon.Daemon(
         node,
@@ -203,9 +207,8 @@ async def _run(node: Node, keys: NodeKeys, settings: Config, lock: servelock.Ser
         await runner.start()
     except OSError as e:
         fail(f"cannot listen on {host}:{port}: {e.strerror}")
-    click.echo(
-        f"Serving on {host}:{runner.port}; syncing every {settings.interval:g} s. Ctrl-C stops."
-    )
+    where = f"{host}:{runner.port}" + (f" ({why})" if why else "")
+    click.echo(f"Serving on {where}; syncing every {settings.interval:g} s. Ctrl-C stops.")
     lock.note(listen=f"{host}:{runner.port}")
     note = proxy_note(settings)
     if note:

@@ -6,7 +6,9 @@ options override the file: defaults < file < options. Every setting, its default
 it exists is in :data:`SETTINGS` (and docs/CLI.md, ``serve``)::
 
     [sync]
-    listen = "0.0.0.0:8470"        # the sync server (mutual TLS: members only)
+    listen = "0.0.0.0:8470"        # the sync server (mutual TLS: members only); unset:
+                                   # 127.0.0.1:8470, or every interface at the port of
+                                   # the first address advertised (listen_address)
     advertise = ["https://203.0.113.7:8470"]
     interval = 60                  # seconds between rounds with each peer
     parallel = 4                   # peers synced at once
@@ -43,7 +45,7 @@ own limits (sizes of hellos, batches and events) are fixed, the same on every no
 A wrong file is refused whole with one error naming the file, the key and what is
 wrong; so is a key this module does not know (a typo would otherwise be ignored).
 
-Why this module is long (about 480 lines): most of it is :data:`SETTINGS`, one entry per
+Why this module is long (about 520 lines): most of it is :data:`SETTINGS`, one entry per
 setting with its check and its reason, which docs/CLI.md follows; splitting the table
 from its checks would only scatter it.
 """
@@ -78,7 +80,8 @@ class Config:
 
     #: the file these came from (None: defaults only)
     source: Path | None = None
-    listen: str = f"0.0.0.0:{SYNC_PORT}"
+    #: None: not set; :func:`listen_address` decides from ``advertise``
+    listen: str | None = None
     advertise: tuple[str, ...] = ()
     interval: float = 60.0
     parallel: int = 4
@@ -463,6 +466,38 @@ def check(config: Config) -> str | None:
                     "SOCKS port (socks5://127.0.0.1:9050) to reach it"
                 )
     return None
+
+
+#: where the sync server listens when nothing says: this machine only
+LOOPBACK = f"127.0.0.1:{SYNC_PORT}"
+
+
+def listen_address(config: Config) -> tuple[str, str]:
+    """Where the sync server listens, and why when ``listen`` is not set (else ""):
+
+    - ``listen`` set: there;
+    - else an address advertised: at its port, on every interface (0.0.0.0) for an
+      address other machines reach, on loopback for an onion service (Tor forwards to
+      it) or a loopback address;
+    - else 127.0.0.1:8470: a node that only dials out is reachable from nowhere.
+    """
+    if config.listen is not None:
+        return config.listen, ""
+    if not config.advertise:
+        return LOOPBACK, "this machine only; --listen HOST:PORT or --advertise URL to be reached"
+    url = config.advertise[0]
+    parts = urlsplit(url)
+    host = (parts.hostname or "").lower().rstrip(".")
+    port = parts.port or SYNC_PORT
+    if is_onion(host):
+        return f"127.0.0.1:{port}", f"this machine only, where Tor forwards {url} to"
+    if host in ("localhost", "::1") or host.startswith("127."):
+        shown = "[::1]" if host == "::1" else "127.0.0.1" if host == "localhost" else host
+        return f"{shown}:{port}", f"this machine only, as {url} is advertised"
+    return (
+        f"0.0.0.0:{port}",
+        f"every interface, at the port of {url}; --listen HOST:PORT to choose",
+    )
 
 
 def find(home: Path, given: Path | None) -> Config:

@@ -15,6 +15,7 @@ from typing import NoReturn
 import aiohttp
 from aiohttp import web
 
+from crypto import tls
 from node import transport
 from node.errors import PeerRefused
 from node.peers import trusted_certificates
@@ -131,7 +132,9 @@ async def introduce(sync: Sync, session: aiohttp.ClientSession, base: str) -> bo
     if known is None or (not proof and node.node_id != known.genesis.author):
         return False  # no proof to give (the founder's is the genesis itself)
     intro = admission.Introduction(node.network, node.node_id, tuple(e.raw for e in proof))
-    context = transport.introduction_context(trusted_certificates(node))
+    context = transport.introduction_context(
+        trusted_certificates(node), tls.server_name(node.network)
+    )
     where = base.removesuffix(PREFIX)
     try:
         async with session.post(f"{base}/introduce", data=intro.encode(), ssl=context) as answer:

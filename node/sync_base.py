@@ -142,11 +142,11 @@ class Sync:
         if cached is not None and cached[0] == members:
             return cached[1]
         certs = trusted_certificates(self.node)
-        ctx = (transport.server_context if server else transport.client_context)(
-            self.keys.signing, certs
-        )
+        name = tls.server_name(self.node.network)
         if server:
-            ctx.sni_callback = self._sni
+            ctx = transport.server_context(self.keys.signing, certs, name, on_hello=self._fresh)
+        else:
+            ctx = transport.client_context(self.keys.signing, certs, name)
         self._contexts[kind] = (members, ctx)
         return ctx
 
@@ -158,8 +158,9 @@ class Sync:
             raise PeerRefused("the peer's certificate is not a member's pinned certificate")
         return peer
 
-    def _sni(self, sslobj: ssl.SSLObject, _name: str | None, _ctx: ssl.SSLContext) -> None:
-        # Called for every new connection: give it a context pinned to today's members.
+    def _fresh(self, sslobj: ssl.SSLObject) -> None:
+        # Called for every new connection that names the network (node/transport.py):
+        # give it a context pinned to today's members.
         fresh = self.context(server=True)
         if sslobj.context is not fresh:
             sslobj.context = fresh

@@ -7,15 +7,24 @@ the client's and refuses a handshake with any certificate it has not pinned; a c
 that shows none completes the handshake, and may then only introduce itself (§10.7):
 the sync server reads nothing else from it and closes the connection. (Python's ``ssl``
 has no per-connection verification callback, so a node not yet pinned proves its
-admission at that one route, checked by the membership rules.)"""
+admission at that one route, checked by the membership rules.)
+
+The certificate is not shown to whoever connects: a client names the network in its
+TLS server name (SNI, ``crypto.tls.server_name``), whatever host it dials, and the
+server fails any handshake with another name, or none, with the alert
+``unrecognized_name`` before it sends its certificate. So someone who finds a node's
+address and does not know the network id learns no node id (docs/PROTOCOL.md §10.1).
+A client of a version before this sends the host of the URL, or no name when it is an
+IP address, and is refused: a newer node dials the older one instead (CHANGELOG)."""
 
 from __future__ import annotations
 
 import os
 import secrets
+import socket
 import ssl
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from cryptography import x509
@@ -24,10 +33,47 @@ from crypto import tls
 from crypto.sign import SigningKey
 
 
+class _NamedContext(ssl.SSLContext):
+    """A client context that sends ``server_name`` as the TLS server name of every
+    connection it makes, whatever host name the caller passes (aiohttp passes the URL's
+    host, the SOCKS5 connector the proxied host): one place for every way of dialling."""
+
+    server_name: str = ""
+
+    def wrap_bio(
+        self,
+        incoming: ssl.MemoryBIO,
+        outgoing: ssl.MemoryBIO,
+        server_side: bool = False,
+        server_hostname: str | bytes | None = None,
+        session: ssl.SSLSession | None = None,
+    ) -> ssl.SSLObject:
+        name = server_hostname if server_side else self.server_name
+        return super().wrap_bio(incoming, outgoing, server_side, name, session)
+
+    def wrap_socket(  # noqa: PLR0917 - the signature of ssl.SSLContext.wrap_socket
+        self,
+        sock: socket.socket,
+        server_side: bool = False,
+        do_handshake_on_connect: bool = True,
+        suppress_ragged_eofs: bool = True,
+        server_hostname: str | bytes | None = None,
+        session: ssl.SSLSession | None = None,
+    ) -> ssl.SSLSocket:
+        name = server_hostname if server_side else self.server_name
+        return super().wrap_socket(
+            sock, server_side, do_handshake_on_connect, suppress_ragged_eofs, name, session
+        )
+
+
 def _context(
-    server: bool, key: SigningKey | None, trusted: Iterable[x509.Certificate]
+    server: bool, key: SigningKey | None, trusted: Iterable[x509.Certificate], server_name: str
 ) -> ssl.SSLContext:
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER if server else ssl.PROTOCOL_TLS_CLIENT)
+    if server:
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    else:
+        ctx = _NamedContext(ssl.PROTOCOL_TLS_CLIENT)
+        ctx.server_name = server_name
     ctx.minimum_version = ssl.TLSVersion.TLSv1_3
     ctx.maximum_version = ssl.TLSVersion.TLSv1_3
     ctx.check_hostname = False  # the peer is named by its pinned key, not by a host name
@@ -57,16 +103,40 @@ def _load_own(ctx: ssl.SSLContext, key: SigningKey) -> None:
         ctx.load_cert_chain(path, password=password)
 
 
-def server_context(key: SigningKey, trusted: Iterable[x509.Certificate]) -> ssl.SSLContext:
-    return _context(True, key, trusted)
+def server_context(
+    key: SigningKey,
+    trusted: Iterable[x509.Certificate],
+    server_name: str,
+    on_hello: Callable[[ssl.SSLObject], None] | None = None,
+) -> ssl.SSLContext:
+    """The server's context: it goes on with a handshake whose TLS server name is
+    ``server_name`` (after ``on_hello``, which may give the connection another
+    context), and fails any other with the alert ``unrecognized_name``, before its
+    certificate is sent."""
+    ctx = _context(True, key, trusted, server_name)
+
+    def hello(sslobj: ssl.SSLObject, name: str | None, _ctx: ssl.SSLContext) -> int | None:
+        if name != server_name:
+            return ssl.ALERT_DESCRIPTION_UNRECOGNIZED_NAME
+        if on_hello is not None:
+            on_hello(sslobj)
+        return None
+
+    ctx.sni_callback = hello
+    return ctx
 
 
-def client_context(key: SigningKey, trusted: Iterable[x509.Certificate]) -> ssl.SSLContext:
-    return _context(False, key, trusted)
+def client_context(
+    key: SigningKey, trusted: Iterable[x509.Certificate], server_name: str
+) -> ssl.SSLContext:
+    """The client's context: it shows this node's certificate, checks the server's
+    against the pinned ones, and names the network (``server_name``) in every
+    handshake."""
+    return _context(False, key, trusted, server_name)
 
 
-def introduction_context(trusted: Iterable[x509.Certificate]) -> ssl.SSLContext:
+def introduction_context(trusted: Iterable[x509.Certificate], server_name: str) -> ssl.SSLContext:
     """A client context that shows no certificate (this node is not pinned by the server
     yet) and checks the server's against the pinned ones, for an introduction (§10.7):
     a node sends its proof of admission only to a member it knows."""
-    return _context(False, None, trusted)
+    return _context(False, None, trusted, server_name)

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from crypto import tls
 from node import network, sync, transport
 from node import peers as peer_list
 from node.home import Home
@@ -142,7 +143,9 @@ async def _introduce(member: Member, url: str, proof: list[bytes], node: bytes) 
     import aiohttp  # noqa: PLC0415
 
     intro = admission.Introduction(member.node.network, node, tuple(proof))
-    context = transport.introduction_context(peer_list.trusted_certificates(member.node))
+    context = transport.introduction_context(
+        peer_list.trusted_certificates(member.node), tls.server_name(member.node.network)
+    )
     async with (
         aiohttp.ClientSession() as session,
         session.post(f"{url}{sync.PREFIX}/introduce", data=intro.encode(), ssl=context) as r,
@@ -195,13 +198,15 @@ async def test_a_forged_or_revoked_proof_lets_nobody_in(tmp_path: Path) -> None:
         close_all([*members, stranger])
 
 
-async def _raw_tls(port: int, request: bytes) -> bytes:
-    """A TLS 1.3 connection with no client certificate, as a scanner makes: what the
-    server says to ``request``."""
+async def _raw_tls(port: int, request: bytes, name: str) -> bytes:
+    """A TLS 1.3 connection with no client certificate that names the network (as
+    someone who holds an invite can): what the server says to ``request``."""
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     context.check_hostname = False
     context.verify_mode = ssl.CERT_NONE
-    reader, writer = await asyncio.open_connection("127.0.0.1", port, ssl=context)
+    reader, writer = await asyncio.open_connection(
+        "127.0.0.1", port, ssl=context, server_hostname=name
+    )
     writer.write(request)
     await writer.drain()
     try:
@@ -224,7 +229,7 @@ async def test_a_stranger_without_a_certificate_gets_a_closed_connection(tmp_pat
             b"POST /commune/v1/introduce HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello",
             b"GET / HTTP/1.1\r\nHost: x\r\n\r\n",
         ):
-            assert await _raw_tls(port, request) == b"", request
+            assert await _raw_tls(port, request, tls.server_name(la.node.network)) == b"", request
         assert la.node.store.count() == 1  # nothing stored
     finally:
         await la.stop()

@@ -91,8 +91,8 @@ def test_an_empty_file_and_no_file_give_the_defaults(tmp_path: Path) -> None:
     home.mkdir()
     assert config.find(home, None) == Config()  # no node.toml: the defaults
     c = Config()
-    assert (c.listen, c.web_listen, c.interval, c.parallel) == (
-        "0.0.0.0:8470",
+    assert (config.listen_address(c)[0], c.web_listen, c.interval, c.parallel) == (
+        "127.0.0.1:8470",  # this machine only, unless --listen or --advertise says more
         "127.0.0.1:8471",
         60.0,
         4,
