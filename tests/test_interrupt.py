@@ -22,7 +22,7 @@ from pathlib import Path
 
 from protocol.kinds import POSTABLE
 from tests.helpers import ROOT, commune
-from tests.net import close_all, free_port, make_network, serve_process
+from tests.net import Member, close_all, free_port, make_network, serve_process
 from tests.test_kill_sync import stored_count
 
 
@@ -152,19 +152,71 @@ def test_ctrl_c_stops_serve_cleanly(tmp_path: Path) -> None:
     assert checked.returncode == 0, checked.stderr
 
 
+def large_network(tmp_path: Path, names: list[str]) -> list[Member]:
+    """A network whose first node wrote 20,000 reports; the nodes closed."""
+    members = make_network(tmp_path, names)
+    spec = POSTABLE["report"]
+    reports = [("report", spec.build({"title": f"{i}", "body": "…"})) for i in range(20_000)]
+    members[0].node.post(members[0].keys, reports)
+    close_all(members)
+    return members
+
+
+def test_ctrl_c_stops_export_and_import_leaving_nothing_half_done(tmp_path: Path) -> None:
+    """A bundle of 20,000 events: Ctrl-C while `export` writes it leaves no file (nor
+    its temporary one); Ctrl-C once `import` has stored some leaves a store that
+    verifies, with what it stored, and the next import takes the rest."""
+    la, india = large_network(tmp_path, ["Los Angeles", "India"])
+    total = stored_count(la.home)
+    bundle = tmp_path / "all.bundle"
+    writing = tmp_path / ".all.bundle.tmp"  # node/home.py write_private
+    argv = [sys.executable, "-m", "node", "--home", str(la.home.path), "export", str(bundle)]
+    with terminal(argv) as term:
+        deadline = time.monotonic() + 120
+        while not writing.exists():
+            assert term.proc.poll() is None, term.text
+            assert time.monotonic() < deadline, "export wrote nothing in 120 s"
+            time.sleep(0.005)
+        term.ctrl_c()
+        code = term.wait(timeout=60)
+    assert "Traceback" not in term.text, term.text
+    assert code == 130, term.text
+    assert term.text.rstrip().splitlines()[-1] == "error: stopped", term.text
+    assert not bundle.exists()
+    assert not writing.exists()
+
+    exported = commune(la.home.path, "export", str(bundle))
+    assert exported.returncode == 0, exported.stderr
+    before = stored_count(india.home)
+    argv = [sys.executable, "-m", "node", "--home", str(india.home.path), "import", str(bundle)]
+    with terminal(argv) as term:
+        deadline = time.monotonic() + 120
+        while stored_count(india.home) == before:
+            assert term.proc.poll() is None, term.text
+            assert time.monotonic() < deadline, "import stored nothing in 120 s"
+            time.sleep(0.005)
+        term.ctrl_c()
+        code = term.wait(timeout=60)
+    assert "Traceback" not in term.text, term.text
+    assert code == 130, term.text
+    assert term.text.rstrip().splitlines()[-1] == "error: stopped", term.text
+    kept = stored_count(india.home)
+    assert before < kept < total, (before, kept, total)
+    checked = commune(india.home.path, "verify")
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    again = commune(india.home.path, "import", str(bundle))
+    assert again.returncode == 0, again.stderr
+    assert stored_count(india.home) == total
+
+
 def test_ctrl_c_stops_a_large_sync_mid_transfer_and_keeps_what_came(tmp_path: Path) -> None:
     """20,000 reports from a real `serve` over loopback: the receiving node is busy
     placing batches most of the time, which is when a Ctrl-C used to be lost (Python
     3.11's ``asyncio.wait_for`` swallowed the cancellation when the read it waited for had
     just finished) and the round ran on to the end, exit status 0. Once the first batch
     of 2,000 has come, Ctrl-C stops it within seconds, with what came kept."""
-    members = make_network(tmp_path, ["Los Angeles", "El Salvador"])
-    la, sv = members
-    spec = POSTABLE["report"]
-    reports = [("report", spec.build({"title": f"{i}", "body": "…"})) for i in range(20_000)]
-    la.node.post(la.keys, reports)
-    total = la.node.store.count()
-    close_all(members)
+    la, sv = large_network(tmp_path, ["Los Angeles", "El Salvador"])
+    total = stored_count(la.home)
     port = free_port()
     server = serve_process(la.home.path, port)
     url = f"https://127.0.0.1:{port}"
