@@ -97,12 +97,14 @@ def show_json(specs: Iterable[KindSpec]) -> str:
             if f.date
             else f"`{f.name}` (an array)"
             if f.many
-            else f"`{f.name}` (an array of `ts`, `author`, `text`)"
+            else f"`{f.name}` (an array of `ts`, `author`, `author_name`, `text`)"
             if f.append
             else f"`{f.name}`"
             for f in spec.fields
         ]
-        names = ", ".join(["`id`", "`author`", "`ts`", "`time`", "`suspect`", *fields])
+        names = ", ".join(
+            ["`id`", "`author`", "`author_name`", "`ts`", "`time`", "`suspect`", *fields]
+        )
         if spec.occurrence_fields:
             names = f"one object per {spec.name} of a series, below"
         if spec.slots is not None:
@@ -110,7 +112,9 @@ def show_json(specs: Iterable[KindSpec]) -> str:
             own = [slots.slot.name, "starts_at", "ends_at", "taken_by", "short", "note"]
             names = (
                 f"one object per slot (a {slots.slot.name} of a {spec.name}): "
-                + ", ".join(["`id`", "`author`", "`ts`", *fields, *(f"`{n}`" for n in own)])
+                + ", ".join(
+                    ["`id`", "`author`", "`author_name`", "`ts`", *fields] + [f"`{n}`" for n in own]
+                )
                 + (f" (`{slots.needed}` a number)" if slots.needed else "")
             )
         lines.append(f"`show {spec.plural} --json`: {names}.")

@@ -15,6 +15,7 @@ __all__ = [
     "cli_entries",
     "cli_items",
     "cli_keys",
+    "cli_listing",
     "cli_meeting",
     "cli_network",
     "cli_report",

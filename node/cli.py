@@ -207,13 +207,30 @@ def main() -> None:
     terminal.install(sys)  # text from peers never reaches the terminal raw
     register_extra_kinds(os.environ.get(EXTRA_KINDS))
     try:
-        cli.main(standalone_mode=False)
+        cli.main(prog_name="commune", standalone_mode=False)
     except click.exceptions.Abort:
         fail("stopped", 130)
+    except click.UsageError as e:
+        fail(usage_line(e), e.exit_code)
     except click.ClickException as e:
-        e.show()
-        sys.exit(e.exit_code)
+        fail(one_line(e.format_message()), e.exit_code)
     except CommuneError as e:
         fail(e.message)
     except KeyboardInterrupt:
         fail("stopped", 130)
+
+
+def one_line(message: str) -> str:
+    """Click's message as one line of ``error:`` (docs/CLI.md): lines joined, its
+    capital and final full stop dropped, as every other error of the command reads."""
+    text = " ".join(part.strip() for part in message.splitlines() if part.strip())
+    text = text.removesuffix(".")
+    return text[:1].lower() + text[1:] if text[1:2].islower() else text
+
+
+def usage_line(e: click.UsageError) -> str:
+    """A usage mistake (an unknown option or command, a missing argument, a bad value)
+    as one line that names where to look, instead of click's usage, hint and error."""
+    if e.ctx is None:
+        return one_line(e.format_message())
+    return f"{one_line(e.format_message())} (`{e.ctx.command_path} --help` lists what it takes)"

@@ -7,7 +7,7 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import click
 
@@ -114,3 +114,36 @@ class Context:
 
 
 pass_ctx = click.make_pass_decorator(Context)
+
+
+def peer_rows(node: Node) -> list[dict[str, Any]]:
+    """``peer list``'s and ``show peers``' rows (docs/CLI.md): each address this node
+    syncs with, named as ``status`` names it: a peer given by ``peer add`` is known by
+    the node id its certificate proved at the last sync with it, and that member's name."""
+    from node import records  # noqa: PLC0415 - the peers' records only where listed
+    from node.peers import known_peers  # noqa: PLC0415
+
+    membership = node.membership()
+    members = membership.members if membership is not None else {}
+    names = {node_id.hex(): m.name for node_id, m in members.items()}
+    synced = records.sync_records(node.store)
+    rows = []
+    for peer in known_peers(node):
+        proved = synced.get(peer.url, {}).get("node_id")
+        peer_id = peer.node_id.hex() if peer.node_id else proved
+        rows.append(
+            {
+                "id": peer_id,
+                "url": peer.url,
+                "name": peer.name or names.get(peer_id or "", ""),
+                "source": peer.source,
+            }
+        )
+    return rows
+
+
+def peer_line(row: dict[str, Any]) -> str:
+    """One peer of ``peer list``'s text: its address, its name (or that it is not known
+    yet: no sync with it has proved who it is) and where the address came from."""
+    name = row["name"] or ("name not known yet" if row["id"] is None else row["id"][:12])
+    return f"{row['url']:<40} {name:<24} {row['source']}"

@@ -22,8 +22,17 @@ from typing import Any
 import click
 
 from crypto.identity import NodeKeys
-from node import cli_meeting, private
-from node.cli_common import Context, fail, human_time, iso_time, pass_ctx, suspect
+from node import cli_listing, cli_meeting, private
+from node.cli_common import (
+    Context,
+    fail,
+    human_time,
+    iso_time,
+    pass_ctx,
+    peer_line,
+    peer_rows,
+    suspect,
+)
 from node.cli_entries import (
     CHANGE_WORDS,
     Entry,
@@ -35,7 +44,6 @@ from node.cli_entries import (
 from node.cli_slots import pop_slot_options, show_slots, slot_options
 from node.cli_sync import confirm_feed
 from node.cli_values import given_values
-from node.peers import known_peers
 from node.service import Node
 from protocol.envelope import SEALED
 from protocol.kinds import POSTABLE, KindSpec, register_module, report
@@ -46,7 +54,30 @@ from protocol.kinds.edits import UPDATE
 EXTRA_KINDS = "COMMUNE_EXTRA_KINDS"
 
 
-@click.group()
+class KindGroup(click.Group):
+    """``post``'s commands, one per kind, each also found by its kind's plural
+    (``post reports`` as ``post report``): a kind is named either way everywhere."""
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        plurals = {s.plural: s.name for s in POSTABLE.values()}
+        return super().get_command(ctx, plurals.get(cmd_name, cmd_name))
+
+
+class KindChoice(click.Choice[str]):
+    """``show``'s WHAT: a kind's plural, or its name (``show report`` as ``show
+    reports``; ``member``, ``peer`` too); the value is always the plural."""
+
+    def __init__(self, words: dict[str, str]) -> None:
+        super().__init__(list(dict.fromkeys(words.values())))
+        self.words = words
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, str):
+            value = self.words.get(value, value)
+        return super().convert(value, param, ctx)
+
+
+@click.group(cls=KindGroup)
 def post() -> None:
     """Append an event to this node's feed."""
 
@@ -191,12 +222,24 @@ def _note_pending_admission(node: Node) -> None:
         )
 
 
-#: what ``show`` shows besides the kinds' items
+#: what ``show`` shows besides the kinds' items (and a word for each)
 SHOW_OTHERS = ("members", "peers", "unknown")
+OTHER_WORDS = {"member": "members", "peer": "peers"}
+
+
+def show_words() -> dict[str, str]:
+    """Every word ``show`` takes, its plural and its name for each kind, and what it
+    means (a plural)."""
+    words = {}
+    for spec in POSTABLE.values():
+        words[spec.plural] = words[spec.name] = spec.plural
+    for other in SHOW_OTHERS:
+        words[other] = other
+    return {**words, **OTHER_WORDS}
 
 
 @click.command()
-@click.argument("what", type=click.Choice(SHOW_OTHERS))
+@click.argument("what", metavar="WHAT", type=KindChoice(show_words()))
 @click.option(
     "--private",
     "show_private",
@@ -270,22 +313,16 @@ def show(
                 click.echo(f"{m['name']:<24} {role:<7} {state:<22} {m['node_id']}")
             return
         if what == "peers":
-            rows = [
-                {
-                    "id": p.node_id.hex() if p.node_id else None,
-                    "url": p.url,
-                    "name": p.name,
-                    "source": p.source,
-                }
-                for p in known_peers(node)
-            ]
+            rows = peer_rows(node)
             if as_json:
                 click.echo(json.dumps(rows, ensure_ascii=False, indent=1))
             for row in [] if as_json else rows:
-                click.echo(f"{row['url']:<40} {row['name'] or '?':<24} {row['source']}")
+                click.echo(peer_line(row))
             return
+        names = member_names(node)
         if what == "unknown":
-            _emit(node.projector.unknown(), as_json, ["ts", "kind", "reason", "author", "id"])
+            rows = with_names(node.projector.unknown(), names)
+            _emit(rows, as_json, ["ts", "kind", "reason", "author_name", "author", "id"])
             return
         spec = next(s for s in POSTABLE.values() if s.plural == what)
         kind = spec.name
@@ -311,12 +348,52 @@ def show(
         rows = _narrowed(spec, rows, for_paper=for_paper, due=due, tags=tags)
         if as_json:
             rows = [spec.with_lists(r) for r in rows]  # a list as a JSON array
+        rows = with_names(rows, names)
         if show_slots(spec, rows, (start, weeks), as_json):
             return
         if spec.occurrence_fields:
             cli_meeting.show_meetings(rows, as_json, weeks or cli_meeting.WEEKS, past_weeks)
             return
-        _emit(rows, as_json, list(spec.listing.show))
+        if as_json or not rows:
+            _emit(rows, as_json, [])
+            return
+        today, width = datetime.date.today().isoformat(), cli_listing.terminal_width()
+        for line in cli_listing.item_lines(spec, rows, names, today=today, width=width):
+            click.echo(line)
+
+
+def member_names(node: Node) -> dict[str, str]:
+    """The members' names (their collectives') by node id in hex."""
+    membership = node.membership()
+    members = membership.members if membership is not None else {}
+    return {node_id.hex(): m.name for node_id, m in members.items()}
+
+
+def with_names(rows: list[dict[str, Any]], names: dict[str, str]) -> list[dict[str, Any]]:
+    """Each row with ``author_name`` beside ``author`` (empty for a node that is not a
+    member), and so each entry of a history it has (a contact's)."""
+    out = []
+    for row in rows:
+        named = _named(row, names)
+        for key, value in row.items():
+            if (
+                isinstance(value, list)
+                and value
+                and all(isinstance(v, dict) and "author" in v for v in value)
+            ):
+                named[key] = [_named(v, names) for v in value]
+        out.append(named)
+    return out
+
+
+def _named(row: dict[str, Any], names: dict[str, str]) -> dict[str, Any]:
+    """``row`` with ``author_name`` right after ``author``."""
+    out: dict[str, Any] = {}
+    for key, value in row.items():
+        out[key] = value
+        if key == "author":
+            out["author_name"] = names.get(str(value), "")
+    return out
 
 
 def _narrowed(
@@ -344,7 +421,7 @@ def kind_commands() -> None:
     post.commands = {spec.name: _post_command(spec) for spec in specs}
     plurals = [spec.plural for spec in specs]
     what = next(p for p in show.params if p.name == "what")
-    what.type = click.Choice([*plurals, *SHOW_OTHERS])
+    what.type = KindChoice(show_words())
     show.help = f"Show the network's {', '.join(plurals)}, members, or events of unknown kinds."
 
 

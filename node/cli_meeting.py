@@ -130,6 +130,7 @@ def _occurrence_row(
     return {
         "id": row["id"],
         "author": row["author"],
+        "author_name": row.get("author_name", ""),
         "ts": row["ts"],
         "time": iso_time(row["ts"]),
         "suspect": suspect(row["ts"]),

@@ -20,7 +20,7 @@ from click.core import ParameterSource
 from crypto.identity import NodeKeys
 from node import config
 from node import peers as peer_list
-from node.cli_common import Context, fail, pass_ctx
+from node.cli_common import Context, fail, pass_ctx, peer_line, peer_rows
 from node.config import Config
 from node.service import Node
 
@@ -318,22 +318,14 @@ def peer_add(ctx: Context, url: str) -> None:
 def peer_list_cmd(ctx: Context, as_json: bool) -> None:
     """The addresses this node syncs with, and where it learnt them."""
     with ctx.node() as node:
-        rows = [
-            {
-                "id": p.node_id.hex() if p.node_id else None,
-                "url": p.url,
-                "name": p.name,
-                "source": p.source,
-            }
-            for p in peer_list.known_peers(node)
-        ]
+        rows = peer_rows(node)
     if as_json:
         click.echo(json.dumps(rows, ensure_ascii=False, indent=1))
         return
     if not rows:
         click.echo("(none: `commune peer add https://HOST:PORT`)", err=True)
     for row in rows:
-        click.echo(f"{row['url']:<40} {row['name'] or '?':<24} {row['source']}")
+        click.echo(peer_line(row))
 
 
 def confirm_feed(node: Node, keys: NodeKeys, settings: Config | None = None) -> None:

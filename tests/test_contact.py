@@ -27,8 +27,8 @@ from tests.web_owner import owner_session
 SPEC = contact.SPEC
 
 
-def ok(home: Path, *args: str) -> str:
-    result = commune(home, *args)
+def ok(home: Path, *args: str, env: dict[str, str] | None = None) -> str:
+    result = commune(home, *args, env=env)
     assert result.returncode == 0, result.stderr
     return result.stdout
 
@@ -129,8 +129,9 @@ def test_follow_ups_are_posted_noted_and_listed_when_due(tmp_path: Path) -> None
         "Called: she comes Saturday",
     ]
     assert due[1]["history"] == []
-    text = ok(home, "show", "contacts", "--due")
-    assert "María  attends  Ana  2020-01-05  Invite her to the forum" in text
+    text = ok(home, "show", "contacts", "--due", env={"COLUMNS": "200"})
+    line = next(line for line in text.splitlines() if "María" in line)
+    assert "attends  2020-01-05  [overdue] María · Ana · Invite her to the forum" in line
     assert "Later" not in text
     assert len(json.loads(ok(home, "show", "contacts", "--json"))) == 4
 

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from crypto import tls
 from node import daemon, sync
 from node import peers as peer_list
 from protocol import sync as proto
@@ -63,16 +64,22 @@ async def _round(m: Member, url: str) -> float:
         return time.monotonic() - began
 
 
-async def _stranger(port: int, kind: str, closed: list[str]) -> None:
-    """One stranger's connection: idle, trickling a ClientHello, or a TLS connection
-    without a certificate trickling its headers. Notes when the server closes it."""
+async def _stranger(port: int, kind: str, closed: list[str], name: str) -> None:
+    """One stranger's connection: idle, trickling a ClientHello, a TLS connection without
+    a certificate trickling its headers (``tls``: it names the network, as whoever holds
+    an invite can), or one that does not name it (``unnamed``: closed at its
+    ClientHello). Notes when the server closes it."""
     try:
-        if kind == "tls":
+        if kind in ("tls", "unnamed"):
             context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
             context.check_hostname = False
             context.verify_mode = ssl.CERT_NONE
             reader, writer = await asyncio.open_connection(
-                "127.0.0.1", port, ssl=context, local_addr=(STRANGER, 0)
+                "127.0.0.1",
+                port,
+                ssl=context,
+                local_addr=(STRANGER, 0),
+                server_hostname=name if kind == "tls" else None,
             )
         else:
             reader, writer = await asyncio.open_connection(
@@ -82,7 +89,12 @@ async def _stranger(port: int, kind: str, closed: list[str]) -> None:
         closed.append(kind)  # refused at once: the cheapest for the server
         return
     try:
-        trickle = {"idle": b"", "hello": b"\x16\x03\x01\x02\x00", "tls": b"POST /commune/v1/sync"}
+        trickle = {
+            "idle": b"",
+            "hello": b"\x16\x03\x01\x02\x00",
+            "tls": b"POST /commune/v1/sync",
+            "unnamed": b"POST /commune/v1/sync",
+        }
         for byte in trickle[kind]:
             writer.write(bytes([byte]))
             await writer.drain()
@@ -97,6 +109,7 @@ async def _stranger(port: int, kind: str, closed: list[str]) -> None:
 
 async def _campaign(tmp_path: Path, strangers: int) -> None:
     la, sv, india = members = make_network(tmp_path, ["Los Angeles", "San Salvador", "Mumbai"])
+    name = tls.server_name(la.node.network)  # the network's TLS server name (§10.1)
     for m in members:
         m.post(f"from {m.name}")
         m.node.close()
@@ -112,9 +125,10 @@ async def _campaign(tmp_path: Path, strangers: int) -> None:
         unloaded = min([await _round(sv, url) for _ in range(3)])
         before = _rss(server.pid)
         closed: list[str] = []
-        kinds = ["idle", "hello", "tls"]
+        kinds = ["idle", "hello", "tls", "unnamed"]
         flood = [
-            asyncio.create_task(_stranger(port, kinds[i % 3], closed)) for i in range(strangers)
+            asyncio.create_task(_stranger(port, kinds[i % 4], closed, name))
+            for i in range(strangers)
         ]
         await asyncio.sleep(1.0)  # the flood is on
         loaded = [await _round(sv, url) for _ in range(3)]  # a member's rounds go on

@@ -199,7 +199,9 @@ def test_a_new_kind_is_posted_edited_and_shown_with_the_real_command(tmp_path: P
         (first, "Minutes", "Fourteen came."),
         (many[0], "Banner", "Paint it red"),
     ]
-    assert set(shown[0]) == {"id", "author", "ts", "time", "suspect", "title", "body", "tags"}
+    assert set(shown[0]) == {
+        *("id", "author", "author_name", "ts", "time", "suspect", "title", "body", "tags")
+    }
     text = ok(home, "show", "notes")
     assert "Minutes" in text
     assert "Leaflets" not in text
@@ -434,7 +436,8 @@ def test_the_docs_tables_would_name_a_new_kind(note: KindSpec) -> None:
     )
     assert "### `post report|plan|meeting|shift|contact|note [FIELD OPTIONS] | --from FILE`" in cli
     assert (
-        "`show notes --json`: `id`, `author`, `ts`, `time`, `suspect`, `title`, `body`, "
+        "`show notes --json`: `id`, `author`, `author_name`, `ts`, `time`, `suspect`, `title`, "
+        "`body`, "
         "`tags` (an array)." in cli
     )
     protocol = tables.protocol_md(tables.PROTOCOL.read_text(encoding="utf-8"), specs)

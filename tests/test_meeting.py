@@ -243,7 +243,8 @@ def test_meetings_are_posted_recorded_and_shown_by_the_command(tmp_path: Path) -
     assert recorded["attended"] == ["Ana", "Luis M"]
     assert (recorded["guests"], recorded["count"]) == (4, 6)
     assert set(recorded) == {
-        "id", "author", "ts", "time", "suspect", "title", "when", "zone", "place", "agenda",
+        "id", "author", "author_name", "ts", "time", "suspect", "title", "when", "zone", "place",
+        "agenda",
         "repeat", "every", "until", "date", "start", "utc", "coming", "minutes", "attended",
         "guests", "count", "tags",
     }  # fmt: skip

@@ -372,7 +372,8 @@ def test_shifts_are_posted_taken_left_and_shown_with_the_real_command(la: Path) 
     ]
     first = rows[0]
     assert set(first) == {
-        "id", "author", "ts", "title", "place", "weekdays", "start", "end", "zone", "repeat",
+        "id", "author", "author_name", "ts", "title", "place", "weekdays", "start", "end", "zone",
+        "repeat",
         "every", "since", "until", "needed", "date", "starts_at", "ends_at", "taken_by",
         "short", "note", "tags",
     }  # fmt: skip
