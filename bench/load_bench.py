@@ -6,9 +6,11 @@ One node runs ``commune serve`` in its own process. Measured, each as the median
 several in-sync rounds of another member (San Salvador) against it:
 
 1. unloaded;
-2. while STRANGERS connections from another address are open: a third idle, a third
-   trickling a TLS ClientHello a byte every half second, a third completing TLS without
-   a certificate and trickling a request; with the server's memory growth (VmRSS);
+2. while STRANGERS connections from another address are open: a quarter idle, a
+   quarter trickling a TLS ClientHello a byte every half second, a quarter completing
+   TLS without a certificate (naming the network's TLS server name, as an invite's
+   holder can) and trickling a request, a quarter with a ClientHello that does not name
+   it (closed at once); with the server's memory growth (VmRSS);
 3. while a member (Mumbai) pulls in a loop, four requests at a time, without pause,
    whatever the server answers (its 429s included).
 
@@ -25,6 +27,7 @@ import time
 from pathlib import Path
 
 from bench.report import write_section
+from crypto import tls
 from node import peers as peer_list
 from node import sync
 from node.service import Node
@@ -68,6 +71,7 @@ async def _greedy(m: Member, url: str, stop: asyncio.Event, answers: dict[int, i
 async def run(strangers: int) -> tuple[float, float, float, float, str]:
     with tempfile.TemporaryDirectory() as tmp:
         la, sv, india = members = make_network(Path(tmp), ["Los Angeles", "San Salvador", "Mumbai"])
+        name = tls.server_name(la.node.network)  # the network's TLS server name
         for m in members:
             m.post(f"from {m.name}")
             m.node.close()
@@ -83,9 +87,10 @@ async def run(strangers: int) -> tuple[float, float, float, float, str]:
             unloaded = await _rounds(sv, url)
             before = _rss(server.pid)
             closed: list[str] = []
-            kinds = ["idle", "hello", "tls"]
+            kinds = ["idle", "hello", "tls", "unnamed"]
             flood = [
-                asyncio.create_task(_stranger(port, kinds[i % 3], closed)) for i in range(strangers)
+                asyncio.create_task(_stranger(port, kinds[i % 4], closed, name))
+                for i in range(strangers)
             ]
             await asyncio.sleep(1.0)
             flooded = await _rounds(sv, url)
@@ -129,8 +134,9 @@ Command: `.venv/bin/python -m bench.load_bench {strangers}` ({len(runs)} runs). 
 `commune serve` in its own process on 127.0.0.1 (the settings of
 tests/test_hostile_load.py: handshake and header deadlines of 3 s); another member's
 in-sync round against it, the median of {ROUNDS} rounds: unloaded; while {strangers:,}
-strangers' connections from another address are open (a third idle, a third trickling a
-ClientHello, a third TLS without a certificate trickling a request), with the server's
+strangers' connections from another address are open (a quarter idle, a quarter trickling
+a ClientHello, a quarter TLS without a certificate trickling a request, a quarter not
+naming the network's server name), with the server's
 memory growth; and while a member pulls in a loop, four requests at a time, in its own
 process, whatever it is answered. Targets: under 2× with the strangers, under 50 MiB,
 under +20 % with the greedy member.
