@@ -30,6 +30,7 @@ __all__ = [
     "demo",
     "dial",
     "errors",
+    "failures",
     "gate",
     "home",
     "ics",

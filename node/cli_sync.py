@@ -1,4 +1,4 @@
-"""Commands about sync: sync, resync, peer add, peer list (docs/CLI.md), and what
+"""Commands about sync: sync, resync, peer add, peer remove, peer list (docs/CLI.md), and what
 they share with ``serve`` (node/cli_serve.py): the settings, the time limits, the gate,
 confirming this node's own feed before it writes.
 
@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 import click
 from click.core import ParameterSource
 
+from crypto.errors import CommuneError
 from crypto.identity import NodeKeys
 from node import config
 from node import peers as peer_list
@@ -190,9 +191,19 @@ def proxy_note(settings: Config) -> str:
     "more of its own feed (an older store put back): only when no peer or copy holds "
     "those events, which are then lost.",
 )
+@click.option(
+    "--verbose",
+    "-v",
+    is_flag=True,
+    help="With a failure, also the error as the library or the peer said it.",
+)
 @pass_ctx
 def sync_cmd(
-    ctx: Context, config_file: Path | None, peer_urls: tuple[str, ...], accept_loss: bool
+    ctx: Context,
+    config_file: Path | None,
+    peer_urls: tuple[str, ...],
+    accept_loss: bool,
+    verbose: bool,
 ) -> None:
     """One sync round now with every known peer (or the given ones), then a summary."""
     from node import daemon  # noqa: PLC0415
@@ -221,10 +232,12 @@ def sync_cmd(
             )
         )
     failed = 0
-    for url, stats, error in results:
+    for url, stats, failure in results:
         if stats is None:
             failed += 1
-            click.echo(f"{url}: failed: {error}")
+            click.echo(f"{url}: failed: {failure}")
+            if verbose and failure is not None and failure.detail != failure.sentence:
+                click.echo(f"  the error: {failure.detail}")
         else:
             click.echo(f"{url}: {stats.summary()}")
     if accept_loss:
@@ -267,8 +280,8 @@ def resync_cmd(ctx: Context, config_file: Path | None) -> None:
             )
         )
         problem = node.feed_problem()
-    for url, stats, error in results:
-        click.echo(f"{url}: {stats.summary() if stats else 'failed: ' + error}")
+    for url, stats, failure in results:
+        click.echo(f"{url}: {stats.summary() if stats else f'failed: {failure}'}")
     if not any(stats is not None for _, stats, _ in results):
         fail(
             "no peer could be reached: run `commune sync` once one can be (this node writes "
@@ -307,9 +320,40 @@ def peer() -> None:
 @pass_ctx
 def peer_add(ctx: Context, url: str) -> None:
     """Remember a peer's address (https://HOST:PORT)."""
+    checked, warning = peer_list.check_new_url(url)
     with ctx.node() as node:
-        added = peer_list.add_manual(node, url)
+        added = peer_list.add_manual(node, checked)
+    if warning:
+        click.echo(f"warning: {warning}", err=True)
     click.echo(f"Will sync with {added}.")
+
+
+@peer.command("remove")
+@click.argument("url")
+@config_option
+@pass_ctx
+def peer_remove(ctx: Context, url: str, config_file: Path | None) -> None:
+    """Stop syncing with a peer's address, however it was learnt (a running `serve`
+    stops dialling it within seconds)."""
+    with ctx.node() as node:
+        removed = peer_list.remove(node, url)
+    how = {
+        "peer add": "given by hand",
+        "invite": "from the invite; `commune peer add` brings it back",
+        "log": f"published by {removed.name or 'a member'}; `commune peer add` brings it "
+        "back, and a new address it publishes is used",
+    }.get(removed.source, removed.source)
+    click.echo(f"Removed {removed.url} ({how}).")
+    try:
+        settings = config.find(ctx.home.path, config_file)
+    except CommuneError:
+        return  # a settings file that does not read is `serve`'s error to give
+    if removed.url in settings.peers:
+        click.echo(
+            f"warning: {settings.source} lists it in [peers] urls: take it out there too, or "
+            "the next `serve` or `sync` adds it again",
+            err=True,
+        )
 
 
 @peer.command("list")
@@ -361,9 +405,9 @@ def confirm_feed(node: Node, keys: NodeKeys, settings: Config | None = None) -> 
                 err=True,
             )
         return
-    for url, stats, error in results:
+    for url, stats, failure in results:
         if stats is None:
-            click.echo(f"  {url}: {error}", err=True)
+            click.echo(f"  {url}: {failure}", err=True)
     reached = sum(1 for _, stats, _ in results if stats is not None)
     if not results:
         fail(f"{problem.message} (this node knows no peer: `commune peer add https://HOST:PORT`)")

@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 import time
@@ -21,11 +22,12 @@ from dataclasses import dataclass, field
 
 import aiohttp
 
+from crypto.errors import CommuneError
 from crypto.identity import NodeKeys
+from node import failures, sync
 from node import gate as gate_module
 from node import peers as peer_list
-from node import sync
-from node.records import record_served, record_sync
+from node.records import forget_sync, record_served, record_sync
 from node.service import Node
 from node.waiting import wait_event
 
@@ -58,6 +60,8 @@ class PeerState:
     last_ok: float | None = None
     #: the peer asked not to be called before this (time.monotonic)
     busy_until: float = 0.0
+    #: after failures, when the next round is (the node's clock, seconds), as recorded
+    next_try: float | None = None
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
 
@@ -204,7 +208,20 @@ class Daemon:
 
     async def _refresh(self) -> None:
         while not self._stopping:
-            for peer in peer_list.known_peers(self.node):
+            known = peer_list.known_peers(self.node)
+            # A peer taken off the list (`peer remove`, from any process) is no longer
+            # dialled: its round and live channel end now.
+            for url in set(self.peers) - {peer.url for peer in known}:
+                gone = self.peers.pop(url)
+                for task in gone.tasks:
+                    task.cancel()
+                await asyncio.wait(gone.tasks, timeout=5.0)
+                self.sync.in_step.pop(url, None)
+                # a round that ended after the removal wrote its record again
+                with contextlib.suppress(CommuneError), self.node.store.write():
+                    forget_sync(self.node.store, url)
+                log.info("stopped syncing with a peer taken off the list")
+            for peer in known:
                 if peer.url == self.url or peer.url in self.peers:
                     continue
                 state = PeerState(peer.url)
@@ -216,26 +233,32 @@ class Daemon:
             self._refresh_wake.clear()
 
     def refresh_peers(self) -> None:
-        """Look at the known peers again now (one was added)."""
+        """Look at the known peers again now (one was added or removed)."""
         self._refresh_wake.set()
 
-    def _delay(self, state: PeerState) -> float:
-        """Seconds until the next round with a peer: the interval; after failures,
-        RETRY_FIRST doubled with each failure in a row, never more than the interval (a
-        link that comes back is tried again within one interval); all with jitter."""
+    def _delay(self, state: PeerState, failed: int | None = None) -> float:
+        """Seconds until the next round with a peer: the interval; after ``failed``
+        rounds in a row (the peer's own by default), RETRY_FIRST doubled with each, never more
+        than the interval (a link that comes back is tried again within one interval);
+        all with jitter."""
         spread: float = random.uniform(1 - JITTER, 1 + JITTER)  # noqa: S311
-        if state.failures == 0:
+        failed = state.failures if failed is None else failed
+        if failed == 0:
             return self.interval * spread
-        backoff = RETRY_FIRST * 2.0 ** min(state.failures - 1, 16)
+        backoff = RETRY_FIRST * 2.0 ** min(failed - 1, 16)
         return min(self.interval, backoff) * spread
 
     async def _peer_loop(self, state: PeerState) -> None:
         while not self._stopping:
             if state.failures or state.busy_until > time.monotonic():
                 # Backing off (or asked to wait): news does not bring the next try
-                # nearer; failures count attempts in time, not pokes.
-                wait = max(self._delay(state), state.busy_until - time.monotonic())
-                await asyncio.sleep(wait)
+                # nearer; failures count attempts in time, not pokes. The next try is
+                # the one the record shows (status, the web view, /metrics).
+                wait = self._delay(state)
+                if state.next_try is not None:
+                    wait = state.next_try - self.node.clock()
+                wait = max(wait, state.busy_until - time.monotonic())
+                await asyncio.sleep(max(0.0, wait))
             else:
                 await wait_event(state.wake, self._delay(state))
             state.wake.clear()
@@ -253,31 +276,39 @@ class Daemon:
             state.last_error = e.message
             return
         except Exception as e:
-            state.failures += 1
-            state.last_error = getattr(e, "message", str(e))
-            record_sync(self.node, state.url, None, state.last_error)  # logs sync.failed
+            failure = failures.of(e)
+            state.last_error = failure.sentence
+            # logs sync.failed; the record counts the failures in a row (with those of
+            # `sync` and `doctor` run beside serve) and keeps when the next try is, so
+            # that status, the web view and /metrics show the same numbers
+            record = record_sync(
+                self.node, state.url, None, failure, retry=lambda n: self._delay(state, n)
+            )
+            state.failures = int(record["failures"])
+            state.next_try = record.get("next_try")
             return
         state.failures = 0
+        state.next_try = None
         state.last, state.last_error = stats, ""
         record_sync(self.node, state.url, stats)
         state.last_ok = self.node.clock()
         self.rounds += 1
 
     async def _live_loop(self, state: PeerState) -> None:
-        failures = 0
+        broken = 0
         while not self._stopping:
             try:
                 async with self.session().ws_connect(
                     state.url + sync.PREFIX + "/live", heartbeat=30.0, max_msg_size=1024
                 ) as ws:
-                    failures = 0
+                    broken = 0
                     async for _ in ws:
                         self.sync.in_step.pop(state.url, None)  # no short hello: it grew
                         state.wake.set()  # the peer's log grew: pull now
             except (aiohttp.ClientError, ConnectionError, OSError, TimeoutError):
-                failures += 1
+                broken += 1
             spread = random.uniform(0.8, 1.2)  # noqa: S311
-            await asyncio.sleep(min(MAX_BACKOFF, 2.0 * 2 ** min(failures, 12) * spread))
+            await asyncio.sleep(min(MAX_BACKOFF, 2.0 * 2 ** min(broken, 12) * spread))
 
 
 async def sync_once(
@@ -289,25 +320,26 @@ async def sync_once(
     proxy: str | None = None,
     proxy_all: bool = False,
     timeouts: sync.Timeouts | None = None,
-) -> list[tuple[str, sync.Stats | None, str]]:
-    """One round with each peer (or the given URLs): (url, stats or None, error). Peers
-    are dialled through ``proxy``, within ``timeouts``, as in :class:`Daemon`."""
+) -> list[tuple[str, sync.Stats | None, failures.Failure | None]]:
+    """One round with each peer (or the given URLs): (url, stats, None), or (url, None,
+    why it failed). Peers are dialled through ``proxy``, within ``timeouts``, as in
+    :class:`Daemon`."""
     service = sync.Sync(node, keys, timeouts)
     if progress:
         service.on_progress = _print_progress
     targets = urls if urls is not None else [p.url for p in peer_list.known_peers(node)]
-    out: list[tuple[str, sync.Stats | None, str]] = []
+    out: list[tuple[str, sync.Stats | None, failures.Failure | None]] = []
     async with sync.client_session(service, proxy=proxy, proxy_all=proxy_all) as session:
         for url in targets:
             try:
                 stats = await sync.sync_with(service, session, url)
             except Exception as e:
-                error = getattr(e, "message", str(e))
-                record_sync(node, url, None, error)
-                out.append((url, None, error))
+                failure = failures.of(e)
+                record_sync(node, url, None, failure)
+                out.append((url, None, failure))
             else:
                 record_sync(node, url, stats)
-                out.append((url, stats, ""))
+                out.append((url, stats, None))
     return out
 
 

@@ -114,9 +114,15 @@ class ServeRunning(CommuneError):
 
 
 class PeerRefused(CommuneError):
-    """The peer broke the protocol or refused us; it is backed off."""
+    """The peer broke the protocol or refused us, or could not be reached; it is backed
+    off. ``cause`` says why in a word of node/failures.py (``said``: the message says
+    it in words already)."""
 
     code = "peer-refused"
+
+    def __init__(self, message: str, cause: str = "said") -> None:
+        super().__init__(message)
+        self.cause = cause
 
 
 class PeerBusy(PeerRefused):

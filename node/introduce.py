@@ -147,7 +147,8 @@ async def introduce(sync: Sync, session: aiohttp.ClientSession, base: str) -> bo
     if answer.status == 409:
         _take_own_fork(node, body, where)
     text = body[:300].decode("utf-8", "replace")
-    raise PeerRefused(f"{where} refused this node's proof of admission: {text}")
+    refused = f"{where} refused this node's proof of admission: {text}"
+    raise PeerRefused(refused, "refused-admission")
 
 
 def _take_own_fork(node: Node, body: bytes, where: str) -> NoReturn:

@@ -11,7 +11,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from crypto.identity import NodeKeys
-from node import records
+from node import failures, records
+from node.failures import Failure
 from node.service import Node
 from protocol import hlc
 
@@ -69,16 +70,17 @@ async def _probe(node: Node, keys: NodeKeys, url: str, name: str, dial: Dial) ->
 
     service = sync.Sync(node, keys)
     async with sync.client_session(service, proxy=dial.proxy, proxy_all=dial.proxy_all) as session:
+        failure: Failure | None = None
         try:
             async with asyncio.timeout(dial.timeout):
                 stats: Stats | None = await sync.sync_with(service, session, url)
-            error = ""
         except TimeoutError:
-            stats, error = None, f"no answer within {dial.timeout:g} s"
+            stats = None
+            failure = Failure("unreachable", f"no answer within {dial.timeout:g} s")
         except Exception as e:  # as the scheduler: any failure is this peer's line
-            stats, error = None, getattr(e, "message", str(e))
-        records.record_sync(node, url, stats, error)
-        probe = Probe(url, name, stats, error)
+            stats, failure = None, failures.of(e)
+        records.record_sync(node, url, stats, failure or "")
+        probe = Probe(url, name, stats, failure.sentence if failure is not None else "")
         if stats is not None:
             try:
                 async with asyncio.timeout(dial.timeout):
@@ -116,9 +118,8 @@ def _peer_checks(probes: list[Probe]) -> list[Check]:
                 Check(
                     "peer",
                     WARN,
-                    f"{who} cannot be reached: {p.error}",
-                    "check the address (`commune peer list`), that it runs `serve`, and the "
-                    "network between (or the proxy, for .onion peers)",
+                    f"{who} did not sync: {p.error}",
+                    "what the sentence says; `commune sync --verbose` shows the error itself",
                 )
             )
     if probes and all(p.stats is None for p in probes):

@@ -19,12 +19,13 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from crypto.errors import CommuneError
-from node import logs
+from node import failures, logs
+from node.failures import Failure
 from node.metrics import Counter, Registry, registry_for
 from node.store import Store
 
@@ -159,16 +160,65 @@ def sync_record(store: Store, url: str) -> dict[str, Any]:
     return _stored(store, SYNC_META + url)
 
 
+def forget_sync(store: Store, url: str) -> None:
+    """Drop what the store keeps about syncing with ``url`` (a peer taken off the list).
+    Call inside :meth:`Store.write`."""
+    store.delete_meta(SYNC_META + url)
+
+
 def sync_records(store: Store) -> dict[str, dict[str, Any]]:
     """Every peer's record, by URL."""
     return _all_stored(store, SYNC_META)
 
 
-def record_sync(node: Node, url: str, stats: Stats | None, error: str = "") -> dict[str, Any]:
+def backoff(record: Mapping[str, Any]) -> dict[str, Any]:
+    """Why a peer's rounds fail and when the scheduler tries again, from its record:
+    what ``status``, the web view and ``/metrics`` all show. ``cause`` is a word of
+    node/failures.py ("" while it syncs), ``detail`` the error as it came (for
+    ``--verbose``), ``next_try`` unix seconds (None when it is not failing, or when no
+    ``serve`` scheduled it)."""
+    if not record.get("failures"):
+        return {"cause": "", "detail": "", "next_try": None}
+    next_try = record.get("next_try")
+    # a record of an older version kept its error alone: it is said as it was
+    cause = str(record.get("cause") or failures.SAID)
+    return {
+        "cause": cause,
+        "detail": str(record.get("detail") or record.get("last_error") or ""),
+        "next_try": None if next_try is None else float(next_try),
+    }
+
+
+def shown_backoff(kept: Mapping[str, Any] | None, peer: Any) -> dict[str, Any]:
+    """A peer the scheduler dials (``peer``, node/daemon.py's PeerState) as the web view
+    and ``/metrics`` show it: its failures in a row, why and when the next try is, from
+    its record in the store (the numbers ``status`` shows); from the scheduler's own
+    state when there is no record (the store could not be written)."""
+    if kept or peer is None:
+        return {"failures": int((kept or {}).get("failures") or 0), **backoff(kept or {})}
+    return {
+        "failures": int(peer.failures),
+        "cause": "",
+        "detail": str(peer.last_error),
+        "next_try": peer.next_try,
+    }
+
+
+def record_sync(
+    node: Node,
+    url: str,
+    stats: Stats | None,
+    error: Failure | str = "",
+    *,
+    retry: Callable[[int], float] | None = None,
+) -> dict[str, Any]:
     """After a sync round with ``url`` (``stats``, or None and the ``error`` when it
     failed): count it in the node's registry, log it, and keep the peer's record in the
-    store (for ``status``). A store that cannot be written is logged, never raised: a
-    round that worked must not fail because of its bookkeeping. The new record."""
+    store (for ``status``, the web view and ``/metrics``, which all read it). ``retry``
+    (the scheduler's) gives the seconds until the next try after this many failures in
+    a row; the record keeps that moment as ``next_try``. A store that cannot be written
+    is logged, never raised: a round that worked must not fail because of its
+    bookkeeping. The new record."""
     now = node.clock()
     counters = SyncCounters.of(registry_for(node))
     try:
@@ -181,6 +231,10 @@ def record_sync(node: Node, url: str, stats: Stats | None, error: str = "") -> d
         "last_ok": record.get("last_ok"),
         "last_attempt": now,
         "last_error": "",
+        "cause": "",
+        "detail": "",
+        # the scheduler's next try after failures; a round from elsewhere keeps it
+        "next_try": record.get("next_try") if retry is None else None,
         "failures": int(record.get("failures") or 0),
         "rounds_ok": int(record.get("rounds_ok") or 0),
         "rounds_failed": int(record.get("rounds_failed") or 0),
@@ -188,10 +242,15 @@ def record_sync(node: Node, url: str, stats: Stats | None, error: str = "") -> d
         "last": record.get("last"),
     }
     if stats is None:
+        failure = error if isinstance(error, Failure) else Failure(failures.SAID, error)
         counters.rounds.inc(peer=url, result="failed")
         record["failures"] += 1
         record["rounds_failed"] += 1
-        record["last_error"] = logs.safe_text(error)[:MAX_ERROR]
+        record["cause"] = failure.cause
+        record["detail"] = logs.safe_text(failure.detail)[:MAX_ERROR]
+        record["last_error"] = failures.sentence_of(failure.cause, record["detail"])
+        if retry is not None:
+            record["next_try"] = round(now + retry(record["failures"]), 3)
         logs.event(
             log,
             "sync.failed",
@@ -199,7 +258,8 @@ def record_sync(node: Node, url: str, stats: Stats | None, error: str = "") -> d
             peer=url,
             node=str(record.get("node_id") or "")[:12],
             failures=record["failures"],
-            error=error,
+            cause=failure.cause,
+            error=failure.detail,
         )
     else:
         refused = sum(stats.refused.values())
@@ -211,6 +271,7 @@ def record_sync(node: Node, url: str, stats: Stats | None, error: str = "") -> d
             record["node_id"] = stats.node_id.hex()
         record["last_ok"] = now
         record["failures"] = 0
+        record["next_try"] = None
         record["rounds_ok"] += 1
         record["last"] = {
             "sent": stats.sent,

@@ -6,6 +6,7 @@ about peers is what sync rounds recorded in the store (node/records.py)."""
 
 from __future__ import annotations
 
+import datetime
 import json
 from typing import TYPE_CHECKING, Any
 
@@ -59,6 +60,7 @@ def gather_status(node: Node, home: Home) -> dict[str, Any]:
                 **_as_shown(
                     record, now, "last_attempt", ("failures", "rounds_ok", "rounds_failed")
                 ),
+                **records.backoff(record),
             }
         )
     callers = [
@@ -136,8 +138,8 @@ def _as_shown(
     }
 
 
-def describe(report: dict[str, Any], now: float) -> list[str]:
-    """``status`` in words."""
+def describe(report: dict[str, Any], now: float, verbose: bool = False) -> list[str]:
+    """``status`` in words (``verbose``: with each failing peer's error as it came)."""
     me = report["node"]
     lines = [f"This node: {me['name']} ({me['id'][:12]}), folder {me['home']}"]
     lines += _network_words(report)
@@ -148,9 +150,8 @@ def describe(report: dict[str, Any], now: float) -> list[str]:
     else:
         lines.append(f"Peers: {len(peers)}")
         for p in peers:
-            lines.append(
-                f"  {p['url']} ({p['name'] or 'name not known yet'}): {_peer_words(p, now)}"
-            )
+            words = _peer_words(p, now, report["serve"]["running"], verbose)
+            lines.append(f"  {p['url']} ({p['name'] or 'name not known yet'}): {words}")
     callers = report["callers"]
     if callers:
         lines.append(f"Members that call this node: {len(callers)}")
@@ -248,7 +249,7 @@ def _serve_words(serve: dict[str, Any], now: float) -> str:
     return "Serve: " + "; ".join(parts)
 
 
-def _peer_words(p: dict[str, Any], now: float) -> str:
+def _peer_words(p: dict[str, Any], now: float, running: bool, verbose: bool) -> str:
     if p["last_ok"] is None:
         words = "never synced"
     else:
@@ -259,8 +260,21 @@ def _peer_words(p: dict[str, Any], now: float) -> str:
     if p["failures"]:
         when = f" {ago(now - p['last_attempt'])}" if p["last_attempt"] else ""
         tries = "the last try" if p["failures"] == 1 else f"the last {p['failures']} tries"
-        words += f"; failing: {tries} failed (last{when}): {p['last_error']}"
+        words += f"; failing: {tries} failed (last{when}"
+        if p["next_try"] is not None and running:
+            words += f", next {next_try_words(p['next_try'], now)}"
+        words += f"): {p['last_error']}"
+        if verbose and p["detail"] and p["detail"] != p["last_error"]:
+            words += f" (the error: {p['detail']})"
     return words
+
+
+def next_try_words(moment: float, now: float) -> str:
+    """When the scheduler tries a failing peer again: ``in 8 s (at 14:03:05 UTC)``."""
+    at = datetime.datetime.fromtimestamp(moment, tz=datetime.UTC).strftime("%H:%M:%S UTC")
+    if moment <= now:
+        return f"try due now (at {at})"
+    return f"try in {span(moment - now)} (at {at})"
 
 
 def _moved_words(r: dict[str, Any]) -> str:
@@ -293,8 +307,11 @@ def _caller_words(c: dict[str, Any], now: float) -> str:
 
 @click.command()
 @click.option("--json", "as_json", is_flag=True, help="One JSON object for scripts (docs/CLI.md).")
+@click.option(
+    "--verbose", "-v", is_flag=True, help="With a failing peer, also the error as it came."
+)
 @pass_ctx
-def status(ctx: Context, as_json: bool) -> None:
+def status(ctx: Context, as_json: bool, verbose: bool) -> None:
     """What this node is doing, in plain words: its network and members, its log, its
     peers and their last good sync, and whether `serve` runs."""
     with ctx.node() as node:
@@ -303,7 +320,7 @@ def status(ctx: Context, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(report, ensure_ascii=False, indent=1))
         return
-    for line in describe(report, now):
+    for line in describe(report, now, verbose):
         click.echo(line)
 
 

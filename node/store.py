@@ -402,6 +402,10 @@ class Store:
                 (key, value),
             )
 
+    def delete_meta(self, key: str) -> None:
+        with self._errors():
+            self.conn.execute("DELETE FROM meta WHERE key = ?", (key,))
+
     def add(self, events: Sequence[Event]) -> None:
         """Append events whose chain the caller has checked, moving their authors' heads.
         Call inside :meth:`write`."""

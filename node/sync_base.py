@@ -155,7 +155,9 @@ class Sync:
         pinned certificate of a trusted node, not merely one that verifies."""
         peer = tls.node_id_of(der)
         if der is None or pinned_certificates(self.node).get(der) != peer:
-            raise PeerRefused("the peer's certificate is not a member's pinned certificate")
+            raise PeerRefused(
+                "the peer's certificate is not a member's pinned certificate", "unknown-peer"
+            )
         return peer
 
     def _fresh(self, sslobj: ssl.SSLObject) -> None:

@@ -18,7 +18,7 @@ from collections.abc import AsyncIterator, Iterable
 import aiohttp
 from aiohttp import hdrs
 
-from node import coding, dial
+from node import coding, dial, failures
 from node.errors import PeerBusy, PeerRefused
 from node.intake import Outgoing, pack, reader, take_in
 from node.introduce import introduce
@@ -66,7 +66,7 @@ def _peer_der(response: aiohttp.ClientResponse) -> bytes | None:
     transport = getattr(protocol, "transport", None)
     sslobj = transport.get_extra_info("ssl_object") if transport is not None else None
     if sslobj is None:
-        raise PeerRefused("the connection is not mutual TLS")
+        raise PeerRefused("the connection is not mutual TLS", "tls")
     der: bytes | None = sslobj.getpeercert(binary_form=True)
     return der
 
@@ -93,13 +93,18 @@ async def sync_with(sync: Sync, session: aiohttp.ClientSession, url: str) -> Sta
         async with asyncio.timeout(limit):
             await _tries(sync, session, base, url, stats)
     except SyncError as e:
-        raise PeerRefused(f"{url} broke the sync protocol: {e.message}") from None
+        if e.message.startswith("the peer sent nothing"):
+            raise PeerRefused(f"{url}: {e.message}", "slow") from None
+        raise PeerRefused(f"{url} broke the sync protocol: {e.message}", "protocol") from None
     except aiohttp.ClientResponseError as e:
-        raise PeerRefused(f"{url} answered {e.status} {e.message}") from None
+        raise PeerRefused(f"{url} answered {e.status} {e.message}", "http") from None
     except (aiohttp.ClientError, ConnectionError, ssl.SSLError) as e:
-        raise PeerRefused(f"cannot sync with {url}: {e.__class__.__name__}: {e}") from None
+        # what the library says is kept as the detail; the cause says it in words
+        cause = failures.classify(e, answered=stats.bytes_received > 0)
+        raise PeerRefused(f"cannot sync with {url}: {e.__class__.__name__}: {e}", cause) from None
     except TimeoutError:
-        raise PeerRefused(f"{url} took longer than {limit:.0f} s") from None
+        cause = "slow" if stats.bytes_received else "unreachable"
+        raise PeerRefused(f"{url} took longer than {limit:.0f} s", cause) from None
     stats.seconds = time.monotonic() - started
     return stats
 
@@ -189,7 +194,7 @@ async def _exchange(
             _busy(response, stats)
             text = (await response.content.read(300)).decode("utf-8", "replace")
             what = "the sync" if request.route == "sync" else "what we sent"
-            raise PeerRefused(f"{stats.peer} refused {what}: {response.status} {text}")
+            raise PeerRefused(f"{stats.peer} refused {what}: {response.status} {text}", "http")
         if request.route == "sync":
             stats.node_id = sync.identify(_peer_der(response))
         # only a coding this node listed: SyncError otherwise
@@ -217,5 +222,5 @@ async def _ask_ids(
         stats.bytes_received += len(body)
         if response.status != 200:
             _busy(response, stats)
-            raise PeerRefused(f"{stats.peer} refused an ids request: {response.status}")
+            raise PeerRefused(f"{stats.peer} refused an ids request: {response.status}", "http")
     return body

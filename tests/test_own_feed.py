@@ -44,7 +44,10 @@ async def test_a_member_that_claims_an_admins_feed_cannot_stop_it_writing(
         # LA pulls from the liar: the claim is not met by events, so the liar is refused
         results = await daemon.sync_once(la.node, la.keys, [liar_url])
         assert results[0][1] is None
-        assert "holds this node's own feed up to seq" in results[0][2]
+        failure = results[0][2]
+        assert failure is not None
+        assert failure.cause == "protocol"
+        assert "holds this node's own feed up to seq" in failure.detail
         # the liar calls LA and claims LA's feed in its hello: nothing changes on LA
         service = LyingSync(sv.node, sv.keys)
         async with sync.client_session(service) as session:

@@ -289,7 +289,9 @@ async def test_an_onion_peer_without_a_proxy_is_refused_before_any_dns_query(
             sv.node, sv.keys, [f"https://{ONION_HOST}:8470"]
         )
         assert stats is None
-        assert NEEDS_PROXY in error
+        assert error is not None
+        assert NEEDS_PROXY in error.detail
+        assert error.cause == "needs-proxy"
         assert not any(h.endswith(".onion") for h in asked)
     finally:
         close_all(members)
@@ -310,7 +312,9 @@ async def test_a_proxy_that_cannot_reach_the_peer_is_a_clear_failure(
             proxy_all=True,
         )
         assert stats is None
-        assert error == (
+        assert error is not None
+        assert error.cause == "proxy"
+        assert error.detail == (
             f"cannot sync with {url}: ProxyFailed: through the SOCKS5 proxy at "
             f"127.0.0.1:{microsocks.port}: Connection refused by destination host"
         )
@@ -320,7 +324,9 @@ async def test_a_proxy_that_cannot_reach_the_peer_is_a_clear_failure(
             sv.node, sv.keys, [url], proxy=f"socks5://127.0.0.1:{nowhere}", proxy_all=True
         )
         assert stats is None
-        assert error.startswith(
+        assert error is not None
+        assert error.cause == "proxy"
+        assert error.detail.startswith(
             f"cannot sync with {url}: ProxyFailed: through the SOCKS5 proxy at "
             f"127.0.0.1:{nowhere}: "
         ), error

@@ -14,8 +14,9 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from node import network, private
+from node import network, private, records
 from node.daemon import Daemon, PeerState
+from node.failures import Failure
 from node.sync import Stats
 from node.web import SECURITY_HEADERS, PublicBind, check_bind, start_web
 from node.web.bind import host_allowed
@@ -608,10 +609,13 @@ async def test_the_overview_tells_how_syncing_goes(world: World) -> None:
     good.last = Stats(peer=good.url, node_id=sv.node.node_id, sent=2, received=5, forks=1)
     good.last_ok = time.time() - 185
     bad = PeerState("https://127.0.0.1:10")
-    bad.failures = 3
-    bad.last_error = (
-        "cannot sync with https://127.0.0.1:10: ClientConnectorError: Cannot connect to host"
+    refused = Failure(
+        "down",
+        "cannot sync with https://127.0.0.1:10: ClientConnectorError: Cannot connect to host",
     )
+    for _ in range(3):  # as the scheduler records its rounds, which status reads too
+        records.record_sync(la.node, bad.url, None, refused, retry=lambda n: 3600.0)
+    bad.failures = 3
     daemon.peers = {good.url: good, bad.url: bad}
     async with served(la, daemon=daemon) as site, site.session.get("/live") as response:
         await _next_event(response.content, "peers")  # the view saw the sync round
@@ -619,7 +623,9 @@ async def test_the_overview_tells_how_syncing_goes(world: World) -> None:
         assert "synced 3 minutes ago" in html
         assert "up to date" in html
         assert "last time: 2 sent, 5 received" in html
-        assert "could not reach it (3 tries in a row)" in html
+        assert "Nothing answers at that address: the node is down" in html
+        assert "(3 tries in a row)" in html
+        assert "next try in 1 hour" in html
         assert "the last sync found a feed split in two" in html
         assert "El Salvador" in html
         _report(la, "One")

@@ -28,6 +28,7 @@ from typing import Any
 from aiohttp import web
 
 from crypto.errors import CommuneError
+from node import failures as failing_words
 from node import metrics, records, servelock
 from node.daemon import Daemon
 from node.store import Store
@@ -195,13 +196,16 @@ def _sync_gauges(state: WebState, store: Store, gauge: GaugeMaker) -> None:
     last_ok: dict[str, float] = {
         url: float(r["last_ok"]) for url, r in rounds.items() if r.get("last_ok")
     }
-    failures: dict[str, int] = {url: int(r.get("failures") or 0) for url, r in rounds.items()}
+    # failures in a row, why and the next try: the record's, as status and the web
+    # view show them (the scheduler's own state only for a peer with no record)
+    shown = {url: records.shown_backoff(r, None) for url, r in rounds.items()}
     daemon = state.daemon
     if daemon is not None:
         for url, peer in daemon.peers.items():
             if peer.last_ok is not None:
                 last_ok[url] = max(last_ok.get(url, 0.0), peer.last_ok)
-            failures[url] = peer.failures
+            shown[url] = records.shown_backoff(rounds.get(url), peer)
+    failures = {url: int(b["failures"]) for url, b in shown.items()}
     good = gauge(
         "commune_sync_last_success_timestamp_seconds",
         "When the last good sync round this node started with a peer ended, unix seconds.",
@@ -216,6 +220,25 @@ def _sync_gauges(state: WebState, store: Store, gauge: GaugeMaker) -> None:
     )
     for url, n in failures.items():
         failing.set(n, peer=url)
+    next_try = gauge(
+        "commune_sync_next_try_timestamp_seconds",
+        "When the scheduler tries a failing peer again, unix seconds (as status says).",
+        ("peer",),
+    )
+    why = gauge(
+        "commune_sync_failing",
+        "Failures in a row of a failing peer, labelled with why, as a word (cause) and "
+        "as the sentence status and the web view say (explanation).",
+        ("peer", "cause", "explanation"),
+    )
+    for url, b in shown.items():
+        if not b["failures"]:
+            continue
+        if b["next_try"] is not None:
+            next_try.set(b["next_try"], peer=url)
+        cause = b["cause"] or failing_words.SAID
+        words = failing_words.sentence_of(cause, b["detail"])
+        why.set(b["failures"], peer=url, cause=cause, explanation=words)
     running = sync_running(daemon)
     gauge("commune_sync_running", "1 while the sync service runs.").set(1 if running else 0)
     if daemon is None:

@@ -16,6 +16,7 @@ from typing import Any
 
 from aiohttp import web
 
+from node import failures, records
 from node.daemon import PeerState
 from node.search import fold
 from node.web.kinds import KindTexts, any_of
@@ -41,31 +42,23 @@ def _member_state(v: View, m: Any) -> str:
     return v.tr("admin") if m.is_admin else v.tr("member")
 
 
-_REFUSED = ("SSL", "ertificate", "refused the sync", "refused what we sent", "answered", "broke")
-_UNREACHABLE = ("Cannot connect", "Connect call failed", "took longer", "Timeout", "Disconnected")
+def peer_problem(v: View, record: dict[str, Any]) -> str:
+    """A failing peer in plain words: the sentence of its last failure (node/failures.py,
+    as ``sync`` and ``status`` say it) and its failures in a row."""
+    cause = str(record.get("cause") or "")
+    if cause in failures.SENTENCES:
+        sentence = v.tr(failures.SENTENCES[cause])
+    else:  # said in words by this node already (in English), or by an older version
+        sentence = failures.sentence_of(cause, str(record.get("detail") or ""))
+    tries = v.tr.plural("{n} try in a row", "{n} tries in a row", int(record["failures"]))
+    return f"{sentence} ({tries})"
 
 
-def peer_problem(v: View, error: str, failures: int) -> str:
-    """A failed sync in plain words: could not reach it, or it refused."""
-    refused = any(s in error for s in _REFUSED) or not any(s in error for s in _UNREACHABLE)
-    if refused:
-        return v.tr.plural(
-            "it refused the sync ({n} try in a row)",
-            "it refused the sync ({n} tries in a row)",
-            failures,
-        )
-    return v.tr.plural(
-        "could not reach it ({n} try in a row)",
-        "could not reach it ({n} tries in a row)",
-        failures,
-    )
-
-
-def _peer_trouble(v: View, node_id: bytes | None, peer: PeerState) -> str:
+def _peer_trouble(v: View, node_id: bytes | None, peer: PeerState, record: dict[str, Any]) -> str:
     """What is wrong with a peer, in plain words, or "": its sync fails, or its
     collective's feed forked, or it was removed from the network."""
-    if peer.failures:
-        return peer_problem(v, peer.last_error, peer.failures)
+    if record["failures"]:
+        return peer_problem(v, record)
     member = next((m for m in v.members if m.node_id == node_id), None)
     if member is not None and (member.forked_at is not None or member.cutoff is not None):
         return _member_state(v, member)
@@ -80,9 +73,12 @@ def _peers(v: View) -> list[dict[str, Any]] | None:
         return None
     known = peer_ids(v)
     last_row = state.data.mark()[0]
+    kept = records.sync_records(state.data.store)
     rows = []
     for url, peer in sorted(state.daemon.peers.items()):
         node_id = peer_node(peer, known)
+        record = records.shown_backoff(kept.get(url), peer)
+        next_try = record["next_try"] if record["failures"] else None
         behind = None
         if peer.last_ok is not None:
             seen_ok, row = state.peer_marks.get(url, (None, last_row))
@@ -97,8 +93,10 @@ def _peers(v: View) -> list[dict[str, Any]] | None:
                 "behind": behind,
                 "sent": peer.last.sent if peer.last is not None else None,
                 "received": peer.last.received if peer.last is not None else None,
-                "problem": _peer_trouble(v, node_id, peer),
-                "error": peer.last_error,
+                "problem": _peer_trouble(v, node_id, peer, record),
+                "failures": record["failures"],
+                "next_try": None if next_try is None else v.moment_iso(next_try),
+                "next_try_words": None if next_try is None else v.until(next_try),
             }
         )
     # Members that call this node (it need not know their addresses).
@@ -117,7 +115,9 @@ def _peers(v: View) -> list[dict[str, Any]] | None:
                 "sent": None,
                 "received": None,
                 "problem": "",
-                "error": "",
+                "failures": 0,
+                "next_try": None,
+                "next_try_words": None,
             }
         )
     return rows

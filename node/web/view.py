@@ -15,6 +15,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from aiohttp import web
+from babel.dates import format_timedelta
 from markupsafe import Markup
 
 from node import peers as peer_list
@@ -122,6 +123,20 @@ class View:
 
     def ago(self, seconds_ts: float) -> str:
         return self.tr.ago(self.now - seconds_ts)
+
+    def until(self, seconds_ts: float) -> str:
+        """How long from now until a moment (unix seconds), in words: "in 8 seconds",
+        "dentro de 2 minutos"; "now" for a moment past."""
+        seconds = seconds_ts - self.now
+        if seconds < 1:
+            return self.tr("now")
+        whole = datetime.timedelta(seconds=round(seconds))
+        return format_timedelta(whole, threshold=1, add_direction=True, locale=self.tr.locale)
+
+    def moment_iso(self, seconds_ts: float) -> str:
+        """A moment (unix seconds) as HTML's <time datetime> takes it, in UTC."""
+        moment = datetime.datetime.fromtimestamp(seconds_ts, tz=datetime.UTC)
+        return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
     def kind(self, kind: str) -> str:
         return kind_name(self.tr, kind) or kind
