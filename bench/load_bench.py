@@ -10,7 +10,7 @@ several in-sync rounds of another member (San Salvador) against it:
    quarter trickling a TLS ClientHello a byte every half second, a quarter completing
    TLS without a certificate (naming the network's TLS server name, as an invite's
    holder can) and trickling a request, a quarter with a ClientHello that does not name
-   it (closed at once); with the server's memory growth (VmRSS);
+   it (refused with one TLS alert); with the server's memory growth (VmRSS);
 3. while a member (Mumbai) pulls in a loop, four requests at a time, without pause,
    whatever the server answers (its 429s included).
 

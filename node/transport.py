@@ -66,11 +66,35 @@ class _NamedContext(ssl.SSLContext):
         )
 
 
+class _AlertingObject(ssl.SSLObject):
+    """A server's TLS connection over memory buffers (asyncio's) that sends its alert
+    before it fails. asyncio closes a connection whose handshake failed without sending
+    what OpenSSL wrote for the peer; so the first time a handshake refused by the
+    server name fails, it reports "want read" instead, which has asyncio send the
+    alert and wait, and the next time (the client closes, or sends more) the failure
+    itself. The handshake deadline bounds the wait."""
+
+    refused = False
+    told = False
+
+    def do_handshake(self) -> None:
+        try:
+            super().do_handshake()
+        except ssl.SSLError as e:
+            if isinstance(e, ssl.SSLWantReadError | ssl.SSLWantWriteError):
+                raise
+            if self.refused and not self.told:
+                self.told = True
+                raise ssl.SSLWantReadError("the alert goes out first") from None
+            raise
+
+
 def _context(
     server: bool, key: SigningKey | None, trusted: Iterable[x509.Certificate], server_name: str
 ) -> ssl.SSLContext:
     if server:
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.sslobject_class = _AlertingObject
     else:
         ctx = _NamedContext(ssl.PROTOCOL_TLS_CLIENT)
         ctx.server_name = server_name
@@ -117,6 +141,8 @@ def server_context(
 
     def hello(sslobj: ssl.SSLObject, name: str | None, _ctx: ssl.SSLContext) -> int | None:
         if name != server_name:
+            if isinstance(sslobj, _AlertingObject):
+                sslobj.refused = True
             return ssl.ALERT_DESCRIPTION_UNRECOGNIZED_NAME
         if on_hello is not None:
             on_hello(sslobj)

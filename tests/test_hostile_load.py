@@ -67,8 +67,8 @@ async def _round(m: Member, url: str) -> float:
 async def _stranger(port: int, kind: str, closed: list[str], name: str) -> None:
     """One stranger's connection: idle, trickling a ClientHello, a TLS connection without
     a certificate trickling its headers (``tls``: it names the network, as whoever holds
-    an invite can), or one that does not name it (``unnamed``: closed at its
-    ClientHello). Notes when the server closes it."""
+    an invite can), or one that does not name it (``unnamed``: its ClientHello refused
+    with one TLS alert). Notes when the server closes it."""
     try:
         if kind in ("tls", "unnamed"):
             context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)

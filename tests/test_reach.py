@@ -2,7 +2,7 @@
 ``serve`` listens on this machine only unless --listen or --advertise says otherwise,
 and shows its certificate (whose key and name are the node id) only to a client that
 names the network in its TLS server name; anyone else's handshake ends with the alert
-``unrecognized_name`` before the server has sent a byte of its own handshake."""
+``unrecognized_name`` before the server has sent anything of its own handshake."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ import ssl
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -33,10 +34,8 @@ from tests.net import (
     serve_process,
 )
 
-#: what a TLS server of the standard ``ssl`` module sends to a client that does not name
-#: the network: one alert record (type 21, version 3.3, length 2), fatal (2),
-#: unrecognized_name (112). ``serve``'s (asyncio's) closes the connection instead,
-#: without sending it: nothing at all
+#: all a server sends to a client that does not name the network: one TLS alert record
+#: (type 21, version 3.3, length 2), fatal (2), unrecognized_name (112)
 ALERT_UNRECOGNIZED_NAME = bytes.fromhex("15030300020270")
 #: serve's options in these tests but --listen and --advertise
 SERVE = ("--interval", "3600", "--web", "127.0.0.1:0")
@@ -111,9 +110,8 @@ def _handshake(host: str, port: int, name: str | None) -> bytes:
         return der
 
 
-def _captured(host: str, port: int, name: str | None) -> bytes:
-    """Every byte the server sends in answer to a ClientHello naming ``name`` (None: no
-    server name), until it closes the connection: the handshake as captured."""
+def _client_hello(name: str | None) -> bytes:
+    """A TLS 1.3 ClientHello naming ``name`` (None: no server name), as bytes."""
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     context.check_hostname = False
     context.verify_mode = ssl.CERT_NONE
@@ -121,12 +119,23 @@ def _captured(host: str, port: int, name: str | None) -> bytes:
     hello = context.wrap_bio(incoming, outgoing, server_hostname=name)
     with contextlib.suppress(ssl.SSLWantReadError):
         hello.do_handshake()
+    return outgoing.read()
+
+
+def _captured(host: str, port: int, name: str | None, *, to_the_end: bool = False) -> bytes:
+    """What the server sends in answer to a ClientHello naming ``name`` (None: no server
+    name): the handshake as captured, up to a whole alert or the start of a ServerHello;
+    ``to_the_end``: until the server closes the connection (the client never does)."""
     received = b""
     with socket.create_connection((host, port), timeout=10) as raw:
-        raw.sendall(outgoing.read())
+        raw.sendall(_client_hello(name))
         while chunk := raw.recv(65536):
             received += chunk
+            if to_the_end:
+                continue
             if received[:1] == b"\x16" and len(received) >= 6:  # a ServerHello: enough
+                break
+            if received[:1] == b"\x15" and len(received) >= 7:  # an alert, whole: the end
                 break
     return received
 
@@ -181,7 +190,7 @@ def test_an_advertised_address_opens_every_interface_at_its_port(pair: list[Memb
         status = commune(la.home.path, "status")
         assert f"sync server on 0.0.0.0:{port}" in status.stdout, status.stdout
         if _outside_address() is not None:  # reached from another machine, members only
-            with pytest.raises((ssl.SSLError, ConnectionError)):
+            with pytest.raises(ssl.SSLError, match="UNRECOGNIZED_NAME"):
                 _handshake(outside, port, None)
             der = _handshake(outside, port, tls.server_name(la.extra["network"]))  # type: ignore[arg-type]
             assert tls.node_id_of(der) == la.keys.node_id
@@ -192,16 +201,21 @@ def test_an_advertised_address_opens_every_interface_at_its_port(pair: list[Memb
 def test_a_stranger_gets_no_certificate_and_no_node_id(pair: list[Member]) -> None:
     la, _ = pair
     port = free_port()
+    (la.home.path / "node.toml").write_text("[limits]\nhandshake_timeout = 2\n")
     server = serve_process(la.home.path, port)
     right = tls.server_name(la.extra["network"])  # type: ignore[arg-type]
     other = tls.server_name(bytes(31) + b"\x01")  # another network's name
     try:
         for name in (None, "localhost", "127.0.0.1", "commune.invalid", other, right.upper()):
-            # a client of any kind: not one byte of the server's handshake (no
+            # a client of any kind: one alert and nothing of the server's handshake (no
             # ServerHello, so certainly no certificate), whatever it sends
-            assert _captured("127.0.0.1", port, name) == b"", name
-            with pytest.raises((ssl.SSLError, ConnectionError)):
+            assert _captured("127.0.0.1", port, name) == ALERT_UNRECOGNIZED_NAME, name
+            with pytest.raises(ssl.SSLError, match="UNRECOGNIZED_NAME"):
                 _handshake("127.0.0.1", port, name)
+        # a scanner that reads the alert and stays is closed at the handshake deadline
+        began = time.monotonic()
+        assert _captured("127.0.0.1", port, None, to_the_end=True) == ALERT_UNRECOGNIZED_NAME
+        assert time.monotonic() - began < 2 + 3
         # the same scanner that names the network sees the certificate, and in it the
         # node id: what the name keeps from everyone else
         der = _handshake("127.0.0.1", port, right)
@@ -262,7 +276,7 @@ async def test_a_newer_node_dials_an_older_one_and_not_the_other_way(tmp_path: P
     try:
         await la.start()
         async with sync.client_session(old) as session:
-            with pytest.raises(sync.PeerRefused, match="cannot sync with"):
+            with pytest.raises(sync.PeerRefused, match="UNRECOGNIZED_NAME"):
                 await sync.sync_with(old, session, la.url)
         assert la.titles() == {"desde Los Angeles"}
         assert la.daemon is not None
@@ -302,8 +316,9 @@ def test_the_server_name_is_the_networks_and_reveals_nothing_else() -> None:
 
 def test_the_server_context_answers_a_wrong_name_with_the_alert_and_nothing_else() -> None:
     """node/transport.py's server context on its own, under the standard ``ssl`` module's
-    sockets (which send what OpenSSL wrote): a ClientHello with no name or another name
-    gets exactly one alert, unrecognized_name; the network's name, a ServerHello."""
+    sockets (``serve`` runs it under asyncio's memory buffers): a ClientHello with no
+    name or another name gets exactly one alert, unrecognized_name; the network's name,
+    a ServerHello."""
     from crypto.sign import SigningKey  # noqa: PLC0415
     from node import transport  # noqa: PLC0415
 
