@@ -256,7 +256,10 @@ class Daemon:
                 # the one the record shows (status, the web view, /metrics).
                 wait = self._delay(state)
                 if state.next_try is not None:
-                    wait = state.next_try - self.node.clock()
+                    # never longer than a round's longest wait: a clock set back
+                    # must not hold the peer off for as long
+                    longest = self.interval * (1 + JITTER)
+                    wait = min(state.next_try - self.node.clock(), longest)
                 wait = max(wait, state.busy_until - time.monotonic())
                 await asyncio.sleep(max(0.0, wait))
             else:

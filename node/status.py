@@ -270,11 +270,11 @@ def _peer_words(p: dict[str, Any], now: float, running: bool, verbose: bool) -> 
 
 
 def next_try_words(moment: float, now: float) -> str:
-    """When the scheduler tries a failing peer again: ``in 8 s (at 14:03:05 UTC)``."""
+    """When the scheduler tries a failing peer again: ``try in 8 s, at 14:03:05 UTC``."""
     at = datetime.datetime.fromtimestamp(moment, tz=datetime.UTC).strftime("%H:%M:%S UTC")
     if moment <= now:
-        return f"try due now (at {at})"
-    return f"try in {span(moment - now)} (at {at})"
+        return f"try due now, at {at}"
+    return f"try in {span(moment - now)}, at {at}"
 
 
 def _moved_words(r: dict[str, Any]) -> str:

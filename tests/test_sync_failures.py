@@ -299,6 +299,14 @@ def test_backoff_and_failures_are_the_same_in_status_metrics_and_the_web_view(
             assert f"({count} tries in a row)" in row
         assert views["status"][closed][2] == SENTENCES["down"]
         assert views["status"][hangup.url][2] == SENTENCES["not-known-there"]
+        # status in words: the failures, the last try, when serve tries again, why
+        out = commune(home, "status").stdout
+        line = next(line for line in out.splitlines() if closed in line)
+        said = (
+            r"failing: the last \d+ tries failed \(last [^,]+, next try (in [^,]+|due now), "
+            r"at \d\d:\d\d:\d\d UTC\): " + re.escape(SENTENCES["down"]) + r"\Z"
+        )
+        assert re.search(said, line), line
     finally:
         server.terminate()
         server.wait(30)
