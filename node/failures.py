@@ -34,6 +34,10 @@ SENTENCES: dict[str, str] = {
         "handshake): it takes this node once it holds this node's admission, from an "
         "admin or a member that has it; until then, sync with another member."
     ),
+    "other-network": N_(
+        "That address answers for another network, not this one: check the address "
+        "(`commune peer list`; `commune peer remove URL` takes a wrong one off)."
+    ),
     "unknown-peer": N_(
         "This node does not know that node's certificate: if it was admitted recently, "
         "sync with a member that knows it first; otherwise the address leads somewhere "
@@ -171,6 +175,10 @@ def classify(error: BaseException, *, answered: bool = False) -> str:
         if isinstance(e, OSError) and e.errno in (errno.EHOSTUNREACH, errno.ENETUNREACH):
             return "unreachable"
     if any(isinstance(e, ssl.SSLError) for e in chain):
+        if "UNRECOGNIZED_NAME" in text.upper() and not answered:
+            # the server knows no network by the name this node gave (docs/PROTOCOL.md
+            # §10.1: a member names its network in the TLS server name)
+            return "other-network"
         if any(alert in text.upper() for alert in _NOT_KNOWN_ALERTS) and not answered:
             return "not-known-there"
         return "tls"
