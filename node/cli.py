@@ -26,7 +26,9 @@ from node.cli_common import (
     iso_time,
     pass_ctx,
     passphrase,
+    passphrase_given,
     suspect,
+    use_passphrase_file,
 )
 from node.cli_items import EXTRA_KINDS, ITEM_COMMANDS, kind_commands, register_extra_kinds
 from node.cli_keys import KEY_COMMANDS, ask_new, checked
@@ -46,15 +48,24 @@ from protocol.envelope import Event
     default=None,
     help="The node folder (default: $COMMUNE_HOME, else ~/.commune).",
 )
+@click.option(
+    "--passphrase-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    metavar="FILE",
+    help="Read this node's passphrase from FILE (default: $COMMUNE_PASSPHRASE_FILE, else "
+    "$COMMUNE_PASSPHRASE, else asked for).",
+)
 @click.version_option(package_name="commune-sync", prog_name="commune")
 @click.pass_context
-def cli(ctx: click.Context, home: Path | None) -> None:
+def cli(ctx: click.Context, home: Path | None, passphrase_file: Path | None) -> None:
     """Commune: signed, event-sourced sync for collectives.
 
     Each collective runs one node. Members post reports, plans and contacts; nodes sync
     them with each other; a local web page shows everything.
     """
     kind_commands()
+    use_passphrase_file(passphrase_file)
     context = Context(home or default_home())
     ctx.obj = context
     try:
@@ -83,7 +94,7 @@ def init(ctx: Context, name: str, insecure_no_passphrase: bool) -> None:
         click.echo(INSECURE_WARNING, err=True)
     else:
         known = strength.known_words(name)
-        if _passphrase_given():
+        if passphrase_given():
             secret = checked(passphrase(), known, "no node was made")
         else:
             secret = ask_new("Passphrase", known, "no node was made")
@@ -92,15 +103,6 @@ def init(ctx: Context, name: str, insecure_no_passphrase: bool) -> None:
     click.echo(f"Node id: {identity.node_id.hex()}", err=True)
     click.echo("Its card, to give to an admin of the network over a channel you trust:", err=True)
     click.echo(identity.card.to_text())
-
-
-def _passphrase_given() -> bool:
-    """Whether node.cli_common.passphrase has one without asking: in the environment or
-    a credential."""
-    credentials = os.environ.get("CREDENTIALS_DIRECTORY")
-    return "COMMUNE_PASSPHRASE" in os.environ or (
-        credentials is not None and (Path(credentials) / "passphrase").exists()
-    )
 
 
 @cli.command()

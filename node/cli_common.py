@@ -6,12 +6,13 @@ import datetime
 import os
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any, NoReturn, TypeVar
 
 import click
 
-from crypto.errors import KeyfileError, WrongPassphrase
+from crypto.errors import WrongPassphrase
 from crypto.identity import NodeKeys
 from node.home import Home
 from node.service import Node
@@ -47,32 +48,111 @@ def iso_time(ts: int) -> str:
     return _moment(ts).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def passphrase(confirm: bool = False) -> bytes:
-    """From $COMMUNE_PASSPHRASE; else from the file ``passphrase`` in
-    $CREDENTIALS_DIRECTORY (a systemd credential, or a container secret: deploy/README.md),
-    less one final line break; else asked for at the prompt."""
-    env = os.environ.get("COMMUNE_PASSPHRASE")
+#: the passphrase itself, for every node this environment runs
+PASSPHRASE_ENV = "COMMUNE_PASSPHRASE"  # noqa: S105 - a variable's name
+#: a file holding the passphrase (one node's: two nodes on one machine each have theirs)
+PASSPHRASE_FILE_ENV = "COMMUNE_PASSPHRASE_FILE"  # noqa: S105
+T = TypeVar("T")
+#: how many times a passphrase that does not open the key is asked for at the prompt
+TRIES = 3
+#: ``--passphrase-file FILE``, given before the command (it comes before the environment)
+_option_file: list[Path] = []
+
+
+def use_passphrase_file(path: Path | None) -> None:
+    """Read the passphrase from ``path`` (``commune --passphrase-file FILE``)."""
+    _option_file[:] = [path] if path is not None else []
+
+
+def _read_secret(path: Path, what: str) -> bytes:
+    try:
+        secret = path.read_bytes()
+    except OSError as e:
+        fail(f"cannot read the passphrase file {path} ({what}): {e.strerror}")
+    return secret.removesuffix(b"\n").removesuffix(b"\r")
+
+
+def given_passphrase() -> tuple[bytes, str] | None:
+    """The passphrase given without a prompt, and where from (words for a message): the
+    file ``--passphrase-file`` names, else the file $COMMUNE_PASSPHRASE_FILE names,
+    else $COMMUNE_PASSPHRASE, else the file ``passphrase`` in $CREDENTIALS_DIRECTORY (a
+    systemd credential, or a container secret: deploy/README.md); a file less one final
+    line break. None when only the prompt can give it."""
+    if _option_file:
+        return _read_secret(_option_file[0], "--passphrase-file"), f"the file {_option_file[0]}"
+    named = os.environ.get(PASSPHRASE_FILE_ENV)
+    if named:
+        return _read_secret(Path(named), f"${PASSPHRASE_FILE_ENV}"), f"the file {named}"
+    env = os.environ.get(PASSPHRASE_ENV)
     if env is not None:
-        return env.encode()
+        return env.encode(), f"${PASSPHRASE_ENV}"
     credentials = os.environ.get("CREDENTIALS_DIRECTORY")
     if credentials:
         path = Path(credentials) / "passphrase"
-        try:
-            secret = path.read_bytes()
-        except FileNotFoundError:
-            pass
-        except OSError as e:
-            fail(f"cannot read the passphrase credential {path}: {e.strerror}")
-        else:
-            return secret.removesuffix(b"\n").removesuffix(b"\r")
+        if path.exists():
+            return _read_secret(path, "the passphrase credential"), f"the credential {path}"
+    return None
+
+
+def _prompt(label: str = "Passphrase", confirm: bool = False) -> bytes:
     try:
-        text = click.prompt("Passphrase", hide_input=True, confirmation_prompt=confirm, err=True)
+        text = click.prompt(label, hide_input=True, confirmation_prompt=confirm, err=True)
     except click.exceptions.Abort:
         fail(
             "no passphrase was given: this node's key, and its store and files encrypted "
-            "under it, open only with it (type it at the prompt, or set $COMMUNE_PASSPHRASE)"
+            f"under it, open only with it (type it at the prompt, or set ${PASSPHRASE_ENV} "
+            f"or ${PASSPHRASE_FILE_ENV})"
         )
     return str(text).encode()
+
+
+def passphrase(confirm: bool = False) -> bytes:
+    """The passphrase given (:func:`given_passphrase`), else asked for at the prompt:
+    once, as it is; :func:`opened` tries it on a key and asks again."""
+    given = given_passphrase()
+    return given[0] if given is not None else _prompt(confirm=confirm)
+
+
+def opened(attempt: Callable[[bytes], T], what: str, label: str = "Passphrase") -> T:
+    """What ``attempt`` opens with the passphrase (it raises WrongPassphrase when that
+    does not open ``what``). The passphrase given without a prompt is tried first;
+    when it does not open ``what`` (another node's, with two on one machine), at a
+    terminal that is said in one line and the passphrase asked for; without one, the
+    command fails in one line naming what to set. At the prompt it is asked for
+    :data:`TRIES` times (each try costs the key derivation, about 0.2 s)."""
+    given = given_passphrase()
+    if given is not None:
+        secret, source = given
+        try:
+            return attempt(secret)
+        except WrongPassphrase:
+            if not sys.stdin.isatty():
+                fail(
+                    f"the passphrase does not open {what} (it came from {source}): set "
+                    f"${PASSPHRASE_FILE_ENV} (or give --passphrase-file) to a file holding "
+                    "its own, or run the command at a terminal to type it"
+                )
+            click.echo(
+                f"The passphrase from {source} does not open {what}; type that node's.", err=True
+            )
+    for left in range(TRIES - 1, -1, -1):
+        try:
+            return attempt(_prompt(label))
+        except WrongPassphrase:
+            if left:
+                click.echo(f"wrong passphrase, try again ({left} left)", err=True)
+    fail(f"the passphrase does not open {what} ({TRIES} tries at the prompt)")
+
+
+def passphrase_given() -> bool:
+    """Whether :func:`given_passphrase` has one (without reading a file)."""
+    credentials = os.environ.get("CREDENTIALS_DIRECTORY")
+    return bool(
+        _option_file
+        or os.environ.get(PASSPHRASE_FILE_ENV)
+        or PASSPHRASE_ENV in os.environ
+        or (credentials and (Path(credentials) / "passphrase").exists())
+    )
 
 
 class Context:
@@ -93,10 +173,7 @@ class Context:
         if not self.home.key_is_encrypted():
             self._keys = self.home.unlock(None)
         else:
-            try:
-                self._keys = self.home.unlock(passphrase())
-            except WrongPassphrase as e:
-                raise KeyfileError(e.message) from None
+            self._keys = opened(self.home.unlock, f"the key of the node in {self.home.path}")
         return self._keys
 
     def keys_without_asking(self) -> NodeKeys | None:
@@ -104,11 +181,7 @@ class Context:
         environment or a credential); None when only a prompt would open them."""
         if self._keys is not None:
             return self._keys
-        credentials = os.environ.get("CREDENTIALS_DIRECTORY")
-        given = "COMMUNE_PASSPHRASE" in os.environ or (
-            credentials is not None and (Path(credentials) / "passphrase").exists()
-        )
-        if self.home.key_is_encrypted() and not given:
+        if self.home.key_is_encrypted() and not passphrase_given():
             return None
         return self.keys()
 

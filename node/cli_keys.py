@@ -11,7 +11,7 @@ from crypto.errors import WrongPassphrase
 from node import backup as backups
 from node import records, strength
 from node import restore as restoring
-from node.cli_common import Context, fail, pass_ctx, passphrase
+from node.cli_common import Context, fail, given_passphrase, pass_ctx, passphrase
 from node.errors import WeakPassphrase
 
 #: where a new passphrase may be given instead of at the prompt
@@ -26,9 +26,11 @@ def say(text: str) -> None:
 
 
 def _current_passphrase() -> bytes:
-    env = os.environ.get("COMMUNE_PASSPHRASE")
-    if env is not None:
-        return env.encode()
+    """As every command reads it (its files, $COMMUNE_PASSPHRASE, a credential), else
+    asked for."""
+    given = given_passphrase()
+    if given is not None:
+        return given[0]
     return str(click.prompt("Current passphrase", hide_input=True, err=True)).encode()
 
 
