@@ -363,10 +363,12 @@ def show(
 
 
 def member_names(node: Node) -> dict[str, str]:
-    """The members' names (their collectives') by node id in hex."""
+    """The members' names (their collectives') by node id in hex, and this node's own
+    (which it knows before it is in a network)."""
     membership = node.membership()
     members = membership.members if membership is not None else {}
-    return {node_id.hex(): m.name for node_id, m in members.items()}
+    names = {node.node_id.hex(): node.home.identity().name}
+    return {**names, **{node_id.hex(): m.name for node_id, m in members.items()}}
 
 
 def with_names(rows: list[dict[str, Any]], names: dict[str, str]) -> list[dict[str, Any]]:

@@ -143,6 +143,7 @@ def _occurrence_row(
         "attended": attended,
         "guests": guests,
         "count": len(attended) + guests,
+        **({"private": True, "readers": row.get("readers", [])} if row.get("private") else {}),
     }
 
 
@@ -158,11 +159,13 @@ def show_meetings(rows: list[dict[str, Any]], as_json: bool, weeks: int, past_we
         return
     for row in listed:
         when = row["start"][:16].replace("T", " ") if row["start"] else row["date"]
-        parts = ["coming" if row["coming"] else "past  ", when, row["zone"], row["title"]]
+        title = f"[private] {row['title']}" if row.get("private") else row["title"]
+        parts = ["coming" if row["coming"] else "past  ", when, row["zone"], title]
         if row["place"]:
             parts.append(row["place"])
         if not row["coming"]:
             parts.append(f"{len(row['attended'])} attended + {row['guests']} guests")
             parts.append("minutes" if row["minutes"] else "no minutes")
+        parts.append(f"by {row['author_name'] or row['author'][:12]}")
         parts.append(row["id"][:8])
         click.echo("  ".join(parts))

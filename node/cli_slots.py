@@ -105,9 +105,11 @@ def emit_slots(spec: KindSpec, rows: list[dict[str, Any]], as_json: bool) -> Non
         first = spec.field_names()[0]
         place = f" @ {row['place']}" if row.get("place") else ""
         zone = row.get("zone") or starts.tzname()
+        mark = "[private] " if row.get("private") and not spec.private else ""
+        by = row.get("author_name") or str(row["author"])[:12]
         click.echo(
             f"{row[spec.slots.slot.name]} {starts:%a %H:%M}-{ends:%H:%M} {zone}  "
-            f"{row[first]}{place}  {on} ({count}){short}  {row['id'][:8]}"
+            f"{mark}{row[first]}{place}  {on} ({count}){short}  by {by}  {row['id'][:8]}"
         )
         if row["note"]:
             click.echo(f"    note: {row['note']}")

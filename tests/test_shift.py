@@ -386,9 +386,9 @@ def test_shifts_are_posted_taken_left_and_shown_with_the_real_command(la: Path) 
     text = ok(la, "show", "shifts", "--start", "2026-12-07", "--weeks", "1")
     assert text.splitlines() == [
         f"2026-12-07 Mon 05:30-07:00 America/El_Salvador  Maquila gate @ Gate A, San Bartolo  "
-        f"Luis (1/2)  SHORT 1  {short}",
+        f"Luis (1/2)  SHORT 1  by Los Angeles  {short}",
         f"2026-12-10 Thu 05:30-07:00 America/El_Salvador  Maquila gate @ Gate A, San Bartolo  "
-        f"Ana (1/2)  SHORT 1  {short}",
+        f"Ana (1/2)  SHORT 1  by Los Angeles  {short}",
     ]
 
     # an edit of the shift keeps who is on which day; a day it no longer has is not listed

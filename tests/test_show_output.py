@@ -8,6 +8,7 @@ pseudo-terminal where the terminal matters)."""
 from __future__ import annotations
 
 import asyncio
+import datetime
 import json
 import re
 from pathlib import Path
@@ -191,3 +192,32 @@ async def test_peer_list_names_a_peer_given_by_its_address(tmp_path: Path) -> No
     finally:
         await sv.stop()
         close_all(members)
+
+
+def test_meetings_and_shifts_say_who_posted_them_and_which_are_private(tmp_path: Path) -> None:
+    home = tmp_path / "sv"
+    ok(home, "init", "--name", "El Salvador", "--insecure-no-passphrase")
+    ok(home, "found", "Red")
+    when = (datetime.date.today() + datetime.timedelta(days=3)).isoformat()
+    common = ["--when", f"{when} 18:00", "--zone", "America/El_Salvador"]
+    ok(home, "post", "meeting", "--title", "Asamblea abierta", *common)
+    ok(home, "post", "meeting", "--title", "Solo el comité", *common, "--to", "El Salvador")
+    meetings = ok(home, "show", "meeting").splitlines()
+    assert len(meetings) == 2
+    assert all("by El Salvador" in line for line in meetings)
+    assert ["[private]" in line for line in meetings] == [
+        "Solo el comité" in line for line in meetings
+    ]
+    rows = json.loads(ok(home, "show", "meetings", "--json"))
+    private = {r["title"]: r.get("private", False) for r in rows}
+    assert private == {"Asamblea abierta": False, "Solo el comité": True}
+    assert {r["author_name"] for r in rows} == {"El Salvador"}
+
+    shift = ["--place", "Gate A", "--weekdays", "mon,tue,wed,thu,fri,sat,sun", "--start",
+             "05:30", "--end", "07:00", "--zone", "America/El_Salvador",
+             "--since", "2026-01-01"]  # fmt: skip
+    ok(home, "post", "shift", "--title", "Maquila gate", *shift, "--to", "El Salvador")
+    slots = ok(home, "show", "shift", "--weeks", "1").splitlines()
+    assert len(slots) == 7
+    assert all("[private] Maquila gate @ Gate A" in line for line in slots)
+    assert all("  by El Salvador  " in line for line in slots)
