@@ -296,6 +296,10 @@ def test_backoff_and_failures_are_the_same_in_status_metrics_and_the_web_view(
             assert sentence in row
             assert f"({count} tries in a row)" in row
         assert views["status"][closed][2] == SENTENCES["down"]
+        request = urllib.request.Request(base + "healthz", headers=scrape_headers(home))
+        with urllib.request.urlopen(request, timeout=10) as response:
+            health = json.loads(response.read())
+        assert (health["peers"], health["peers_failing"]) == (2, 2)
         assert views["status"][hangup.url][2] == SENTENCES["not-known-there"]
         # status in words: the failures, the last try, when serve tries again, why
         out = commune(home, "status").stdout

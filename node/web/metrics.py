@@ -92,9 +92,15 @@ async def healthz(request: web.Request) -> web.Response:
     if running is False:
         healthy = False
     if state.daemon is not None:
-        peers = state.daemon.peers.values()
-        report["peers"] = len(state.daemon.peers)
-        report["peers_failing"] = sum(1 for p in peers if p.failures)
+        peers = state.daemon.peers
+        report["peers"] = len(peers)
+        try:  # failing as status and /metrics count it: by the peer's record
+            kept = records.sync_records(state.data.store)
+        except CommuneError:
+            kept = {}
+        report["peers_failing"] = sum(
+            1 for url, p in peers.items() if records.shown_backoff(kept.get(url), p)["failures"]
+        )
     if not healthy:
         report["status"] = "failing"
     return web.Response(
