@@ -363,6 +363,7 @@ def peer_list_cmd(ctx: Context, as_json: bool) -> None:
     """The addresses this node syncs with, and where it learnt them."""
     with ctx.node() as node:
         rows = peer_rows(node)
+        removed = peer_list.removed_peers(node)
     if as_json:
         click.echo(json.dumps(rows, ensure_ascii=False, indent=1))
         return
@@ -370,6 +371,12 @@ def peer_list_cmd(ctx: Context, as_json: bool) -> None:
         click.echo("(none: `commune peer add https://HOST:PORT`)", err=True)
     for row in rows:
         click.echo(peer_line(row))
+    for gone in removed:
+        click.echo(
+            f"(not dialled, taken off with `peer remove`: {gone.url}, from the {gone.source}; "
+            "`commune peer add URL` brings it back)",
+            err=True,
+        )
 
 
 def confirm_feed(node: Node, keys: NodeKeys, settings: Config | None = None) -> None:

@@ -208,6 +208,13 @@ def manual_urls(node: Node) -> list[str]:
     return _json_list(node, MANUAL)
 
 
+def removed_peers(node: Node) -> list[Peer]:
+    """The addresses an invite or the log gives that ``peer remove`` took off (and that
+    are therefore not dialled)."""
+    removed = set(removed_urls(node))
+    return [p for p in _learnt(node) if p.url in removed]
+
+
 def removed_urls(node: Node) -> list[str]:
     """The addresses learnt from an invite or the log that ``peer remove`` took off."""
     return _json_list(node, REMOVED)

@@ -136,6 +136,11 @@ def test_an_address_learnt_from_the_log_is_removed_until_added_again(
         "brings it back, and a new address it publishes is used)."
     )
     assert all(r["url"] != row["url"] for r in listed(la))
+    _, err = ok(la, "peer", "list")
+    assert (
+        "(not dialled, taken off with `peer remove`: https://sv.example.org:8470, from the "
+        "log; `commune peer add URL` brings it back)"
+    ) in err.splitlines()
     _, status = ok(la, "status")
     assert "sv.example.org" not in status
     # the log still holds it, and `sync` does not dial it
