@@ -212,6 +212,9 @@ def main() -> None:
         cli.main(prog_name="commune", standalone_mode=False)
     except click.exceptions.Abort:
         fail("stopped", 130)
+    except click.exceptions.NoArgsIsHelpError as e:
+        e.show()  # `commune post` alone: its help, which lists what it takes
+        sys.exit(e.exit_code)
     except click.UsageError as e:
         fail(usage_line(e), e.exit_code)
     except click.ClickException as e:

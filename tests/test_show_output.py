@@ -151,6 +151,8 @@ def test_at_a_terminal_the_lines_fit_its_width(home: Path) -> None:
         (("nosuch",), "error: no such command 'nosuch' (`commune --help` lists what it takes)"),
         (("show", "shifts", "--weeks", "99"), "error: invalid value for '--weeks': 99 is not"),
         (("post", "report", "--title"), "error: option '--title' requires an argument"),
+        (("show",), "error: missing argument 'WHAT'. Choose from: reports, plans, meetings,"),
+        ((), "error: missing command (`commune --help` lists what it takes)"),
     ],
 )
 def test_a_usage_mistake_is_one_line(tmp_path: Path, args: tuple[str, ...], said: str) -> None:
@@ -221,3 +223,12 @@ def test_meetings_and_shifts_say_who_posted_them_and_which_are_private(tmp_path:
     assert len(slots) == 7
     assert all("[private] Maquila gate @ Gate A" in line for line in slots)
     assert all("  by El Salvador  " in line for line in slots)
+
+
+def test_a_group_alone_prints_its_help(tmp_path: Path) -> None:
+    """`commune post` with no kind: the help that lists the kinds (as before), not a line."""
+    result = commune(tmp_path / "no-node", "post")
+    assert result.returncode == 2
+    assert result.stderr.startswith("Usage: commune post [OPTIONS] COMMAND [ARGS]...")
+    assert "report " in result.stderr
+    assert "error:" not in result.stderr
