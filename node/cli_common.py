@@ -113,13 +113,22 @@ def passphrase(confirm: bool = False) -> bytes:
     return given[0] if given is not None else _prompt(confirm=confirm)
 
 
-def opened(attempt: Callable[[bytes], T], what: str, label: str = "Passphrase") -> T:
+def opened(
+    attempt: Callable[[bytes], T],
+    what: str,
+    label: str = "Passphrase",
+    *,
+    which: str = "the passphrase",
+    outcome: str = "",
+) -> T:
     """What ``attempt`` opens with the passphrase (it raises WrongPassphrase when that
     does not open ``what``). The passphrase given without a prompt is tried first;
     when it does not open ``what`` (another node's, with two on one machine), at a
     terminal that is said in one line and the passphrase asked for; without one, the
     command fails in one line naming what to set. At the prompt it is asked for
-    :data:`TRIES` times (each try costs the key derivation, about 0.2 s)."""
+    :data:`TRIES` times (each try costs the key derivation, about 0.2 s). ``which``
+    names the passphrase in messages, ``outcome`` says what a failure left undone."""
+    then = f"; {outcome}" if outcome else ""
     given = given_passphrase()
     if given is not None:
         secret, source = given
@@ -128,12 +137,14 @@ def opened(attempt: Callable[[bytes], T], what: str, label: str = "Passphrase") 
         except WrongPassphrase:
             if not sys.stdin.isatty():
                 fail(
-                    f"the passphrase does not open {what} (it came from {source}): set "
+                    f"{which} does not open {what} (it came from {source}): set "
                     f"${PASSPHRASE_FILE_ENV} (or give --passphrase-file) to a file holding "
-                    "its own, or run the command at a terminal to type it"
+                    f"its own, or run the command at a terminal to type it{then}"
                 )
             click.echo(
-                f"The passphrase from {source} does not open {what}; type that node's.", err=True
+                f"{which[:1].upper()}{which[1:]} from {source} does not open {what}; type "
+                "that node's.",
+                err=True,
             )
     for left in range(TRIES - 1, -1, -1):
         try:
@@ -141,7 +152,7 @@ def opened(attempt: Callable[[bytes], T], what: str, label: str = "Passphrase") 
         except WrongPassphrase:
             if left:
                 click.echo(f"wrong passphrase, try again ({left} left)", err=True)
-    fail(f"the passphrase does not open {what} ({TRIES} tries at the prompt)")
+    fail(f"{which} does not open {what} ({TRIES} tries at the prompt){then}")
 
 
 def passphrase_given() -> bool:

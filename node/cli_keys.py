@@ -11,7 +11,7 @@ from crypto.errors import WrongPassphrase
 from node import backup as backups
 from node import records, strength
 from node import restore as restoring
-from node.cli_common import Context, fail, given_passphrase, pass_ctx, passphrase
+from node.cli_common import Context, fail, opened, pass_ctx, passphrase
 from node.errors import WeakPassphrase
 
 #: where a new passphrase may be given instead of at the prompt
@@ -23,15 +23,6 @@ TRIES = 3
 def say(text: str) -> None:
     """An explanation, on stderr (stdout is for what scripts read)."""
     click.echo(text, err=True)
-
-
-def _current_passphrase() -> bytes:
-    """As every command reads it (its files, $COMMUNE_PASSPHRASE, a credential), else
-    asked for."""
-    given = given_passphrase()
-    if given is not None:
-        return given[0]
-    return str(click.prompt("Current passphrase", hide_input=True, err=True)).encode()
 
 
 def checked(secret: bytes, known: list[str], outcome: str) -> bytes:
@@ -79,17 +70,25 @@ def new_from_environment(known: list[str], outcome: str) -> bytes | None:
 def passwd(ctx: Context) -> None:
     """Change the passphrase that locks this node's key (or give it one).
 
-    The current passphrase is read from $COMMUNE_PASSPHRASE, else asked for; the new one
+    The current passphrase is read as every command reads it, else asked for; the new one
     from $COMMUNE_NEW_PASSPHRASE, else asked for twice. The new one must be hard to
     guess: 15 characters or more, best several unrelated words (docs/CLI.md).
     """
     home = ctx.home
     home.require()
     had_one = home.key_is_encrypted()
-    try:  # the node's name (to refuse it as a passphrase) is sealed under the key
-        keys = home.unlock(_current_passphrase() if had_one else None)
-    except WrongPassphrase:
-        fail("the current passphrase does not open this node's key; nothing was changed")
+    # the node's name (to refuse it as a passphrase) is sealed under the key
+    keys = (
+        opened(
+            home.unlock,
+            f"the key of the node in {home.path}",
+            "Current passphrase",
+            which="the current passphrase",
+            outcome="nothing was changed",
+        )
+        if had_one
+        else home.unlock(None)
+    )
     known = strength.known_words(home.identity().name)
     unchanged = "the key file was left as it was"
     new = new_from_environment(known, unchanged)
@@ -136,13 +135,16 @@ def backup_cmd(ctx: Context, file: Path, insecure: bool, with_store: bool) -> No
         )
     # A backup nobody can open is worth nothing: check the passphrase now. The keys
     # sign the backup, so that an altered one is refused at restore.
-    try:
-        keys = home.unlock(passphrase() if encrypted else None)
-    except WrongPassphrase:
-        fail(
-            "the passphrase does not open this node's key; no backup was written (it "
-            "would be useless without the passphrase that opens it)"
+    keys = (
+        opened(
+            home.unlock,
+            f"the key of the node in {home.path}",
+            outcome="no backup was written (it would be useless without the passphrase "
+            "that opens it)",
         )
+        if encrypted
+        else home.unlock(None)
+    )
     taken = backups.take(home)
     backups.write(taken, file, keys)
     with home.open_store() as store:

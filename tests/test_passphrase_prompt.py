@@ -140,3 +140,38 @@ def test_after_a_wrong_environment_passphrase_the_prompt_still_has_three_tries(
     terminal.type(OTHER_PASSPHRASE)
     assert terminal.finish() == 0
     assert "Report of El Salvador" in terminal.output
+
+
+def test_backup_and_passwd_ask_again_at_a_terminal(tmp_path: Path) -> None:
+    home = tmp_path / "in"
+    ok(home, "init", "--name", "India", env={"COMMUNE_PASSPHRASE": PASSPHRASE})
+    file = tmp_path / "in.backup"
+    terminal = Terminal(home, "backup", str(file), env={"COMMUNE_PASSPHRASE": OTHER_PASSPHRASE})
+    terminal.expect(f"does not open the key of the node in {home}; type that node's.")
+    terminal.expect("Passphrase: ")
+    terminal.type(PASSPHRASE)
+    assert terminal.finish() == 0
+    assert file.exists()
+
+    new = "tamarind lighthouse quietly folding maps"
+    terminal = Terminal(home, "passwd")
+    terminal.expect("Current passphrase: ")
+    terminal.type("not the one")
+    terminal.expect("wrong passphrase, try again (2 left)")
+    terminal.expect("Current passphrase: ")
+    terminal.type(PASSPHRASE)
+    terminal.expect("New passphrase: ")
+    terminal.type(new)
+    terminal.expect("Repeat for confirmation: ")
+    terminal.type(new)
+    assert terminal.finish() == 0, terminal.output
+    assert "now locked by the new passphrase" in terminal.output
+    ok(home, "status", env={"COMMUNE_PASSPHRASE": new})
+    # without a terminal a wrong current passphrase is one line, and changes nothing
+    before = (home / "node.key").read_bytes()
+    result = commune(home, "passwd", env={"COMMUNE_PASSPHRASE": PASSPHRASE}, input="")
+    assert result.returncode == 1
+    (line,) = result.stderr.splitlines()
+    assert line.startswith("error: the current passphrase does not open the key of the node in")
+    assert line.endswith("; nothing was changed")
+    assert (home / "node.key").read_bytes() == before
