@@ -616,8 +616,11 @@ async def test_the_overview_tells_how_syncing_goes(world: World) -> None:
     for _ in range(3):  # as the scheduler records its rounds, which status reads too
         records.record_sync(la.node, bad.url, None, refused, retry=lambda n: 3600.0)
     bad.failures = 3
-    daemon.peers = {good.url: good, bad.url: bad}
     async with served(la, daemon=daemon) as site, site.session.get("/live") as response:
+        # the rounds end once the page listens: the view tells it (a change before it
+        # listened, while a busy machine let it in, would not reach it)
+        await _next_event(response.content, "hello")
+        daemon.peers = {good.url: good, bad.url: bad}
         await _next_event(response.content, "peers")  # the view saw the sync round
         _, html, _ = await site.get("/")
         assert "synced 3 minutes ago" in html
