@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import shutil
 import stat
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -14,7 +15,7 @@ from typing import TYPE_CHECKING
 from crypto.errors import CommuneError, UnsafeKeyfile
 from crypto.identity import NodeKeys
 from node import records, servelock
-from node.cli_common import passphrase
+from node.cli_common import opened, passphrase
 from node.home import Home
 from node.service import SEARCH_INDEX, Node
 
@@ -126,7 +127,10 @@ def check_key(home: Home, ask: bool) -> tuple[Check, NodeKeys | None]:
         encrypted = home.key_is_encrypted()
         if encrypted and not ask:
             return Check("key", SKIP, "not opened (--no-passphrase)"), None
-        keys = home.unlock(passphrase() if encrypted else None)
+        if encrypted and sys.stdin.isatty():  # another node's passphrase given: ask
+            keys = opened(home.unlock, f"the key of the node in {home.path}")
+        else:
+            keys = home.unlock(passphrase() if encrypted else None)
     except UnsafeKeyfile:
         return (
             Check(

@@ -175,3 +175,19 @@ def test_backup_and_passwd_ask_again_at_a_terminal(tmp_path: Path) -> None:
     assert line.startswith("error: the current passphrase does not open the key of the node in")
     assert line.endswith("; nothing was changed")
     assert (home / "node.key").read_bytes() == before
+
+
+def test_doctor_asks_at_a_terminal_when_the_given_passphrase_is_another_nodes(
+    two: tuple[Path, Path],
+) -> None:
+    _, sv = two
+    terminal = Terminal(sv, "doctor", env={"COMMUNE_PASSPHRASE": PASSPHRASE})
+    terminal.expect(f"does not open the key of the node in {sv}; type that node's.")
+    terminal.expect("Passphrase: ")
+    terminal.type(OTHER_PASSPHRASE)
+    terminal.finish()
+    assert "OK    key: opens with the passphrase and matches node.json" in terminal.output
+    # without a terminal it is a check that fails, as before (the other checks still run)
+    result = commune(sv, "doctor", env={"COMMUNE_PASSPHRASE": PASSPHRASE}, input="")
+    assert result.returncode == 1
+    assert "FAIL  key: does not open: " in result.stdout

@@ -11,11 +11,14 @@ import asyncio
 import datetime
 import json
 import re
+import time
 from pathlib import Path
 
 import pytest
 
-from node.cli_listing import cells
+from node.cli_listing import cells, item_lines
+from protocol import hlc
+from protocol.kinds import report
 from tests.helpers import commune
 from tests.net import close_all, make_network
 from tests.tty import Terminal
@@ -232,3 +235,27 @@ def test_a_group_alone_prints_its_help(tmp_path: Path) -> None:
     assert result.stderr.startswith("Usage: commune post [OPTIONS] COMMAND [ARGS]...")
     assert "report " in result.stderr
     assert "error:" not in result.stderr
+
+
+def test_a_line_is_measured_in_terminal_cells() -> None:
+    """Hindi's vowel signs take no column and Chinese characters two: the columns stay
+    aligned and the line within the width; an item dated days ahead is marked [future]."""
+    now = int(time.time() * 1000)
+    rows = [
+        {"id": "a" * 64, "author": "01" * 32, "ts": hlc.pack(now), "state": "draft",
+         "title": "बैठक की रिपोर्ट", "body": "समुदाय ने पानी और किराए पर बात की " * 4},
+        {"id": "b" * 64, "author": "02" * 32, "ts": hlc.pack(now), "state": "sent",
+         "title": "会议报告", "body": "社区讨论了水和房租的问题" * 4},
+        {"id": "c" * 64, "author": "01" * 32, "ts": hlc.pack(now + 5 * 86_400_000),
+         "state": "draft", "title": "From a clock ahead", "body": ""},
+    ]  # fmt: skip
+    names = {"01" * 32: "India", "02" * 32: "台北"}
+    lines = item_lines(report.SPEC, rows, names, today="2026-12-08", width=72)
+    assert all(cells(line) <= 72 for line in lines), lines
+    words = ["WHAT", "बैठक", "会议", "["]
+    starts = {cells(line[: line.index(word)]) for line, word in zip(lines, words, strict=True)}
+    assert len(starts) == 1, lines  # WHAT starts in the same column on every line
+    assert lines[1].endswith("…")
+    assert lines[2].endswith("…")
+    assert "[future] From a clock ahead" in lines[3]
+    assert "台北" in lines[2]
