@@ -30,7 +30,13 @@ from node.cli_common import (
     suspect,
     use_passphrase_file,
 )
-from node.cli_items import EXTRA_KINDS, ITEM_COMMANDS, kind_commands, register_extra_kinds
+from node.cli_items import (
+    EXTRA_KINDS,
+    ITEM_COMMANDS,
+    kind_commands,
+    member_names,
+    register_extra_kinds,
+)
 from node.cli_keys import KEY_COMMANDS, ask_new, checked
 from node.cli_network import NETWORK_COMMANDS
 from node.cli_report import REPORT_COMMANDS
@@ -120,8 +126,9 @@ def log(ctx: Context, as_json: bool) -> None:
     """The raw events, by author and seq."""
     with ctx.node() as node:
         events = list(node.store.events())
+        names = member_names(node)
     if as_json:
-        click.echo(json.dumps([event_row(e) for e in events], indent=1))
+        click.echo(json.dumps([event_row(e, names) for e in events], ensure_ascii=False, indent=1))
         return
     for e in events:
         click.echo(
@@ -129,11 +136,12 @@ def log(ctx: Context, as_json: bool) -> None:
         )
 
 
-def event_row(e: Event) -> dict[str, Any]:
-    """One event of ``log --json`` (docs/CLI.md)."""
+def event_row(e: Event, names: dict[str, str]) -> dict[str, Any]:
+    """One event of ``log --json`` (docs/CLI.md), its author's name beside its id."""
     return {
         "id": e.id.hex(),
         "author": e.author.hex(),
+        "author_name": names.get(e.author.hex(), ""),
         "seq": e.seq,
         "prev": e.prev.hex() if e.prev else None,
         "kind": e.kind,

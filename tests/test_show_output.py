@@ -107,6 +107,8 @@ def test_json_names_the_author_beside_its_id(home: Path) -> None:
     assert rows[0]["body"] == LONG_BODY  # in full
     plans = json.loads(ok(home, "show", "plan", "--json"))
     assert {p["author_name"] for p in plans} == {"El Salvador"}
+    logged = json.loads(ok(home, "log", "--json"))
+    assert {(e["author"], e["author_name"]) for e in logged} == {(node_id, "El Salvador")}
 
 
 def test_singular_and_plural_kind_names_everywhere(home: Path) -> None:
