@@ -304,19 +304,17 @@ def show(
             if as_json:
                 click.echo(json.dumps(rows, ensure_ascii=False, indent=1))
                 return
-            for m in rows:
-                role = "admin" if m["roles"] else "member"
-                state = {
-                    "revoked": f"REVOKED after seq {m['cutoff']}",
-                    "forked": f"FORKED at seq {m['forked_at']}",
-                }.get(m["state"], m["state"])
-                click.echo(f"{m['name']:<24} {role:<7} {state:<22} {m['node_id']}")
+            for line in cli_listing.member_lines(rows):
+                click.echo(line)
             return
         if what == "peers":
             rows = peer_rows(node)
             if as_json:
                 click.echo(json.dumps(rows, ensure_ascii=False, indent=1))
-            for row in [] if as_json else rows:
+                return
+            if not rows:
+                click.echo("(none: `commune peer add https://HOST:PORT`)", err=True)
+            for row in rows:
                 click.echo(peer_line(row))
             return
         names = member_names(node)

@@ -7,7 +7,8 @@ dates), and what it is: its notes in brackets (``[private]``, but not for a kind
 items all are, ``[overdue]``, ``[future]``: written by a clock far ahead), its title,
 the kind's other columns and the start of its text, on one line cut with an ellipsis
 at the terminal's width ($COLUMNS, else 80 when the output is not a terminal).
-``--json`` gives everything in full.
+``--json`` gives everything in full. ``show members``' lines too: name, role, state
+and the start of the node id, within 80 columns.
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ from protocol.kinds.base import OVERDUE, TS
 ID_WIDTH = 8
 #: the collective's name is cut to this many columns
 WHO_WIDTH = 16
+#: a member's name is cut to this many columns in ``show members``
+MEMBER_NAME = 24
 #: below this terminal width the time of day is left out of WRITTEN
 WIDE = 100
 #: the fewest columns WHAT keeps, however narrow the terminal
@@ -132,6 +135,27 @@ def item_lines(
         left = GAP.join(pad(c, w) for c, w, k in zip(cols, widths, keep, strict=False) if k)
         lines.append(f"{left}{GAP}{cut(cols[-1], max(MIN_WHAT, room))}".rstrip())
     return lines
+
+
+def member_lines(members: list[dict[str, Any]]) -> list[str]:
+    """``show members``: a header and one aligned line per member: its name (cut to
+    :data:`MEMBER_NAME` columns), role, state (``admitted``, ``REVOKED after seq N``,
+    ``FORKED at seq N``) and the first 16 hex digits of its node id (``revoke``,
+    ``role`` and ``--to`` take 6 or more); within 80 columns. ``--json`` has the whole id."""
+    table = []
+    for m in members:
+        state = {
+            "revoked": f"REVOKED after seq {m['cutoff']}",
+            "forked": f"FORKED at seq {m['forked_at']}",
+        }.get(m["state"], m["state"])
+        role = "admin" if m["roles"] else "member"
+        table.append([cut(one_line(m["name"]), MEMBER_NAME), role, state, m["node_id"][:16]])
+    header = ["NAME", "ROLE", "STATE", "NODE ID"]
+    widths = [max(cells(h), *(cells(r[i]) for r in table)) for i, h in enumerate(header)]
+    return [
+        GAP.join(pad(c, w) for c, w in zip(cols, widths, strict=True)).rstrip()
+        for cols in [header, *table]
+    ]
 
 
 def _written(ts: int, with_time: bool) -> str:

@@ -111,6 +111,15 @@ def test_json_names_the_author_beside_its_id(home: Path) -> None:
     assert {(e["author"], e["author_name"]) for e in logged} == {(node_id, "El Salvador")}
 
 
+def test_members_fit_80_columns(home: Path) -> None:
+    node_id = json.loads(ok(home, "status", "--json"))["node"]["id"]
+    header, lines = table(ok(home, "show", "members"))
+    assert header == ["NAME", "ROLE", "STATE", "NODE ID"]
+    assert lines[1].split() == ["El", "Salvador", "admin", "admitted", node_id[:16]]
+    assert all(cells(line) <= 80 for line in lines)
+    assert "(none: `commune peer add https://HOST:PORT`)" in commune(home, "show", "peers").stderr
+
+
 def test_singular_and_plural_kind_names_everywhere(home: Path) -> None:
     assert ok(home, "show", "member") == ok(home, "show", "members")
     assert ok(home, "show", "peer", "--json") == ok(home, "show", "peers", "--json")
