@@ -17,7 +17,7 @@ import contextlib
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 
 from node import coding
-from node.service import check_many
+from node.service import Node, check_many
 from node.sync_base import CHUNK, Stats, Sync
 from protocol import session as sessions
 from protocol import sync as proto
@@ -40,7 +40,8 @@ class Intake:
             return
         future = asyncio.ensure_future(asyncio.to_thread(check_many, batch.raws))
         try:
-            await self.settle()
+            # more is coming: the items may follow the log after the stream
+            await self.settle(behind=True)
         except BaseException:
             future.cancel()
             raise
@@ -57,15 +58,17 @@ class Intake:
             self.checking[0].cancel()
             self.checking = None
 
-    async def settle(self) -> None:
+    async def settle(self, *, behind: bool = False) -> None:
         """Place the batch that was being checked: what the session says to place of it
-        (§10.4: what came before an invalid event stays; it and the rest do not)."""
+        (§10.4: what came before an invalid event stays; it and the rest do not); with
+        ``behind``, its items may follow later (node/projector.py "Items behind the
+        log")."""
         if self.checking is None:
             return
         future, batch = self.checking
         self.checking = None
         checked = self.session.checked(batch, await future)
-        result = self.sync.node.ingest_checked(checked.events)
+        result = self.sync.node.ingest_checked(checked.events, behind=behind)
         self.stats.add(result)
         if checked.breach is not None:
             raise checked.breach
@@ -133,11 +136,13 @@ async def take_in(
                     continue
             except Exception:
                 await intake.finish(session.salvage())
+                await catch_up(sync.node)
                 raise
             if isinstance(item, sessions.Batch):
                 await intake.add(item)
             elif isinstance(item, proto.End):
                 await intake.finish()
+                await catch_up(sync.node)
                 return item
     except asyncio.CancelledError:
         # The round's time limit (or a stop): keep the whole frames that came, as for
@@ -148,6 +153,17 @@ async def take_in(
         raise
     finally:
         intake.abandon()
+
+
+async def catch_up(node: Node) -> None:
+    """The items follow the log after an intake stored batches without them
+    (node/projector.py "Items behind the log"): a transaction of a few thousand events
+    at a time, the event loop's other work running between them. A round cancelled
+    meanwhile leaves the rest to the next round, or to the next open of the node."""
+    while node.projector.held_upto() is not None:
+        with node.store.write():
+            node.projector.catch_up_step()
+        await asyncio.sleep(0)
 
 
 def pack(frames: Iterator[bytes], stats: Stats) -> Iterator[bytes]:

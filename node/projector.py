@@ -1,5 +1,25 @@
 """Projections kept in SQLite (tables ``items`` and ``unreadable``), the membership,
 and the state hash. Everything here can be dropped and rebuilt from the log.
+
+**Items behind the log.** A large intake (a sync round's batches, an import, a
+restore) stores its events in the log without merging them into the items, so that the
+thread that takes events in does only what placing them needs (the chain, the
+membership, the budget); the items follow behind, a chunk of the log at a time, each
+chunk in its own transaction together with the mark of how far they hold the log
+(``items_upto`` in ``meta``, the rowid of the last event they hold; absent when they
+hold all of it). The mark moves only in the transaction that applies the events before
+it, so a crash at any point leaves the items holding every event up to the mark (and
+perhaps some after it), and applying again from there is all that is needed (merging is
+the same whatever the order, and applying a change twice changes nothing:
+protocol/projections.py ``merge``).
+Whoever reads the items brings them up to the log first (node/service.py
+``Node.open``, the end of each intake) or says they are behind (the web view).
+Everything else an intake decides stays in its transaction: membership changes,
+redactions and a grown membership apply the items at once, as before.
+
+Why this module is long: the membership, the items, their search index and counts, and
+the state hash are one projection of the log, rebuilt together (:meth:`rebuild`); split,
+each part would need the others' transaction rules.
 """
 
 from __future__ import annotations
@@ -34,6 +54,12 @@ def projected_by() -> str:
     kinds = ",".join(f"{name}:{spec.version}" for name, spec in sorted(POSTABLE.items()))
     return f"{PROJECTOR_VERSION};{kinds}"
 
+
+#: the store's meta key: the rowid of the last event whose change the items hold (those
+#: before it too); absent when they hold the whole log
+ITEMS_UPTO = "items_upto"
+#: events applied per transaction when the items catch up with the log
+CATCH_UP_BATCH = 2000
 
 #: item ids per query when loading the states a batch changes (SQLite allows 32,766)
 LOAD_CHUNK = 500
@@ -350,9 +376,48 @@ class Projector:
             self.store.set_meta(PROJECTED_BY, wanted)
         return True
 
+    # --- items behind the log --------------------------------------------------------
+
+    def held_upto(self) -> int | None:
+        """The rowid of the last event whose change the items hold (every event before
+        it too), or None when they hold the whole log."""
+        value = self.store.get_meta(ITEMS_UPTO)
+        return None if value is None else int(value)
+
+    def leave_behind(self, upto: int) -> None:
+        """Inside a write transaction, before events after rowid ``upto`` are stored
+        without their items: the items hold the log up to there (kept if they were
+        behind already)."""
+        if self.held_upto() is None:
+            self.store.set_meta(ITEMS_UPTO, str(upto))
+
+    def behind(self) -> int:
+        """How many events of the log the items do not hold yet (0: up to date)."""
+        upto = self.held_upto()
+        if upto is None:
+            return 0
+        rows = self.store.execute("SELECT count(*) FROM events WHERE rowid > ?", (upto,))
+        return int(rows[0][0])
+
+    def catch_up_step(self, limit: int = CATCH_UP_BATCH) -> int:
+        """Inside a write transaction: apply the next ``limit`` events of the log that
+        the items do not hold and move the mark past them (removed once they hold the
+        whole log); how many were applied."""
+        upto = self.held_upto()
+        if upto is None:
+            return 0
+        rows = self.store.rows_after(upto, limit)
+        self.apply([decode_event(raw) for _, _, _, raw in rows])
+        if len(rows) < limit:
+            self.store.execute("DELETE FROM meta WHERE key = ?", (ITEMS_UPTO,))
+        else:
+            self.store.set_meta(ITEMS_UPTO, str(rows[-1][0]))
+        return len(rows)
+
     def rebuild(self) -> None:
         """Drop the projections and fold the whole log again; inside a transaction."""
         self.refresh()
+        self.store.execute("DELETE FROM meta WHERE key = ?", (ITEMS_UPTO,))
         self.store.execute("DELETE FROM items")
         self.store.execute("INSERT INTO item_text (item_text) VALUES ('delete-all')")
         self.store.execute("DELETE FROM item_counts")

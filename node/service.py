@@ -19,7 +19,7 @@ from node.batch import Batch, IngestResult
 from node.errors import FeedBehind, OverBudget
 from node.home import Home
 from node.ownfeed import FeedProblem
-from node.projector import Projector
+from node.projector import CATCH_UP_BATCH, Projector
 from node.store import Store, day_of
 from protocol import chain, encoding, hlc
 from protocol import membership as membership_rules
@@ -135,7 +135,8 @@ class Node:
         node = cls(home, home.open_store())
         try:
             node._check_store_origin(existed)
-            node.projector.ensure_current()
+            if not node.projector.ensure_current() and node.store.damaged is None:
+                node.catch_up()  # an intake that stopped before its items followed
         except BaseException:
             node.close()
             raise
@@ -251,18 +252,32 @@ class Node:
                     "rest tomorrow, or ask an admin to raise the budget (`commune limits`)"
                 )
 
-    def _absorb(self, result: IngestResult, events: list[Event], own: Sequence[Event] = ()) -> None:
+    def _absorb(
+        self,
+        result: IngestResult,
+        events: list[Event],
+        own: Sequence[Event] = (),
+        *,
+        behind: bool = False,
+    ) -> None:
         """Inside a write transaction: place foreign ``events`` (after this node's own
         ``own`` events were added), release what a new admission unblocks, then bring
-        the membership and the projections up to date."""
+        the membership and the projections up to date; with ``behind``, the items only
+        when the membership changed or a redaction came, otherwise they follow later
+        (:meth:`catch_up`, node/projector.py "Items behind the log")."""
         before = self.projector.membership()
+        upto = self.store.log_mark()[0] if behind else 0
         batch = Batch(self, result)
         batch.membership_changed = before is None or any(e.kind in member_kinds.KINDS for e in own)
         batch.run(events)
         after = self.projector.membership()
         if membership_rules.shrank(before, after) or batch.restored:
             self.projector.rebuild()
+        elif behind and result.stored and not any(e.kind == redact.KIND for e in result.stored):
+            self.projector.leave_behind(upto)
+            self.projector.apply_grown(before, after)
         else:
+            # (when the items are behind, these are applied twice: the same items)
             self.projector.apply([*own, *result.stored])
             self.projector.apply_grown(before, after)
         result.uncounted = sum(
@@ -290,7 +305,9 @@ class Node:
     def ingest_batches(self, batches: Iterable[Sequence[bytes]]) -> Iterator[IngestResult]:
         """:meth:`ingest` of each batch in turn, the next batch checked on the other cores
         while this one is stored (an import, a benchmark): the same results as calling
-        :meth:`ingest` on each, in the same order, in less time."""
+        :meth:`ingest` on each, in the same order, in less time. The items follow the
+        log once the batches end (:meth:`catch_up`), or when the node is next opened if
+        the caller stops first."""
         upcoming = iter(batches)
         first = next(upcoming, None)
         if first is None:
@@ -299,11 +316,28 @@ class Node:
         for raws in upcoming:
             outcomes = pending.result()
             pending = _pipeline().submit(check_many, raws)
-            yield self.ingest_checked(outcomes)
-        yield self.ingest_checked(pending.result())
+            yield self.ingest_checked(outcomes, behind=True)
+        yield self.ingest_checked(pending.result(), behind=True)
+        self.catch_up()
 
-    def ingest_checked(self, outcomes: Sequence[Event | InvalidEvent]) -> IngestResult:
-        """:meth:`ingest` after :func:`check_many` (which sync runs in a thread)."""
+    def catch_up(self) -> int:
+        """Bring the items up to the log, :data:`CATCH_UP_BATCH` events per transaction
+        (node/projector.py "Items behind the log"); how many events were applied."""
+        done = 0
+        while self.projector.held_upto() is not None:  # read outside a transaction first
+            with self.store.write():
+                step = self.projector.catch_up_step()
+            done += step
+            if step < CATCH_UP_BATCH:
+                break
+        return done
+
+    def ingest_checked(
+        self, outcomes: Sequence[Event | InvalidEvent], *, behind: bool = False
+    ) -> IngestResult:
+        """:meth:`ingest` after :func:`check_many` (which sync runs in a thread). With
+        ``behind``, one of many batches: the items may follow the log later
+        (:meth:`catch_up`)."""
         result = IngestResult()
         seen: set[bytes] = set()
         events: list[Event] = []
@@ -316,7 +350,7 @@ class Node:
                 seen.add(checked.id)
                 events.append(checked)
         with self.store.write():
-            self._absorb(result, events)
+            self._absorb(result, events, behind=behind)
             self._observe(result.stored)
             if result.held_back:
                 self._note_held_back(result.held_back)

@@ -8,6 +8,11 @@ Some cycles also run a writer appending to the receiver's own feed (the one of
 tests/test_crash.py) in a second process, and kill both at once: two processes writing
 one store, both cut, nothing they committed lost.
 
+A pull of several batches stores the log first and the items follow behind it
+(node/projector.py, "Items behind the log"); some kills are aimed at that catch-up,
+once the whole log is stored and the items are still behind. After every kill, the
+items the node holds once opened again are those a rebuild from its log gives.
+
 tests/test_crash.py kills a writer alone; tests/test_sync.py kills the *sending* side.
 Run the long campaign with ``pytest -m long tests/test_kill_sync.py``; set
 ``COMMUNE_CAMPAIGN_SEED`` to replay one.
@@ -30,6 +35,7 @@ import pytest
 
 from node import cipherdb, daemon
 from node.home import Home
+from node.projector import ITEMS_UPTO
 from node.service import Node
 from protocol.kinds import POSTABLE
 from tests.helpers import ROOT, commune, read_only_db
@@ -75,6 +81,33 @@ def stored_count(home: Home) -> int:
         conn.close()
 
 
+def items_mark(home: Home) -> str | None:
+    """How far the items hold the log (node/projector.py ITEMS_UPTO), None when they
+    hold all of it, as another process reads it."""
+    if not home.store_path.exists():
+        return None
+    conn = read_only_db(home)
+    try:
+        row = conn.execute("SELECT value FROM meta WHERE key = ?", (ITEMS_UPTO,)).fetchone()
+        return None if row is None else str(row[0])
+    except cipherdb.sqlite3.OperationalError:
+        return None
+    finally:
+        conn.close()
+
+
+def projections(node: Node) -> list[object]:
+    """Everything the items hold: each item, the counts, the search index's rows."""
+    return [
+        node.store.execute(
+            "SELECT kind, id, author, ts, visible, state FROM items ORDER BY kind, id"
+        ),
+        node.store.execute("SELECT kind, visible FROM item_counts ORDER BY kind"),
+        node.store.execute("SELECT rowid FROM item_text ORDER BY rowid"),
+        node.store.execute("SELECT id, kind FROM unreadable ORDER BY id"),
+    ]
+
+
 def build_source(tmp_path: Path, receivers: int, events: int) -> list[Member]:
     """Los Angeles holds ``events`` reports of about 1 KB; one fresh member per cycle
     receives them (each its own identity, so a writer's feed never meets an older copy)."""
@@ -102,9 +135,11 @@ def kill_cycle(
     writer: bool,
     report: Report,
     starting: bool = False,
+    catching_up: bool = False,
 ) -> tuple[int, bytes]:
     """One cycle; the number of events and the state-hash both ends reach. ``starting``:
-    the kill lands while the process starts, before it can have stored anything."""
+    the kill lands while the process starts, before it can have stored anything;
+    ``catching_up``: once the whole log is stored and the items are still behind it."""
     home = receiver.home
     start_count = stored_count(home)
     errors = home.path.parent / f"{home.path.name}-sync.err"
@@ -127,7 +162,14 @@ def kill_cycle(
     # has arrived, then a little more), sometimes while the process starts or shakes hands
     # (within 0.1 s of its start when ``starting``: Python alone takes longer to import
     # what the command needs, however fast the machine).
-    if starting or rng.random() < 0.2:
+    if catching_up:
+        deadline = time.monotonic() + 120
+        while sync.poll() is None and not (
+            stored_count(home) >= source_count and items_mark(home) is not None
+        ):
+            assert time.monotonic() < deadline, "the receiver made no progress in 120 s"
+            time.sleep(0.005)
+    elif starting or rng.random() < 0.2:
         time.sleep(rng.uniform(0.0, 0.1 if starting else 1.0))
     else:
         target = start_count + rng.randrange(source_count - start_count)
@@ -137,6 +179,7 @@ def kill_cycle(
             time.sleep(0.005)
         time.sleep(rng.uniform(0.0, 0.05))
     committed = committed_ids(home)  # a lower bound: all of it must survive the kill
+    behind = items_mark(home) is not None  # the items were behind the log before the kill
     victims = [p for p in (sync, writing) if p is not None]
     rng.shuffle(victims)
     ended = [p.poll() for p in victims]  # before the kill, a process may only have finished
@@ -159,6 +202,8 @@ def kill_cycle(
     report.landed[
         "after the round ended"
         if finished
+        else "during the items' catch-up"
+        if pulled == source_count and behind
         else "after the pull"
         if pulled == source_count
         else "mid-pull"
@@ -176,6 +221,11 @@ def kill_cycle(
         now = {bytes(r[0]) for r in node.store.execute("SELECT id FROM events")}
         lost = committed.keys() - now
         assert not lost, f"{len(lost)} committed events lost"
+        # Opened, the node's items hold its whole log, as a rebuild from it gives them.
+        assert node.projector.held_upto() is None
+        held = projections(node)
+        node.rebuild()
+        assert projections(node) == held, "the items differ from a rebuild of the log"
         for seq, event_id in acknowledged.items():
             assert node.store.id_at(receiver.keys.node_id, seq) == bytes.fromhex(event_id)
         # The next sync completes, to the source's state.
@@ -235,6 +285,7 @@ def run_campaign(
                     writer,
                     report,
                     starting=i == 0,
+                    catching_up=i % 4 == 1,
                 )
             except AssertionError as e:
                 raise AssertionError(f"seed {seed}, cycle {i} (writer: {writer}): {e}") from e
@@ -248,9 +299,11 @@ def run_campaign(
 
 
 def test_kill_nine_while_receiving_a_sync_short(tmp_path: Path) -> None:
-    report = run_campaign(tmp_path, cycles=5, events=1500, writer_every=3)
+    # three batches: the items of the first two follow the log after the pull
+    report = run_campaign(tmp_path, cycles=5, events=4500, writer_every=3)
     assert report.cycles == 5
     assert report.landed["mid-pull"] >= 1 or report.landed["before any batch"] >= 1
+    assert report.landed["during the items' catch-up"] >= 1, report.landed
 
 
 @pytest.mark.long

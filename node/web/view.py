@@ -176,6 +176,8 @@ class View:
                 ("activity", "/activity", tr("Activity")),
             ],
             "v": self,
+            # a large intake stores the log first, its items follow (node/projector.py)
+            "behind": self.state.node.projector.behind(),
             **values,
         }
         body = self.state.env.get_template(template).render(context)

@@ -1,0 +1,155 @@
+"""Items behind the log (node/projector.py): a large intake stores its batches in the
+log first and the items follow, each chunk in its own transaction with the mark of how
+far they hold the log. Whatever happens in between, the items a node shows once it is
+opened, or once the intake ends, are those a rebuild from its log gives; what decides
+what the log takes in (the membership, redactions) never waits.
+
+tests/test_kill_sync.py kills a real ``commune sync`` while the items catch up."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from node import network
+from node.service import Node, check_many
+from node.web import start_web
+from protocol.kinds import POSTABLE
+from tests.net import Member, close_all, make_network
+from tests.test_kill_sync import projections
+from tests.web_owner import owner_session
+
+REPORTS = 3000
+BATCH = 1000
+
+
+@pytest.fixture
+def pair(tmp_path: Path) -> Iterator[tuple[Member, Member]]:
+    """Los Angeles holds REPORTS reports; El Salvador only the admissions (India is a
+    member too)."""
+    members = make_network(tmp_path, ["Los Angeles", "El Salvador", "India"], roomy=True)
+    la, sv = members[:2]
+    spec = POSTABLE["report"]
+    for start in range(0, REPORTS, BATCH):
+        la.node.post(
+            la.keys,
+            [
+                ("report", spec.build({"title": f"r{i}", "body": f"body {i}"}))
+                for i in range(start, start + BATCH)
+            ],
+        )
+    yield la, sv
+    close_all(members)
+
+
+def batches(member: Member) -> list[list[bytes]]:
+    raws = [e.raw for e in member.node.store.events()]
+    return [raws[start : start + BATCH] for start in range(0, len(raws), BATCH)]
+
+
+def assert_as_rebuilt(node: Node) -> None:
+    held = projections(node)
+    node.rebuild()
+    assert projections(node) == held, "the items differ from a rebuild of the log"
+
+
+def test_a_large_intake_stores_the_log_first_and_its_items_follow(
+    pair: tuple[Member, Member],
+) -> None:
+    la, sv = pair
+    results = sv.node.ingest_batches(batches(la))
+    first = next(results)
+    assert first.new > 0
+    # the first batch is in the log, its reports not yet in the items
+    assert sv.node.projector.held_upto() is not None
+    assert sv.node.projector.behind() == first.new  # every new event of the batch
+    assert not sv.titles()
+    rest = list(results)
+    assert sum(r.new for r in [first, *rest]) == REPORTS
+    assert sv.node.projector.held_upto() is None
+    assert sv.node.projector.behind() == 0
+    assert len(sv.titles()) == REPORTS
+    assert sv.state() == la.state()
+    assert_as_rebuilt(sv.node)
+
+
+def test_an_intake_cut_before_its_items_followed_is_caught_up_when_the_node_opens(
+    pair: tuple[Member, Member],
+) -> None:
+    la, sv = pair
+    for raws in batches(la)[:2]:
+        sv.node.ingest_checked(check_many(raws), behind=True)
+    assert sv.node.projector.behind() > 0
+    sv.node.close()  # as a process killed here leaves it
+    with Node.open(sv.home) as opened:
+        assert opened.projector.held_upto() is None
+        assert (
+            len(opened.projector.rows("report")) == 2 * BATCH - 4
+        )  # the genesis, the limits and two admissions first
+        assert opened.verify() == []
+        assert_as_rebuilt(opened)
+    sv.node = Node.open(sv.home)
+
+
+def test_a_post_while_the_items_are_behind_shows_at_once_and_nothing_twice(
+    pair: tuple[Member, Member],
+) -> None:
+    la, sv = pair
+    sv.node.ingest_checked(check_many(batches(la)[0]), behind=True)
+    assert sv.node.projector.behind() > 0
+    sv.post("from San Salvador")
+    assert sv.titles() == {"from San Salvador"}  # the post's item at once, the rest behind
+    assert sv.node.catch_up() == BATCH - 4 + 1  # the batch's reports and the post
+    assert len(sv.titles()) == BATCH - 4 + 1
+    assert_as_rebuilt(sv.node)
+
+
+def test_a_redaction_or_a_revocation_in_an_intake_is_applied_at_once(
+    pair: tuple[Member, Member],
+) -> None:
+    la, sv = pair
+    for raws in batches(la):
+        sv.node.ingest_checked(check_many(raws), behind=True)
+    assert sv.node.projector.held_upto() is not None
+    # a batch holding a redaction: the items are brought up to date in its transaction
+    target = next(e for e in la.node.store.events() if e.kind == "report")
+    redaction = network.redact(la.node, la.keys, target.id.hex())
+    result = sv.node.ingest_checked(check_many([redaction.raw]), behind=True)
+    assert result.erased == 1
+    assert sv.node.projector.held_upto() is None
+    assert len(sv.titles()) == REPORTS - 1
+    assert_as_rebuilt(sv.node)
+    # a revocation shrinks the membership: a rebuild, in the batch's transaction
+    la.post("after the redaction")
+    sv.node.ingest_checked(check_many([e.raw for e in la.node.store.events()][-1:]), behind=True)
+    assert sv.node.projector.held_upto() is not None
+    india = next(m for m in la.node.projector.members() if m["name"] == "India")
+    revoked, _, _ = network.revoke(la.node, la.keys, india["node_id"])
+    sv.node.ingest_checked(check_many([revoked.raw]), behind=True)
+    assert sv.node.projector.held_upto() is None
+    assert "after the redaction" in sv.titles()
+    assert_as_rebuilt(sv.node)
+
+
+async def test_the_web_view_says_the_items_are_behind_until_they_follow(
+    pair: tuple[Member, Member],
+) -> None:
+    la, sv = pair
+    first = sv.node.ingest_checked(check_many(batches(la)[0]), behind=True)
+    runner, _ = await start_web(sv.node, sv.keys, host="127.0.0.1", port=0)
+    try:
+        session, _ = await owner_session(sv.home.path)
+        async with session:
+            for path in ("/", "/reports"):
+                async with session.get(path) as response:
+                    page = await response.text()
+                assert f"{first.new} events that arrived are still being added" in page
+            sv.node.catch_up()
+            async with session.get("/reports") as response:
+                page = await response.text()
+            assert "still being added" not in page
+            assert "r995" in page  # the newest report of the batch, now shown
+    finally:
+        await runner.cleanup()
