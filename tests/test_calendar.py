@@ -25,6 +25,7 @@ from node.home import Home
 from node.service import Node
 from node.web import start_web
 from node.web.access import FEED_FILE
+from node.web.calendar import MONTH_DAY_ENTRIES
 from protocol import calendar
 from protocol.kinds import meeting, plan, shift
 from tests.helpers import PASSPHRASE, commune
@@ -362,6 +363,34 @@ async def test_the_week_and_the_month_in_the_viewers_zone(salvador: Any) -> None
             assert 'class="outside"' in month  # the days of November and January around it
             spanish = await _page(session, "/calendar?view=month&date=2026-12-20&lang=es")
             assert "diciembre de 2026" in spanish
+    finally:
+        await runner.cleanup()
+
+
+async def test_a_busy_day_of_the_month_shows_its_first_entries_and_links_its_week(
+    salvador: Any,
+) -> None:
+    node, keys, _ = salvador
+    # 2026-12-09 holds the gate's shift and a plan already: six more plans due that day
+    node.post(
+        keys,
+        [("plan", plan.SPEC.build({"title": f"Busy {n}", "due": "2026-12-09"})) for n in range(6)],
+    )
+    runner, _ = await _view(node, keys)
+    try:
+        session, _ = await owner_session(node.home.path)
+        async with session:
+            month = await _page(session, "/calendar?view=month&date=2026-12-20&zone=Europe/Madrid")
+            cell = month.split('datetime="2026-12-09"')[1].split("</td>")[0]
+            assert cell.count('<li class="entry') == MONTH_DAY_ENTRIES
+            assert "4 more" in cell  # 8 entries that day: the shift, seven plans
+            assert 'href="/calendar?date=2026-12-09&amp;zone=Europe%2FMadrid"' in cell
+            week = await _page(session, "/calendar?date=2026-12-09&zone=Europe/Madrid")
+            day = week.split('datetime="2026-12-09"')[1].split("</li>\n</ol>")[0]
+            assert all(f"Busy {n}" in week for n in range(6))
+            assert "more" not in day
+            spanish = await _page(session, "/calendar?view=month&date=2026-12-20&lang=es")
+            assert "4 más" in spanish
     finally:
         await runner.cleanup()
 

@@ -2,6 +2,9 @@
 (``/calendar``), and the same as an iCalendar feed (``/calendar.ics``) for a calendar
 app to subscribe to.
 
+A day of the month shows its first :data:`MONTH_DAY_ENTRIES` entries and a link to its
+week for the rest; the week shows them all.
+
 The page is in the viewer's time zone: this machine's, or the one chosen on the page
 (``?zone=America/El_Salvador``); an entry whose own zone says another time than the
 viewer's shows that too ("10:00 America/El_Salvador"). The week begins on Monday; the
@@ -40,6 +43,9 @@ _DAY = datetime.timedelta(days=1)
 #: to 9999; 0001-01-01 is a Monday, and 9999-11-30's month ends in 9999's December)
 FIRST_PAGE_DAY = datetime.date(1, 1, 1)
 LAST_PAGE_DAY = datetime.date(9999, 11, 30)
+#: entries a day of the month shows; the rest are "N more", a link to its week (as
+#: calendar apps do: a day of twenty entries in a month's cell is read by no one)
+MONTH_DAY_ENTRIES = 4
 
 
 def viewer_zone(given: str) -> tuple[datetime.tzinfo, str, bool]:
@@ -149,6 +155,8 @@ async def calendar_page(request: web.Request) -> web.Response:
     while cursor <= last:
         week = []
         for _ in range(7):
+            entries = days.get(cursor, [])
+            shown = entries if view == WEEK else entries[:MONTH_DAY_ENTRIES]
             week.append(
                 {
                     "date": cursor,
@@ -159,7 +167,9 @@ async def calendar_page(request: web.Request) -> web.Response:
                     "full": v.tr.date(cursor),
                     "today": cursor == today,
                     "outside": view == MONTH and cursor.month != day.month,
-                    "entries": [_shown(v, e, viewer, private) for e in days.get(cursor, [])],
+                    "entries": [_shown(v, e, viewer, private) for e in shown],
+                    "more": len(entries) - len(shown),
+                    "week": v.url(view=None, date=cursor.isoformat()),
                 }
             )
             cursor += _DAY
