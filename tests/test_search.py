@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -20,6 +21,7 @@ from node.home import Home
 from node.search import ROWIDS, fold, kind_base, match_expression
 from node.service import Node
 from node.store import SCHEMA_VERSION, Store
+from node.web import data
 from node.web.data import MANY_KINDS, Reader
 from node.web.lists import Filters
 from protocol.kinds import POSTABLE
@@ -332,5 +334,61 @@ def test_lists_count_and_page_as_before_without_reading_every_item(
         assert reader.unknown(counts) == 3
         la.node.post(la.keys, [(f"poll.w{i}", {"v": 1}) for i in range(MANY_KINDS)])
         assert reader.unknown(counts) == MANY_KINDS + 3 == len(la.node.projector.unknown())
+    finally:
+        reader.close()
+
+
+def test_a_search_finding_many_walks_the_list_from_the_nearer_end_and_pages_as_before(
+    pair: list[Member], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A word in 700 reports: its pages near either end are read by walking the list
+    from that end a chunk at a time (node/web/data.py ``Reader._walk``); each page, its
+    order (ties in time included) and its count are what gathering every match and
+    sorting them gives. Items whose rowids spread too far make the walk give up, for
+    the same pages."""
+    la, sv = pair
+    spec = POSTABLE["report"]
+    # both clocks stopped at the same instant: LA's and SV's reports get the same
+    # times, one for one (ties that the list breaks by id)
+    la.node.clock = sv.node.clock = lambda: 1_900_000_000.0
+    words = ["otra cosa" if i % 3 == 0 else "asamblea" for i in range(600)]
+    la.node.post(la.keys, [("report", spec.build({"title": f"la {w}"})) for w in words])
+    sv.node.post(
+        sv.keys, [("report", spec.build({"title": f"sv asamblea {i}"})) for i in range(300)]
+    )
+    la.node.ingest([e.raw for e in sv.node.store.events()])
+    times = [r[0] for r in la.node.store.execute("SELECT ts FROM items WHERE kind = 'report'")]
+    assert len(set(times)) == 600 < len(times)  # 300 ties
+    reader = Reader(la.node)
+    walks = []
+    walk = Reader._walk
+
+    def counted(self: Reader, *args: Any, **kwargs: Any) -> list[int] | None:
+        found = walk(self, *args, **kwargs)
+        walks.append(found is not None)
+        return found
+
+    monkeypatch.setattr(Reader, "_walk", counted)
+
+    def pages() -> list[tuple[list[str], int]]:
+        found = []
+        for number in range(1, 17):
+            page = reader.items_page(spec, Filters(q="asamblea", page=number), TODAY)
+            found.append(([str(r["id"]) for r in page.rows], page.total))
+        return found
+
+    try:
+        walked = pages()
+        assert walks == [True] * 14  # 700 matches: 14 pages walked, 15 and 16 past the end
+        assert all(total == 700 for _, total in walked)
+        assert [len(ids) for ids, _ in walked] == [50] * 14 + [0, 0]
+        monkeypatch.setattr(data, "WALK_MATCHES", -1)  # every match gathered and sorted
+        gathered = pages()
+        assert gathered == walked
+        monkeypatch.setattr(data, "WALK_MATCHES", 2500)
+        monkeypatch.setattr(data, "WALK_SPREAD", 10)  # SV's reports arrived last
+        walks.clear()
+        assert pages() == walked
+        assert False in walks
     finally:
         reader.close()
