@@ -44,12 +44,11 @@ def _first_day(text: str | None) -> datetime.date | None:
 def calendar_file(ctx: Context, out: str, since: str | None, weeks: int | None) -> None:
     """Write the shifts, meetings and plans' due dates to FILE.ics (- for standard
     output), for a calendar app. Private items are left out: the file is not encrypted."""
-    from dateutil import tz  # noqa: PLC0415 - dateutil's zones and icalendar only here
 
     from node import ics  # noqa: PLC0415
 
     first = _first_day(since)
-    viewer = tz.tzlocal()
+    viewer = ics.machine_zone()
     with ctx.node() as node:
         today = datetime.datetime.fromtimestamp(node.clock(), tz=viewer).date()
         default_first, default_last = ics.default_range(today)

@@ -20,14 +20,19 @@ encrypted store for a calendar app's own files.
 from __future__ import annotations
 
 import datetime
+import os
+import zoneinfo
 from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import icalendar
+from dateutil import tz
 
 from node.service import Node
 from protocol import calendar, hlc
 from protocol.calendar import Entry, Range
+from protocol.kinds.zones import zone_of
 
 #: the feed's default range: weeks back and ahead of today
 PAST_WEEKS = calendar.PAST_WEEKS
@@ -43,6 +48,26 @@ def N_(text: str) -> str:
 
 #: how each kind's entries are marked in a calendar app (``CATEGORIES``), with its tags
 KIND_NAMES = {"shift": N_("Shift"), "meeting": N_("Meeting"), "plan": N_("Plan due")}
+
+
+#: where the system keeps this machine's time zone (a tzfile), when TZ does not say
+LOCALTIME = Path("/etc/localtime")
+
+
+def machine_zone() -> datetime.tzinfo:
+    """This machine's time zone: the zone TZ names, or the tzfile of /etc/localtime, read
+    by ``zoneinfo`` (its transitions in C: a month of a calendar converts a few thousand
+    times, and dateutil's ``tzlocal`` asks the C library each time, a third of such a
+    page); dateutil's ``tzlocal`` when neither says (a TZ of offsets, no such file)."""
+    local: datetime.tzinfo = tz.tzlocal()
+    named = os.environ.get("TZ", "").lstrip(":")
+    if named:
+        return zone_of(named) or local
+    try:
+        with LOCALTIME.open("rb") as f:
+            return zoneinfo.ZoneInfo.from_file(f, key="localtime")
+    except (OSError, ValueError):
+        return local
 
 
 def default_range(today: datetime.date) -> tuple[datetime.date, datetime.date]:

@@ -1,5 +1,9 @@
 """The node's one way in: posting, importing and syncing all store events through here,
 so every event is checked by the same rules whichever way it came.
+
+Why this module is long: posting, ingest, the items' catch-up behind the log and the
+checks of a whole store share one transaction discipline on one store; apart, each would
+have to know the others' transactions.
 """
 
 from __future__ import annotations

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime
 import stat
+import time
 import zoneinfo
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,7 @@ from node.service import Node
 from node.web import start_web
 from node.web.access import FEED_FILE
 from node.web.calendar import MONTH_DAY_ENTRIES
+from node.web.state import CALENDAR_PAGES, STATE
 from protocol import calendar
 from protocol.kinds import meeting, plan, shift
 from tests.helpers import PASSPHRASE, commune
@@ -479,6 +481,32 @@ async def test_the_feed_is_written_again_once_the_log_grows(salvador: Any) -> No
         await runner.cleanup()
 
 
+async def test_a_calendar_page_is_kept_as_drawn_until_the_log_grows(salvador: Any) -> None:
+    """A page asked again for the same log, items, day, zone and language is the one
+    drawn before; a new item, another zone or another language is drawn again."""
+    node, keys, _ = salvador
+    runner, _ = await _view(node, keys)
+    try:
+        session, _ = await owner_session(node.home.path)
+        async with session:
+            week = await _page(session, "/calendar?date=2026-12-09")
+            assert await _page(session, "/calendar?date=2026-12-09") == week
+            assert "Paint the banner" not in week
+            madrid = await _page(session, "/calendar?date=2026-12-09&zone=Europe/Madrid")
+            assert "Times are in Europe/Madrid." in madrid
+            assert "diciembre" in await _page(session, "/calendar?date=2026-12-09&lang=es")
+            banner = {"title": "Paint the banner", "due": "2026-12-10"}
+            node.post(keys, [("plan", plan.SPEC.build(banner))])
+            assert "Paint the banner" in await _page(session, "/calendar?date=2026-12-09")
+            pages = runner.app[STATE].calendar
+            assert 0 < len(pages) <= CALENDAR_PAGES
+            for day in range(1, 29):  # more pages than are kept: the oldest go
+                await _page(session, f"/calendar?date=2027-02-{day:02d}")
+            assert len(pages) == CALENDAR_PAGES
+    finally:
+        await runner.cleanup()
+
+
 async def _feed(session: aiohttp.ClientSession, path: str) -> bytes:
     async with session.get(path) as response:
         assert response.status == 200
@@ -518,3 +546,31 @@ async def test_the_calendar_in_a_real_browser(salvador: Any) -> None:
             assert problems == []
     finally:
         await runner.cleanup()
+
+
+@pytest.mark.parametrize(
+    "zone", ["Asia/Kolkata", "America/El_Salvador", None, "EST5EDT,M3.2.0,M11.1.0"]
+)
+def test_the_machines_zone_gives_the_times_the_c_library_gives(
+    zone: str | None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """node/ics.py ``machine_zone``: the zone TZ names, /etc/localtime's, or (a TZ the
+    zone database does not name) dateutil's; at every instant of a year, the offset the
+    C library gives for this machine."""
+    from node import ics  # noqa: PLC0415 - the module under test, beside the others
+
+    if zone is None:
+        monkeypatch.delenv("TZ", raising=False)
+    else:
+        monkeypatch.setenv("TZ", zone)
+    time.tzset()
+    try:
+        found = ics.machine_zone()
+        start = datetime.datetime(2026, 1, 1, tzinfo=datetime.UTC).timestamp()
+        for hour in range(0, 365 * 24, 7):
+            moment = start + hour * 3600
+            expected = datetime.datetime.fromtimestamp(moment).astimezone().utcoffset()
+            assert datetime.datetime.fromtimestamp(moment, found).utcoffset() == expected
+    finally:
+        monkeypatch.undo()
+        time.tzset()

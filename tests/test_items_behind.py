@@ -153,3 +153,27 @@ async def test_the_web_view_says_the_items_are_behind_until_they_follow(
             assert "r995" in page  # the newest report of the batch, now shown
     finally:
         await runner.cleanup()
+
+
+async def test_the_calendar_drawn_while_behind_is_drawn_again_once_caught_up(
+    pair: tuple[Member, Member],
+) -> None:
+    la, sv = pair
+    la.node.post(
+        la.keys, [("plan", POSTABLE["plan"].build({"title": "Banner", "due": "2026-12-10"}))]
+    )
+    raws = [e.raw for e in la.node.store.events()]
+    sv.node.ingest_checked(check_many(raws), behind=True)
+    runner, _ = await start_web(sv.node, sv.keys, host="127.0.0.1", port=0)
+    try:
+        session, _ = await owner_session(sv.home.path)
+        async with session:
+            for path in ("/calendar?date=2026-12-09", "/calendar.ics"):
+                async with session.get(path) as response:
+                    assert "Banner" not in await response.text()
+            sv.node.catch_up()
+            for path in ("/calendar?date=2026-12-09", "/calendar.ics"):
+                async with session.get(path) as response:
+                    assert "Banner" in await response.text(), path
+    finally:
+        await runner.cleanup()

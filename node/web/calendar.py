@@ -26,10 +26,10 @@ from typing import Any
 
 from aiohttp import web
 from babel import dates as babel_dates
-from dateutil import tz
 
 from node import ics
 from node.web import access
+from node.web.state import CALENDAR_PAGES
 from node.web.view import View
 from protocol import calendar
 from protocol.calendar import Entry
@@ -55,7 +55,7 @@ def viewer_zone(given: str) -> tuple[datetime.tzinfo, str, bool]:
     zone = zone_of(given) if given else None
     if zone is not None:
         return zone, given, False
-    return tz.tzlocal(), "", bool(given)
+    return ics.machine_zone(), "", bool(given)
 
 
 def period(view: str, day: datetime.date) -> tuple[datetime.date, datetime.date]:
@@ -119,8 +119,38 @@ def _shown(v: View, entry: Entry, viewer: datetime.tzinfo, private: set[str]) ->
     return shown
 
 
+def _drawn_from(v: View) -> tuple[Any, ...]:
+    """What the calendar's pages and feed are drawn from: the log (its mark) and how far
+    the items hold it (node/projector.py "Items behind the log")."""
+    return (v.state.data.mark(), v.state.node.projector.held_upto())
+
+
 async def calendar_page(request: web.Request) -> web.Response:
+    """A week or a month. Drawing a month of a large network's shifts, meetings and
+    plans costs tens of ms (the items its range can hold, their occurrences, 35 days of
+    entries), so a page is kept as drawn (:data:`state.CALENDAR_PAGES` of them) until
+    the log grows, the items catch up, the day changes or the feed's key does."""
     v = View(request)
+    key = (
+        _drawn_from(v),
+        request.path_qs,
+        v.tr.lang,
+        # the viewer's day: the page marks today
+        datetime.datetime.fromtimestamp(v.now, viewer_zone(request.query.get("zone", ""))[0])
+        .date()
+        .isoformat(),
+        request.app[access.ACCESS].feed,
+    )
+    kept = v.state.calendar.pop(key, None)
+    if kept is None:
+        kept = _calendar_page(v, request)
+    v.state.calendar[key] = kept
+    while len(v.state.calendar) > CALENDAR_PAGES:
+        del v.state.calendar[next(iter(v.state.calendar))]
+    return web.Response(body=kept, content_type="text/html", charset="utf-8")
+
+
+def _calendar_page(v: View, request: web.Request) -> bytes:
     q = request.query
     view = MONTH if q.get("view") == MONTH else WEEK
     viewer, zone_name, zone_refused = viewer_zone(q.get("zone", ""))
@@ -189,7 +219,7 @@ async def calendar_page(request: web.Request) -> web.Response:
         f"?{access.FEED_KEY}={feed_key}" if feed_key else ""
     )
     zones = sorted({e.zone for e in found.entries if e.zone} | ({zone_name} - {""}))
-    return v.render(
+    return v.page(
         "calendar.html",
         nav="calendar",
         title=v.tr("Calendar"),
@@ -218,12 +248,12 @@ async def calendar_feed(request: web.Request) -> web.Response:
     """The iCalendar feed of the public items: :data:`ics.PAST_WEEKS` back to
     :data:`ics.COMING_WEEKS` ahead of today, in this machine's zone."""
     v = View(request)
-    viewer = tz.tzlocal()
+    viewer = ics.machine_zone()
     today = datetime.datetime.fromtimestamp(v.now, tz=viewer).date()
     first, last = ics.default_range(today)
     # A calendar app asks again and again: the feed is written once for each state of
     # the log and each day (the iCalendar library takes about 0.2 ms an entry).
-    key = (v.state.data.mark(), today.isoformat(), v.tr.lang)
+    key = (_drawn_from(v), today.isoformat(), v.tr.lang)
     if v.state.feed is not None and v.state.feed[0] == key:
         text = v.state.feed[1]
     else:

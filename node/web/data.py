@@ -12,6 +12,10 @@ over the rows before the page without reading them), the log's page by its rowid
 activity's weeks from each author's count of events per day (``budget``), the log's
 kinds along the kind index. So a page of 50 costs about the same with 100 events as
 with 100,000; a search costs what the index holds of its words.
+
+Why this module is long: every query of the web view is here (SQL lives in four modules
+only, tests/test_layers.py), one method per kind of read, with what makes each fast at
+100,000 events (the counts kept, the lists' index, the search index and its walk).
 """
 
 from __future__ import annotations

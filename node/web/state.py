@@ -45,6 +45,10 @@ class Live:
         self.bump()
 
 
+#: calendar pages kept drawn (a week and a month, in a few zones and languages)
+CALENDAR_PAGES = 16
+
+
 @dataclass
 class WebState:
     node: Node
@@ -63,6 +67,9 @@ class WebState:
     #: the calendar feed as last written: ((the log's mark, the day, the language), the
     #: text); written again once the log grows or the day changes
     feed: tuple[tuple[Any, ...], bytes] | None = None
+    #: calendar pages as last drawn, by what they depend on (node/web/calendar.py
+    #: ``calendar_page``): the most recent :data:`CALENDAR_PAGES`, oldest first
+    calendar: dict[tuple[Any, ...], bytes] = field(default_factory=dict)
 
     @property
     def data(self) -> Reader:

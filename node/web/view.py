@@ -153,6 +153,11 @@ class View:
         return (path or self.request.path) + ("?" + text if text else "")
 
     def render(self, template: str, *, nav: str, title: str, **values: Any) -> web.Response:
+        body = self.page(template, nav=nav, title=title, **values)
+        return web.Response(body=body, content_type="text/html", charset="utf-8")
+
+    def page(self, template: str, *, nav: str, title: str, **values: Any) -> bytes:
+        """The page ``template`` draws, as UTF-8 (:meth:`render` answers with it)."""
         tr = self.tr
         context: dict[str, Any] = {
             "_": tr,
@@ -180,8 +185,7 @@ class View:
             "behind": self.state.node.projector.behind(),
             **values,
         }
-        body = self.state.env.get_template(template).render(context)
-        return web.Response(text=body, content_type="text/html")
+        return self.state.env.get_template(template).render(context).encode()
 
     # --- lists ------------------------------------------------------------------------
 
