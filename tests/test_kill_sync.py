@@ -367,7 +367,7 @@ events, three batches, and fails unless a kill landed during the catch-up).
 | Where the kills landed | {landed} |
 | Writer killed too | {report.with_writer} cycles ({report.writer_acknowledged:,} events acked) |
 | Events committed before a kill, all found again | {report.committed_before_kills:,} |
-| Outcome | all passed: verify clean, nothing lost, items as rebuilt, the source's state-hash reached |
+| Outcome | all passed: verify clean, nothing lost, items as rebuilt, state-hash reached |
 """
     print(body)
     if not args.no_doc:
