@@ -27,6 +27,7 @@ from crypto.identity import NodeKeys
 from node import failures, sync
 from node import gate as gate_module
 from node import peers as peer_list
+from node.intake import catch_up
 from node.records import forget_sync, record_served, record_sync
 from node.service import Node
 from node.waiting import wait_event
@@ -200,6 +201,11 @@ class Daemon:
                 self.poke()
                 self.refresh_peers()  # the log may name new members' addresses
                 await asyncio.sleep(WATCH_GAP)  # a large transfer: not a poke per batch
+            elif mark is not None and self.node.projector.held_upto() is not None:
+                # Items left behind the log by an intake that stopped before they
+                # followed (a round cut short by its time limit): they follow now that
+                # nothing arrives (node/projector.py, "Items behind the log").
+                await catch_up(self.node)
             mark = now
             # Another process's writes (a post) are seen within WATCH_EVERY; what a
             # sync here stored is passed on at once (a relay adds no polling delay).

@@ -17,7 +17,7 @@ from node import network
 from node.service import Node, check_many
 from node.web import start_web
 from protocol.kinds import POSTABLE
-from tests.net import Member, close_all, make_network
+from tests.net import Member, close_all, make_network, until
 from tests.test_kill_sync import projections
 from tests.web_owner import owner_session
 
@@ -177,3 +177,20 @@ async def test_the_calendar_drawn_while_behind_is_drawn_again_once_caught_up(
                     assert "Banner" in await response.text(), path
     finally:
         await runner.cleanup()
+
+
+async def test_a_running_node_brings_items_left_behind_up_once_nothing_arrives(
+    pair: tuple[Member, Member],
+) -> None:
+    """A round cut short (its time limit) before the items followed: the serving node's
+    watcher brings them up once the log stops growing, with no round needed."""
+    la, sv = pair
+    sv.node.ingest_checked(check_many(batches(la)[0]), behind=True)
+    assert sv.node.projector.held_upto() is not None
+    await sv.start()
+    try:
+        await until(lambda: sv.node.projector.held_upto() is None, what="the catch-up")
+        assert len(sv.titles()) == BATCH - 4
+        assert_as_rebuilt(sv.node)
+    finally:
+        await sv.stop()
