@@ -136,13 +136,11 @@ async def take_in(
                     continue
             except Exception:
                 await intake.finish(session.salvage())
-                await catch_up(sync.node)
                 raise
             if isinstance(item, sessions.Batch):
                 await intake.add(item)
             elif isinstance(item, proto.End):
                 await intake.finish()
-                await catch_up(sync.node)
                 return item
     except asyncio.CancelledError:
         # The round's time limit (or a stop): keep the whole frames that came, as for
@@ -158,8 +156,10 @@ async def take_in(
 async def catch_up(node: Node) -> None:
     """The items follow the log after an intake stored batches without them
     (node/projector.py "Items behind the log"): a transaction of a few thousand events
-    at a time, the event loop's other work running between them. A round cancelled
-    meanwhile leaves the rest to the next round, or to the next open of the node."""
+    at a time, the event loop's other work running between them. Called after a round,
+    not in it: a round's time limit is for the peer's transfer, and a catch-up of a
+    million events takes minutes of its own. Stopped meanwhile, it leaves the rest to
+    the next call, or to the next open of the node."""
     while node.projector.held_upto() is not None:
         with node.store.write():
             node.projector.catch_up_step()

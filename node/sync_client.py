@@ -20,7 +20,7 @@ from aiohttp import hdrs
 
 from node import coding, dial, failures
 from node.errors import PeerBusy, PeerRefused
-from node.intake import Outgoing, pack, reader, take_in
+from node.intake import Outgoing, catch_up, pack, reader, take_in
 from node.introduce import introduce
 from node.sync_base import CLIENT_KEEPALIVE, PREFIX, Stats, Sync, read_at_most
 from protocol import session as sessions
@@ -84,7 +84,17 @@ def _busy(response: aiohttp.ClientResponse, stats: Stats) -> None:
 
 
 async def sync_with(sync: Sync, session: aiohttp.ClientSession, url: str) -> Stats:
-    """One round with the node at ``url``: pull what we lack, then push what it lacks."""
+    """One round with the node at ``url``: pull what we lack, then push what it lacks;
+    then, outside the round's time limit, what it stored behind the log goes into the
+    items (node/projector.py, "Items behind the log"), whether the round completed or
+    broke off (a cancelled round leaves that to the next)."""
+    try:
+        return await _timed_round(sync, session, url)
+    finally:
+        await catch_up(sync.node)
+
+
+async def _timed_round(sync: Sync, session: aiohttp.ClientSession, url: str) -> Stats:
     started = time.monotonic()
     stats = Stats(peer=url)
     base = url.rstrip("/") + PREFIX
