@@ -58,8 +58,11 @@ def projected_by() -> str:
 #: the store's meta key: the rowid of the last event whose change the items hold (those
 #: before it too); absent when they hold the whole log
 ITEMS_UPTO = "items_upto"
-#: events applied per transaction when the items catch up with the log
+#: events applied per transaction when the items catch up with the log, and their bytes
+#: at most (as a sync batch's, protocol/sync.py: a log of 15 KB reports would otherwise
+#: hold 30 MB at once)
 CATCH_UP_BATCH = 2000
+CATCH_UP_BYTES = 2 << 20
 
 #: item ids per query when loading the states a batch changes (SQLite allows 32,766)
 LOAD_CHUNK = 500
@@ -401,14 +404,15 @@ class Projector:
 
     def catch_up_step(self, limit: int = CATCH_UP_BATCH) -> int:
         """Inside a write transaction: apply the next ``limit`` events of the log that
-        the items do not hold and move the mark past them (removed once they hold the
-        whole log); how many were applied."""
+        the items do not hold (fewer when they hold :data:`CATCH_UP_BYTES`) and move the
+        mark past them (removed once they reach the log's end); how many were applied."""
         upto = self.held_upto()
         if upto is None:
             return 0
-        rows = self.store.rows_after(upto, limit)
+        rows = self.store.rows_after(upto, limit, CATCH_UP_BYTES)
         self.apply([decode_event(raw) for _, _, _, raw in rows])
-        if len(rows) < limit:
+        # fewer than asked, and not cut short by their size: the log's end
+        if len(rows) < limit and sum(len(r[3]) for r in rows) < CATCH_UP_BYTES:
             self.store.execute("DELETE FROM meta WHERE key = ?", (ITEMS_UPTO,))
         else:
             self.store.set_meta(ITEMS_UPTO, str(rows[-1][0]))

@@ -23,7 +23,7 @@ from node.batch import Batch, IngestResult
 from node.errors import FeedBehind, OverBudget
 from node.home import Home
 from node.ownfeed import FeedProblem
-from node.projector import CATCH_UP_BATCH, Projector
+from node.projector import Projector
 from node.store import Store, day_of
 from protocol import chain, encoding, hlc
 from protocol import membership as membership_rules
@@ -325,15 +325,13 @@ class Node:
         self.catch_up()
 
     def catch_up(self) -> int:
-        """Bring the items up to the log, :data:`CATCH_UP_BATCH` events per transaction
+        """Bring the items up to the log, a few thousand events per transaction
         (node/projector.py "Items behind the log"); how many events were applied."""
         done = 0
         while self.projector.held_upto() is not None:  # read outside a transaction first
             with self.store.write():
                 step = self.projector.catch_up_step()
             done += step
-            if step < CATCH_UP_BATCH:
-                break
         return done
 
     def ingest_checked(

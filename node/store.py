@@ -318,15 +318,28 @@ class Store:
             ).fetchone()
         return None if row is None else int(row[0])
 
-    def rows_after(self, rowid: int, limit: int) -> list[tuple[int, bytes, int, bytes]]:
+    def rows_after(
+        self, rowid: int, limit: int, max_bytes: int | None = None
+    ) -> list[tuple[int, bytes, int, bytes]]:
         """(rowid, author, seq, raw) of up to ``limit`` events stored after ``rowid``, in
-        arrival order: how a stream of what a peer lacks is read in chunks."""
+        arrival order: how a stream of what a peer lacks is read in chunks. With
+        ``max_bytes``, the chunk ends once its events hold that many bytes (one event at
+        least), and no more than that is read from the store."""
+        out: list[tuple[int, bytes, int, bytes]] = []
+        size = 0
         with self._errors():
-            rows = self.conn.execute(
+            cursor = self.conn.execute(
                 "SELECT rowid, author, seq, raw FROM events WHERE rowid > ? ORDER BY rowid LIMIT ?",
                 (rowid, limit),
-            ).fetchall()
-        return [(int(r[0]), bytes(r[1]), int(r[2]), bytes(r[3])) for r in rows]
+            )
+            while rows := cursor.fetchmany(64):
+                for r in rows:
+                    out.append((int(r[0]), bytes(r[1]), int(r[2]), bytes(r[3])))
+                    size += len(r[3])
+                    if max_bytes is not None and size >= max_bytes:
+                        cursor.close()
+                        return out
+        return out
 
     def log_mark(self) -> tuple[int, int]:
         """(the last event's rowid, fork evidence kept): changes whenever the log grows."""

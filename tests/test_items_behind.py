@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from node import network
+from node.projector import CATCH_UP_BATCH, CATCH_UP_BYTES
 from node.service import Node, check_many
 from node.web import start_web
 from protocol.kinds import POSTABLE
@@ -194,3 +195,34 @@ async def test_a_running_node_brings_items_left_behind_up_once_nothing_arrives(
         assert_as_rebuilt(sv.node)
     finally:
         await sv.stop()
+
+
+def test_the_catch_up_reads_a_few_mib_at_a_time_however_large_the_events(
+    pair: tuple[Member, Member],
+) -> None:
+    """After 3,000 small reports, 150 of 19 KB: a step of the catch-up reads at most
+    CATCH_UP_BYTES of them (about 110), not CATCH_UP_BATCH (38 MB), and the steps
+    together reach the log's end."""
+    la, sv = pair
+    spec = POSTABLE["report"]
+    body = "palabra " * 2400
+    la.node.post(
+        la.keys,
+        [("report", spec.build({"title": f"big {i}", "body": body})) for i in range(150)],
+    )
+    raws = [e.raw for e in la.node.store.events()]
+    for start in range(0, len(raws), 500):
+        sv.node.ingest_checked(check_many(raws[start : start + 500]), behind=True)
+    steps = []
+    while sv.node.projector.held_upto() is not None:
+        with sv.node.store.write():
+            steps.append(sv.node.projector.catch_up_step())
+    assert sum(steps) == len(raws) - 4  # all but the genesis, the limits, two admissions
+    assert steps[0] == CATCH_UP_BATCH
+    # the step after the first holds the last small reports and the big ones up to
+    # CATCH_UP_BYTES, cut short of CATCH_UP_BATCH; the last, big ones only
+    assert len(steps) >= 3
+    assert all(0 < step < CATCH_UP_BATCH for step in steps[1:])
+    assert steps[-1] <= CATCH_UP_BYTES // len(raws[-1]) + 1
+    assert len(sv.titles()) == REPORTS + 150
+    assert_as_rebuilt(sv.node)
