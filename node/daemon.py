@@ -44,6 +44,9 @@ RETRY_FIRST = 2.0
 WATCH_EVERY = 0.2
 #: at least this long between two pokes for new events (seconds)
 WATCH_GAP = 0.05
+#: seconds the log stays still before the watcher brings items left behind it up
+#: (node/projector.py, "Items behind the log"): longer than an intake's batch takes
+QUIET_BEFORE_CATCH_UP = 2.0
 REFRESH_PEERS_EVERY = 5.0
 #: seconds an old client session is kept for the rounds still using it, once a new one
 #: is made for a membership that grew
@@ -182,6 +185,7 @@ class Daemon:
 
     async def _watch(self) -> None:
         mark = None
+        changed = time.monotonic()
         trusted = frozenset(peer_list.trusted_ids(self.node))
         while not self._stopping:
             # The membership, whichever process changed it (an admit or a revoke from
@@ -197,14 +201,19 @@ class Daemon:
                 self.refresh_peers()
             now = self.node.store.log_mark()
             if mark is not None and now != mark:
+                changed = time.monotonic()
                 await self.server.tell_live()
                 self.poke()
                 self.refresh_peers()  # the log may name new members' addresses
                 await asyncio.sleep(WATCH_GAP)  # a large transfer: not a poke per batch
-            elif mark is not None and self.node.projector.held_upto() is not None:
+            elif (
+                time.monotonic() - changed > QUIET_BEFORE_CATCH_UP
+                and self.node.projector.held_upto() is not None
+            ):
                 # Items left behind the log by an intake that stopped before they
-                # followed (a round cut short by its time limit): they follow now that
-                # nothing arrives (node/projector.py, "Items behind the log").
+                # followed (a round cut short by its time limit, a peer's push): they
+                # follow once the log has been still a while, not between the batches of
+                # an intake still going (which would take its thread's time).
                 await catch_up(self.node)
             mark = now
             # Another process's writes (a post) are seen within WATCH_EVERY; what a
