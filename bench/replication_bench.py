@@ -165,6 +165,7 @@ def commune_run(
             raise AssertionError(f"the sink holds {count(sink)} of {total} events; {failed}")
         time.sleep(0.02)
     done = time.monotonic()
+    cpu_sink = cpu_seconds(proc.pid)  # up to the log's completion, as Hypercore's
     while items_behind(sink):
         assert time.monotonic() - started < TIMEOUT, "the sink's items did not catch up"
         time.sleep(0.02)
@@ -176,7 +177,7 @@ def commune_run(
         up=relay.up,
         down=relay.down,
         cpu_source=cpu_seconds(source.pid) - cpu_before,
-        cpu_sink=cpu_seconds(proc.pid),
+        cpu_sink=cpu_sink,
     )
     stop(proc)
     text = log.read_text()
