@@ -299,6 +299,12 @@ async def run(base: Path, *, once: bool = False) -> int:
         step(5, "Waiting until all four hold the same state…")
         synced = await until_synced(nodes)
         step(6, "Synced." if synced else "Not synced yet; they keep trying.")
+        # Ctrl-C stops the demo cleanly from before the line that says so: pressed as
+        # it appears, it must not find Python's default (which skipped the clean stop)
+        stopping = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stopping.set)
         print()
         for n in nodes:
             print(f"  {n.name:<13} {n.web_url}")
@@ -315,10 +321,6 @@ async def run(base: Path, *, once: bool = False) -> int:
         )
         if once:
             return 0 if synced else 1
-        stopping = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stopping.set)
         await stopping.wait()
         print("\nStopping…", flush=True)
         return 0
