@@ -9,6 +9,7 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -119,6 +120,50 @@ async def until(
     return time.monotonic() - started
 
 
+def wait_until(
+    condition: Callable[[], bool], timeout: float = 30.0, what: str = "the condition"
+) -> None:
+    """:func:`until` outside an event loop (checked every 50 ms), for a test driving real
+    processes."""
+    started = time.monotonic()
+    while not condition():
+        if time.monotonic() - started > timeout:
+            raise AssertionError(f"{what} did not happen within {timeout} s")
+        time.sleep(0.05)
+
+
+class ClosingPort:
+    """A TCP port on 127.0.0.1 that accepts connections and closes them at once,
+    counting them (each is a dial): what a mistyped address often leads to, and what a
+    node that does not know this one does at the handshake."""
+
+    def __init__(self) -> None:
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.sock.settimeout(0.2)
+        self.port = self.sock.getsockname()[1]
+        self.url = f"https://127.0.0.1:{self.port}"
+        self.accepted = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            self.accepted += 1
+            conn.close()
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(5)
+        self.sock.close()
+
+
 def close_all(members: list[Member]) -> None:
     for m in members:
         m.node.close()
@@ -162,10 +207,12 @@ def serve_process(
     preexec_fn: Callable[[], None] | None = None,
     *,
     advertise: str | None = None,
+    log: Path | None = None,
 ) -> subprocess.Popen[str]:
     """``commune serve`` in its own process, once it listens (``preexec_fn`` runs in it
-    first; ``advertise``: the address it publishes). Its ``web_address`` is the web
-    view's address as printed, with its one-time token; ``web_url`` the same without."""
+    first; ``advertise``: the address it publishes; ``log``: the file its log (stderr)
+    goes to). Its ``web_address`` is the web view's address as printed, with its
+    one-time token; ``web_url`` the same without."""
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -184,7 +231,7 @@ def serve_process(
         ],
         cwd=ROOT,
         stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL if log is None else log.open("w"),
         text=True,
         preexec_fn=preexec_fn,  # noqa: PLW1509 - only limits, set by tests
     )

@@ -6,8 +6,6 @@ address without a restart. Every command is its own process."""
 from __future__ import annotations
 
 import json
-import socket
-import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -17,7 +15,7 @@ import pytest
 
 from node import network
 from tests.helpers import commune
-from tests.net import close_all, free_port, make_network, serve_process
+from tests.net import ClosingPort, close_all, free_port, make_network, serve_process, wait_until
 
 BAD = {
     "http://203.0.113.7:8470": "HTTPS only",
@@ -158,44 +156,6 @@ def test_an_address_learnt_from_the_log_is_removed_until_added_again(
     assert f"{settings} lists it in [peers] urls: take it out there too" in warning
 
 
-class Listener:
-    """A TCP port that accepts connections and closes them at once (what a mistyped
-    address often leads to), counting them: each is a dial of the peer."""
-
-    def __init__(self) -> None:
-        self.sock = socket.create_server(("127.0.0.1", 0))
-        self.sock.settimeout(0.2)
-        self.port = self.sock.getsockname()[1]
-        self.accepted = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                conn, _ = self.sock.accept()
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-            self.accepted += 1
-            conn.close()
-
-    def close(self) -> None:
-        self._stop.set()
-        self._thread.join(5)
-        self.sock.close()
-
-
-def until(condition: Any, timeout: float = 30.0, what: str = "the condition") -> None:
-    started = time.monotonic()
-    while not condition():
-        if time.monotonic() - started > timeout:
-            raise AssertionError(f"{what} did not happen within {timeout} s")
-        time.sleep(0.05)
-
-
 def status_peer(home: Path, url: str) -> dict[str, Any] | None:
     peers = json.loads(ok(home, "status", "--json")[0])["peers"]
     return next((p for p in peers if p["url"] == url), None)
@@ -204,19 +164,19 @@ def status_peer(home: Path, url: str) -> dict[str, Any] | None:
 def test_a_running_serve_stops_dialling_a_removed_peer(homes: tuple[Path, Path]) -> None:
     la, _ = homes
     ok(la, "peer", "remove", "https://sv.example.org:8470")  # not reachable from a test
-    typo = Listener()
+    typo = ClosingPort()
     url = f"https://127.0.0.1:{typo.port}"
     ok(la, "peer", "add", url)
     server = serve_process(la, free_port())
     try:
         # serve dials it and fails (the port closes every connection at once)
-        until(lambda: typo.accepted >= 1, what="serve dialling the mistyped peer")
-        until(
+        wait_until(lambda: typo.accepted >= 1, 30, "serve dialling the mistyped peer")
+        wait_until(
             lambda: (status_peer(la, url) or {}).get("failures", 0) >= 1,
             what="a failed round recorded",
         )
         # serve has scheduled its next try (status shows when)
-        until(
+        wait_until(
             lambda: (status_peer(la, url) or {}).get("next_try") is not None,
             what="the next try scheduled",
         )
@@ -240,10 +200,10 @@ def test_a_running_serve_stops_dialling_a_removed_peer(homes: tuple[Path, Path])
                 gauges = response.read().decode()
             return f'commune_sync_failures_in_a_row{{peer="{url}"}}' in gauges
 
-        until(lambda: not scheduled(), timeout=20, what="serve dropping the removed peer")
+        wait_until(lambda: not scheduled(), timeout=20, what="serve dropping the removed peer")
         dials = typo.accepted
         # the try it had scheduled comes and goes without a dial
-        until(lambda: time.time() > next_try + 1.0, timeout=70, what="the next try's time")
+        wait_until(lambda: time.time() > next_try + 1.0, timeout=70, what="the next try's time")
         assert typo.accepted == dials
         assert server.poll() is None  # still running
     finally:

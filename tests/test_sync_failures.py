@@ -16,10 +16,6 @@ import datetime
 import html
 import json
 import re
-import socket
-import subprocess
-import sys
-import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -28,40 +24,19 @@ from typing import Any
 from node import network
 from node import peers as peer_list
 from node.failures import SENTENCES
-from tests.helpers import ROOT, commune
-from tests.net import close_all, commune_async, free_port, make_network, new_member
+from tests.helpers import commune
+from tests.net import (
+    ClosingPort,
+    close_all,
+    commune_async,
+    free_port,
+    make_network,
+    new_member,
+    serve_process,
+    wait_until,
+)
 from tests.test_web_metrics import parse
 from tests.web_owner import owner_opener, scrape_headers
-
-
-class Hangup:
-    """A port that accepts connections and closes them at once, at the handshake: what a
-    node that does not know this one (or this network) does."""
-
-    def __init__(self) -> None:
-        self.sock = socket.create_server(("127.0.0.1", 0))
-        self.sock.settimeout(0.2)
-        self.url = f"https://127.0.0.1:{self.sock.getsockname()[1]}"
-        self.accepted = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                conn, _ = self.sock.accept()
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-            self.accepted += 1
-            conn.close()
-
-    def close(self) -> None:
-        self._stop.set()
-        self._thread.join(5)
-        self.sock.close()
 
 
 def line_of(out: str, url: str) -> str:
@@ -86,7 +61,7 @@ async def test_each_common_failure_is_one_sentence_that_says_what_to_do(tmp_path
     # Los Angeles revokes El Salvador: it refuses El Salvador's proof of admission
     network.revoke(la.node, la.keys, sv.node.node_id.hex())
     [elsewhere] = make_network(tmp_path / "blue", ["Elsewhere"])
-    hangup = Hangup()
+    hangup = ClosingPort()
     members = [la, sv, mx, elsewhere]
     try:
         for m in (la, mx, elsewhere):
@@ -159,45 +134,6 @@ async def test_each_common_failure_is_one_sentence_that_says_what_to_do(tmp_path
         hangup.close()
 
 
-def serve_logged(home: Path, log: Path) -> subprocess.Popen[str]:
-    """``commune serve`` in its own process, its log (stderr) to ``log``; once it
-    listens. ``web_address`` is the web view's address with its one-time token."""
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "node",
-            "--home",
-            str(home),
-            "serve",
-            "--listen",
-            f"127.0.0.1:{free_port()}",
-            "--interval",
-            "3600",
-            "--web",
-            "127.0.0.1:0",
-        ],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=log.open("w"),
-        text=True,
-    )
-    assert proc.stdout is not None
-    assert proc.stdout.readline().startswith("Serving on")
-    web = proc.stdout.readline()
-    assert web.startswith("Web view on http://127.0.0.1:"), web
-    proc.web_address = web.split()[-1]  # type: ignore[attr-defined]
-    return proc
-
-
-def until(condition: Any, timeout: float = 60.0, what: str = "the condition") -> None:
-    started = time.monotonic()
-    while not condition():
-        if time.monotonic() - started > timeout:
-            raise AssertionError(f"{what} did not happen within {timeout} s")
-        time.sleep(0.05)
-
-
 def _iso_seconds(text: str) -> float:
     return datetime.datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
 
@@ -239,18 +175,18 @@ def test_backoff_and_failures_are_the_same_in_status_metrics_and_the_web_view(
     la, sv = make_network(tmp_path, ["Los Angeles", "El Salvador"])
     close_all([la, sv])
     home = la.home.path
-    hangup = Hangup()
+    hangup = ClosingPort()
     closed = f"https://127.0.0.1:{free_port()}"
     for url in (closed, hangup.url):
         assert commune(home, "peer", "add", url).returncode == 0
     log = tmp_path / "serve.log"
-    server = serve_logged(home, log)
+    server = serve_process(home, free_port(), log=log)
     try:
 
         def failures() -> dict[str, int]:
             return {p["url"]: p["failures"] for p in status_json(home)["peers"]}
 
-        until(lambda: min(failures().values()) >= 2, what="two failed rounds with each")
+        wait_until(lambda: min(failures().values()) >= 2, 60, "two failed rounds with each")
         # News does not bring a failing peer's next try nearer: while the log grows
         # (posts from the command line, each a poke), every try waits for the next
         # try the one before it recorded.
