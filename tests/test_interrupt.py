@@ -17,7 +17,7 @@ import subprocess
 import sys
 import termios
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from protocol.kinds import POSTABLE
@@ -162,6 +162,23 @@ def large_network(tmp_path: Path, names: list[str]) -> list[Member]:
     return members
 
 
+def stopped_once(argv: list[str], begun: Callable[[], bool], what: str) -> None:
+    """Run ``argv`` in a terminal, press Ctrl-C once ``begun`` holds (``what`` if it does
+    not within 120 s): it stops in one line, "error: stopped", exit status 130, no
+    traceback."""
+    with terminal(argv) as term:
+        deadline = time.monotonic() + 120
+        while not begun():
+            assert term.proc.poll() is None, term.text
+            assert time.monotonic() < deadline, what
+            time.sleep(0.005)
+        term.ctrl_c()
+        code = term.wait(timeout=60)
+    assert "Traceback" not in term.text, term.text
+    assert code == 130, term.text
+    assert term.text.rstrip().splitlines()[-1] == "error: stopped", term.text
+
+
 def test_ctrl_c_stops_export_and_import_leaving_nothing_half_done(tmp_path: Path) -> None:
     """A bundle of 20,000 events: Ctrl-C while `export` writes it leaves no file (nor
     its temporary one); Ctrl-C once `import` has stored some leaves a store that
@@ -171,17 +188,7 @@ def test_ctrl_c_stops_export_and_import_leaving_nothing_half_done(tmp_path: Path
     bundle = tmp_path / "all.bundle"
     writing = tmp_path / ".all.bundle.tmp"  # node/home.py write_private
     argv = [sys.executable, "-m", "node", "--home", str(la.home.path), "export", str(bundle)]
-    with terminal(argv) as term:
-        deadline = time.monotonic() + 120
-        while not writing.exists():
-            assert term.proc.poll() is None, term.text
-            assert time.monotonic() < deadline, "export wrote nothing in 120 s"
-            time.sleep(0.005)
-        term.ctrl_c()
-        code = term.wait(timeout=60)
-    assert "Traceback" not in term.text, term.text
-    assert code == 130, term.text
-    assert term.text.rstrip().splitlines()[-1] == "error: stopped", term.text
+    stopped_once(argv, writing.exists, "export wrote nothing in 120 s")
     assert not bundle.exists()
     assert not writing.exists()
 
@@ -189,17 +196,7 @@ def test_ctrl_c_stops_export_and_import_leaving_nothing_half_done(tmp_path: Path
     assert exported.returncode == 0, exported.stderr
     before = stored_count(india.home)
     argv = [sys.executable, "-m", "node", "--home", str(india.home.path), "import", str(bundle)]
-    with terminal(argv) as term:
-        deadline = time.monotonic() + 120
-        while stored_count(india.home) == before:
-            assert term.proc.poll() is None, term.text
-            assert time.monotonic() < deadline, "import stored nothing in 120 s"
-            time.sleep(0.005)
-        term.ctrl_c()
-        code = term.wait(timeout=60)
-    assert "Traceback" not in term.text, term.text
-    assert code == 130, term.text
-    assert term.text.rstrip().splitlines()[-1] == "error: stopped", term.text
+    stopped_once(argv, lambda: stored_count(india.home) > before, "import stored nothing in 120 s")
     kept = stored_count(india.home)
     assert before < kept < total, (before, kept, total)
     checked = commune(india.home.path, "verify")
