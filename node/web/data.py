@@ -270,12 +270,14 @@ class Reader:
         expression = match_expression(filters.q) if filters.q else None
         total: int | None = None
         offset = (filters.page - 1) * PAGE_SIZE
-        if expression is not None and not narrowed and filters.sort in ("", NEWEST):
-            walked = self._search_page(spec, expression, offset)
-            if walked is not None:
-                return self._page(spec, walked[0], walked[1], filters.page, today)
         if expression is not None:
             base = kind_base(spec.name)
+            if not narrowed:
+                total = self._matches(expression, base)
+                if filters.sort in ("", NEWEST):
+                    walked = self._search_page(spec.name, expression, base, total, offset)
+                    if walked is not None:
+                        return self._page(spec, walked, total, filters.page, today)
             where.add(
                 "rowid IN (SELECT rowid - ? FROM item_text "
                 "WHERE item_text MATCH ? AND rowid BETWEEN ? AND ?)",
@@ -284,8 +286,6 @@ class Reader:
                 base,
                 base + ROWIDS - 1,
             )
-            if not narrowed:
-                total = self._matches(expression, base)
         elif filters.q:  # no word to look for: as a substring, item by item
             where.add("instr(web_text(state), ?) > 0", fold(filters.q))
         elif not narrowed:
@@ -328,13 +328,12 @@ class Reader:
         return Page(items, total, page)
 
     def _search_page(
-        self, spec: KindSpec, expression: str, offset: int
-    ) -> tuple[list[bytes], int] | None:
-        """A page of a search newest first, with nothing else narrowing it, when it
-        finds many items and the page is near either end of the list: the states of
-        its items and how many the search finds; None when another way is cheaper."""
-        base = kind_base(spec.name)
-        total = self._matches(expression, base)
+        self, kind: str, expression: str, base: int, total: int, offset: int
+    ) -> list[bytes] | None:
+        """A page of a search newest first, with nothing else narrowing it, that finds
+        ``total`` items of ``kind`` (its rows in the index from ``base``), when they are
+        many and the page is near either end of the list: the states of its items; None
+        when another way is cheaper."""
         if total <= FEW_MATCHES or offset >= total:
             return None
         if offset <= total - offset - PAGE_SIZE:  # nearer the newest end
@@ -344,7 +343,7 @@ class Reader:
             want, newest = min(PAGE_SIZE, total - offset), False
         if skip > WALK_MATCHES:
             return None
-        rowids = self._walk(spec.name, expression, base=base, skip=skip, want=want, newest=newest)
+        rowids = self._walk(kind, expression, base=base, skip=skip, want=want, newest=newest)
         if rowids is None:
             return None
         if not newest:
@@ -356,7 +355,7 @@ class Reader:
                 rowids,
             )
         )
-        return [found[r] for r in rowids if r in found], total
+        return [found[r] for r in rowids if r in found]
 
     def _walk(
         self, kind: str, expression: str, *, base: int, skip: int, want: int, newest: bool
