@@ -118,6 +118,19 @@ def commune(
     )
 
 
+def refused(
+    home: Path, *args: str, input: str | None = None, env: dict[str, str] | None = None
+) -> str:
+    """Run a command that must fail: the one clear `error:` line it prints, checked to
+    come with a non-zero exit and no traceback."""
+    result = commune(home, *args, input=input, env=env)
+    assert result.returncode != 0, result.stdout
+    assert "Traceback" not in result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1, result.stderr
+    return errors[0]
+
+
 def open_home(home: Path, passphrase: str | None = None) -> Home:
     """A node folder with its keys opened (``passphrase``, else :data:`PASSPHRASE` for a
     key file that has one): what its encrypted store and files need."""

@@ -17,7 +17,7 @@ from crypto.errors import WrongPassphrase
 from crypto.identity import NodeKeys
 from node import backup
 from node.home import Home, identity_document
-from tests.helpers import PASSPHRASE, commune, open_home, store_db, store_plaintext
+from tests.helpers import PASSPHRASE, commune, open_home, refused, store_db, store_plaintext
 from tests.net import free_port, serve_process
 
 OLD = "una frase vieja y larga"
@@ -32,16 +32,6 @@ def ok(home: Path, *args: str, **kw: Any) -> str:
     assert result.returncode == 0, result.stderr
     assert "Traceback" not in result.stderr
     return result.stdout
-
-
-def refused(home: Path, *args: str, **kw: Any) -> str:
-    """A command that must fail: one clear `error:` line, no traceback."""
-    result = commune(home, *args, **kw)
-    assert result.returncode != 0, result.stdout
-    assert "Traceback" not in result.stderr
-    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
-    assert len(errors) == 1, result.stderr
-    return errors[0]
 
 
 def secret(phrase: str, new: str | None = None) -> dict[str, str]:

@@ -16,22 +16,13 @@ from protocol import encoding
 from protocol.bundle import BundleHeader, write
 from protocol.frontier import Frontier
 from protocol.kinds import POSTABLE
-from tests.helpers import commune, fixed_key, forge
+from tests.helpers import commune, fixed_key, forge, refused
 
 
 def ok(home: Path, *args: str) -> str:
     result = commune(home, *args)
     assert result.returncode == 0, result.stderr
     return result.stdout
-
-
-def refused(home: Path, *args: str) -> str:
-    result = commune(home, *args)
-    assert result.returncode != 0, result.stdout
-    assert "Traceback" not in result.stderr
-    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
-    assert len(errors) == 1, result.stderr
-    return errors[0]
 
 
 def js(home: Path, *args: str) -> Any:

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from node import network
-from tests.helpers import commune
+from tests.helpers import commune, refused
 from tests.net import ClosingPort, close_all, free_port, make_network, serve_process, wait_until
 
 BAD = {
@@ -37,16 +37,6 @@ def ok(home: Path, *args: str) -> tuple[str, str]:
     assert result.returncode == 0, result.stderr
     assert "Traceback" not in result.stderr
     return result.stdout, result.stderr
-
-
-def refused(home: Path, *args: str) -> str:
-    """The one error line of a command that must fail."""
-    result = commune(home, *args)
-    assert result.returncode != 0, result.stdout
-    assert "Traceback" not in result.stderr
-    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
-    assert len(errors) == 1, result.stderr
-    return errors[0]
 
 
 def warnings(stderr: str) -> list[str]:

@@ -19,7 +19,7 @@ import pytest
 from node.home import Home
 from protocol import sealedbundle
 from protocol.bundle import MAGIC
-from tests.helpers import ROOT, commune
+from tests.helpers import ROOT, commune, refused
 
 CHUNK = sealedbundle.CHUNK_SIZE + 16
 NETWORK = "Red Xochiquetzal"
@@ -39,15 +39,6 @@ def ok(home: Path, *args: str) -> str:
     result = commune(home, *args)
     assert result.returncode == 0, result.stderr
     return result.stdout
-
-
-def refused(home: Path, *args: str) -> str:
-    result = commune(home, *args)
-    assert result.returncode != 0, result.stdout
-    assert "Traceback" not in result.stderr
-    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
-    assert len(errors) == 1, result.stderr
-    return errors[0]
 
 
 def js(home: Path, *args: str) -> Any:
