@@ -36,7 +36,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.ingest_bench import source_log
+from bench.ingest_bench import source_log, verify_rate
 from bench.report import write_section
 from bench.wire import Relay
 from crypto.atrest import sqlcipher_key
@@ -389,7 +389,9 @@ def code_version() -> str:
     return text.replace("-dirty", " with uncommitted changes")
 
 
-def why_slower(c: Run, h: Run, pull: float, ingest: float, framing: float) -> str:
+def why_slower(
+    c: Run, h: Run, pull: float, ingest: float, framing: float, signatures: float
+) -> str:
     """What stands in the way of the speed target, from this run's figures."""
     c_cpu = (c.cpu_source + c.cpu_sink) / c.seconds
     h_cpu = (h.cpu_source + h.cpu_sink) / h.seconds
@@ -405,7 +407,13 @@ def why_slower(c: Run, h: Run, pull: float, ingest: float, framing: float) -> st
         f"processes: {h_cpu:.2f}) and did {work:.2f}× Hypercore's work per CPU second, so "
         "the time is the storing thread's cost per event. Each batch is one transaction "
         f"(synchronous=FULL, one fsync each: {c.batches:,} of at most {proto.BATCH_EVENTS} "
-        "events for this transfer)."
+        "events for this transfer). "
+        f"Twice Hypercore's speed leaves {h.seconds / 2:.1f} s for the whole transfer; "
+        f"checking the events' signatures alone, on both cores and nothing else, takes "
+        f"{signatures:.1f} s of it ({signatures / (h.seconds / 2):.0%}): every Commune event "
+        "carries its own signature and is checked on its own (docs/PROTOCOL.md §3.6), "
+        "while a Hypercore writer signs its Merkle tree (signed merkle trees, its README says) and a reader checks "
+        "the blocks by their hashes against a signed root."
     )
 
 
@@ -430,6 +438,7 @@ def main() -> None:
         total = count(source_home)
         assert total > len(reports), total
         framing = frames_only(reports)
+        signatures = len(reports) / statistics.median(verify_rate(reports, 2) for _ in range(3))
         print("making a Hypercore of as many entries…", file=sys.stderr)
         subprocess.run(
             node_script("write", str(base / "hyper-source"), str(events), str(BODY)),
@@ -566,6 +575,8 @@ def main() -> None:
             f"{events / ingest:,.0f} events/s |",
             f"| cutting the stream into frames alone (`FrameReader`, {sync.CHUNK // 1024} KiB "
             f"pieces) | {framing:.2f} s | {events / framing:,.0f} events/s |",
+            f"| checking the signatures alone (Ed25519, PyNaCl, both cores, nothing else) "
+            f"| {signatures:.1f} s | {events / signatures:,.0f} events/s |",
             "",
             f"CPU seconds during a transfer: Commune's serving process {c.cpu_source:.1f} s, "
             f"receiving process {c.cpu_sink:.1f} s (start-up included) for {c.seconds:.1f} s "
@@ -576,7 +587,7 @@ def main() -> None:
             f"downstream alone are {h.down / payload:.3f}× its entries' bytes. The receiving "
             f"serve's sync rounds per run: {rounds}.",
             *parts,
-            *([] if speed_met else ["", why_slower(c, h, pull, ingest, framing)]),
+            *([] if speed_met else ["", why_slower(c, h, pull, ingest, framing, signatures)]),
             "",
             f"Reproduce: `(cd bench/hypercore && npm ci) && .venv/bin/python -m "
             f"bench.replication_bench {events} {runs}{' --profile' if profile else ''}`. "
