@@ -412,8 +412,8 @@ def why_slower(
         f"checking the events' signatures alone, on both cores and nothing else, takes "
         f"{signatures:.1f} s of it ({signatures / (h.seconds / 2):.0%}): every Commune event "
         "carries its own signature and is checked on its own (docs/PROTOCOL.md §3.6), "
-        "while a Hypercore writer signs its Merkle tree (signed merkle trees, its README says) and a reader checks "
-        "the blocks by their hashes against a signed root."
+        "while a Hypercore writer signs its Merkle tree and a reader checks the blocks "
+        "by their hashes against a signed tree."
     )
 
 
