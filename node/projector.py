@@ -36,7 +36,14 @@ from protocol.errors import BadPayload
 from protocol.kinds import EDITS, KNOWN, POSTABLE, redact
 from protocol.kinds import member as member_kinds
 from protocol.membership import ActionEvent, Membership
-from protocol.projections import ItemState, StateHasher, change_of, merge, read_payload
+from protocol.projections import (
+    ItemState,
+    StateHasher,
+    change_of,
+    list_keys,
+    merge,
+    read_payload,
+)
 
 REBUILD_BATCH = 2000
 #: raised when what the projections hold changes without a kind's version changing
@@ -259,15 +266,19 @@ class Projector:
         states = dict(loaded)
         for change in changes:
             states[change.key] = merge(states.get(change.key), change)
+        # a dated kind's list keys beside it (protocol/projections.py list_keys), in the
+        # same statement: its list by date and its overdue ones read them from an index
         rows = [
-            (s.kind, s.id, s.author, s.ts, int(s.visible), s.encode())
+            (s.kind, s.id, s.author, s.ts, int(s.visible), s.encode(), *list_keys(s))
             for s in states.values()
             if s is not None
         ]
         self.store.execute_many(
-            "INSERT INTO items (kind, id, author, ts, visible, state) VALUES (?, ?, ?, ?, ?, ?) "
+            "INSERT INTO items (kind, id, author, ts, visible, state, dated_key, open) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
             "ON CONFLICT (kind, id) DO UPDATE SET author = excluded.author, ts = excluded.ts, "
-            "visible = excluded.visible, state = excluded.state",
+            "visible = excluded.visible, state = excluded.state, "
+            "dated_key = excluded.dated_key, open = excluded.open",
             rows,
         )
         self._index(loaded, states)

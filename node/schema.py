@@ -7,7 +7,12 @@ to be placed are found by it: §6.3); 3, ``held`` is indexed by reason, and ``bu
 counts each author's events and bytes per day (§4.6); 4, the search index of the items
 (``item_text``, node/search.py), the number of visible items of each kind
 (``item_counts``), and the items listed from an index that holds their order (the web
-view pages through it without reading the items it skips).
+view pages through it without reading the items it skips); 5, beside each item of a
+dated kind (a plan, a shift: ``Listing.dated_by``) what its list sorts and filters by,
+its date key and whether it is still to be done (``dated_key``, ``open``:
+protocol/projections.py ``list_keys``), with an index in the order of that date, so
+that a list by due date or of the overdue plans reads its page and its count without
+reading every item.
 """
 
 from __future__ import annotations
@@ -15,8 +20,10 @@ from __future__ import annotations
 from node.cipherdb import sqlite3
 from node.search import ROWIDS, TOKENIZE, kind_base, stored_text
 from protocol.envelope import decode_event
+from protocol.kinds import POSTABLE
+from protocol.projections import ItemState, list_keys
 
-VERSION = 4
+VERSION = 5
 MS_PER_DAY = 86_400_000
 #: items read at a time when the search index is filled from them
 FILL_BATCH = 2000
@@ -33,6 +40,8 @@ def upgrade(conn: sqlite3.Connection, version: int) -> None:
             _budget(conn)
         if version <= 3:
             _search(conn)
+        if version <= 4:
+            _dated(conn)
     conn.execute(f"PRAGMA user_version = {VERSION}")
 
 
@@ -71,11 +80,21 @@ def create(conn: sqlite3.Connection) -> None:
     _create_budget(conn)
     # Projections (node/projector.py): rebuildable from the log at any time.
     db.table("items").create(
-        {"kind": str, "id": bytes, "author": bytes, "ts": int, "visible": int, "state": bytes},
+        {
+            "kind": str,
+            "id": bytes,
+            "author": bytes,
+            "ts": int,
+            "visible": int,
+            "state": bytes,
+            "dated_key": str,
+            "open": int,
+        },
         pk=("kind", "id"),
         not_null={"ts", "visible", "state"},
     )
     _create_search(conn)
+    _create_dated(conn)
     db.table("unreadable").create({"id": bytes, "kind": str}, pk="id")
     db.table("peers").create(
         {"node_id": bytes, "name": str, "card": str, "url": str},
@@ -127,6 +146,54 @@ def _search(conn: sqlite3.Connection) -> None:
     )
 
 
+def _dated(conn: sqlite3.Connection) -> None:
+    """Schema 4 to 5: each dated item's list keys, filled from the items as they stand,
+    and the index in the order of their date."""
+    conn.execute("ALTER TABLE items ADD COLUMN dated_key TEXT")
+    conn.execute("ALTER TABLE items ADD COLUMN open INTEGER")
+    conn.executemany(
+        "UPDATE items SET dated_key = ?, open = ? WHERE rowid = ?",
+        [(key, still, rowid) for rowid, key, still, _, _ in dated_rows(conn, kept=False)],
+    )
+    _create_dated(conn)
+
+
+def _create_dated(conn: sqlite3.Connection) -> None:
+    """The dated kinds' items in the order of their date, then newest first (as their
+    lists show them), with whether each is still to be done: a page of a list by date,
+    of the overdue ones, and their count, read from the index alone but for the page's
+    own items. Only the items of dated kinds (the others have no date key)."""
+    conn.execute(
+        "CREATE INDEX idx_items_dated ON items (kind, visible, dated_key, ts DESC, id, open) "
+        "WHERE dated_key IS NOT NULL"
+    )
+
+
+def dated_kinds() -> list[str]:
+    """The kinds whose listing is dated (``Listing.dated_by``)."""
+    return sorted(name for name, spec in POSTABLE.items() if spec.listing.dated_by)
+
+
+def dated_rows(
+    conn: sqlite3.Connection, *, kept: bool = True
+) -> list[tuple[int, str | None, int | None, str | None, int | None]]:
+    """(rowid, date key, still to do) as the item's state makes them, then as kept, of
+    every item of a dated kind (protocol/projections.py ``list_keys``); ``kept``: and
+    of every other item that has either kept (every item is read)."""
+    kinds = dated_kinds()
+    marks = ", ".join("?" * len(kinds))
+    also = " OR dated_key IS NOT NULL OR open IS NOT NULL" if kept else ""
+    rows = conn.execute(
+        f"SELECT rowid, state, dated_key, open FROM items WHERE kind IN ({marks}){also}",  # noqa: S608
+        kinds,
+    )
+    out = []
+    for rowid, state, key, still in rows.fetchall():
+        made = list_keys(ItemState.decode(bytes(state)))
+        out.append((int(rowid), *made, key, still))
+    return out
+
+
 def fill_search(conn: sqlite3.Connection, into: str = "main") -> None:
     """Index the words of every visible item (node/search.py) in the search index of
     the database ``into`` (attached to ``conn``; its ``item_text`` empty before)."""
@@ -170,6 +237,7 @@ def search_faults(conn: sqlite3.Connection) -> tuple[list[int], list[str]]:
     finally:
         conn.execute("DROP TABLE IF EXISTS temp.search_words")
         conn.execute("DETACH DATABASE search_check")
+    dated = [r for r in dated_rows(conn) if r[1:3] != r[3:5]]
     kept, made = sizes
     differ = {r % ROWIDS for r in kept.keys() | made.keys() if kept.get(r) != made.get(r)}
     other = []
@@ -178,6 +246,8 @@ def search_faults(conn: sqlite3.Connection) -> tuple[list[int], list[str]]:
     other += [
         f"the count of visible {k} items" for k in sorted({k for k, _ in counts[0] ^ counts[1]})
     ]
+    if dated:
+        other.append(f"the date or status kept beside {len(dated)} item(s) for their list")
     return sorted(differ), other
 
 

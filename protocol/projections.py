@@ -37,6 +37,18 @@ from protocol.kinds.edits import DELETE, LEAVE, RETRACT, TAKE, UPDATE, rank_of, 
 Register = tuple[str, int, bytes]
 
 
+def list_keys(state: ItemState) -> tuple[str | None, int | None]:
+    """What the web view's lists of a dated kind (``Listing.dated_by``) sort and filter
+    by, kept beside the item (node/projector.py): its date key (``Listing.date_key``)
+    and whether it is still to be done (``Listing.still_to_do``, 1 or 0); (None, None)
+    for a kind that is not dated. Its values read as the web view reads them, as text."""
+    spec = POSTABLE.get(state.kind)
+    if spec is None or not spec.listing.dated_by:
+        return None, None
+    current = {name: str(register[0]) for name, register in state.fields}
+    return spec.listing.date_key(current), int(spec.listing.still_to_do(current))
+
+
 @dataclass(frozen=True, slots=True)
 class ItemState:
     kind: str

@@ -97,10 +97,12 @@ def items_mark(home: Home) -> str | None:
 
 
 def projections(node: Node) -> list[object]:
-    """Everything the items hold: each item, the counts, the search index's rows."""
+    """Everything the items hold: each item (with the list keys beside a dated one),
+    the counts, the search index's rows."""
     return [
         node.store.execute(
-            "SELECT kind, id, author, ts, visible, state FROM items ORDER BY kind, id"
+            "SELECT kind, id, author, ts, visible, state, dated_key, open FROM items "
+            "ORDER BY kind, id"
         ),
         node.store.execute("SELECT kind, visible FROM item_counts ORDER BY kind"),
         node.store.execute("SELECT rowid FROM item_text ORDER BY rowid"),

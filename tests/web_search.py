@@ -1,6 +1,6 @@
 """What the tests of search read of a store: the words its search index holds, item by
-item, and a store of schema 4 taken back to what schema 3 left (tests/test_search.py,
-tests/test_upgrade.py)."""
+item, and a store of schema 5 taken back to what schema 4 or 3 left (tests/test_search.py,
+tests/test_upgrade.py, tests/test_dated_lists.py)."""
 
 from __future__ import annotations
 
@@ -38,9 +38,19 @@ def has_word(store: Store, word: str) -> bool:
         store.execute("DROP TABLE temp.terms")
 
 
+def undated(db: Any) -> None:
+    """Take a store of schema 5 (a connection to it) back to what schema 4 left: no
+    list keys beside the items, no index of the dated items."""
+    db.execute("DROP INDEX idx_items_dated")
+    db.execute("ALTER TABLE items DROP COLUMN dated_key")
+    db.execute("ALTER TABLE items DROP COLUMN open")
+
+
 def unsearched(db: Any) -> None:
-    """Take a store of schema 4 (a connection to it) back to what schema 3 left: no
-    search index, no counts of visible items, the lists' index of before."""
+    """Take a store of schema 5 (a connection to it) back to what schema 3 left: no
+    search index, no counts of visible items, the lists' index of before (and none of
+    schema 5's list keys)."""
+    undated(db)
     db.execute("DROP TABLE item_text")
     db.execute("DROP TABLE item_counts")
     db.execute("DROP INDEX idx_items_list")

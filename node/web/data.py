@@ -3,10 +3,12 @@
 The web view reads through its own connection to the store file, so a page never sees
 a write half done, and it never writes. Item fields live inside the encoded item
 state (node/projector.py), so SQL functions read them where the query runs:
-``web_field(state, name)`` (a field's current value), ``web_overdue`` and
-``web_coming`` (a listing's own rules). A search asks the search index
-(``item_text``, node/search.py). What a page needs besides its rows is read without
-reading every row: a kind's count of visible items is kept with the items
+``web_field(state, name)`` (a field's current value) and ``web_coming`` (a
+listing's own rule); what the lists of a dated kind (plans) sort and filter by most,
+the date and whether the item is still to be done, is kept beside the item
+(``dated_key``, ``open``: node/projector.py) with an index in that order. A search
+asks the search index (``item_text``, node/search.py). What a page needs besides its
+rows is read without reading every row: a kind's count of visible items is kept with the items
 (``item_counts``), a list's page is found through the index of its order (it steps
 over the rows before the page without reading them), the log's page by its rowid, the
 activity's weeks from each author's count of events per day (``budget``), the log's
@@ -34,7 +36,7 @@ from node.web.lists import PAGE_SIZE, WEEK_SHIFT_DAYS, Filters, Page
 from protocol import calendar
 from protocol.envelope import Event, decode_event
 from protocol.kinds import KNOWN, POSTABLE
-from protocol.kinds.base import COMING, NEWEST, OVERDUE, KindSpec
+from protocol.kinds.base import COMING, LAST_KEY, NEWEST, OVERDUE, KindSpec
 from protocol.projections import ItemState
 
 #: unknown kinds looked up one by one on the kind index, at most (past them, the log is
@@ -104,17 +106,6 @@ def _in_calendar(state: bytes | None, kind: str, first: str, last: str) -> bool:
     return state is not None and calendar.might_show(kind, _values(bytes(state)), first, last)
 
 
-def _overdue(state: bytes | None, kind: str, today: str) -> bool:
-    """Whether an item is past its listing's ``dated_by`` date and, if the listing says,
-    still open (``Listing.is_overdue``): one call an item."""
-    spec = POSTABLE.get(kind)
-    return (
-        state is not None
-        and spec is not None
-        and spec.listing.is_overdue(_values(bytes(state)), today)
-    )
-
-
 @functools.lru_cache(maxsize=DECODED)
 def _coming(state: bytes | None, kind: str, day: str) -> str:
     """When an item next takes place from ``day`` on (its listing's ``coming``), or ""."""
@@ -152,7 +143,6 @@ class Reader:
         conn.create_function("web_fold", 2, _fold_field, deterministic=True)
         conn.create_function("web_text", 1, _text, deterministic=True)
         conn.create_function("web_coming", 3, _coming, deterministic=True)
-        conn.create_function("web_overdue", 3, _overdue, deterministic=True)
         conn.create_function("web_calendar", 4, _in_calendar, deterministic=True)
 
     def close(self) -> None:
@@ -290,7 +280,11 @@ class Reader:
             where.add("instr(web_text(state), ?) > 0", fold(filters.q))
         elif not narrowed:
             total = self.count_items(spec.name)
-        order, order_params = _order(spec, filters.sort, today)
+        order, order_params, index = _order(spec, filters.sort, today)
+        if index == DATED_INDEX:
+            # the dated items' index holds only items with a date key: every item of a
+            # dated kind has one (node/projector.py), and saying so lets it be used
+            where.add("dated_key IS NOT NULL")
         if order_params or (filters.q and expression is None):
             # Every item is read anyway (an order by a field, or a search item by item):
             # count in the same pass, with a window over every match before LIMIT cuts
@@ -305,10 +299,11 @@ class Reader:
         else:
             if total is None:
                 total = self._count("items", where)
-            # newest first: through the index in that order (it skips the rows before
-            # the page without reading them), unless a search found few items
+            # newest first, or by a dated kind's date: through the index in that order
+            # (it skips the rows before the page without reading them), unless a
+            # search found few items
             few = expression is not None and total <= FEW_MATCHES
-            through = "NOT INDEXED" if few else "INDEXED BY idx_items_list"
+            through = "NOT INDEXED" if few else f"INDEXED BY {index}"
             rows = self.store.execute(
                 f"SELECT state, 0 FROM items {through} "  # noqa: S608
                 f"WHERE {where.sql} ORDER BY {order} LIMIT ? OFFSET ?",
@@ -417,12 +412,15 @@ class Reader:
         listing = spec.listing
         dated = listing.dated_by
         if dated:
+            # by the date key and the "still to do" kept beside each item of a dated
+            # kind (node/projector.py): an item without a date has LAST_KEY, after
+            # every day
             if filters.overdue:
-                where.add("web_overdue(state, ?, ?)", spec.name, today)
+                where.add("dated_key < ? AND open = 1", today)
             if filters.dated_from:
-                where.add("web_field(state, ?) >= ?", dated, filters.dated_from)
+                where.add("dated_key >= ? AND dated_key < ?", filters.dated_from, LAST_KEY)
             if filters.dated_to:
-                where.add("web_field(state, ?) BETWEEN '0' AND ?", dated, filters.dated_to)
+                where.add("dated_key BETWEEN '0' AND ?", filters.dated_to)
 
     def _matches(self, expression: str, base: int) -> int:
         """How many items of the kind whose rows begin at ``base`` the search index finds
@@ -445,7 +443,7 @@ class Reader:
         where = _Where()
         where.add("kind = ?", spec.name)
         where.add("visible = 1")
-        where.add("web_overdue(state, ?, ?)", spec.name, today)
+        where.add("dated_key < ? AND open = 1", today)  # the dated items' index alone
         return self._count("items", where)
 
     def latest_items(self, kind: str, limit: int) -> list[dict[str, Any]]:
@@ -501,22 +499,34 @@ class Reader:
 _LAST = "char(1114111)"
 
 
-def _order(spec: KindSpec, sort: str, today: str = "") -> tuple[str, tuple[Any, ...]]:
-    """The ORDER BY of a list and its parameters: by a field with choices in the
+#: the index of the lists newest first, and of the dated kinds' items by date
+#: (node/schema.py)
+LIST_INDEX = "idx_items_list"
+DATED_INDEX = "idx_items_dated"
+
+
+def _order(spec: KindSpec, sort: str, today: str = "") -> tuple[str, tuple[Any, ...], str]:
+    """The ORDER BY of a list, its parameters, and the index that holds the items in
+    that order ("" for none: each item is read): by a field with choices in the
     choices' order, by another field's folded text; empty values last; then by the
     listing's date field, then newest first. :data:`NEWEST` (or a key the listing does
-    not offer) is newest first, which the index gives without reading each item;
-    :data:`COMING`, by when each item next takes place from ``today`` on."""
+    not offer) is newest first, which the index gives without reading each item, and
+    so is the listing's date field (its key kept beside the item, empty last:
+    ``Listing.date_key``); :data:`COMING`, by when each item next takes place from
+    ``today`` on."""
     listing = spec.listing
     if sort == COMING and listing.coming is not None:
         # one call an item: "~" sorts after every date, so those not coming are last
-        return "coalesce(nullif(web_coming(state, ?, ?), ''), '~'), ts DESC, id", (
-            spec.name,
-            today,
+        return (
+            "coalesce(nullif(web_coming(state, ?, ?), ''), '~'), ts DESC, id",
+            (spec.name, today),
+            "",
         )
     f = spec.field_named(sort) if sort in {k for k, _ in listing.sorts} else None
     if f is None:
-        return "ts DESC, id", ()
+        return "ts DESC, id", (), LIST_INDEX
+    if f.name == listing.dated_by and f.date:
+        return "dated_key, ts DESC, id", (), DATED_INDEX
     # one call of a field an item (each costs a few µs in Python, for every item): an
     # empty value is given a key after every other
     params: list[Any] = [f.name]
@@ -529,8 +539,7 @@ def _order(spec: KindSpec, sort: str, today: str = "") -> tuple[str, tuple[Any, 
     else:  # a date sorts as it is written; other text, folded
         read = "web_field" if f.date else "web_fold"
         parts = [f"coalesce(nullif({read}(state, ?), ''), {_LAST})"]
-    if listing.dated_by and listing.dated_by != f.name:
-        parts.append(f"coalesce(nullif(web_field(state, ?), ''), {_LAST})")
-        params.append(listing.dated_by)
+    if listing.dated_by:  # kept beside the item as coalesce(nullif(date, ''), LAST)
+        parts.append("dated_key")
     parts += ["ts DESC", "id"]
-    return ", ".join(parts), tuple(params)
+    return ", ".join(parts), tuple(params), ""

@@ -266,6 +266,8 @@ OVERDUE = "overdue"
 NEWEST = "newest"
 #: the time an item was written, as a column of ``commune show``
 TS = "ts"
+#: a key after every text (the last code point): an item without a date sorts last
+LAST_KEY = "\U0010ffff"
 #: the web view's own order for a listing with ``coming``: the items that take place
 #: next first, then those that no longer do, newest first
 COMING = "coming"
@@ -428,6 +430,19 @@ class Listing:
     #: :data:`COMING` (a meeting's next date). Asked by the web view with today's date,
     #: never when reading the log
     coming: Callable[[Mapping[str, str], str], str] | None = None
+
+    def date_key(self, values: Mapping[str, object]) -> str | None:
+        """What an item sorts by on its ``dated_by`` date: the date as written, or
+        :data:`LAST_KEY` (after every date) when it has none; None when the listing is
+        not dated. The web view's lists keep it beside the items (node/projector.py)."""
+        if not self.dated_by:
+            return None
+        return str(values.get(self.dated_by) or "") or LAST_KEY
+
+    def still_to_do(self, values: Mapping[str, object]) -> bool:
+        """Whether an item is still to be done (``still_open``): past its date, it is
+        overdue (:meth:`is_overdue`)."""
+        return self.still_open is None or values.get(self.still_open[0]) in self.still_open[1]
 
     def is_overdue(self, row: Mapping[str, object], today: str) -> bool:
         """Whether an item (its fields by name) is past its date and still open."""
