@@ -102,6 +102,22 @@ def _row(state: bytes) -> dict[str, Any]:
     ).as_row()
 
 
+#: items kept as rows between queries (:func:`_kept_row`): a list's page and the
+#: shifts whose coming slots a list shows (node/web/pages.py, at most 500)
+KEPT_ROWS = 2048
+
+
+@functools.lru_cache(maxsize=KEPT_ROWS)
+def _decoded_row(state: bytes) -> dict[str, Any]:
+    return _row(state)
+
+
+def _kept_row(state: bytes) -> dict[str, Any]:
+    """:func:`_row`, decoded once for the same state (the same items are asked for on
+    every page until they change); a copy, which the caller may change."""
+    return dict(_decoded_row(bytes(state)))
+
+
 def _in_calendar(state: bytes | None, kind: str, first: str, last: str) -> bool:
     return state is not None and calendar.might_show(kind, _values(bytes(state)), first, last)
 
@@ -316,7 +332,7 @@ class Reader:
         dates_late = OVERDUE in listing.filters
         items = []
         for state in states:
-            row = _row(state)
+            row = _kept_row(state)
             if dates_late:
                 row["overdue"] = listing.is_overdue(row, today)
             items.append(row)
@@ -453,7 +469,7 @@ class Reader:
             "SELECT state FROM items WHERE kind = ? AND visible = 1 ORDER BY ts DESC, id LIMIT ?",
             (kind, limit),
         )
-        return [_row(r[0]) for r in rows]
+        return [_kept_row(r[0]) for r in rows]
 
     def item(self, kind: str, item_id: bytes, *, visible: bool = False) -> dict[str, Any] | None:
         """One item as a row, or None; ``visible``: only if it is visible (not retracted

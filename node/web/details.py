@@ -14,6 +14,7 @@ hold (yet) is named by its id.
 from __future__ import annotations
 
 import datetime
+import functools
 import re
 import zoneinfo
 from collections.abc import Mapping
@@ -21,7 +22,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from markupsafe import Markup
+from markupsafe import Markup, escape
 
 from protocol.kinds import POSTABLE, KindSpec
 from protocol.kinds.base import OVERDUE, Field
@@ -48,7 +49,7 @@ def web_link(text: str) -> Markup:
             return Markup(
                 '<a href="{}" rel="noopener noreferrer nofollow" dir="ltr">{}</a>'
             ).format(text, text)
-    return Markup("{}").format(text)
+    return escape(text)
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,17 +78,26 @@ def refs(v: View, kind: str, text: str) -> list[Ref]:
     return found
 
 
+@functools.lru_cache(maxsize=4096)
+def _coming(kind: str, values: tuple[tuple[str, str], ...], day: str) -> str:
+    """An item's next date from ``day`` on (its listing's ``coming``), worked out once
+    for the same values and day (a recurring meeting's rule expanded on each page)."""
+    coming = POSTABLE[kind].listing.coming
+    return "" if coming is None else coming(dict(values), day)
+
+
 def next_start(v: View, spec: KindSpec, row: Mapping[str, Any]) -> Markup | None:
     """When an item next takes place from today on (its listing's ``coming``), in its
     own time zone (its field ``zone``) with the zone named; None when it no longer does."""
     if spec.listing.coming is None:
         return None
-    values = {k: val for k, val in row.items() if isinstance(val, str)}
-    at = spec.listing.coming(values, v.today)
+    values = tuple((k, val) for k, val in row.items() if isinstance(val, str))
+    at = _coming(spec.name, values, v.today)
     if not at:
         return None
     moment = datetime.datetime.fromisoformat(at.replace("Z", "+00:00"))
-    zone_name = values.get("zone", "")
+    zone = row.get("zone", "")
+    zone_name = zone if isinstance(zone, str) else ""
     try:
         moment = moment.astimezone(zoneinfo.ZoneInfo(zone_name))
     except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):

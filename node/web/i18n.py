@@ -117,6 +117,22 @@ def _date(day: datetime.date, form: str, lang: str) -> str:
     return str(format_date(day, form, locale=locale_of(lang)))
 
 
+@functools.lru_cache(maxsize=4096, typed=True)
+def _number(n: int | float, lang: str) -> str:
+    """A number in a language's words (CLDR, through Babel), formatted once: a page
+    says the same few numbers many times (a slot short of 1, late by 3 days)."""
+    return str(format_decimal(n, locale=locale_of(lang)))
+
+
+@functools.lru_cache(maxsize=1024)
+def _weekdays(numbers: tuple[int, ...], lang: str) -> str:
+    """:meth:`Translator.weekdays`, put in words once for each list of days (a page of
+    shifts names the same few lists on every row)."""
+    monday = datetime.date(2024, 1, 1)  # a Monday
+    names = [_date(monday + datetime.timedelta(days=n), "EEEE", lang) for n in numbers]
+    return str(format_list(names, locale=locale_of(lang))) if names else ""
+
+
 #: how a date is typed, as each language names its parts: dd/mm/yyyy, dd/mm/aaaa
 DATE_PARTS = {"d": N_("dd"), "m": N_("mm"), "y": N_("yyyy")}
 #: a date typed in three groups of digits (any script's), with / . - or a space between
@@ -183,7 +199,7 @@ class Translator:
 
     def number(self, n: int | float) -> str:
         """A number the way the language writes it: 12,345 / 12.345 / 12,345."""
-        return format_decimal(n, locale=self.locale)
+        return _number(n, self.lang)
 
     def ago(self, seconds: float) -> str:
         """How long ago, in words, in whole units: "3 minutes ago", "hace 2 semanas"."""
@@ -253,9 +269,7 @@ class Translator:
     def weekdays(self, numbers: list[int]) -> str:
         """Weekdays by number (0 Monday, 6 Sunday) as a list in words: "Monday and
         Thursday" / "lunes y jueves" / "सोमवार और गुरुवार"."""
-        monday = datetime.date(2024, 1, 1)  # a Monday
-        names = [self.weekday(monday + datetime.timedelta(days=n)) for n in numbers]
-        return format_list(names, locale=self.locale) if names else ""
+        return _weekdays(tuple(numbers), self.lang)
 
     def moment(self, when: datetime.datetime) -> str:
         """A date and a time of day, as given (the view shows this machine's local time),

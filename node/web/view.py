@@ -16,7 +16,7 @@ from urllib.parse import urlencode
 
 from aiohttp import web
 from babel.dates import format_timedelta
-from markupsafe import Markup
+from markupsafe import Markup, escape
 
 from node import peers as peer_list
 from node import private
@@ -27,7 +27,7 @@ from node.web.lists import Filters, Page
 from node.web.state import STATE, WebState, language
 from protocol import hlc
 from protocol.kinds import POSTABLE, KindSpec
-from protocol.kinds.base import NEWEST, OVERDUE, WEEKDAYS
+from protocol.kinds.base import NEWEST, OVERDUE, WEEKDAYS, Field
 
 _KIND = re.compile(r"[a-z][a-z0-9._-]{0,63}\Z")
 _HEX32 = re.compile(r"[0-9a-f]{64}\Z")
@@ -62,6 +62,7 @@ class View:
         if self.me not in self.names:
             self.names[self.me] = self.state.node.home.identity().name
         self.colours = {m.node_id: svg.colour(i) for i, m in enumerate(self.members)}
+        self._days: dict[tuple[str, bool], Markup] = {}
 
     @property
     def today(self) -> str:
@@ -81,13 +82,28 @@ class View:
         return Markup('<time datetime="{}">{}</time>').format(moment.isoformat(), text)
 
     def day(self, iso: str, *, weekday: bool = False) -> Markup:
-        """A date (YYYY-MM-DD) in words; ``weekday``: with its weekday (a shift's slot)."""
-        try:
-            day = datetime.date.fromisoformat(iso)
-        except ValueError:
-            return Markup("{}").format(iso)
-        text = self.tr.full_date(day) if weekday else self.tr.date(day)
-        return Markup('<time datetime="{}">{}</time>').format(iso, text)
+        """A date (YYYY-MM-DD) in words; ``weekday``: with its weekday (a shift's slot).
+        Each date is written once a page, however many rows show it."""
+        key = (iso, weekday)
+        shown = self._days.get(key)
+        if shown is None:
+            try:
+                day = datetime.date.fromisoformat(iso)
+            except ValueError:
+                shown = escape(iso)
+            else:
+                text = self.tr.full_date(day) if weekday else self.tr.date(day)
+                shown = Markup('<time datetime="{}">{}</time>').format(iso, text)
+            self._days[key] = shown
+        return shown
+
+    def row_class(self, fields: list[Field], row: dict[str, Any]) -> Markup:
+        """The class attribute of a table's row: each field with choices and its value
+        (``status-open``), and ``overdue`` when it is; nothing when none."""
+        names = [f"{f.name}-{row[f.name]}" for f in fields]
+        if row.get("overdue"):
+            names.append("overdue")
+        return Markup(' class="{}"').format(" ".join(names)) if names else Markup("")
 
     def weekdays(self, text: str) -> str:
         """Weekdays as a field holds them (``mon,thu``: ``Field.weekdays``), in words."""

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import functools
 import re
 import unicodedata
 from collections.abc import Callable, Mapping, Sequence
@@ -290,6 +291,19 @@ class Occurrence:
     note: str = ""
 
 
+@functools.lru_cache(maxsize=4096)
+def _occurrences(
+    occurrences: Callable[[Mapping[str, str], datetime.date, datetime.date], list[Occurrence]],
+    values: tuple[tuple[str, str], ...],
+    first: datetime.date,
+    last: datetime.date,
+) -> tuple[Occurrence, ...]:
+    """An item's slots from ``first`` to ``last`` (:attr:`Slots.occurrences` of its
+    values as text), worked out once for the same values and days: a list of the
+    coming weeks' slots asks it of the same few hundred items on every page."""
+    return tuple(occurrences(dict(values), first, last))
+
+
 @dataclass(frozen=True, slots=True)
 class Slots:
     """Dated slots an item offers (a shift's days) that members take and leave: the edit
@@ -338,7 +352,8 @@ class Slots:
             needed = str(item.get(self.needed) or "") if self.needed else ""
             wanted = int(needed) if needed.isascii() and needed.isdigit() else 1
             fields = {k: v for k, v in item.items() if k != "taken"}
-            for occurrence in self.occurrences(item, first, last):
+            text = tuple((k, v) for k, v in fields.items() if isinstance(v, str))
+            for occurrence in _occurrences(self.occurrences, text, first, last):
                 on = list(taken.get(occurrence.slot, []))
                 row = {
                     **fields,
