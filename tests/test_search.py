@@ -359,7 +359,6 @@ def test_a_search_finding_many_walks_the_list_from_the_nearer_end_and_pages_as_b
     la.node.ingest([e.raw for e in sv.node.store.events()])
     times = [r[0] for r in la.node.store.execute("SELECT ts FROM items WHERE kind = 'report'")]
     assert len(set(times)) == 600 < len(times)  # 300 ties
-    reader = Reader(la.node)
     walks = []
     walk = Reader._walk
 
@@ -371,24 +370,26 @@ def test_a_search_finding_many_walks_the_list_from_the_nearer_end_and_pages_as_b
     monkeypatch.setattr(Reader, "_walk", counted)
 
     def pages() -> list[tuple[list[str], int]]:
+        """Each page as a new reader reads it (a reader keeps the pages it read)."""
         found = []
-        for number in range(1, 17):
-            page = reader.items_page(spec, Filters(q="asamblea", page=number), TODAY)
-            found.append(([str(r["id"]) for r in page.rows], page.total))
+        reader = Reader(la.node)
+        try:
+            for number in range(1, 17):
+                page = reader.items_page(spec, Filters(q="asamblea", page=number), TODAY)
+                found.append(([str(r["id"]) for r in page.rows], page.total))
+        finally:
+            reader.close()
         return found
 
-    try:
-        walked = pages()
-        assert walks == [True] * 14  # 700 matches: 14 pages walked, 15 and 16 past the end
-        assert all(total == 700 for _, total in walked)
-        assert [len(ids) for ids, _ in walked] == [50] * 14 + [0, 0]
-        monkeypatch.setattr(data, "WALK_MATCHES", -1)  # every match gathered and sorted
-        gathered = pages()
-        assert gathered == walked
-        monkeypatch.setattr(data, "WALK_MATCHES", 2500)
-        monkeypatch.setattr(data, "WALK_SPREAD", 10)  # SV's reports arrived last
-        walks.clear()
-        assert pages() == walked
-        assert False in walks
-    finally:
-        reader.close()
+    walked = pages()
+    assert walks == [True] * 14  # 700 matches: 14 pages walked, 15 and 16 past the end
+    assert all(total == 700 for _, total in walked)
+    assert [len(ids) for ids, _ in walked] == [50] * 14 + [0, 0]
+    monkeypatch.setattr(data, "WALK_MATCHES", -1)  # every match gathered and sorted
+    gathered = pages()
+    assert gathered == walked
+    monkeypatch.setattr(data, "WALK_MATCHES", 2500)
+    monkeypatch.setattr(data, "WALK_SPREAD", 10)  # SV's reports arrived last
+    walks.clear()
+    assert pages() == walked
+    assert False in walks

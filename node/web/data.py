@@ -51,6 +51,9 @@ FEW_MATCHES = 500
 #: asking the index which of each chunk match (:meth:`WebData._walk`), instead of
 #: gathering every match first (about 35 ms for a word in all of 100,000 reports)
 WALK_MATCHES = 2500
+#: searches whose pages (and counts) are kept as read while the store is unchanged
+#: (:meth:`Reader.items_page`)
+KEPT_SEARCHES = 16
 #: items of the list per step of that walk
 WALK_CHUNK = 500
 #: a chunk whose items' rowids spread over more than this many rows (items that arrived
@@ -160,6 +163,10 @@ class Reader:
         conn.create_function("web_text", 1, _text, deterministic=True)
         conn.create_function("web_coming", 3, _coming, deterministic=True)
         conn.create_function("web_calendar", 4, _in_calendar, deterministic=True)
+        #: searches' pages and counts as last read, by the store's state and what was
+        #: asked (:meth:`items_page`, :meth:`_matches`), the most recent last
+        self._searched: dict[tuple[Any, ...], Page] = {}
+        self._counted: dict[tuple[Any, ...], int] = {}
 
     def close(self) -> None:
         if self._own:
@@ -262,6 +269,25 @@ class Reader:
         (protocol/kinds/base.py, :class:`Listing`). Each row is the item's fields plus
         ``id``, ``author``, ``ts`` and, for a listing with :data:`OVERDUE`,
         ``overdue``.
+
+        A search's page is kept as read (the last :data:`KEPT_SEARCHES`) until another
+        connection writes to the store (:meth:`_store_version`): asked again, as a
+        reload, a way back or a language switch does, it costs no query."""
+        if filters.q and match_expression(filters.q) is not None:
+            key = (self._store_version(), spec.name, filters, today)
+            page = self._searched.pop(key, None) if key[0] is not None else None
+            if page is None:
+                page = self._items_page(spec, filters, today)
+            if key[0] is not None:
+                self._searched[key] = page
+                while len(self._searched) > KEPT_SEARCHES:
+                    del self._searched[next(iter(self._searched))]
+            # rows the caller may change: a copy of each
+            return Page([dict(r) for r in page.rows], page.total, page.page)
+        return self._items_page(spec, filters, today)
+
+    def _items_page(self, spec: KindSpec, filters: Filters, today: str) -> Page:
+        """:meth:`items_page`, read from the store.
 
         A search asks the search index (node/search.py) for the items holding its
         words; counting them costs the index alone, and the page is read through the
@@ -440,12 +466,30 @@ class Reader:
 
     def _matches(self, expression: str, base: int) -> int:
         """How many items of the kind whose rows begin at ``base`` the search index finds
-        for ``expression`` (node/search.py)."""
-        rows = self.store.execute(
-            "SELECT count(*) FROM item_text WHERE item_text MATCH ? AND rowid BETWEEN ? AND ?",
-            (expression, base, base + ROWIDS - 1),
-        )
-        return int(rows[0][0])
+        for ``expression`` (node/search.py). Kept, as :meth:`items_page` keeps its
+        pages, while the store is unchanged: every page of a search shows the count, and
+        a word in most items costs the index tens of ms to count (it reads each match)."""
+        key = (self._store_version(), expression, base)
+        total = self._counted.pop(key, None) if key[0] is not None else None
+        if total is None:
+            rows = self.store.execute(
+                "SELECT count(*) FROM item_text WHERE item_text MATCH ? AND rowid BETWEEN ? AND ?",
+                (expression, base, base + ROWIDS - 1),
+            )
+            total = int(rows[0][0])
+        if key[0] is not None:
+            self._counted[key] = total
+            while len(self._counted) > KEPT_SEARCHES:
+                del self._counted[next(iter(self._counted))]
+        return total
+
+    def _store_version(self) -> int | None:
+        """What the kept searches are keyed by: SQLite's ``data_version`` of this
+        connection, which changes whenever another one commits to the file (the node
+        storing events, the items catching up, a rebuild, another process); None when
+        this reader shares the node's own connection (an in-memory store), whose
+        writes it would not see change."""
+        return self.store.data_version() if self._own else None
 
     def count_items(self, kind: str) -> int:
         """A kind's visible items, as the projector counts them with the items."""

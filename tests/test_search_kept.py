@@ -1,0 +1,177 @@
+"""A search's pages and counts kept as read (node/web/data.py ``Reader.items_page``,
+``Reader._matches``): asked again while the store is unchanged, a page is served with no
+query of the index; once anything is committed to the store (events stored, the items
+catching up behind the log, an edit, a retraction, a rebuild) it is read again. Each
+page is compared with what a fresh reader, which keeps nothing, reads from the same
+store."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from node.service import Node
+from node.web.data import KEPT_SEARCHES, Reader
+from node.web.lists import Filters
+from protocol.kinds import POSTABLE
+from tests.net import Member, close_all, make_network
+
+TODAY = "2026-06-01"
+REPORT = POSTABLE["report"]
+PLAN = POSTABLE["plan"]
+
+
+@pytest.fixture
+def pair(tmp_path: Path) -> Iterator[list[Member]]:
+    members = make_network(tmp_path, ["Los Angeles", "San Salvador"], roomy=True)
+    yield members
+    close_all(members)
+
+
+def _shown(reader: Reader, kind: str, filters: Filters) -> tuple[list[dict[str, Any]], int]:
+    page = reader.items_page(POSTABLE[kind], filters, TODAY)
+    return page.rows, page.total
+
+
+def _fresh(node: Node, kind: str, filters: Filters) -> tuple[list[dict[str, Any]], int]:
+    """What a reader that keeps nothing yet reads."""
+    reader = Reader(node)
+    try:
+        return _shown(reader, kind, filters)
+    finally:
+        reader.close()
+
+
+def _statements(reader: Reader) -> list[str]:
+    """The statements the reader's connection runs from now on (appended as they run)."""
+    ran: list[str] = []
+    reader.store.conn.set_trace_callback(ran.append)
+    return ran
+
+
+ASKED = [
+    ("report", Filters(q="asamblea")),
+    ("report", Filters(q="asamblea", page=2)),
+    ("report", Filters(q="asamblea", page=3)),
+    ("report", Filters(q="asamblea cosa")),
+    ("report", Filters(q="ASAMBLEA", page=2)),
+    ("report", Filters(q="zzz")),
+    ("plan", Filters(q="mural")),
+    ("plan", Filters(q="mural", sort="title")),
+]
+
+
+def _all_as_fresh(reader: Reader, node: Node) -> None:
+    for kind, filters in ASKED:
+        assert _shown(reader, kind, filters) == _fresh(node, kind, filters), (kind, filters)
+
+
+def test_a_kept_search_is_served_again_until_the_store_changes(pair: list[Member]) -> None:
+    la, sv = pair
+    # both clocks stopped at the same instant: ties in time, which the list breaks by id
+    la.node.clock = sv.node.clock = lambda: 1_900_000_000.0
+    made = [REPORT.build({"title": f"asamblea {i}", "body": "otra cosa"}) for i in range(70)]
+    la.node.post(la.keys, [("report", values) for values in made])
+    made = [REPORT.build({"title": f"sv asamblea {i}"}) for i in range(60)]
+    sv.node.post(sv.keys, [("report", values) for values in made])
+    plan = la.node.post(la.keys, [("plan", PLAN.build({"title": "Pintar el mural"}))])[0]
+    la.node.ingest([e.raw for e in sv.node.store.events()])
+    reader = Reader(la.node)
+    try:
+        _all_as_fresh(reader, la.node)
+        first = _shown(reader, "report", Filters(q="asamblea"))
+        assert first[1] == 130
+        assert len(first[0]) == 50
+        # asked again: kept, no query but the store's version
+        ran = _statements(reader)
+        for kind, filters in ASKED:
+            reader.items_page(POSTABLE[kind], filters, TODAY)
+        assert ran
+        assert all("data_version" in s for s in ran), ran
+        # the rows handed out are copies: changing them changes no later page
+        first[0][0]["title"] = "changed"
+        assert _shown(reader, "report", Filters(q="asamblea"))[0][0]["title"] != "changed"
+        # another page of a search counted already: its count is not asked again
+        ran.clear()
+        assert _shown(reader, "report", Filters(q="asamblea", page=4))[1] == 130
+        assert not any("count(*) FROM item_text" in s for s in ran), ran
+        reader.store.conn.set_trace_callback(None)
+
+        # the store changes: every page is read again, as a fresh reader reads it
+        newest = la.node.post(la.keys, [("report", REPORT.build({"title": "asamblea nueva"}))])[0]
+        _all_as_fresh(reader, la.node)
+        rows, total = _shown(reader, "report", Filters(q="asamblea"))
+        assert total == 131
+        assert rows[0]["id"] == newest.id.hex()
+        # an edit: the plan found by its new words, no longer by its old ones
+        after = la.node.projector.item_latest("plan", plan.id)
+        change = PLAN.build_update({"title": "Pintar la pared"})
+        la.node.post(la.keys, [("plan.update", {"v": 1, "of": plan.id, "after": after, **change})])
+        _all_as_fresh(reader, la.node)
+        assert _shown(reader, "plan", Filters(q="mural"))[1] == 0
+        assert _shown(reader, "plan", Filters(q="pared"))[1] == 1
+        # hidden: a retracted report leaves the search
+        la.node.post(la.keys, [("report.retract", {"v": 1, "of": newest.id})])
+        _all_as_fresh(reader, la.node)
+        assert _shown(reader, "report", Filters(q="asamblea"))[1] == 130
+        # a rebuild numbers the items' rows anew: read again
+        la.node.rebuild()
+        _all_as_fresh(reader, la.node)
+    finally:
+        reader.close()
+
+
+def test_items_catching_up_behind_the_log_are_seen_by_a_kept_search(pair: list[Member]) -> None:
+    """San Salvador takes Los Angeles' reports in batches: the first batch is in the
+    log before its items; the items then catch up with the log unchanged, and the kept
+    search sees each step."""
+    la, sv = pair
+    la.node.post(
+        la.keys, [("report", REPORT.build({"title": f"asamblea {i}"})) for i in range(1200)]
+    )
+    raws = [e.raw for e in la.node.store.events()]
+    reader = Reader(sv.node)
+    try:
+        asked = Filters(q="asamblea")
+        before = _shown(reader, "report", asked)
+        assert before[1] == 0
+        results = sv.node.ingest_batches([raws[:1000], raws[1000:]])
+        next(results)
+        assert sv.node.projector.held_upto() is not None  # the items behind the log
+        assert _shown(reader, "report", asked) == _fresh(sv.node, "report", asked)
+        mark = reader.mark()
+        steps = 0
+        while sv.node.projector.held_upto() is not None:
+            with sv.node.store.write():
+                sv.node.projector.catch_up_step(100)
+            steps += 1
+            assert reader.mark() == mark  # the log as it was: only the items moved
+            assert _shown(reader, "report", asked) == _fresh(sv.node, "report", asked)
+        assert steps > 1
+        assert _shown(reader, "report", asked)[1] > before[1]
+        list(results)
+        assert _shown(reader, "report", asked) == _fresh(sv.node, "report", asked)
+        assert _shown(reader, "report", asked)[1] == 1200
+    finally:
+        reader.close()
+
+
+def test_only_the_last_searches_are_kept(pair: list[Member]) -> None:
+    la, _ = pair
+    la.node.post(la.keys, [("report", REPORT.build({"title": f"palabra{i}"})) for i in range(40)])
+    reader = Reader(la.node)
+    try:
+        asked = [Filters(q=f"palabra{i}") for i in range(KEPT_SEARCHES + 5)]
+        for filters in asked:
+            assert _shown(reader, "report", filters) == _fresh(la.node, "report", filters)
+        ran = _statements(reader)
+        _shown(reader, "report", asked[0])  # the oldest: no longer kept, read again
+        assert any("item_text" in s for s in ran)
+        ran.clear()
+        _shown(reader, "report", asked[-1])  # the newest: kept
+        assert not any("item_text" in s for s in ran)
+    finally:
+        reader.close()
