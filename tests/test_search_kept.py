@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from node.service import Node
+from node.web import data as data_module
 from node.web.data import KEPT_SEARCHES, Reader
 from node.web.lists import Filters
 from protocol.kinds import POSTABLE
@@ -175,3 +176,73 @@ def test_only_the_last_searches_are_kept(pair: list[Member]) -> None:
         assert not any("item_text" in s for s in ran)
     finally:
         reader.close()
+
+
+def test_a_first_look_at_the_newest_matches_pages_as_the_general_path(
+    pair: list[Member], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A search not counted yet first reads its matches of the highest rowids
+    (``Reader._top``): when they are few that is all of them (counted, and looked up by
+    rowid), and when they are many the walk from the newest end reads them instead of
+    the index. With pages of 5, few meaning 20 and walks of 7 items a step, every page
+    of searches finding 19 to 60 reports, newest first and by state, is what the
+    general path (every match gathered through the index and sorted) gives: ties in
+    time, an edited report and retracted ones included."""
+    la, sv = pair
+    la.node.clock = sv.node.clock = lambda: 1_900_000_000.0
+    words = {
+        "uno": range(60),
+        "dos": range(0, 60, 2),
+        "seis": range(21),
+        "tres": range(21),
+        "cuatro": range(23),
+        "cinco": range(24),
+        "siete": range(20, 53),
+    }
+
+    def title(i: int) -> str:
+        return " ".join(w for w, held in words.items() if i in held) + f" n{i}"
+
+    def values(i: int) -> dict[str, str]:
+        state = ["draft", "sent", ""][i % 3]  # some with none: after the others
+        return {"title": title(i), **({"state": state} if state else {})}
+
+    made = [("report", REPORT.build(values(i))) for i in range(0, 60, 2)]
+    la.node.post(la.keys, made)
+    made = [("report", REPORT.build(values(i))) for i in range(1, 60, 2)]
+    theirs = sv.node.post(sv.keys, made)
+    la.node.ingest([e.raw for e in sv.node.store.events()])
+    # an edit gives report 41 the word "tres" (21 of them then) and another state; 3
+    # and 5 retracted
+    after = la.node.projector.item_latest("report", theirs[20].id)
+    change = REPORT.build_update({"tags": "tres", "state": "published"})
+    la.node.post(
+        la.keys, [("report.update", {"v": 1, "of": theirs[20].id, "after": after, **change})]
+    )
+    sv.node.post(sv.keys, [("report.retract", {"v": 1, "of": theirs[i].id}) for i in (1, 2)])
+    la.node.ingest([e.raw for e in sv.node.store.events()])
+    monkeypatch.setattr(data_module, "PAGE_SIZE", 5)
+    monkeypatch.setattr(data_module, "FEW_MATCHES", 20)
+    monkeypatch.setattr(data_module, "WALK_CHUNK", 7)
+
+    def pages(query: str, sort: str) -> list[tuple[list[str], int]]:
+        reader = Reader(la.node)
+        try:
+            found = []
+            for number in range(1, 15):
+                page = reader.items_page(REPORT, Filters(q=query, sort=sort, page=number), TODAY)
+                found.append(([str(r["id"]) for r in page.rows], page.total))
+            return found
+        finally:
+            reader.close()
+
+    totals = set()
+    for query in [*words, "uno dos", "cuatro siete", "n4"]:
+        for sort in ("newest", "state"):
+            first = pages(query, sort)
+            totals.add(first[0][1])
+            with monkeypatch.context() as general:
+                general.setattr(data_module, "FEW_MATCHES", -1)
+                general.setattr(data_module, "WALK_MATCHES", -1)
+                assert pages(query, sort) == first, (query, sort)
+    assert {3, 19, 20, 21, 22, 58} <= totals

@@ -304,20 +304,36 @@ class Reader:
         offset = (filters.page - 1) * PAGE_SIZE
         if expression is not None:
             base = kind_base(spec.name)
+            top: list[int] | None = None
             if not narrowed:
-                total = self._matches(expression, base)
+                counted = self._count_key(expression, base)
+                total = self._kept_count(counted)
+                if total is None and offset < FEW_MATCHES:
+                    # A first look at the newest matches: when they are few, that is
+                    # every one of them, counted and looked up by rowid without asking
+                    # the index again (a word's start costs it its merged list each
+                    # time, 15 ms for a word in every report); when they are many, the
+                    # walk from the newest end reads them rather than the index.
+                    top = self._top(expression, base)
+                    if len(top) <= FEW_MATCHES:
+                        total = self._keep_count(counted, len(top))
+                if total is None:
+                    total = self._keep_count(counted, self._matches(expression, base))
                 if filters.sort in ("", NEWEST):
-                    walked = self._search_page(spec.name, expression, base, total, offset)
+                    walked = self._search_page(spec.name, expression, base, total, offset, top=top)
                     if walked is not None:
                         return self._page(spec, walked, total, filters.page, today)
-            where.add(
-                "rowid IN (SELECT rowid - ? FROM item_text "
-                "WHERE item_text MATCH ? AND rowid BETWEEN ? AND ?)",
-                base,
-                expression,
-                base,
-                base + ROWIDS - 1,
-            )
+            if top is not None and len(top) == total:  # every match at hand
+                where.add(f"rowid IN ({', '.join('?' * len(top))})", *top)
+            else:
+                where.add(
+                    "rowid IN (SELECT rowid - ? FROM item_text "
+                    "WHERE item_text MATCH ? AND rowid BETWEEN ? AND ?)",
+                    base,
+                    expression,
+                    base,
+                    base + ROWIDS - 1,
+                )
         elif filters.q:  # no word to look for: as a substring, item by item
             where.add("instr(web_text(state), ?) > 0", fold(filters.q))
         elif not narrowed:
@@ -365,12 +381,20 @@ class Reader:
         return Page(items, total, page)
 
     def _search_page(
-        self, kind: str, expression: str, base: int, total: int, offset: int
+        self,
+        kind: str,
+        expression: str,
+        base: int,
+        total: int,
+        offset: int,
+        *,
+        top: list[int] | None = None,
     ) -> list[bytes] | None:
         """A page of a search newest first, with nothing else narrowing it, that finds
-        ``total`` items of ``kind`` (its rows in the index from ``base``), when they are
-        many and the page is near either end of the list: the states of its items; None
-        when another way is cheaper."""
+        ``total`` items of ``kind`` (its rows in the index from ``base``; ``top``, when
+        read already, the rowids of its matches with the highest rowids, as
+        :meth:`_top` gives them), when they are many and the page is near either end of
+        the list: the states of its items; None when another way is cheaper."""
         if total <= FEW_MATCHES or offset >= total:
             return None
         if offset <= total - offset - PAGE_SIZE:  # nearer the newest end
@@ -380,7 +404,15 @@ class Reader:
             want, newest = min(PAGE_SIZE, total - offset), False
         if skip > WALK_MATCHES:
             return None
-        rowids = self._walk(kind, expression, base=base, skip=skip, want=want, newest=newest)
+        rowids = self._walk(
+            kind,
+            expression,
+            base=base,
+            skip=skip,
+            want=want,
+            newest=newest,
+            top=top if newest else None,
+        )
         if rowids is None:
             return None
         if not newest:
@@ -395,13 +427,23 @@ class Reader:
         return [found[r] for r in rowids if r in found]
 
     def _walk(
-        self, kind: str, expression: str, *, base: int, skip: int, want: int, newest: bool
+        self,
+        kind: str,
+        expression: str,
+        *,
+        base: int,
+        skip: int,
+        want: int,
+        newest: bool,
+        top: list[int] | None = None,
     ) -> list[int] | None:
         """The rowids of the visible items of ``kind`` that the search index finds for
         ``expression``, in the lists' order from its newest end (or its oldest), past the
         first ``skip`` of them, at most ``want``: the list is read along its index a
         chunk at a time (its rowids only), and the index asked which of the chunk's
-        range of rowids it holds. None when a chunk's rowids spread too far apart."""
+        range of rowids it holds, unless ``top`` (the matches of the highest rowids,
+        highest first: every match from its last one up) holds that range already.
+        None when a chunk's rowids spread too far apart."""
         order = "ts DESC, id" if newest else "ts, id DESC"
         after = "(ts < ? OR (ts = ? AND id > ?))" if newest else "(ts > ? OR (ts = ? AND id < ?))"
         found: list[int] = []
@@ -418,13 +460,17 @@ class Reader:
             low, high = min(r[0] for r in rows), max(r[0] for r in rows)
             if high - low > WALK_SPREAD:
                 return None
-            held = {
-                int(r[0]) - base
-                for r in self.store.execute(
-                    "SELECT rowid FROM item_text WHERE item_text MATCH ? AND rowid BETWEEN ? AND ?",
-                    (expression, base + low, base + high),
-                )
-            }
+            if top and low >= top[-1]:
+                held = {r for r in top if low <= r <= high}
+            else:
+                held = {
+                    int(r[0]) - base
+                    for r in self.store.execute(
+                        "SELECT rowid FROM item_text WHERE item_text MATCH ? "
+                        "AND rowid BETWEEN ? AND ?",
+                        (expression, base + low, base + high),
+                    )
+                }
             for rowid, _, _ in rows:
                 if rowid in held:
                     if skip:
@@ -466,18 +512,39 @@ class Reader:
 
     def _matches(self, expression: str, base: int) -> int:
         """How many items of the kind whose rows begin at ``base`` the search index finds
-        for ``expression`` (node/search.py). Kept, as :meth:`items_page` keeps its
-        pages, while the store is unchanged: every page of a search shows the count, and
-        a word in most items costs the index tens of ms to count (it reads each match)."""
-        key = (self._store_version(), expression, base)
-        total = self._counted.pop(key, None) if key[0] is not None else None
-        if total is None:
-            rows = self.store.execute(
-                "SELECT count(*) FROM item_text WHERE item_text MATCH ? AND rowid BETWEEN ? AND ?",
-                (expression, base, base + ROWIDS - 1),
-            )
-            total = int(rows[0][0])
-        if key[0] is not None:
+        for ``expression`` (node/search.py)."""
+        rows = self.store.execute(
+            "SELECT count(*) FROM item_text WHERE item_text MATCH ? AND rowid BETWEEN ? AND ?",
+            (expression, base, base + ROWIDS - 1),
+        )
+        return int(rows[0][0])
+
+    def _top(self, expression: str, base: int) -> list[int]:
+        """The rowids (in ``items``) of the :data:`FEW_MATCHES` + 1 items of the kind
+        whose rows begin at ``base`` that the search index finds for ``expression``
+        with the highest rowids, highest first: every match from the last one up."""
+        rows = self.store.execute(
+            "SELECT rowid FROM item_text WHERE item_text MATCH ? AND rowid BETWEEN ? AND ? "
+            "ORDER BY rowid DESC LIMIT ?",
+            (expression, base, base + ROWIDS - 1, FEW_MATCHES + 1),
+        )
+        return [int(r[0]) - base for r in rows]
+
+    # A search's count is kept, as :meth:`items_page` keeps its pages, while the store
+    # is unchanged: every page of a search shows it, and a word in most items costs the
+    # index tens of ms to count (it reads each match). The key is taken before the
+    # count is read: a write in between makes it one the next request does not ask.
+
+    def _count_key(self, expression: str, base: int) -> tuple[Any, ...] | None:
+        version = self._store_version()
+        return None if version is None else (version, expression, base)
+
+    def _kept_count(self, key: tuple[Any, ...] | None) -> int | None:
+        return None if key is None else self._counted.get(key)
+
+    def _keep_count(self, key: tuple[Any, ...] | None, total: int) -> int:
+        if key is not None:
+            self._counted.pop(key, None)
             self._counted[key] = total
             while len(self._counted) > KEPT_SEARCHES:
                 del self._counted[next(iter(self._counted))]
