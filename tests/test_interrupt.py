@@ -28,8 +28,12 @@ from tests.test_kill_sync import stored_count
 
 def _take_terminal() -> None:
     """In the child, after setsid: the pseudo-terminal on stdin becomes its controlling
-    terminal, so \\x03 typed into it signals the child's process group."""
+    terminal, so \\x03 typed into it signals the child's process group. SIGINT is given
+    its default action back, as a shell does for a command it runs in the foreground: a
+    suite started in the background (``pytest &`` from a script) inherits it ignored, and
+    every command would then ignore Ctrl-C."""
     fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 class Terminal:

@@ -343,6 +343,20 @@ class Reader:
             # the dated items' index holds only items with a date key: every item of a
             # dated kind has one (node/projector.py), and saying so lets it be used
             where.add("dated_key IS NOT NULL")
+        if order_params and total is not None and not filters.q:
+            # An order worked out item by item (a meeting's next date, a shift's title)
+            # of a kind's every item, whose count is kept: the items sorted by their
+            # rowids alone (a window counting them would work the order out twice, and
+            # the sorter would carry every state), then the page's states.
+            rowids = [
+                r[0]
+                for r in self.store.execute(
+                    f"SELECT rowid FROM items WHERE {where.sql} "  # noqa: S608
+                    f"ORDER BY {order} LIMIT ? OFFSET ?",
+                    (*where.params, *order_params, PAGE_SIZE, offset),
+                )
+            ]
+            return self._page(spec, self._states(rowids), total, filters.page, today)
         if order_params or (filters.q and expression is None):
             # Every item is read anyway (an order by a field, or a search item by item):
             # count in the same pass, with a window over every match before LIMIT cuts
@@ -379,6 +393,19 @@ class Reader:
                 row["overdue"] = listing.is_overdue(row, today)
             items.append(row)
         return Page(items, total, page)
+
+    def _states(self, rowids: list[int]) -> list[bytes]:
+        """The states of the items at these rowids, in their order."""
+        if not rowids:
+            return []
+        marks = ", ".join("?" * len(rowids))
+        found = dict(
+            self.store.execute(
+                f"SELECT rowid, state FROM items WHERE rowid IN ({marks})",  # noqa: S608
+                rowids,
+            )
+        )
+        return [found[r] for r in rowids if r in found]
 
     def _search_page(
         self,
