@@ -13,6 +13,8 @@ from typing import Any
 
 import pytest
 
+from node import network
+from node.search import EXACT_TERMS, match_expression
 from node.service import Node
 from node.web import data as data_module
 from node.web.data import KEPT_SEARCHES, Reader
@@ -246,3 +248,95 @@ def test_a_first_look_at_the_newest_matches_pages_as_the_general_path(
                 general.setattr(data_module, "WALK_MATCHES", -1)
                 assert pages(query, sort) == first, (query, sort)
     assert {3, 19, 20, 21, 22, 58} <= totals
+
+
+def test_words_asked_whole_find_what_their_starts_find(pair: list[Member]) -> None:
+    """A word of a search that the index's tokenizer keeps whole is asked as the
+    index's words it begins (``Reader._expression``, node/search.py
+    ``exact_expression``) when they are at most EXACT_TERMS: for every search, the
+    same rows of the index as the word's start, and the words it begins are those the
+    index holds (read whole from its vocabulary), after edits, a retraction and a
+    redaction removed some of them."""
+    la, _ = pair
+    titles = [
+        "Reunión de vecinas",
+        "reuniones del mercado",
+        "Reunion breve",
+        "किसानों के साथ बैठक",
+        "बैठकें",
+        "don't stop",
+        "a-b testing",
+        "Report 17",
+        "Report 170",
+        "report 1700 reportaje reporte",
+        *(f"t{i} tema" for i in range(EXACT_TERMS + 3)),
+        "Zanahoria secreta",
+    ]
+    made = la.node.post(la.keys, [("report", REPORT.build({"title": t})) for t in titles])
+    plan = la.node.post(la.keys, [("plan", PLAN.build({"title": "reunión de plan"}))])[0]
+    after = la.node.projector.item_latest("plan", plan.id)
+    change = PLAN.build_update({"title": "Pintar el mural", "owner": "Rosa"})
+    la.node.post(la.keys, [("plan.update", {"v": 1, "of": plan.id, "after": after, **change})])
+    la.node.post(la.keys, [("report.retract", {"v": 1, "of": made[2].id})])
+    network.redact(la.node, la.keys, made[-1].id.hex())
+    reader = Reader(la.node)
+    try:
+        conn = reader.store.conn
+        conn.execute("CREATE VIRTUAL TABLE temp.every_word USING fts5vocab(main, item_text, 'row')")
+        held = [str(r[0]) for r in conn.execute("SELECT term FROM temp.every_word")]
+        assert "reunion" in held
+        assert "zanahoria" not in held  # redacted: its words left the index
+        for start in ("reun", "r", "t", "t1", "report", "बैठ", "zanah", "qqq"):
+            begun = reader._begun(start)
+            words = [w for w in held if w.startswith(start)]
+            assert begun == (words if len(words) <= EXACT_TERMS else None), start
+        queries = [
+            "reunion",
+            "Reunión",
+            "REUNIONES",
+            "reun",
+            "बैठक",
+            "बैठ",
+            "don't",
+            "a-b",
+            "report 17",
+            "report",
+            "repor 170",
+            "t",
+            "t1",
+            "t1 tema",
+            "mural rosa",
+            "zanahoria",
+            "qqq",
+            "reunion qqq",
+            *HOSTILE_WORDS,
+        ]
+        for query in queries:
+            typed = match_expression(query)
+            asked = reader._expression(query)
+            assert (asked is None) == (typed is None), query
+            if typed is None or asked is None:
+                continue
+            rows = [
+                {
+                    int(r[0])
+                    for r in conn.execute(
+                        "SELECT rowid FROM item_text WHERE item_text MATCH ?", (expression,)
+                    )
+                }
+                for expression in (typed, asked)
+            ]
+            assert rows[0] == rows[1], (query, typed, asked)
+        assert reader._expression("report") == '("report" OR "reportaje" OR "reporte")'
+        assert reader._expression("t") == '"t"*'  # begins more than EXACT_TERMS words
+        assert reader._expression("don't") == match_expression("don't")  # two words
+        assert reader._expression("qqq") == '"qqq"'  # begins none: in no item
+        assert {r["title"] for r in _shown(reader, "report", Filters(q="reun"))[0]} == {
+            "Reunión de vecinas",
+            "reuniones del mercado",
+        }
+    finally:
+        reader.close()
+
+
+HOSTILE_WORDS = ['alpha" OR *', "NEAR(", "gamma OR omega", "^omega", "text:omega", '"' * 20]

@@ -29,7 +29,16 @@ from typing import Any
 
 import msgpack
 
-from node.search import ROWIDS, fold, kind_base, match_expression
+from node.search import (
+    EXACT_TERMS,
+    ROWIDS,
+    TOKENIZE,
+    exact_expression,
+    fold,
+    kind_base,
+    match_expression,
+    query_words,
+)
 from node.service import Node
 from node.store import Store
 from node.web.lists import PAGE_SIZE, WEEK_SHIFT_DAYS, Filters, Page
@@ -167,6 +176,9 @@ class Reader:
         #: asked (:meth:`items_page`, :meth:`_matches`), the most recent last
         self._searched: dict[tuple[Any, ...], Page] = {}
         self._counted: dict[tuple[Any, ...], int] = {}
+        #: whether this connection's tables for splitting a search into the index's
+        #: words are made (:meth:`_word_tables`)
+        self._tokenizer = False
 
     def close(self) -> None:
         if self._own:
@@ -299,7 +311,7 @@ class Reader:
         self._common(where, filters)
         self._fields(where, spec, filters, today)
         narrowed = len(where.parts) > 2
-        expression = match_expression(filters.q) if filters.q else None
+        expression = self._expression(filters.q) if filters.q else None
         total: int | None = None
         offset = (filters.page - 1) * PAGE_SIZE
         if expression is not None:
@@ -545,6 +557,69 @@ class Reader:
             (expression, base, base + ROWIDS - 1),
         )
         return int(rows[0][0])
+
+    def _expression(self, query: str) -> str | None:
+        """The index query for a search (node/search.py :func:`exact_expression`): each
+        of its words that the index's tokenizer keeps whole asked as the index's words
+        it begins, when they are at most :data:`EXACT_TERMS`; None when it holds no
+        word. On an in-memory store (the node's own connection) as it is typed."""
+        words = query_words(query)
+        if not words or not self._own:
+            return match_expression(query)
+        tokens = self._tokens(words)
+        return exact_expression(words, [self._begun(t[0]) if len(t) == 1 else None for t in tokens])
+
+    def _tokens(self, words: list[str]) -> list[list[str]]:
+        """Each word as the index's tokenizer splits it (a word in a table of this
+        connection's own temporary database, with the index's tokenizer, and read back
+        from its words)."""
+        self._word_tables()
+        self.store.execute_many(
+            "INSERT INTO temp.search_words (rowid, text) VALUES (?, ?)", list(enumerate(words))
+        )
+        try:
+            tokens: list[list[str]] = [[] for _ in words]
+            for doc, term in self.store.execute(
+                "SELECT doc, term FROM temp.search_word_terms ORDER BY doc, offset"
+            ):
+                tokens[int(doc)].append(str(term))
+        finally:
+            self.store.execute("DELETE FROM temp.search_words")
+        return tokens
+
+    def _word_tables(self) -> None:
+        """This connection's own tables (in its temporary database, in memory: nothing
+        of a search is written to the store or to a file) for reading a search as the
+        index's words: a table with the index's tokenizer to split it, its words, and
+        the index's words (made once)."""
+        if self._tokenizer:
+            return
+        for sql in (
+            "PRAGMA temp_store = MEMORY",
+            f'CREATE VIRTUAL TABLE temp.search_words USING fts5(text, tokenize="{TOKENIZE}")',
+            "CREATE VIRTUAL TABLE temp.search_word_terms "
+            "USING fts5vocab(temp, search_words, 'instance')",
+            "CREATE VIRTUAL TABLE temp.index_terms USING fts5vocab(main, item_text, 'instance')",
+        ):
+            self.store.execute(sql)
+        self._tokenizer = True
+
+    def _begun(self, token: str) -> list[str] | None:
+        """The index's words that begin with ``token``, in order; None when they are more
+        than :data:`EXACT_TERMS`. Each is a step along the index's words (the next one
+        from a place: FTS5 seeks it), not a read of its list."""
+        self._word_tables()
+        terms: list[str] = []
+        after = token
+        for _ in range(EXACT_TERMS + 1):
+            rows = self.store.execute(
+                "SELECT term FROM temp.index_terms WHERE term >= ? LIMIT 1", (after,)
+            )
+            if not rows or not str(rows[0][0]).startswith(token):
+                return terms
+            terms.append(str(rows[0][0]))
+            after = terms[-1] + "\x01"  # just after it: no word of the index holds \x01
+        return None
 
     def _top(self, expression: str, base: int) -> list[int]:
         """The rowids (in ``items``) of the :data:`FEW_MATCHES` + 1 items of the kind
