@@ -102,8 +102,11 @@ def next_start(v: View, spec: KindSpec, row: Mapping[str, Any]) -> Markup | None
         moment = moment.astimezone(zoneinfo.ZoneInfo(zone_name))
     except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):
         zone_name = "UTC"
-    return Markup('<time datetime="{}">{}</time> <span dir="ltr">{}</span>').format(
-        moment.isoformat(), v.tr.moment(moment), zone_name
+    # % escapes as format does, at a fraction of Markup.format's cost
+    return Markup('<time datetime="%s">%s</time> <span dir="ltr">%s</span>') % (
+        moment.isoformat(),
+        v.tr.moment(moment),
+        zone_name,
     )
 
 

@@ -124,6 +124,17 @@ def _number(n: int | float, lang: str) -> str:
     return str(format_decimal(n, locale=locale_of(lang)))
 
 
+@functools.lru_cache(maxsize=4096)
+def _moment(when: datetime.datetime, wall: str, zone: object, lang: str) -> str:
+    """:meth:`Translator.moment`, put in words once for each moment (a meeting's next
+    date on every page of the day)."""
+    locale = locale_of(lang)
+    pattern = str(get_datetime_format("long", locale=locale)).replace("'", "")
+    return pattern.replace("{0}", format_time(when, "short", locale=locale)).replace(
+        "{1}", _date(when.date(), "long", lang)
+    )
+
+
 @functools.lru_cache(maxsize=1024)
 def _weekdays(numbers: tuple[int, ...], lang: str) -> str:
     """:meth:`Translator.weekdays`, put in words once for each list of days (a page of
@@ -274,10 +285,9 @@ class Translator:
     def moment(self, when: datetime.datetime) -> str:
         """A date and a time of day, as given (the view shows this machine's local time),
         joined as the language joins them: March 12, 2026, 2:05 PM."""
-        pattern = str(get_datetime_format("long", locale=self.locale)).replace("'", "")
-        return pattern.replace("{0}", format_time(when, "short", locale=self.locale)).replace(
-            "{1}", self.date(when.date())
-        )
+        # equal moments in two zones are equal datetimes: the key names the wall time
+        # and the zone too
+        return _moment(when, when.isoformat(), when.tzinfo, self.lang)
 
 
 def choose(query: str | None, cookie: str | None, accept_language: str | None) -> str:

@@ -10,6 +10,7 @@ machine), as dates people read ("12 March 2026, 14:05") and ages ("3 minutes ago
 from __future__ import annotations
 
 import datetime
+import functools
 import re
 from typing import Any
 from urllib.parse import urlencode
@@ -64,8 +65,9 @@ class View:
         self.colours = {m.node_id: svg.colour(i) for i, m in enumerate(self.members)}
         self._days: dict[tuple[str, bool], Markup] = {}
 
-    @property
+    @functools.cached_property
     def today(self) -> str:
+        """This machine's date at the request's moment (``now``), YYYY-MM-DD."""
         return datetime.datetime.fromtimestamp(self.now).astimezone().date().isoformat()
 
     def name(self, node_id: bytes | str | None) -> str:
@@ -97,13 +99,55 @@ class View:
             self._days[key] = shown
         return shown
 
+    def slot_rows(self, spec: KindSpec, slots: list[dict[str, Any]]) -> Markup:
+        """The rows of the coming slots' table (_slots.html), written here rather than
+        by the template: 200 rows of six cells took Jinja2 about 50 µs a row, a third
+        of the page. Every value is escaped (:func:`_text`) as the template escaped it.
+        ``slots``: rows of ``Slots.rows``."""
+        assert spec.slots is not None
+        slot_name, title_name = spec.slots.slot.name, spec.fields[0].name
+        place = spec.field_named("place")
+        nobody = f'<span class="muted">{_text(self.tr("nobody yet"))}</span>'
+        enough = _text(self.tr("enough"))
+        out = []
+        for row in slots:
+            short, note, taken = row["short"], row["note"], row["taken_by"]
+            out += [
+                '    <tr class="short">\n      <td>' if short else "    <tr>\n      <td>",
+                str(self.day(row[slot_name], weekday=True)),
+                '</td>\n      <td dir="ltr">',
+                _text(row["starts_at"][11:16]),
+                "–",
+                _text(row["ends_at"][11:16]),
+                " ",
+                _text(row["zone"]),
+                f'<br><span class="muted">{_text(note)}</span>' if note else "",
+                '</td>\n      <td dir="auto"><a href="/event/',
+                _text(row["id"]),
+                '" dir="auto">',
+                _text(row[title_name]),
+                "</a></td>\n",
+            ]
+            if place is not None:
+                value = row[place.name]
+                out += ['<td dir="auto">', str(self.link(value)) if value else "", "</td>"]
+            out += [
+                '      <td dir="auto">',
+                _text(", ".join(taken)) if taken else nobody,
+                "</td>\n      <td>",
+                f"<strong>{_text(self.tr('short of {n}', n=short))}</strong>" if short else enough,
+                "</td>\n    </tr>\n",
+            ]
+        return Markup("".join(out))  # noqa: S704 - every value in it escaped above
+
     def row_class(self, fields: list[Field], row: dict[str, Any]) -> Markup:
         """The class attribute of a table's row: each field with choices and its value
         (``status-open``), and ``overdue`` when it is; nothing when none."""
         names = [f"{f.name}-{row[f.name]}" for f in fields]
         if row.get("overdue"):
             names.append("overdue")
-        return Markup(' class="{}"').format(" ".join(names)) if names else Markup("")
+        # % escapes as format does, at a fraction of Markup.format's cost
+        return Markup(' class="%s"') % " ".join(names) if names else Markup("")
 
     def weekdays(self, text: str) -> str:
         """Weekdays as a field holds them (``mon,thu``: ``Field.weekdays``), in words."""
@@ -308,6 +352,12 @@ class View:
             cached = (mark, rows)
             state.private[kind] = cached
         return cached[1]
+
+
+def _text(value: object) -> str:
+    """A value as text in HTML, escaped as Jinja2 escapes it (markupsafe), as a plain
+    string to join with others."""
+    return str(escape(value))
 
 
 def _page_number(text: str) -> int:

@@ -292,16 +292,20 @@ class Occurrence:
 
 
 @functools.lru_cache(maxsize=4096)
-def _occurrences(
+def _slot_times(
     occurrences: Callable[[Mapping[str, str], datetime.date, datetime.date], list[Occurrence]],
     values: tuple[tuple[str, str], ...],
     first: datetime.date,
     last: datetime.date,
-) -> tuple[Occurrence, ...]:
+) -> tuple[tuple[str, str, str, str, datetime.datetime], ...]:
     """An item's slots from ``first`` to ``last`` (:attr:`Slots.occurrences` of its
-    values as text), worked out once for the same values and days: a list of the
+    values as text) as :meth:`Slots.rows` gives them: (slot, start and end in ISO 8601,
+    note, start in UTC), worked out once for the same values and days: a list of the
     coming weeks' slots asks it of the same few hundred items on every page."""
-    return tuple(occurrences(dict(values), first, last))
+    return tuple(
+        (o.slot, o.start.isoformat(), o.end.isoformat(), o.note, o.start.astimezone(datetime.UTC))
+        for o in occurrences(dict(values), first, last)
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -353,20 +357,21 @@ class Slots:
             wanted = int(needed) if needed.isascii() and needed.isdigit() else 1
             fields = {k: v for k, v in item.items() if k != "taken"}
             text = tuple((k, v) for k, v in fields.items() if isinstance(v, str))
-            for occurrence in _occurrences(self.occurrences, text, first, last):
-                on = list(taken.get(occurrence.slot, []))
+            for slot, starts, ends, note, moment in _slot_times(
+                self.occurrences, text, first, last
+            ):
+                on = list(taken.get(slot, []))
                 row = {
                     **fields,
-                    self.slot.name: occurrence.slot,
-                    "starts_at": occurrence.start.isoformat(),
-                    "ends_at": occurrence.end.isoformat(),
+                    self.slot.name: slot,
+                    "starts_at": starts,
+                    "ends_at": ends,
                     "taken_by": on,
                     "short": max(0, wanted - len(on)),
-                    "note": occurrence.note,
+                    "note": note,
                 }
                 if self.needed:
                     row[self.needed] = wanted
-                moment = occurrence.start.astimezone(datetime.UTC)
                 found.append((moment, str(item.get("id", "")), row))
         found.sort(key=lambda t: (t[0], t[1]))
         return [row for _, _, row in found]
