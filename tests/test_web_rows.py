@@ -1,8 +1,10 @@
 """What the web view keeps between pages and writes outside its templates shows what the
-templates showed: the coming slots' rows (node/web/view.py ``slot_rows``) escape every
-value of a member's as Jinja2 did, a moment in words is its own zone's wall time even
-when the cache holds the same instant in another zone, and the rows a list hands out
-are copies of those it keeps."""
+templates showed: a list's table written in Python (node/web/view.py ``table_rows``)
+is byte for byte the template's own loop, for plans (late, due today, without a date,
+private, of every status), meetings and shifts in three languages; the coming slots'
+rows (``slot_rows``) escape every value of a member's as Jinja2 did; a moment in words
+is its own zone's wall time even when the cache holds the same instant in another
+zone; and the rows a list hands out are copies of those it keeps."""
 
 from __future__ import annotations
 
@@ -12,13 +14,17 @@ import re
 import zoneinfo
 from pathlib import Path
 
+import pytest
+
+from node import private
 from node.web import i18n
 from node.web.data import Reader
 from node.web.lists import Filters
+from node.web.view import View
 from protocol.kinds import POSTABLE
 from tests.net import close_all, make_network
 from tests.test_web_http import served
-from tests.web_kinds import day
+from tests.web_kinds import ODD_PLACE, QUOTED, ZOOM, day
 
 TITLE = "Puerta <script>alert('t')</script> & \"más\""
 PLACE = "<b>Zona</b> franca & 'San Bartolo'"
@@ -112,5 +118,80 @@ def test_the_rows_a_list_hands_out_are_copies(tmp_path: Path) -> None:
             assert reader.latest_items("plan", 5)[0]["title"] == "Pintar"
         finally:
             reader.close()
+    finally:
+        close_all(members)
+
+
+PLANS = [
+    {"title": "Print <em>leaflets</em>", "owner": "Ana & 'Rosa'", "due": day(-3)},
+    {"title": "Due today", "owner": "Luis", "due": day(0), "status": "doing"},
+    {"title": "Late but done", "due": day(-10), "status": "done"},
+    {"title": "No date <b>", "owner": ""},
+    {"title": "Later", "owner": ZOOM, "due": day(9), "status": "dropped"},
+    {"title": "Late, dropped", "due": day(-1), "status": "dropped"},
+]
+
+
+async def test_a_table_written_in_python_is_the_templates_own(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    members = make_network(tmp_path, ["Los Angeles", "San Salvador"])
+    la, sv = members
+    try:
+        spec = POSTABLE["plan"]
+        la.node.post(la.keys, [("plan", spec.build(v)) for v in PLANS])
+        sv.node.post(sv.keys, [("plan", spec.build({"title": "From SV", "due": day(-2)}))])
+        la.node.ingest([e.raw for e in sv.node.store.events()])
+        readers = private.recipients(la.node, la.keys, [])
+        hidden = spec.build({"title": "Private <i>plan</i>", "due": day(-4)})
+        la.node.post(la.keys, [private.seal_item(la.node, la.keys, "plan", hidden, readers)])
+        meeting = {"zone": "America/El_Salvador", "repeat": "weekly", "place": ZOOM}
+        la.node.post(
+            la.keys,
+            [
+                ("meeting", POSTABLE["meeting"].build({**meeting, **v}))
+                for v in (
+                    {"title": "Asamblea <script>", "when": f"{day(-21)} 18:00"},
+                    {"title": "Once", "when": f"{day(3)} 09:30", "repeat": "none"},
+                    {"title": "Odd place", "when": f"{day(-400)} 07:00", "place": ODD_PLACE},
+                    {"title": "Quoted", "when": f"{day(1)} 20:00", "place": QUOTED},
+                    {"title": "Kolkata", "when": f"{day(2)} 19:00", "zone": "Asia/Kolkata"},
+                )
+            ],
+        )
+        shift = {"weekdays": "mon,wed", "start": "22:00", "end": "06:00", "since": day(0)}
+        la.node.post(
+            la.keys,
+            [
+                ("shift", POSTABLE["shift"].build({**shift, "zone": "Africa/Johannesburg", **v}))
+                for v in (
+                    {"title": "Puerta <b>", "place": "Zona & 'franca'", "needed": "2"},
+                    {"title": "Link", "place": ZOOM, "until": day(20)},
+                    {"title": "No place", "weekdays": "sun"},
+                )
+            ],
+        )
+        paths = ["/plans", "/plans?overdue=1", "/plans?sort=status", "/meetings", "/shifts"]
+        shown: dict[str, list[str]] = {"python": [], "template": []}
+        for way, pages in shown.items():
+            if way == "template":  # the template's own loop, as for a column it must draw
+                monkeypatch.setattr(View, "table_rows", lambda *a, **k: None)
+            async with served(la) as site:
+                for lang in ("en", "es", "hi"):
+                    for path in paths:
+                        sep = "&" if "?" in path else "?"
+                        status, page, _ = await site.get(f"{path}{sep}lang={lang}")
+                        assert status == 200
+                        pages.append(page)
+        for path, python, template in zip(
+            paths * 3, shown["python"], shown["template"], strict=True
+        ):
+            assert python == template, path
+        plans = shown["python"][0]
+        assert "Private &lt;i&gt;plan&lt;/i&gt;" in plans
+        assert '<strong class="badge">due today</strong>' in plans
+        assert plans.count('<strong class="badge overdue">') == 3  # and the private one
+        assert "<em>" not in plans
+        assert "<script>" not in shown["python"][3]
     finally:
         close_all(members)
