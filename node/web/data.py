@@ -116,7 +116,7 @@ def _row(state: bytes) -> dict[str, Any]:
 
 #: items kept as rows between queries (:func:`_kept_row`): a list's page and the
 #: shifts whose coming slots a list shows (node/web/pages.py, at most 500)
-KEPT_ROWS = 2048
+KEPT_ROWS = 1024
 
 
 @functools.lru_cache(maxsize=KEPT_ROWS)

@@ -78,7 +78,12 @@ def refs(v: View, kind: str, text: str) -> list[Ref]:
     return found
 
 
-@functools.lru_cache(maxsize=4096)
+#: meetings whose next date is kept (:func:`_coming`): more than a page's, and each key
+#: holds the item's values
+COMING_KEPT = 1024
+
+
+@functools.lru_cache(maxsize=COMING_KEPT)
 def _coming(kind: str, values: tuple[tuple[str, str], ...], day: str) -> str:
     """An item's next date from ``day`` on (its listing's ``coming``), worked out once
     for the same values and day (a recurring meeting's rule expanded on each page)."""
