@@ -340,3 +340,89 @@ def test_words_asked_whole_find_what_their_starts_find(pair: list[Member]) -> No
 
 
 HOSTILE_WORDS = ['alpha" OR *', "NEAR(", "gamma OR omega", "^omega", "text:omega", '"' * 20]
+
+
+def test_a_leap_to_a_middle_page_pages_as_the_general_path(
+    pair: list[Member], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A search page far from both ends of the list steps over the list in chunks
+    counted by the index (``Reader._leap``), then walks: with pages of 5, walks from
+    either end for the first 3 matches only, leaps of 8 items and walks of 5 a step,
+    every page of searches for a word in most reports (an edit adds it to one, a
+    retraction takes one away) is what gathering every match gives; once San
+    Salvador's reports, of the same times, arrive after Los Angeles' (their rowids out
+    of the lists' order), a leap that would count another step's items gives up, for
+    the same pages."""
+    la, sv = pair
+    la.node.clock = sv.node.clock = lambda: 1_900_000_000.0
+    made = la.node.post(
+        la.keys,
+        [
+            ("report", REPORT.build({"title": "otra" if i % 4 == 0 else f"asamblea {i}"}))
+            for i in range(90)
+        ],
+    )
+    after = la.node.projector.item_latest("report", made[8].id)
+    change = REPORT.build_update({"tags": "asamblea"})
+    la.node.post(la.keys, [("report.update", {"v": 1, "of": made[8].id, "after": after, **change})])
+    la.node.post(la.keys, [("report.retract", {"v": 1, "of": made[i].id}) for i in (30, 31)])
+    monkeypatch.setattr(data_module, "PAGE_SIZE", 5)
+    monkeypatch.setattr(data_module, "FEW_MATCHES", 4)
+    monkeypatch.setattr(data_module, "WALK_MATCHES", 3)
+    monkeypatch.setattr(data_module, "WALK_CHUNK", 5)
+    monkeypatch.setattr(data_module, "LEAP_CHUNK", 8)
+    leaps: list[bool] = []
+    leap = Reader._leap
+
+    def counted(self: Reader, *args: Any, **kwargs: Any) -> Any:
+        found = leap(self, *args, **kwargs)
+        leaps.append(found is not None)
+        return found
+
+    monkeypatch.setattr(Reader, "_leap", counted)
+
+    def pages(query: str) -> list[tuple[list[str], int]]:
+        reader = Reader(la.node)
+        try:
+            found = []
+            for number in range(1, 40):
+                page = reader.items_page(REPORT, Filters(q=query, page=number), TODAY)
+                found.append(([str(r["id"]) for r in page.rows], page.total))
+            return found
+        finally:
+            reader.close()
+
+    def general(query: str) -> list[tuple[list[str], int]]:
+        with monkeypatch.context() as patched:
+            patched.setattr(data_module, "FEW_MATCHES", -1)
+            patched.setattr(data_module, "WALK_MATCHES", -1)
+            return pages(query)
+
+    for query in ("asamblea", "otra"):
+        leaps.clear()
+        leapt = pages(query)
+        assert leapt == general(query), query
+        assert True in leaps, query
+    assert pages("asamblea")[0][1] == 66  # 67 with the word, 1 of them retracted
+    # San Salvador's older reports arrive between two of Los Angeles' posts: their
+    # rowids lie inside the range of the list's items around them
+    sv.node.clock = lambda: 1_800_000_000.0
+    sv.node.post(
+        sv.keys, [("report", REPORT.build({"title": f"asamblea vieja {i}"})) for i in range(6)]
+    )
+    la.node.ingest([e.raw for e in sv.node.store.events()])
+    la.node.post(la.keys, [("report", REPORT.build({"title": f"asamblea {i}"})) for i in range(30)])
+    for query in ("asamblea", "vieja", "otra"):
+        leaps.clear()
+        assert pages(query) == general(query), query
+    assert False in leaps
+    sv.node.clock = lambda: 1_900_000_000.0
+    sv.node.post(
+        sv.keys, [("report", REPORT.build({"title": f"sv asamblea {i}"})) for i in range(40)]
+    )
+    la.node.ingest([e.raw for e in sv.node.store.events()])
+    leaps.clear()
+    leapt = pages("asamblea")
+    assert leapt[0][1] == 142
+    assert leapt == general("asamblea")
+    assert False in leaps
