@@ -440,7 +440,10 @@ class Listing:
     #: choices (a select: that value), a one-line field (text it contains, folded), or
     #: :data:`OVERDUE` (:meth:`is_overdue`)
     filters: tuple[str, ...] = ()
-    #: a date field that the page's date range applies to; empty: when written
+    #: a date field that the page's date range applies to; empty: when written. With
+    #: ``still_open``, kept beside each item by the projector (:meth:`date_key`,
+    #: :meth:`still_to_do`): changing either for a kind whose items a store holds
+    #: needs its items projected again (node/projector.py ``PROJECTOR_VERSION``)
     dated_by: str = ""
     #: (a field with choices, the choices that mean "still to be done"): such an item
     #: past its ``dated_by`` date is overdue; None: every item past its date is
