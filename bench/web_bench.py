@@ -423,6 +423,23 @@ def report(found: dict[str, list[Row]], stored: int, requests: int, loads: list[
         ]
     else:
         verdict = [f"Every page's p95 is under {TARGET_MS:.0f} ms on both stores."]
+    # pages kept as drawn or read until the store changes: their repeats cost little, so
+    # their first request is what a page seen for the first time costs
+    kept = [
+        (name, first)
+        for name, _, _, _, _, first in enc
+        if name.startswith(("search", "calendar")) and first * 1000 >= TARGET_MS
+    ]
+    if kept:
+        verdict += [
+            "",
+            "A search's pages and counts, and the calendar's pages and feed, are kept as "
+            "read or drawn until the log or the items change (a sync, a post, the items "
+            "catching up), so the requests after the first cost little. Seen for the first "
+            f"time they cost their first request, {TARGET_MS:.0f} ms or more for: "
+            + "; ".join(f"{name} ({_ms(first)})" for name, first in kept)
+            + " (the first request also finds SQLite's pages cold).",
+        ]
     return "\n".join(
         [
             f"{stored:,} events stored (reports in four languages, 4 % plans, 0.5 % meetings, "
@@ -433,9 +450,9 @@ def report(found: dict[str, list[Row]], stored: int, requests: int, loads: list[
             "here, without the sync server), in as the owner; the same log on the node's "
             "encrypted store, then on a plaintext copy of it. The first request of each "
             "page (on the encrypted store) is shown apart: it fills the caches (SQLite's "
-            "pages, decoded items, a meeting's next date, the calendar's pages and feed, "
-            "which are kept as drawn until the log grows, so that the first request is "
-            "what drawing them costs). Load average "
+            "pages, decoded items, a meeting's next date, the calendar's pages and feed "
+            "and a search's pages and counts, which are kept until the store changes, so "
+            "that the first request is what drawing them costs). Load average "
             + ", ".join(f"{x:.1f}" for x in loads)
             + " (before each store's run, and at the end) on 2 cores shared with other "
             "work.",
