@@ -37,6 +37,8 @@ from node.service import Node
 from tests.helpers import ROOT
 from tests.net import Member, free_port, serve_process
 
+#: issue 18's goal for the 1,000,000-event sync, from twice Hypercore's speed
+SPEED_GOAL_S = 90
 TARGET_MIB = 150
 BATCH = 2000
 BODY = 200
@@ -175,7 +177,7 @@ def report(results: list[dict[str, float]], runs: int) -> str:
         rows.append(
             f"| {r['stored']:,.0f} | {r['sync_s']:.1f} s | {r['round_s']:.1f} s "
             f"({r['received'] / r['round_s']:,.0f} events/s) | {r['rss']:.0f} MiB "
-            f"(+{r['rss'] - r['idle_rss']:.0f} over {r['idle_rss']:.0f} idle) "
+            f"({r['rss'] - r['idle_rss']:+.0f} over {r['idle_rss']:.0f} idle) "
             f"| {r['server_rss']:.0f} MiB | {r['size']:,.0f} MiB |"
         )
         grow.append(
@@ -205,6 +207,7 @@ def report(results: list[dict[str, float]], runs: int) -> str:
             "bound measured in the same run. Events are taken in batches of 2,000 (or 2 MiB) "
             "and committed one batch at a time, and the sender reads its log 512 rows at a "
             "time, so neither side holds more than a batch.",
+            *speed(top),
             "",
             f"How a round costs as the log grows (a member in this process, median of {runs} "
             "in-sync rounds on new connections; the gap is 100 new events on the source):",
@@ -227,6 +230,26 @@ def report(results: list[dict[str, float]], runs: int) -> str:
             "Python), so such a gap costs in proportion to what was stored since.",
         ]
     )
+
+
+def speed(top: dict[str, float]) -> list[str]:
+    """Issue 18's goal for the 1,000,000-event sync, when this run went that far."""
+    if top["stored"] < 1_000_000:
+        return []
+    met = top["sync_s"] <= SPEED_GOAL_S
+    return [
+        "",
+        f"**Speed (issue 18: the {top['stored']:,.0f}-event sync in about "
+        f"{SPEED_GOAL_S} s): {'met' if met else 'not met'}**: the round that brings the "
+        f"log took {top['round_s']:.0f} s ({top['received'] / top['round_s']:,.0f} events "
+        f"a second), and the whole command {top['sync_s']:.0f} s, the items catching up "
+        "with the log after the round included (node/sync_client.py: outside the "
+        "round's time limit). The round's rate is the receiving node's checking and "
+        'storing ("Ingest against the verify bound"), and at this size the log\'s '
+        'index by event id takes most of the storing ("Storing as the log grows"). '
+        "Before the items followed behind the log, the round of the same sync took "
+        "524 s on this machine (load 3 to 5), the items merged in each batch.",
+    ]
 
 
 if __name__ == "__main__":
