@@ -464,14 +464,7 @@ class Reader:
             return None
         if not newest:
             rowids.reverse()
-        marks = ", ".join("?" * len(rowids))
-        found = dict(
-            self.store.execute(
-                f"SELECT rowid, state FROM items WHERE rowid IN ({marks})",  # noqa: S608
-                rowids,
-            )
-        )
-        return [found[r] for r in rowids if r in found]
+        return self._states(rowids)
 
     def _leap(
         self, kind: str, expression: str, *, base: int, skip: int, newest: bool
