@@ -67,7 +67,7 @@ def run(total: int, steps: int, with_id_index: bool) -> list[float]:
                 names = [
                     name
                     for _, name, *_ in store.execute("PRAGMA index_list(events)")
-                    if [c[2] for c in store.execute(f'PRAGMA index_info("{name}")')] == ["id"]
+                    if "id" in [c[2] for c in store.execute(f'PRAGMA index_info("{name}")')]
                 ]
                 assert names, "no index by id on events"
                 for name in names:
@@ -122,16 +122,17 @@ def main() -> None:
             "| --- | --- | --- | --- |",
             *rows,
             "",
-            "Event ids are hashes, so each new id lands on a random page of the index by "
-            "id: once that index holds many more pages than a transaction has events, "
-            "nearly every event of a batch dirties a page of its own, which is encrypted, "
-            "written to the WAL and copied again into the database at the checkpoint, and, "
-            "once the index outgrows the page cache, read and decrypted first. The rest of "
-            "the log (rows appended in order, the (author, seq) index, one author's head "
-            "and budget) costs about the same at every size. Next step: an index by id "
-            "that is not written at a random place per event (its entries merged into it "
-            "in sorted runs, as a log-structured merge tree does; or fewer, shorter "
-            "entries and larger transactions during a long intake).",
+            "Event ids are hashes. An index by id alone put each new id on a random page "
+            "of it: once it held many more pages than a transaction has events, nearly "
+            "every event dirtied a page of its own, encrypted, written to the WAL and "
+            "again at the checkpoint, and read and decrypted first once the index "
+            "outgrew the page cache. Measured so on this machine before schema 6, that "
+            "index added 28 µs an event at 200,000 events and 91 µs at 1,000,000, while "
+            "the rest of the log stayed at 31 µs. Since schema 6 (node/schema.py) the "
+            "index is by part of the log (16,384 rows) and id: a new id lands in the part "
+            "being written, a few pages the cache holds, and a lookup by id alone asks "
+            "each part in turn (61 at 1,000,000 events); the lookups made for every event "
+            "go by (author, seq).",
             "",
             f"Reproduce: `.venv/bin/python -m bench.store_bench {total} {steps}`.",
         ]

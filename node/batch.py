@@ -197,8 +197,7 @@ class Batch:
         head = self.placed_heads.get((author, seq))
         if head is not None:
             return head
-        event_id = self.store.id_at(author, seq)
-        event = self.store.get(event_id) if event_id is not None else None
+        event = self.store.event_at(author, seq)
         if event is None:
             raise BadSeq(f"the log has no event at seq {seq} of this author")  # never: a gap
         return Head.of(event)

@@ -100,8 +100,7 @@ class Introductions:
         if seq is None:
             return []
         store = self.sync.node.store
-        ours = store.id_at(node_id, seq)
-        event = store.get(ours) if ours is not None else None
+        event = store.event_at(node_id, seq)
         kept = [f for f in store.forks() if f.author == node_id and f.seq == seq]
         return [e.raw for e in [*([event] if event else []), *kept[:1]]]
 

@@ -249,7 +249,7 @@ class Projector:
 
     def apply(self, events: Iterable[Event]) -> None:
         """Merge counted events into the items; call inside a store transaction."""
-        unreadable: list[tuple[bytes, str]] = []
+        unreadable: list[tuple[bytes, str, bytes, int]] = []
         erased = self.redacted()
         changes = []
         for event in events:
@@ -259,7 +259,7 @@ class Projector:
                 continue
             change = change_of(event)
             if change is None:
-                unreadable.append((event.id, event.kind))
+                unreadable.append((event.id, event.kind, event.author, event.seq))
                 continue
             changes.append(change)
         loaded = self._load_many({c.key for c in changes})
@@ -283,7 +283,8 @@ class Projector:
         )
         self._index(loaded, states)
         self.store.execute_many(
-            "INSERT OR IGNORE INTO unreadable (id, kind) VALUES (?, ?)", unreadable
+            "INSERT OR IGNORE INTO unreadable (id, kind, author, seq) VALUES (?, ?, ?, ?)",
+            unreadable,
         )
 
     def _load_many(self, keys: set[tuple[str, bytes]]) -> dict[tuple[str, bytes], ItemState]:

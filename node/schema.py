@@ -12,7 +12,12 @@ dated kind (a plan, a shift: ``Listing.dated_by``) what its list sorts and filte
 its date key and whether it is still to be done (``dated_key``, ``open``:
 protocol/projections.py ``list_keys``), with an index in the order of that date, so
 that a list by due date or of the overdue plans reads its page and its count without
-reading every item.
+reading every item; 6, the log's events found by id through an index by part of the log
+and id (``events.part``: the event's row number divided by :data:`PART_ROWS`), instead of
+an index by id alone: an id is a hash, so each new one landed on a random page of that
+index, which cost most of storing an event once the log was large
+(docs/BENCHMARKS.md, "Storing as the log grows"); the new ones now land in the part being
+written, and a lookup by id alone asks each part.
 """
 
 from __future__ import annotations
@@ -23,7 +28,11 @@ from protocol.envelope import decode_event
 from protocol.kinds import POSTABLE
 from protocol.projections import ItemState, list_keys
 
-VERSION = 5
+VERSION = 6
+#: events a part of the log holds (schema 6: ``events.part`` is the row number shifted
+#: right by :data:`PART_BITS`)
+PART_BITS = 14
+PART_ROWS = 1 << PART_BITS
 MS_PER_DAY = 86_400_000
 #: items read at a time when the search index is filled from them
 FILL_BATCH = 2000
@@ -42,6 +51,8 @@ def upgrade(conn: sqlite3.Connection, version: int) -> None:
             _search(conn)
         if version <= 4:
             _dated(conn)
+        if version <= 5:
+            _parted_ids(conn)
     conn.execute(f"PRAGMA user_version = {VERSION}")
 
 
@@ -53,10 +64,19 @@ def create(conn: sqlite3.Connection) -> None:
 
     db = sqlite_utils.Database(conn)
     db.table("events").create(
-        {"id": bytes, "author": bytes, "seq": int, "ts": int, "kind": str, "raw": bytes},
-        not_null={"id", "author", "seq", "ts", "kind", "raw"},
+        {
+            "id": bytes,
+            "author": bytes,
+            "seq": int,
+            "ts": int,
+            "kind": str,
+            "raw": bytes,
+            "part": int,
+        },
+        not_null={"id", "author", "seq", "ts", "kind", "raw", "part"},
+        defaults={"part": 0},
     )
-    db.table("events").create_index(["id"], unique=True)
+    db.table("events").create_index(["part", "id"])
     db.table("events").create_index(["author", "seq"], unique=True)
     db.table("events").create_index(["kind"])
     db.table("heads").create(
@@ -95,7 +115,7 @@ def create(conn: sqlite3.Connection) -> None:
     )
     _create_search(conn)
     _create_dated(conn)
-    db.table("unreadable").create({"id": bytes, "kind": str}, pk="id")
+    db.table("unreadable").create({"id": bytes, "kind": str, "author": bytes, "seq": int}, pk="id")
     db.table("peers").create(
         {"node_id": bytes, "name": str, "card": str, "url": str},
         pk="node_id",
@@ -113,6 +133,24 @@ def _held_kinds(conn: sqlite3.Connection) -> None:
         [(decode_event(bytes(raw)).kind, held_id) for held_id, raw in rows],
     )
     conn.execute("CREATE INDEX IF NOT EXISTS idx_held_kind ON held (kind)")
+
+
+def _parted_ids(conn: sqlite3.Connection) -> None:
+    """Schema 5 to 6: events found by part of the log and id. The events stored so far
+    are all in part 0 (the column's default: no row is rewritten); an id is unique
+    without its own index, as the (author, seq) an id's header holds is. The unreadable
+    events keep their author and seq beside their id."""
+    conn.execute("ALTER TABLE events ADD COLUMN part INTEGER NOT NULL DEFAULT 0")
+    # the unreadable events' author and seq beside them (the web view counts them by
+    # the membership), read while the index by id is still there
+    conn.execute("ALTER TABLE unreadable ADD COLUMN author BLOB")
+    conn.execute("ALTER TABLE unreadable ADD COLUMN seq INTEGER")
+    conn.execute(
+        "UPDATE unreadable SET (author, seq) = "
+        "(SELECT author, seq FROM events WHERE events.id = unreadable.id)"
+    )
+    conn.execute("CREATE INDEX idx_events_part_id ON events (part, id)")
+    conn.execute("DROP INDEX IF EXISTS idx_events_id")
 
 
 def _budget(conn: sqlite3.Connection) -> None:

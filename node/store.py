@@ -44,6 +44,13 @@ from protocol.placement import keeps_evidence
 
 SCHEMA_VERSION = schema.VERSION
 MS_PER_DAY = schema.MS_PER_DAY
+#: the condition on ``events`` for an event found by its id alone (a parameter): each
+#: part of the log asked through the index by part and id (node/schema.py, schema 6), as
+#: an index by id alone took a random page for each event stored
+BY_ID = (
+    "part IN (WITH RECURSIVE parts(n) AS (SELECT coalesce(max(part), 0) FROM events "
+    "UNION ALL SELECT n - 1 FROM parts WHERE n > 0) SELECT n FROM parts) AND id = ?"
+)
 #: SQLite's primary result codes for an I/O error and a full disk
 SQLITE_IOERR = 10
 SQLITE_FULL = 13
@@ -310,6 +317,15 @@ class Store:
             ).fetchone()
         return None if row is None else bytes(row[0])
 
+    def event_at(self, author: bytes, seq: int) -> Event | None:
+        """The log's event at (author, seq), or None: found by the (author, seq) index,
+        where a lookup by id alone asks each part of the log (:data:`BY_ID`)."""
+        with self._errors():
+            row = self.conn.execute(
+                "SELECT raw FROM events WHERE author = ? AND seq = ?", (author, seq)
+            ).fetchone()
+        return None if row is None else decode_event(bytes(row[0]))
+
     def rowid_at(self, author: bytes, seq: int) -> int | None:
         """Where the log's event at (author, seq) stands in arrival order, or None."""
         with self._errors():
@@ -356,7 +372,10 @@ class Store:
 
     def get(self, event_id: bytes) -> Event | None:
         with self._errors():
-            row = self.conn.execute("SELECT raw FROM events WHERE id = ?", (event_id,)).fetchone()
+            row = self.conn.execute(
+                f"SELECT raw FROM events WHERE {BY_ID}",  # noqa: S608 - a fixed condition
+                (event_id,),
+            ).fetchone()
         return None if row is None else decode_event(bytes(row[0]))
 
     def data_version(self) -> int:
@@ -428,9 +447,17 @@ class Store:
         for event in events:
             heads[event.author] = event
         with self._errors():
+            # each event's part of the log by the row it will take (the next after the
+            # last): the new ids land in one small part of the index by part and id
+            (last,) = self.conn.execute("SELECT coalesce(max(rowid), 0) FROM events").fetchone()
+            bits = schema.PART_BITS
             self.conn.executemany(
-                "INSERT INTO events (id, author, seq, ts, kind, raw) VALUES (?, ?, ?, ?, ?, ?)",
-                [(e.id, e.author, e.seq, e.ts, e.kind, e.raw) for e in events],
+                "INSERT INTO events (id, author, seq, ts, kind, raw, part) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (e.id, e.author, e.seq, e.ts, e.kind, e.raw, (last + 1 + n) >> bits)
+                    for n, e in enumerate(events)
+                ],
             )
             self.conn.executemany(
                 "INSERT INTO heads (author, seq, id, ts, network) VALUES (?, ?, ?, ?, ?) "
@@ -458,18 +485,18 @@ class Store:
         erased = 0
         with self._errors():
             for event_id in ids:
-                for table in ("events", "forks"):
+                for table, where in (("events", BY_ID), ("forks", "id = ?")):
                     row = self.conn.execute(
-                        f"SELECT raw FROM {table} WHERE id = ?",  # noqa: S608 - fixed names
+                        f"SELECT rowid, raw FROM {table} WHERE {where}",  # noqa: S608 - fixed
                         (event_id,),
                     ).fetchone()
                     if row is None:
                         continue
-                    event = decode_event(bytes(row[0]))
+                    event = decode_event(bytes(row[1]))
                     if event.body is not None:
                         self.conn.execute(
-                            f"UPDATE {table} SET raw = ? WHERE id = ?",  # noqa: S608
-                            (strip_body(event).raw, event_id),
+                            f"UPDATE {table} SET raw = ? WHERE rowid = ?",  # noqa: S608
+                            (strip_body(event).raw, row[0]),
                         )
                         erased += 1
         return erased
@@ -478,10 +505,20 @@ class Store:
         """A full copy of a stored event whose body a relay had left out: keep the body
         (same id, so the same signed header). Call inside :meth:`write`."""
         with self._errors():
-            row = self.conn.execute("SELECT raw FROM events WHERE id = ?", (event.id,)).fetchone()
-            if row is None or event.body is None or decode_event(bytes(row[0])).body is not None:
+            row = self.conn.execute(
+                "SELECT id, raw FROM events WHERE author = ? AND seq = ?", (event.author, event.seq)
+            ).fetchone()
+            if (
+                row is None
+                or bytes(row[0]) != event.id
+                or event.body is None
+                or decode_event(bytes(row[1])).body is not None
+            ):
                 return False
-            self.conn.execute("UPDATE events SET raw = ? WHERE id = ?", (event.raw, event.id))
+            self.conn.execute(
+                "UPDATE events SET raw = ? WHERE author = ? AND seq = ?",
+                (event.raw, event.author, event.seq),
+            )
         return True
 
     def checkpoint(self) -> None:

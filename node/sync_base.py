@@ -190,8 +190,7 @@ class Sync:
         return self.node.store.id_at(author, seq)
 
     def event_at(self, author: bytes, seq: int) -> Event | None:
-        event_id = self.node.store.id_at(author, seq)
-        return self.node.store.get(event_id) if event_id is not None else None
+        return self.node.store.event_at(author, seq)
 
     def forks(self) -> list[Event]:
         return self.node.store.forks()

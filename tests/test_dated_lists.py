@@ -222,7 +222,7 @@ def test_a_store_of_schema_4_gets_its_keys_on_first_open(pair: list[Member]) -> 
         db.close()
     la.node = Node.open(la.home)
     store = la.node.store
-    assert int(store.execute("PRAGMA user_version")[0][0]) == SCHEMA_VERSION == 5
+    assert int(store.execute("PRAGMA user_version")[0][0]) == SCHEMA_VERSION == 6
     assert projections(la.node) == held  # nothing lost, the keys as the projector keeps them
     assert store.execute("SELECT name FROM sqlite_master WHERE name = 'idx_items_dated'")
     assert la.node.verify() == []

@@ -218,7 +218,7 @@ def test_a_store_of_schema_3_gets_its_index_on_first_open(tmp_path: Path) -> Non
     finally:
         db.close()
     with Node.open(la.home) as node:
-        assert int(node.store.execute("PRAGMA user_version")[0][0]) == SCHEMA_VERSION == 5
+        assert int(node.store.execute("PRAGMA user_version")[0][0]) == SCHEMA_VERSION == 6
         assert indexed_words(node.store) == expected != set()
         assert node.store.execute("SELECT visible FROM item_counts WHERE kind = 'report'") == [
             (len(REPORTS),)

@@ -38,18 +38,31 @@ def has_word(store: Store, word: str) -> bool:
         store.execute("DROP TABLE temp.terms")
 
 
+def unparted(db: Any) -> None:
+    """Take a store of schema 6 (a connection to it) back to what schema 5 left: the
+    events found by an index by id alone, no part of the log beside each, the unreadable
+    events without their author and seq."""
+    db.execute("DROP INDEX idx_events_part_id")
+    db.execute("ALTER TABLE events DROP COLUMN part")
+    db.execute("CREATE UNIQUE INDEX idx_events_id ON events (id)")
+    db.execute("ALTER TABLE unreadable DROP COLUMN author")
+    db.execute("ALTER TABLE unreadable DROP COLUMN seq")
+
+
 def undated(db: Any) -> None:
-    """Take a store of schema 5 (a connection to it) back to what schema 4 left: no
-    list keys beside the items, no index of the dated items."""
+    """Take a store of schema 6 (a connection to it) back to what schema 4 left: no
+    list keys beside the items, no index of the dated items (and none of schema 6's
+    parts of the log)."""
+    unparted(db)
     db.execute("DROP INDEX idx_items_dated")
     db.execute("ALTER TABLE items DROP COLUMN dated_key")
     db.execute("ALTER TABLE items DROP COLUMN open")
 
 
 def unsearched(db: Any) -> None:
-    """Take a store of schema 5 (a connection to it) back to what schema 3 left: no
+    """Take a store of schema 6 (a connection to it) back to what schema 3 left: no
     search index, no counts of visible items, the lists' index of before (and none of
-    schema 5's list keys)."""
+    schema 5's list keys or schema 6's parts)."""
     undated(db)
     db.execute("DROP TABLE item_text")
     db.execute("DROP TABLE item_counts")

@@ -40,7 +40,7 @@ from node.search import (
     query_words,
 )
 from node.service import Node
-from node.store import Store
+from node.store import BY_ID, Store
 from node.web.lists import PAGE_SIZE, WEEK_SHIFT_DAYS, Filters, Page
 from protocol import calendar
 from protocol.envelope import Event, decode_event
@@ -215,7 +215,7 @@ class Reader:
         marks = ", ".join("?" * len(kinds))
         rows = self.store.execute(
             f"SELECT author, seq FROM events WHERE kind {test} ({marks}) "  # noqa: S608
-            "UNION ALL SELECT e.author, e.seq FROM unreadable u JOIN events e ON e.id = u.id",
+            "UNION ALL SELECT author, seq FROM unreadable WHERE author IS NOT NULL",
             kinds,
         )
         return sum(1 for author, seq in rows if counts(bytes(author), int(seq)))
@@ -233,7 +233,7 @@ class Reader:
 
     def event(self, event_id: bytes) -> tuple[Event | None, bool]:
         """The event with this id, and whether it is fork evidence (not in the log)."""
-        rows = self.store.execute("SELECT raw FROM events WHERE id = ?", (event_id,))
+        rows = self.store.execute(f"SELECT raw FROM events WHERE {BY_ID}", (event_id,))  # noqa: S608
         if rows:
             return decode_event(bytes(rows[0][0])), False
         rows = self.store.execute("SELECT raw FROM forks WHERE id = ?", (event_id,))
