@@ -64,12 +64,11 @@ EXPLANATION = (
     "replication between two serves, 11.8 s against 10.1 s, while the log was complete "
     "after 5.8 s). What would reach 70%: the floor above says that placing the events "
     "cheaper is not enough; the checks other than the signature and the log's SQL must "
-    "cost less themselves. Next steps, measured apart: the envelope decoded by a compiled "
+    "cost less themselves. Next step, measured apart: the envelope decoded by a compiled "
     "decoder into typed records (msgspec decodes and re-encodes for the canonical check "
     "an envelope of this size in about 1.5 µs, against about 20 µs for protocol/envelope.py "
-    "here), and an index by event id that is not written at a random place per event "
-    "(the rest of the log's SQL costs 31 µs an event at every size, \"Storing as the log "
-    'grows").'
+    "here). The log's index by event id is by part of the log since store schema 6, so "
+    'the log\'s SQL costs the same at every size ("Storing as the log grows").'
 )
 
 
