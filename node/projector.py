@@ -470,11 +470,16 @@ class Projector:
         """Counted events of kinds this version does not know, or whose payload it cannot
         read (a newer payload version): kept and relayed, never dropped."""
         events = self.counted_events_of_kinds(sorted(KNOWN), negate=True)
-        unreadable = {bytes(r[0]) for r in self.store.execute("SELECT id FROM unreadable")}
-        for event_id in unreadable:
-            event = self.store.get(event_id)
-            if event is not None and self.counts(event.author, event.seq):
-                events.append(event)
+        # found by the author and seq kept beside each (schema 6): a lookup by id alone
+        # asks every part of the log
+        rows = self.store.execute("SELECT author, seq FROM unreadable WHERE author IS NOT NULL")
+        unreadable = set()
+        for author, seq in rows:
+            event = self.store.event_at(bytes(author), int(seq))
+            if event is not None:
+                unreadable.add(event.id)
+                if self.counts(event.author, event.seq):
+                    events.append(event)
         events.sort(key=lambda e: (e.ts, e.author, e.id))
         return [
             {
