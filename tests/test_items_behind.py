@@ -16,11 +16,10 @@ import pytest
 from node import network
 from node.projector import CATCH_UP_BATCH, CATCH_UP_BYTES
 from node.service import Node, check_many
-from node.web import start_web
 from protocol.kinds import POSTABLE
 from tests.net import Member, close_all, make_network, until
 from tests.test_kill_sync import projections
-from tests.web_owner import owner_session
+from tests.test_web_http import served
 
 REPORTS = 3000
 BATCH = 1000
@@ -139,21 +138,14 @@ async def test_the_web_view_says_the_items_are_behind_until_they_follow(
 ) -> None:
     la, sv = pair
     first = sv.node.ingest_checked(check_many(batches(la)[0]), behind=True)
-    runner, _ = await start_web(sv.node, sv.keys, host="127.0.0.1", port=0)
-    try:
-        session, _ = await owner_session(sv.home.path)
-        async with session:
-            for path in ("/", "/reports"):
-                async with session.get(path) as response:
-                    page = await response.text()
-                assert f"{first.new} events that arrived are still being added" in page
-            sv.node.catch_up()
-            async with session.get("/reports") as response:
-                page = await response.text()
-            assert "still being added" not in page
-            assert "r995" in page  # the newest report of the batch, now shown
-    finally:
-        await runner.cleanup()
+    async with served(sv) as site:
+        for path in ("/", "/reports"):
+            _, page, _ = await site.get(path)
+            assert f"{first.new} events that arrived are still being added" in page
+        sv.node.catch_up()
+        _, page, _ = await site.get("/reports")
+        assert "still being added" not in page
+        assert "r995" in page  # the newest report of the batch, now shown
 
 
 async def test_the_calendar_drawn_while_behind_is_drawn_again_once_caught_up(
@@ -165,19 +157,14 @@ async def test_the_calendar_drawn_while_behind_is_drawn_again_once_caught_up(
     )
     raws = [e.raw for e in la.node.store.events()]
     sv.node.ingest_checked(check_many(raws), behind=True)
-    runner, _ = await start_web(sv.node, sv.keys, host="127.0.0.1", port=0)
-    try:
-        session, _ = await owner_session(sv.home.path)
-        async with session:
-            for path in ("/calendar?date=2026-12-09", "/calendar.ics"):
-                async with session.get(path) as response:
-                    assert "Banner" not in await response.text()
-            sv.node.catch_up()
-            for path in ("/calendar?date=2026-12-09", "/calendar.ics"):
-                async with session.get(path) as response:
-                    assert "Banner" in await response.text(), path
-    finally:
-        await runner.cleanup()
+    async with served(sv) as site:
+        for path in ("/calendar?date=2026-12-09", "/calendar.ics"):
+            _, page, _ = await site.get(path)
+            assert "Banner" not in page
+        sv.node.catch_up()
+        for path in ("/calendar?date=2026-12-09", "/calendar.ics"):
+            _, page, _ = await site.get(path)
+            assert "Banner" in page, path
 
 
 async def test_a_running_node_brings_items_left_behind_up_once_nothing_arrives(
